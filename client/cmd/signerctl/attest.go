@@ -1,0 +1,167 @@
+package main
+
+import (
+	"bytes"
+	"encoding/base64"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/nitro-signer/nitro-signer/attestation"
+)
+
+// pcrFlags collects repeated --pcr N=HEX flags.
+type pcrFlags map[int][]byte
+
+func (p pcrFlags) String() string { return fmt.Sprintf("%d pins", len(p)) }
+
+func (p pcrFlags) Set(v string) error {
+	index, value, ok := strings.Cut(v, "=")
+	if !ok {
+		return errors.New("want N=HEX")
+	}
+	i, err := strconv.Atoi(index)
+	if err != nil {
+		return fmt.Errorf("PCR index %q: %v", index, err)
+	}
+	b, err := hex.DecodeString(strings.TrimPrefix(value, "0x"))
+	if err != nil {
+		return fmt.Errorf("PCR%d value: %v", i, err)
+	}
+	if _, dup := p[i]; dup {
+		return fmt.Errorf("PCR%d pinned twice", i)
+	}
+	p[i] = b
+	return nil
+}
+
+func attestVerify(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("attest verify", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	docPath := fs.String("doc", "", "attestation document: a file, or - for stdin (raw CBOR or base64)")
+	rootPath := fs.String("root", "", "PEM root to trust instead of the AWS Nitro root (development)")
+	nonceHex := fs.String("nonce", "", "expected nonce, hex")
+	at := fs.String("at", "", "verify as of this RFC 3339 time (archived documents); default now")
+	maxAge := fs.Duration("max-age", 0, "refuse documents older than this")
+	allowDebug := fs.Bool("allow-debug", false, "accept debug-mode documents (never in production)")
+	pcrs := pcrFlags{}
+	fs.Var(pcrs, "pcr", "pin PCR N to HEX (repeatable)")
+	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	fail := func(rule string, err error) int {
+		fmt.Fprintf(stderr, "attest verify: rule=%s: %v\n", rule, err)
+		return 1
+	}
+	if *docPath == "" || fs.NArg() != 0 {
+		fmt.Fprintln(stderr, "attest verify: --doc is required and takes no arguments")
+		return 2
+	}
+	doc, err := readDocument(*docPath, stdin)
+	if err != nil {
+		return fail("input", err)
+	}
+	policy := attestation.Policy{PCRs: pcrs, MaxAge: *maxAge, AllowDebug: *allowDebug, Clock: time.Now}
+	if *rootPath != "" {
+		pemBytes, err := os.ReadFile(*rootPath)
+		if err != nil {
+			return fail("input", err)
+		}
+		if policy.Roots, err = attestation.ParseRootsPEM(pemBytes); err != nil {
+			return fail("policy", err)
+		}
+	}
+	if *nonceHex != "" {
+		if policy.Nonce, err = hex.DecodeString(strings.TrimPrefix(*nonceHex, "0x")); err != nil {
+			return fail("input", fmt.Errorf("--nonce: %v", err))
+		}
+	}
+	if *at != "" {
+		if policy.At, err = time.Parse(time.RFC3339, *at); err != nil {
+			return fail("input", fmt.Errorf("--at: %v", err))
+		}
+	}
+	d, err := attestation.Verify(doc, policy)
+	if err != nil {
+		return fail(attestation.Rule(err), err)
+	}
+	enc := json.NewEncoder(stdout)
+	enc.SetIndent("", "  ")
+	if err := enc.Encode(documentJSON(d)); err != nil {
+		return fail("output", err)
+	}
+	return 0
+}
+
+// readDocument reads raw CBOR or base64 (standard or URL alphabet) from a
+// file or stdin, bounded by the largest document the verifier accepts.
+func readDocument(path string, stdin io.Reader) ([]byte, error) {
+	var r io.Reader = stdin
+	if path != "-" {
+		f, err := os.Open(path)
+		if err != nil {
+			return nil, err
+		}
+		defer f.Close()
+		r = f
+	}
+	// Base64 of a maximal document is 4/3 larger, plus line breaks.
+	limit := int64(attestation.MaxDocumentSize*2 + 1)
+	b, err := io.ReadAll(io.LimitReader(r, limit))
+	if err != nil {
+		return nil, err
+	}
+	if int64(len(b)) == limit {
+		return nil, fmt.Errorf("document larger than %d bytes", limit-1)
+	}
+	text := bytes.Join(bytes.Fields(b), nil)
+	for _, enc := range []*base64.Encoding{base64.StdEncoding, base64.URLEncoding, base64.RawStdEncoding, base64.RawURLEncoding} {
+		if d, err := enc.DecodeString(string(text)); err == nil && len(text) > 0 {
+			return d, nil
+		}
+	}
+	return b, nil
+}
+
+type documentOut struct {
+	ModuleID    string            `json:"module_id"`
+	Timestamp   time.Time         `json:"timestamp"`
+	Digest      string            `json:"digest"`
+	PCRs        map[string]string `json:"pcrs"`
+	PublicKey   *string           `json:"public_key"`
+	UserData    *string           `json:"user_data"`
+	Nonce       *string           `json:"nonce"`
+	Debug       bool              `json:"debug"`
+	Certificate string            `json:"certificate_subject"`
+	Chain       []string          `json:"chain"`
+}
+
+func documentJSON(d *attestation.Document) documentOut {
+	out := documentOut{
+		ModuleID: d.ModuleID, Timestamp: d.Timestamp, Digest: d.Digest, Debug: d.Debug,
+		PCRs: map[string]string{}, Certificate: d.Certificate.Subject.String(),
+		PublicKey: optionalHex(d.PublicKey), UserData: optionalHex(d.UserData), Nonce: optionalHex(d.Nonce),
+	}
+	for i, v := range d.PCRs {
+		out.PCRs[strconv.Itoa(i)] = hex.EncodeToString(v)
+	}
+	for _, c := range d.Chain {
+		out.Chain = append(out.Chain, c.Subject.String())
+	}
+	return out
+}
+
+func optionalHex(b []byte) *string {
+	if b == nil {
+		return nil
+	}
+	s := hex.EncodeToString(b)
+	return &s
+}
