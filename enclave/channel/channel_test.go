@@ -1,0 +1,295 @@
+package channel_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/binary"
+	"errors"
+	"net"
+	"path/filepath"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/fxamacker/cbor/v2"
+
+	"github.com/nitro-signer/nitro-signer/enclave/channel"
+)
+
+func unixAddr(t *testing.T) channel.Addr {
+	t.Helper()
+	a, err := channel.ParseAddr("unix://" + filepath.Join(t.TempDir(), "enclave.sock"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return a
+}
+
+// serve starts a channel server with h on addr and stops it at cleanup.
+func serve(t *testing.T, addr channel.Addr, h channel.Handler, inFlight int) (stop func()) {
+	t.Helper()
+	ln, err := channel.Listen(addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		(&channel.Server{Handler: h, InFlight: inFlight}).Serve(ctx, ln)
+	}()
+	stop = func() { cancel(); <-done }
+	t.Cleanup(stop)
+	return stop
+}
+
+var echo = channel.HandlerFunc(func(ctx context.Context, c *channel.Call) channel.Reply {
+	return channel.Reply{Status: 200, Body: append([]byte(c.Route+":"), c.Body...)}
+})
+
+func waitLive(t *testing.T, c *channel.Client, n int) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for c.Live() < n {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d live connections, want %d", c.Live(), n)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+func TestCallsAreMultiplexed(t *testing.T) {
+	addr := unixAddr(t)
+	serve(t, addr, echo, 0)
+	c := channel.NewClient(addr, channel.ClientOptions{PoolSize: 2})
+	defer c.Close()
+	waitLive(t, c, 2)
+	var wg sync.WaitGroup
+	for i := range 200 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			body := []byte{byte(i), byte(i >> 8)}
+			r, err := c.Call(context.Background(), &channel.Call{Route: "v1/x", Body: body, Chain: [][]byte{{1, 2, 3}}})
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			if r.Status != 200 || !bytes.Equal(r.Body, append([]byte("v1/x:"), body...)) {
+				t.Errorf("reply %d %q", r.Status, r.Body)
+			}
+		}()
+	}
+	wg.Wait()
+}
+
+func TestDeadlineTravelsWithTheCall(t *testing.T) {
+	addr := unixAddr(t)
+	seen := make(chan time.Duration, 1)
+	block := make(chan struct{})
+	defer close(block)
+	serve(t, addr, channel.HandlerFunc(func(ctx context.Context, c *channel.Call) channel.Reply {
+		d, ok := ctx.Deadline()
+		if !ok {
+			d = time.Now().Add(time.Hour)
+		}
+		seen <- time.Until(d)
+		<-block // a stuck enclave: the caller's own deadline must fire
+		return channel.Reply{Status: 200}
+	}), 0)
+	c := channel.NewClient(addr, channel.ClientOptions{PoolSize: 1})
+	defer c.Close()
+	waitLive(t, c, 1)
+	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
+	defer cancel()
+	start := time.Now()
+	_, err := c.Call(ctx, &channel.Call{Route: "v1/slow"})
+	if !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("Call: %v, want DeadlineExceeded", err)
+	}
+	if time.Since(start) > 2*time.Second {
+		t.Fatal("call outlived its deadline")
+	}
+	if d := <-seen; d > 200*time.Millisecond {
+		t.Fatalf("enclave saw a deadline %s away, want at most 200ms", d)
+	}
+}
+
+func TestInFlightLimitAnswersOverloaded(t *testing.T) {
+	addr := unixAddr(t)
+	release := make(chan struct{})
+	serve(t, addr, channel.HandlerFunc(func(ctx context.Context, c *channel.Call) channel.Reply {
+		<-release
+		return channel.Reply{Status: 200}
+	}), 2)
+	c := channel.NewClient(addr, channel.ClientOptions{PoolSize: 1, InFlight: 10})
+	defer c.Close()
+	waitLive(t, c, 1)
+	var wg sync.WaitGroup
+	results := make(chan int, 5)
+	for range 5 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			r, err := c.Call(context.Background(), &channel.Call{Route: "v1/x"})
+			if err != nil {
+				t.Error(err)
+			}
+			results <- r.Status
+		}()
+	}
+	// Three of five are refused at once; then the two held ones finish.
+	for range 3 {
+		if s := <-results; s != 503 {
+			t.Fatalf("status %d, want 503", s)
+		}
+	}
+	close(release)
+	wg.Wait()
+	close(results)
+	for s := range results {
+		if s != 200 {
+			t.Fatalf("status %d, want 200", s)
+		}
+	}
+}
+
+func TestUnavailableWithoutEnclaveAndReconnect(t *testing.T) {
+	addr := unixAddr(t)
+	c := channel.NewClient(addr, channel.ClientOptions{PoolSize: 1})
+	defer c.Close()
+	if _, err := c.Call(context.Background(), &channel.Call{Route: "ready"}); !errors.Is(err, channel.ErrUnavailable) {
+		t.Fatalf("Call without enclave: %v, want ErrUnavailable", err)
+	}
+	stop := serve(t, addr, echo, 0)
+	waitLive(t, c, 1)
+	if _, err := c.Call(context.Background(), &channel.Call{Route: "ready"}); err != nil {
+		t.Fatal(err)
+	}
+	stop()
+	deadline := time.Now().Add(5 * time.Second)
+	for c.Live() != 0 {
+		if time.Now().After(deadline) {
+			t.Fatal("connection still live after the enclave stopped")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	serve(t, addr, echo, 0)
+	waitLive(t, c, 1)
+	if _, err := c.Call(context.Background(), &channel.Call{Route: "ready"}); err != nil {
+		t.Fatalf("after reconnect: %v", err)
+	}
+}
+
+func rawFrame(t *testing.T, v any) []byte {
+	t.Helper()
+	b, err := cbor.Marshal(v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+func TestUnmarshalIsStrict(t *testing.T) {
+	tests := []struct {
+		name string
+		b    []byte
+	}{
+		{"bad_unknown_key", rawFrame(t, map[int]any{1: 1, 2: 7, 3: "v1/x", 99: 1})},
+		{"bad_duplicate_key", []byte{0xa3, 0x01, 0x01, 0x02, 0x07, 0x02, 0x08}},
+		{"bad_no_route", rawFrame(t, map[int]any{1: 1, 2: 7})},
+		{"bad_type", rawFrame(t, map[int]any{1: 9, 2: 7, 3: "x"})},
+		{"bad_reply_status", rawFrame(t, map[int]any{1: 2, 2: 7, 7: 99})},
+		{"bad_reply_with_route", rawFrame(t, map[int]any{1: 2, 2: 7, 7: 200, 3: "x"})},
+		{"bad_chain_too_long", rawFrame(t, map[int]any{1: 1, 2: 7, 3: "x", 5: make([][]byte, 9)})},
+		{"bad_empty_certificate", rawFrame(t, map[int]any{1: 1, 2: 7, 3: "x", 5: [][]byte{{}}})},
+		{"bad_route_as_bytes", rawFrame(t, map[int]any{1: 1, 2: 7, 3: []byte("x")})},
+		{"bad_trailing_data", append(rawFrame(t, map[int]any{1: 1, 2: 7, 3: "x"}), 0)},
+		{"bad_indefinite_map", []byte{0xbf, 0x01, 0x01, 0x02, 0x07, 0x03, 0x61, 'x', 0xff}},
+		{"bad_tag", append([]byte{0xc1}, rawFrame(t, map[int]any{1: 1, 2: 7, 3: "x"})...)},
+		{"bad_not_a_map", rawFrame(t, []int{1, 2})},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if _, err := channel.Unmarshal(tt.b); !errors.Is(err, channel.ErrFrame) {
+				t.Fatalf("Unmarshal: %v, want ErrFrame", err)
+			}
+		})
+	}
+}
+
+// TestMalformedFrameClosesOnlyThatConnection sends garbage to the server as a
+// hostile parent would, and checks the server still serves others.
+func TestMalformedFrameClosesOnlyThatConnection(t *testing.T) {
+	addr := unixAddr(t)
+	serve(t, addr, echo, 0)
+	for _, bad := range [][]byte{
+		{0xff, 0xff, 0xff, 0xff},              // length beyond MaxFrame
+		{0, 0, 0, 0},                          // zero length
+		{0, 0, 0, 3, 0xa1, 0x01},              // truncated
+		binary.BigEndian.AppendUint32(nil, 2), // declared body missing
+		append(binary.BigEndian.AppendUint32(nil, 3), 0x82, 0x01, 0x02),
+	} {
+		conn, err := net.Dial("unix", addr.Path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		conn.Write(bad)
+		if c, ok := conn.(*net.UnixConn); ok {
+			c.CloseWrite()
+		}
+		conn.SetReadDeadline(time.Now().Add(5 * time.Second))
+		if n, err := conn.Read(make([]byte, 1)); err == nil || n != 0 {
+			t.Fatalf("server answered a malformed frame (%d bytes, %v)", n, err)
+		}
+		conn.Close()
+	}
+	c := channel.NewClient(addr, channel.ClientOptions{PoolSize: 1})
+	defer c.Close()
+	waitLive(t, c, 1)
+	if _, err := c.Call(context.Background(), &channel.Call{Route: "ready"}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestParseAddr(t *testing.T) {
+	for _, ok := range []string{"vsock://16:5000", "unix:///tmp/x.sock", "tcp://127.0.0.1:9000"} {
+		a, err := channel.ParseAddr(ok)
+		if err != nil || a.String() != ok {
+			t.Errorf("ParseAddr(%q) = %v, %v", ok, a, err)
+		}
+	}
+	for _, bad := range []string{"", "vsock://x:1", "vsock://3", "unix://relative", "tcp://nohost", "http://x:1", "vsock://3:99999999999"} {
+		if _, err := channel.ParseAddr(bad); err == nil {
+			t.Errorf("ParseAddr(%q) succeeded", bad)
+		}
+	}
+}
+
+func FuzzUnmarshal(f *testing.F) {
+	call, _ := channel.AppendFrame(nil, &channel.Frame{Type: channel.TypeCall, ID: 1, Route: "v1/derive-address", Body: []byte("eyJ"), Chain: [][]byte{{0x30}}, TimeoutMS: 100})
+	reply, _ := channel.AppendFrame(nil, &channel.Frame{Type: channel.TypeReply, ID: 1, Status: 200, Body: []byte("x")})
+	f.Add(call[4:])
+	f.Add(reply[4:])
+	f.Fuzz(func(t *testing.T, b []byte) {
+		fr, err := channel.Unmarshal(b)
+		if err != nil {
+			if !errors.Is(err, channel.ErrFrame) {
+				t.Fatalf("error is not ErrFrame: %v", err)
+			}
+			return
+		}
+		// Round trip: what decodes re-encodes and decodes to the same frame.
+		again, err := channel.AppendFrame(nil, fr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		fr2, err := channel.Unmarshal(again[4:])
+		if err != nil {
+			t.Fatal(err)
+		}
+		if fr.ID != fr2.ID || fr.Route != fr2.Route || !bytes.Equal(fr.Body, fr2.Body) || fr.Status != fr2.Status {
+			t.Fatal("round trip changed the frame")
+		}
+	})
+}

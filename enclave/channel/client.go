@@ -1,0 +1,226 @@
+package channel
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"net"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// ErrUnavailable: no connection to the enclave is up, or it broke while the
+// call was in flight.
+var ErrUnavailable = errors.New("channel: enclave unavailable")
+
+// ClientOptions configure a Client.
+type ClientOptions struct {
+	// PoolSize is the number of connections; zero means DefaultPoolSize.
+	PoolSize int
+	// InFlight bounds calls in flight per connection; zero means
+	// DefaultInFlight.
+	InFlight int
+	// OnState is told whenever the number of live connections changes.
+	OnState func(live int)
+}
+
+// Client is the parent's side: a pool of connections to the enclave, each
+// redialled with backoff whenever it breaks.
+type Client struct {
+	addr   Addr
+	opts   ClientOptions
+	slots  []*slot
+	next   atomic.Uint64
+	ids    atomic.Uint64
+	live   atomic.Int64
+	cancel context.CancelFunc
+	done   sync.WaitGroup
+}
+
+// slot is one pooled connection.
+type slot struct {
+	mu      sync.Mutex
+	conn    net.Conn
+	w       *bufio.Writer
+	pending map[uint64]chan Reply
+	sem     chan struct{}
+}
+
+// NewClient starts maintaining a pool of connections to addr. Close stops it.
+func NewClient(addr Addr, opts ClientOptions) *Client {
+	if opts.PoolSize <= 0 {
+		opts.PoolSize = DefaultPoolSize
+	}
+	if opts.InFlight <= 0 {
+		opts.InFlight = DefaultInFlight
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	c := &Client{addr: addr, opts: opts, cancel: cancel}
+	for range opts.PoolSize {
+		s := &slot{sem: make(chan struct{}, opts.InFlight)}
+		c.slots = append(c.slots, s)
+		c.done.Add(1)
+		go c.maintain(ctx, s)
+	}
+	return c
+}
+
+// Live returns how many pooled connections are up.
+func (c *Client) Live() int { return int(c.live.Load()) }
+
+// Close closes every connection and fails the calls in flight.
+func (c *Client) Close() {
+	c.cancel()
+	for _, s := range c.slots {
+		s.mu.Lock()
+		if s.conn != nil {
+			s.conn.Close()
+		}
+		s.mu.Unlock()
+	}
+	c.done.Wait()
+}
+
+func (c *Client) maintain(ctx context.Context, s *slot) {
+	defer c.done.Done()
+	backoff := minBackoff
+	for ctx.Err() == nil {
+		conn, err := Dial(ctx, c.addr)
+		if err != nil {
+			sleep := backoff/2 + rand.N(backoff/2+1)
+			select {
+			case <-ctx.Done():
+				return
+			case <-time.After(sleep):
+			}
+			backoff = min(backoff*2, maxBackoff)
+			continue
+		}
+		backoff = minBackoff
+		s.mu.Lock()
+		s.conn, s.w, s.pending = conn, bufio.NewWriter(conn), map[uint64]chan Reply{}
+		s.mu.Unlock()
+		c.changed(+1)
+		c.read(s, conn)
+		c.changed(-1)
+		s.mu.Lock()
+		for id, ch := range s.pending {
+			close(ch)
+			delete(s.pending, id)
+		}
+		s.conn, s.w = nil, nil
+		s.mu.Unlock()
+		conn.Close()
+	}
+}
+
+func (c *Client) changed(delta int64) {
+	n := c.live.Add(delta)
+	if c.opts.OnState != nil {
+		c.opts.OnState(int(n))
+	}
+}
+
+// read delivers replies until the connection fails or the enclave breaks
+// the protocol.
+func (c *Client) read(s *slot, conn net.Conn) {
+	r := bufio.NewReaderSize(conn, 64<<10)
+	var buf []byte
+	for {
+		var f *Frame
+		var err error
+		f, buf, err = ReadFrame(r, buf)
+		if err != nil || f.Type != TypeReply {
+			return
+		}
+		s.mu.Lock()
+		ch, ok := s.pending[f.ID]
+		delete(s.pending, f.ID)
+		s.mu.Unlock()
+		if ok {
+			ch <- Reply{Status: int(f.Status), Body: f.Body}
+		}
+	}
+}
+
+// Call sends a call and waits for its reply, until ctx ends. The deadline of
+// ctx travels with the call so the enclave stops working on it too.
+func (c *Client) Call(ctx context.Context, call *Call) (Reply, error) {
+	timeout := MaxCallTimeout
+	if d, ok := ctx.Deadline(); ok {
+		timeout = min(time.Until(d), MaxCallTimeout)
+		if timeout <= 0 {
+			return Reply{}, context.DeadlineExceeded
+		}
+	}
+	s, err := c.pick()
+	if err != nil {
+		return Reply{}, err
+	}
+	select {
+	case s.sem <- struct{}{}:
+	case <-ctx.Done():
+		return Reply{}, ctx.Err()
+	}
+	defer func() { <-s.sem }()
+	id := c.ids.Add(1)
+	frame, err := AppendFrame(make([]byte, 0, len(call.Body)+256), &Frame{
+		Type: TypeCall, ID: id, Route: call.Route, Body: call.Body, Chain: call.Chain,
+		TimeoutMS: uint32(timeout / time.Millisecond),
+	})
+	if err != nil {
+		return Reply{}, err
+	}
+	ch := make(chan Reply, 1)
+	s.mu.Lock()
+	if s.conn == nil {
+		s.mu.Unlock()
+		return Reply{}, ErrUnavailable
+	}
+	s.pending[id] = ch
+	s.conn.SetWriteDeadline(time.Now().Add(writeTimeout))
+	_, werr := s.w.Write(frame)
+	if werr == nil {
+		werr = s.w.Flush()
+	}
+	if werr != nil {
+		delete(s.pending, id)
+		s.conn.Close() // the reader sees it and the slot redials
+		s.mu.Unlock()
+		return Reply{}, fmt.Errorf("%w: %v", ErrUnavailable, werr)
+	}
+	s.mu.Unlock()
+	select {
+	case r, ok := <-ch:
+		if !ok {
+			return Reply{}, ErrUnavailable
+		}
+		return r, nil
+	case <-ctx.Done():
+		s.mu.Lock()
+		if s.pending != nil {
+			delete(s.pending, id)
+		}
+		s.mu.Unlock()
+		return Reply{}, ctx.Err()
+	}
+}
+
+// pick returns a live connection, round robin.
+func (c *Client) pick() (*slot, error) {
+	n := uint64(len(c.slots))
+	start := c.next.Add(1)
+	for i := range n {
+		s := c.slots[(start+i)%n]
+		s.mu.Lock()
+		up := s.conn != nil
+		s.mu.Unlock()
+		if up {
+			return s, nil
+		}
+	}
+	return nil, ErrUnavailable
+}

@@ -1,0 +1,141 @@
+package channel
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"log/slog"
+	"net"
+	"sync"
+	"time"
+)
+
+// Call is a call as the enclave receives it.
+type Call struct {
+	Route string
+	Body  []byte
+	Chain [][]byte
+}
+
+// Reply is the enclave's answer to a call.
+type Reply struct {
+	Status int
+	Body   []byte
+}
+
+// Handler answers calls. It must not retain call after returning.
+type Handler interface {
+	Handle(ctx context.Context, call *Call) Reply
+}
+
+// HandlerFunc adapts a function to Handler.
+type HandlerFunc func(ctx context.Context, call *Call) Reply
+
+// Handle calls f.
+func (f HandlerFunc) Handle(ctx context.Context, call *Call) Reply { return f(ctx, call) }
+
+// Server serves calls on accepted connections (the enclave side).
+type Server struct {
+	Handler Handler
+	// InFlight bounds concurrent calls per connection; beyond it a call is
+	// answered at once with 503. Zero means DefaultInFlight.
+	InFlight int
+	// Logger receives connection-level events; nil discards them.
+	Logger *slog.Logger
+
+	wg sync.WaitGroup
+}
+
+// Overloaded is the reply body for a call refused because the connection
+// has too many calls in flight. It is not signed: the enclave did not look
+// at the call.
+var Overloaded = Reply{Status: 503, Body: []byte(`{"error":"overloaded","message":"enclave connection has too many calls in flight"}`)}
+
+// Serve accepts connections until ctx ends or the listener fails, then waits
+// for the calls in flight to finish.
+func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
+	logger := s.Logger
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	stop := context.AfterFunc(ctx, func() { ln.Close() })
+	defer stop()
+	var conns sync.Map
+	for {
+		conn, err := ln.Accept()
+		if err != nil {
+			conns.Range(func(k, _ any) bool { k.(net.Conn).Close(); return true })
+			s.wg.Wait()
+			if ctx.Err() != nil {
+				return nil
+			}
+			return err
+		}
+		conns.Store(conn, true)
+		s.wg.Add(1)
+		go func() {
+			defer s.wg.Done()
+			defer conns.Delete(conn)
+			if err := s.serveConn(ctx, conn); err != nil && !errors.Is(err, net.ErrClosed) {
+				logger.Warn("channel connection closed", "err", err)
+			}
+		}()
+	}
+}
+
+func (s *Server) serveConn(ctx context.Context, conn net.Conn) error {
+	defer conn.Close()
+	limit := s.InFlight
+	if limit <= 0 {
+		limit = DefaultInFlight
+	}
+	sem := make(chan struct{}, limit)
+	var wmu sync.Mutex
+	w := bufio.NewWriter(conn)
+	var calls sync.WaitGroup
+	defer calls.Wait()
+	write := func(id uint64, r Reply) {
+		b, err := AppendFrame(make([]byte, 0, len(r.Body)+32), &Frame{Type: TypeReply, ID: id, Status: uint16(r.Status), Body: r.Body})
+		if err != nil {
+			b, _ = AppendFrame(nil, &Frame{Type: TypeReply, ID: id, Status: 500, Body: []byte(`{"error":"internal","message":"reply could not be framed"}`)})
+		}
+		wmu.Lock()
+		defer wmu.Unlock()
+		// A peer that stops reading cannot hold a handler forever.
+		conn.SetWriteDeadline(time.Now().Add(writeTimeout))
+		if _, err := w.Write(b); err == nil {
+			w.Flush()
+		}
+	}
+	r := bufio.NewReaderSize(conn, 64<<10)
+	var buf []byte
+	for {
+		var f *Frame
+		var err error
+		f, buf, err = ReadFrame(r, buf)
+		if err != nil {
+			return err
+		}
+		if f.Type != TypeCall {
+			return ErrFrame
+		}
+		select {
+		case sem <- struct{}{}:
+		default:
+			write(f.ID, Overloaded)
+			continue
+		}
+		timeout := time.Duration(f.TimeoutMS) * time.Millisecond
+		if timeout <= 0 || timeout > MaxCallTimeout {
+			timeout = MaxCallTimeout
+		}
+		calls.Add(1)
+		go func(f *Frame) {
+			defer calls.Done()
+			defer func() { <-sem }()
+			cctx, cancel := context.WithTimeout(ctx, timeout)
+			defer cancel()
+			write(f.ID, s.Handler.Handle(cctx, &Call{Route: f.Route, Body: f.Body, Chain: f.Chain}))
+		}(f)
+	}
+}

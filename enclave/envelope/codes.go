@@ -1,0 +1,81 @@
+package envelope
+
+import (
+	"errors"
+	"fmt"
+)
+
+// Code is a wire error code. The list is closed; docs/protocol.md has it
+// with each code's HTTP status.
+type Code string
+
+const (
+	CodeBadRequest         Code = "bad_request"          // 400 malformed envelope or params
+	CodeInvalidOmni        Code = "invalid_omni_account" // 400 /dev: omni not 64 hex characters
+	CodeInvalidMessageHex  Code = "invalid_message_hex"  // 400 /dev: message_hex not hex
+	CodeInvalidTypedData   Code = "invalid_typed_data"   // 400 /dev: typed data refused
+	CodeUnauthenticated    Code = "unauthenticated"      // 401 signature, certificate or thumbprint wrong
+	CodeStale              Code = "stale_request"        // 401 iat outside the replay window
+	CodeReplayed           Code = "replayed"             // 401 nonce already used
+	CodeWrongAudience      Code = "wrong_audience"       // 401 aud is not this signer
+	CodeUnauthorized       Code = "unauthorized"         // 403 role may not call this method (/dev: any auth failure)
+	CodeUnknownMethod      Code = "unknown_method"       // 404 no such method on this surface
+	CodeUnknownEpoch       Code = "unknown_epoch"        // 404 the keyring does not hold that epoch
+	CodeSignerDisabled     Code = "signer_disabled"      // 503 no keys loaded
+	CodeOverloaded         Code = "overloaded"           // 503 too many calls in flight
+	CodeEnclaveUnavailable Code = "enclave_unavailable"  // 503 parent: enclave not connected
+	CodeTimeout            Code = "timeout"              // 504 deadline passed
+	CodeBodyTooLarge       Code = "body_too_large"       // 413 parent: body over the limit
+	CodeNotFound           Code = "not_found"            // 404 parent: no such route
+	CodeMethodNotAllowed   Code = "method_not_allowed"   // 405 parent: wrong HTTP method
+	CodeInternal           Code = "internal"             // 500 a bug or a failed dependency
+)
+
+var statuses = map[Code]int{
+	CodeBadRequest: 400, CodeInvalidOmni: 400, CodeInvalidMessageHex: 400, CodeInvalidTypedData: 400,
+	CodeUnauthenticated: 401, CodeStale: 401, CodeReplayed: 401, CodeWrongAudience: 401,
+	CodeUnauthorized: 403, CodeUnknownMethod: 404, CodeUnknownEpoch: 404,
+	CodeSignerDisabled: 503, CodeOverloaded: 503, CodeEnclaveUnavailable: 503,
+	CodeTimeout: 504, CodeBodyTooLarge: 413, CodeNotFound: 404, CodeMethodNotAllowed: 405,
+	CodeInternal: 500,
+}
+
+// Codes returns every code, for documentation tests.
+func Codes() []Code {
+	out := make([]Code, 0, len(statuses))
+	for c := range statuses {
+		out = append(out, c)
+	}
+	return out
+}
+
+// Status is the HTTP status of a code; an unknown code is 500.
+func (c Code) Status() int {
+	if s, ok := statuses[c]; ok {
+		return s
+	}
+	return 500
+}
+
+// Error is an error with a wire code. Its message never carries secret
+// input.
+type Error struct {
+	Code    Code
+	Message string
+}
+
+func (e *Error) Error() string { return fmt.Sprintf("%s: %s", e.Code, e.Message) }
+
+// Errorf returns an *Error.
+func Errorf(code Code, format string, args ...any) *Error {
+	return &Error{Code: code, Message: fmt.Sprintf(format, args...)}
+}
+
+// CodeOf returns the code of err: its *Error's, or internal.
+func CodeOf(err error) Code {
+	var e *Error
+	if errors.As(err, &e) {
+		return e.Code
+	}
+	return CodeInternal
+}

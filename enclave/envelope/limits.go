@@ -1,0 +1,25 @@
+package envelope
+
+import "time"
+
+// Bounds on envelopes.
+const (
+	// MaxRequest bounds a request JWS.
+	MaxRequest = 128 << 10
+	// MaxResponse bounds a response JWS.
+	MaxResponse = 256 << 10
+	// MaxJSONDepth bounds nesting in any JSON the envelope carries.
+	MaxJSONDepth = 16
+	// MinNonce and MaxNonce bound the request nonce (decoded bytes).
+	MinNonce = 16
+	MaxNonce = 64
+	// MaxMethod bounds the method name.
+	MaxMethod = 96
+	// DefaultWindow is the default replay window: |iat - now| ≤ window.
+	DefaultWindow = 60 * time.Second
+	// DefaultReplayEntries bounds the nonces remembered per generation (two
+	// generations are kept).
+	DefaultReplayEntries = 1 << 18
+	// chainCacheEntries bounds verified caller chains kept.
+	chainCacheEntries = 1024
+)
