@@ -4,6 +4,13 @@
 //
 //	signerctl attest verify --doc FILE [--root PEM] [--pcr N=HEX]... [--nonce HEX]
 //	                        [--at RFC3339] [--max-age DURATION] [--allow-debug]
+//	signerctl attest fetch  [--out FILE] [client flags]
+//	signerctl call METHOD --params JSON [client flags]
+//	signerctl dev-pki --out DIR
+//
+// Client flags: --dev DIR fills in every path of a development layout (as
+// make run creates it); otherwise --parent, --cert, --key, --server-ca,
+// --root, --pcrs or --pcr, --signer-id.
 package main
 
 import (
@@ -20,6 +27,9 @@ const usage = `usage: signerctl <command> [flags]
 
 commands:
   attest verify   verify an attestation document and print it as JSON
+  attest fetch    fetch a fresh attestation document from the signer and verify it
+  call            call a method and print its verified result
+  dev-pki         create a development PKI and enclave configuration
 `
 
 // run is main without the exit, so tests can call it.
@@ -31,6 +41,12 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	switch {
 	case len(args) >= 2 && args[0] == "attest" && args[1] == "verify":
 		return attestVerify(args[2:], stdin, stdout, stderr)
+	case len(args) >= 2 && args[0] == "attest" && args[1] == "fetch":
+		return attestFetch(args[2:], stdout, stderr)
+	case args[0] == "call":
+		return call(args[1:], stdout, stderr)
+	case args[0] == "dev-pki":
+		return devPKI(args[1:], stdout, stderr)
 	default:
 		fmt.Fprint(stderr, usage)
 		return 2

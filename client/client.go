@@ -1,0 +1,318 @@
+// Package client calls nitro-signer. A Client verifies an attestation
+// document (with a fresh nonce, against its policy) before it trusts the
+// signer, signs every request with its TLS client certificate's key, and
+// accepts a response only when it is signed by an attested enclave key and
+// names the request it answers. A response signed by a key it has not seen
+// attested makes it attest again first.
+package client
+
+import (
+	"bytes"
+	"context"
+	"crypto"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"mime"
+	"net/http"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/nitro-signer/nitro-signer/attestation"
+	"github.com/nitro-signer/nitro-signer/enclave/envelope"
+)
+
+// Config configures a Client.
+type Config struct {
+	// URL is the parent's base URL, e.g. https://127.0.0.1:8443.
+	URL string
+	// Certificate is the caller's mTLS certificate; its key signs requests.
+	Certificate tls.Certificate
+	// ServerCAs verify the parent's TLS certificate. They protect the
+	// transport only: trust in answers comes from attestation.
+	ServerCAs *x509.CertPool
+	// Policy is what an attestation document must satisfy. PCR0, PCR1 and
+	// PCR2 must be pinned; the nonce is chosen per attestation; MaxAge
+	// defaults to DefaultMaxAge.
+	Policy attestation.Policy
+	// SignerID is the deployment the client expects (user_data signer_id).
+	SignerID string
+	// ConfigSHA256, if set, pins the enclave configuration's hash.
+	ConfigSHA256 []byte
+	// Clock is the client's time source (required).
+	Clock func() time.Time
+	// Transport, if set, replaces the HTTP transport (its TLS settings are
+	// then the caller's responsibility).
+	Transport http.RoundTripper
+}
+
+// DefaultMaxAge bounds the age of an attestation document the client
+// accepts when the policy sets none.
+const DefaultMaxAge = 5 * time.Minute
+
+// Errors of the client. A refusal by the enclave is an *envelope.Error.
+var (
+	// ErrAttestation: the attestation document, its key or its user_data
+	// did not satisfy the policy.
+	ErrAttestation = errors.New("client: attestation refused")
+	// ErrResponse: a response was not authentic (bad signature, unattested
+	// key, another request's answer) or not well formed.
+	ErrResponse = errors.New("client: response refused")
+)
+
+// ParentError is an error the parent produced itself (enclave unavailable,
+// overload, body too large). It is not authenticated: treat it as a
+// transport failure.
+type ParentError struct {
+	Status  int
+	Code    string
+	Message string
+}
+
+func (e *ParentError) Error() string {
+	return fmt.Sprintf("parent answered %d %s: %s", e.Status, e.Code, e.Message)
+}
+
+// Attested is a verified enclave key.
+type Attested struct {
+	KeyID    string
+	Key      *ecdsa.PublicKey
+	UserData *envelope.UserData
+	Document *attestation.Document
+}
+
+// Client is safe for concurrent use.
+type Client struct {
+	cfg   Config
+	http  *http.Client
+	creds envelope.Credentials
+
+	mu   sync.RWMutex
+	keys map[string]*Attested
+	// attestMu serialises attestation so a burst of unknown kids attests
+	// once.
+	attestMu sync.Mutex
+}
+
+// New checks the configuration and returns a client. It does not contact
+// the signer.
+func New(cfg Config) (*Client, error) {
+	if cfg.Clock == nil {
+		return nil, errors.New("client: Clock is required")
+	}
+	if cfg.SignerID == "" {
+		return nil, errors.New("client: SignerID is required")
+	}
+	for _, i := range []int{0, 1, 2} {
+		if _, ok := cfg.Policy.PCRs[i]; !ok {
+			return nil, fmt.Errorf("client: the policy must pin PCR0, PCR1 and PCR2 (PCR%d missing)", i)
+		}
+	}
+	if cfg.Policy.MaxAge == 0 {
+		cfg.Policy.MaxAge = DefaultMaxAge
+	}
+	cfg.Policy.At = time.Time{}
+	cfg.Policy.Clock = cfg.Clock
+	if len(cfg.Certificate.Certificate) == 0 || cfg.Certificate.PrivateKey == nil {
+		return nil, errors.New("client: Certificate with its key is required")
+	}
+	signer, ok := cfg.Certificate.PrivateKey.(crypto.Signer)
+	if !ok {
+		return nil, errors.New("client: certificate key is not a crypto.Signer")
+	}
+	creds := envelope.Credentials{Leaf: cfg.Certificate.Certificate[0], Signer: signer}
+	transport := cfg.Transport
+	if transport == nil {
+		transport = &http.Transport{
+			TLSClientConfig: &tls.Config{
+				MinVersion:   tls.VersionTLS13,
+				RootCAs:      cfg.ServerCAs,
+				Certificates: []tls.Certificate{cfg.Certificate},
+			},
+			ForceAttemptHTTP2:   true,
+			MaxIdleConnsPerHost: 64,
+			IdleConnTimeout:     90 * time.Second,
+		}
+	}
+	return &Client{
+		cfg:   cfg,
+		http:  &http.Client{Transport: transport},
+		creds: creds,
+		keys:  map[string]*Attested{},
+	}, nil
+}
+
+// Attest fetches an attestation document with a fresh nonce, verifies it
+// and remembers the enclave key it binds.
+func (c *Client) Attest(ctx context.Context) (*Attested, error) {
+	_, a, err := c.attest(ctx)
+	return a, err
+}
+
+// FetchAttestation is Attest that also returns the raw document.
+func (c *Client) FetchAttestation(ctx context.Context) ([]byte, *Attested, error) {
+	return c.attest(ctx)
+}
+
+func (c *Client) attest(ctx context.Context) ([]byte, *Attested, error) {
+	nonce := make([]byte, 32)
+	if _, err := rand.Read(nonce); err != nil {
+		return nil, nil, err
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, c.cfg.URL+"/v1/attestation?nonce="+hex.EncodeToString(nonce), nil)
+	if err != nil {
+		return nil, nil, err
+	}
+	body, status, ctype, err := c.do(req, attestation.MaxDocumentSize)
+	if err != nil {
+		return nil, nil, err
+	}
+	if status != 200 || ctype != "application/cbor" {
+		return nil, nil, parentError(status, body)
+	}
+	policy := c.cfg.Policy
+	policy.Nonce = nonce
+	doc, err := attestation.Verify(body, policy)
+	if err != nil {
+		return nil, nil, fmt.Errorf("%w: %w", ErrAttestation, err)
+	}
+	if doc.PublicKey == nil || doc.UserData == nil {
+		return nil, nil, fmt.Errorf("%w: document binds no public_key or user_data", ErrAttestation)
+	}
+	pk, err := x509.ParsePKIXPublicKey(doc.PublicKey)
+	key, ok := pk.(*ecdsa.PublicKey)
+	if err != nil || !ok || key.Curve != elliptic.P256() {
+		return nil, nil, fmt.Errorf("%w: public_key is not a P-256 key", ErrAttestation)
+	}
+	ud, err := envelope.ParseUserData(doc.UserData)
+	if err != nil {
+		return nil, nil, fmt.Errorf("%w: %w", ErrAttestation, err)
+	}
+	if ud.SignerID != c.cfg.SignerID {
+		return nil, nil, fmt.Errorf("%w: signer_id %q, want %q", ErrAttestation, ud.SignerID, c.cfg.SignerID)
+	}
+	if c.cfg.ConfigSHA256 != nil && !bytes.Equal(ud.ConfigSHA256, c.cfg.ConfigSHA256) {
+		return nil, nil, fmt.Errorf("%w: enclave configuration %x is not the pinned one", ErrAttestation, ud.ConfigSHA256)
+	}
+	a := &Attested{KeyID: envelope.KeyID(doc.PublicKey), Key: key, UserData: ud, Document: doc}
+	c.mu.Lock()
+	c.keys[a.KeyID] = a
+	c.mu.Unlock()
+	return body, a, nil
+}
+
+func (c *Client) key(kid string) *ecdsa.PublicKey {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	if a, ok := c.keys[kid]; ok {
+		return a.Key
+	}
+	return nil
+}
+
+func (c *Client) attested() bool {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	return len(c.keys) > 0
+}
+
+// Call calls method ("v1/derive-address") with params and decodes the
+// verified result into result. A refusal by the enclave is returned as an
+// *envelope.Error.
+func (c *Client) Call(ctx context.Context, method string, params, result any) error {
+	_, err := c.call(ctx, method, params, result)
+	return err
+}
+
+func (c *Client) call(ctx context.Context, method string, params, result any) (*envelope.Response, error) {
+	if !c.attested() {
+		if err := c.reattest(ctx); err != nil {
+			return nil, err
+		}
+	}
+	nonce := make([]byte, 16)
+	if _, err := rand.Read(nonce); err != nil {
+		return nil, err
+	}
+	reqBody, err := envelope.SignRequest(c.creds, envelope.Outgoing{
+		Method: method, Params: params, Audience: c.cfg.SignerID, IAT: c.cfg.Clock(), Nonce: nonce,
+	})
+	if err != nil {
+		return nil, err
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.cfg.URL+"/"+method, bytes.NewReader(reqBody))
+	if err != nil {
+		return nil, err
+	}
+	req.Header.Set("Content-Type", "application/jose")
+	body, status, ctype, err := c.do(req, envelope.MaxResponse)
+	if err != nil {
+		return nil, err
+	}
+	if ctype != "application/jose" {
+		return nil, parentError(status, body)
+	}
+	resp, err := envelope.VerifyResponse(body, reqBody, c.key)
+	if errors.Is(err, envelope.ErrUnknownKey) {
+		// The enclave restarted or another replica answered: attest, then
+		// accept the response only if its key is the attested one.
+		if aerr := c.reattest(ctx); aerr != nil {
+			return nil, aerr
+		}
+		resp, err = envelope.VerifyResponse(body, reqBody, c.key)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrResponse, err)
+	}
+	if resp.Err != nil {
+		return resp, resp.Err
+	}
+	if result != nil {
+		if err := envelope.DecodeJSON(resp.Result, result, envelope.MaxResponse); err != nil {
+			return nil, fmt.Errorf("%w: result: %w", ErrResponse, err)
+		}
+	}
+	return resp, nil
+}
+
+func (c *Client) reattest(ctx context.Context) error {
+	c.attestMu.Lock()
+	defer c.attestMu.Unlock()
+	_, _, err := c.attest(ctx)
+	return err
+}
+
+func (c *Client) do(req *http.Request, limit int) ([]byte, int, string, error) {
+	resp, err := c.http.Do(req)
+	if err != nil {
+		return nil, 0, "", err
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(io.LimitReader(resp.Body, int64(limit)+1))
+	if err != nil {
+		return nil, 0, "", err
+	}
+	if len(body) > limit {
+		return nil, 0, "", fmt.Errorf("%w: answer larger than %d bytes", ErrResponse, limit)
+	}
+	ctype, _, _ := mime.ParseMediaType(resp.Header.Get("Content-Type"))
+	return body, resp.StatusCode, strings.ToLower(ctype), nil
+}
+
+func parentError(status int, body []byte) error {
+	var e struct {
+		Error   string `json:"error"`
+		Message string `json:"message"`
+	}
+	if err := envelope.DecodeJSON(body, &e, 4096); err != nil {
+		return &ParentError{Status: status, Code: "unknown", Message: "unparsable answer"}
+	}
+	return &ParentError{Status: status, Code: e.Error, Message: e.Message}
+}

@@ -1,0 +1,137 @@
+package main
+
+import (
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/nitro-signer/nitro-signer/attestation"
+	"github.com/nitro-signer/nitro-signer/client"
+	"github.com/nitro-signer/nitro-signer/client/devpki"
+)
+
+// clientFlags are the flags of every command that talks to the signer.
+type clientFlags struct {
+	dev        string
+	role       string
+	parent     string
+	cert, key  string
+	serverCA   string
+	root       string
+	pcrsFile   string
+	pcrs       pcrFlags
+	signerID   string
+	allowDebug bool
+	maxAge     time.Duration
+	timeout    time.Duration
+}
+
+func (c *clientFlags) register(fs *flag.FlagSet) {
+	c.pcrs = pcrFlags{}
+	fs.StringVar(&c.dev, "dev", "", "development layout directory (from make run): fills in every path below")
+	fs.StringVar(&c.role, "role", "broker", "with --dev: which development client certificate to use")
+	fs.StringVar(&c.parent, "parent", "https://127.0.0.1:8443", "parent base URL")
+	fs.StringVar(&c.cert, "cert", "", "client certificate (PEM)")
+	fs.StringVar(&c.key, "key", "", "client key (PEM)")
+	fs.StringVar(&c.serverCA, "server-ca", "", "CA of the parent's TLS certificate (PEM)")
+	fs.StringVar(&c.root, "root", "", "attestation root (PEM) instead of the AWS Nitro root (development)")
+	fs.StringVar(&c.pcrsFile, "pcrs", "", "PCR manifest (JSON with pcr0, pcr1, pcr2 hex) to pin")
+	fs.Var(c.pcrs, "pcr", "pin PCR N to HEX (repeatable)")
+	fs.StringVar(&c.signerID, "signer-id", "", "expected signer_id")
+	fs.BoolVar(&c.allowDebug, "allow-debug", false, "accept a debug-mode enclave (never in production)")
+	fs.DurationVar(&c.maxAge, "max-age", client.DefaultMaxAge, "oldest attestation document accepted")
+	fs.DurationVar(&c.timeout, "timeout", 15*time.Second, "deadline for the whole command")
+}
+
+// applyDev fills unset paths from a development layout: pki/ and nsm/ under
+// the directory, as make run creates them.
+func (c *clientFlags) applyDev() {
+	if c.dev == "" {
+		return
+	}
+	set := func(p *string, v string) {
+		if *p == "" {
+			*p = v
+		}
+	}
+	pki, state := filepath.Join(c.dev, "pki"), filepath.Join(c.dev, "nsm")
+	set(&c.cert, filepath.Join(pki, devpki.ClientCert(c.role)))
+	set(&c.key, filepath.Join(pki, devpki.ClientKey(c.role)))
+	set(&c.serverCA, filepath.Join(pki, devpki.ServerCAFile))
+	set(&c.root, filepath.Join(state, "dev-root.pem"))
+	set(&c.pcrsFile, filepath.Join(state, "pcrs.json"))
+	set(&c.signerID, devpki.SignerID)
+}
+
+func (c *clientFlags) client() (*client.Client, error) {
+	c.applyDev()
+	if c.cert == "" || c.key == "" || c.serverCA == "" || c.signerID == "" {
+		return nil, errors.New("--cert, --key, --server-ca and --signer-id are required (or --dev DIR)")
+	}
+	cert, err := tls.LoadX509KeyPair(c.cert, c.key)
+	if err != nil {
+		return nil, fmt.Errorf("client certificate: %w", err)
+	}
+	caPEM, err := os.ReadFile(c.serverCA)
+	if err != nil {
+		return nil, err
+	}
+	pool := x509.NewCertPool()
+	if !pool.AppendCertsFromPEM(caPEM) {
+		return nil, fmt.Errorf("%s: no certificate", c.serverCA)
+	}
+	policy := attestation.Policy{PCRs: map[int][]byte{}, AllowDebug: c.allowDebug, MaxAge: c.maxAge}
+	if c.root != "" {
+		b, err := os.ReadFile(c.root)
+		if err != nil {
+			return nil, err
+		}
+		if policy.Roots, err = attestation.ParseRootsPEM(b); err != nil {
+			return nil, err
+		}
+	}
+	if c.pcrsFile != "" {
+		if err := readPCRManifest(c.pcrsFile, policy.PCRs); err != nil {
+			return nil, err
+		}
+	}
+	for i, v := range c.pcrs {
+		policy.PCRs[i] = v
+	}
+	return client.New(client.Config{
+		URL: strings.TrimSuffix(c.parent, "/"), Certificate: cert, ServerCAs: pool,
+		Policy: policy, SignerID: c.signerID, Clock: time.Now,
+	})
+}
+
+// readPCRManifest reads {"pcr0": HEX, "pcr1": HEX, "pcr2": HEX, ...}.
+func readPCRManifest(path string, into map[int][]byte) error {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return err
+	}
+	var m map[string]string
+	if err := json.Unmarshal(b, &m); err != nil {
+		return fmt.Errorf("%s: %v", path, err)
+	}
+	for k, v := range m {
+		var i int
+		if _, err := fmt.Sscanf(k, "pcr%d", &i); err != nil {
+			continue // other manifest fields
+		}
+		raw, err := hex.DecodeString(v)
+		if err != nil {
+			return fmt.Errorf("%s: %s: %v", path, k, err)
+		}
+		into[i] = raw
+	}
+	return nil
+}

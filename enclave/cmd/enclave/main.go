@@ -1,0 +1,98 @@
+// Command enclave is the nitro-signer enclave binary: it holds the master
+// secrets and answers the parent over the enclave channel.
+//
+//	enclave --config /etc/nitro-signer/enclave.json --listen vsock://16:5000
+//
+// Development builds (-tags nsmsim) use the simulated NSM and a development
+// master secret; see platform_sim.go.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"log/slog"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/nitro-signer/nitro-signer/enclave/channel"
+	"github.com/nitro-signer/nitro-signer/enclave/config"
+	"github.com/nitro-signer/nitro-signer/enclave/keyring"
+	"github.com/nitro-signer/nitro-signer/enclave/server"
+)
+
+// Config is the command line.
+type Config struct {
+	ConfigPath string
+	Listen     string
+	Platform   platformFlags
+}
+
+// Validate checks the command line.
+func (c *Config) Validate() error {
+	if c.ConfigPath == "" {
+		return errors.New("--config is required")
+	}
+	if _, err := channel.ParseAddr(c.Listen); err != nil {
+		return err
+	}
+	return c.Platform.validate()
+}
+
+func main() {
+	var c Config
+	fs := flag.NewFlagSet("enclave", flag.ContinueOnError)
+	fs.StringVar(&c.ConfigPath, "config", "", "enclave configuration file (JSON)")
+	fs.StringVar(&c.Listen, "listen", "vsock://4294967295:5000", "channel address: vsock://CID:PORT, unix:///path or tcp://host:port")
+	c.Platform.register(fs)
+	if err := fs.Parse(os.Args[1:]); err != nil {
+		os.Exit(2)
+	}
+	logger := slog.New(slog.NewJSONHandler(os.Stderr, nil))
+	if err := c.Validate(); err != nil {
+		fmt.Fprintln(os.Stderr, "enclave:", err)
+		os.Exit(2)
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, &c, logger); err != nil {
+		logger.Error("enclave stopped", "err", err)
+		os.Exit(1)
+	}
+}
+
+func run(ctx context.Context, c *Config, logger *slog.Logger) error {
+	cfg, err := config.Load(c.ConfigPath)
+	if err != nil {
+		return err
+	}
+	module, err := openNSM(&c.Platform, time.Now)
+	if err != nil {
+		return err
+	}
+	defer module.Close()
+	keys := keyring.New()
+	if err := loadKeys(&c.Platform, keys); err != nil {
+		return err
+	}
+	srv, err := server.New(server.Options{Config: cfg, NSM: module, Keys: keys, Clock: time.Now, Logger: logger})
+	if err != nil {
+		return err
+	}
+	addr, _ := channel.ParseAddr(c.Listen)
+	if addr.Scheme == "unix" {
+		os.Remove(addr.Path) // a socket left by a previous run
+	}
+	ln, err := channel.Listen(addr)
+	if err != nil {
+		return fmt.Errorf("listening on %v: %w", addr, err)
+	}
+	logger.Info("enclave serving", "listen", addr.String(), "signer_id", cfg.SignerID,
+		"config_sha256", fmt.Sprintf("%x", cfg.Hash), "kid", srv.KeyID(), "k3_epoch", keys.Current(), "build", buildKind)
+	err = (&channel.Server{Handler: srv, InFlight: cfg.Limits.InFlight, Logger: logger}).Serve(ctx, ln)
+	logger.Info("enclave stopped serving")
+	return err
+}

@@ -1,0 +1,171 @@
+// Package config is the enclave's configuration file: baked into the image
+// (so PCR2 covers it), strictly decoded and validated, and hashed into the
+// attestation document's user_data.
+package config
+
+import (
+	"crypto/sha256"
+	"crypto/x509"
+	"encoding/json"
+	"encoding/pem"
+	"errors"
+	"fmt"
+	"os"
+	"regexp"
+	"sort"
+	"time"
+
+	"github.com/nitro-signer/nitro-signer/enclave/envelope"
+)
+
+// MaxSize bounds the configuration file.
+const MaxSize = 1 << 20
+
+// Config is the enclave's configuration.
+type Config struct {
+	// SignerID names the deployment; requests' aud must equal it.
+	SignerID string `json:"signer_id"`
+	// TrustDomain is the SPIFFE trust domain of caller certificates.
+	TrustDomain string `json:"trust_domain"`
+	// CallerCA is the PEM bundle that caller certificate chains must
+	// verify against.
+	CallerCA string `json:"caller_ca_pem"`
+	// Roles maps a role (the SPIFFE ID's path) to the methods it may call
+	// ("v1/derive-address", "dev/sign-message", ...).
+	Roles map[string][]string `json:"roles"`
+	// ReplayWindow bounds |iat - now|, as a Go duration ("60s").
+	ReplayWindow string `json:"replay_window"`
+	// DevSurface turns on the compatibility routes under /dev.
+	DevSurface bool `json:"dev_surface"`
+	// Limits bound the enclave's work.
+	Limits Limits `json:"limits"`
+
+	// Derived at Load.
+	Hash       [32]byte       `json:"-"`
+	CallerPool *x509.CertPool `json:"-"`
+	Window     time.Duration  `json:"-"`
+	allowed    map[string]map[string]bool
+}
+
+// Limits bound the enclave's work.
+type Limits struct {
+	// InFlight bounds concurrent calls per channel connection.
+	InFlight int `json:"in_flight"`
+	// ReplayEntries bounds remembered nonces per generation.
+	ReplayEntries int `json:"replay_entries"`
+}
+
+var (
+	signerIDPattern = regexp.MustCompile(`^[a-z0-9][a-z0-9.-]{0,62}$`)
+	rolePattern     = regexp.MustCompile(`^[a-z][a-z0-9-]{0,31}$`)
+)
+
+// Load reads, decodes and validates a configuration file.
+func Load(path string) (*Config, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("config: %w", err)
+	}
+	return Parse(b)
+}
+
+// Parse decodes and validates configuration bytes.
+func Parse(b []byte) (*Config, error) {
+	var c Config
+	if err := envelope.DecodeJSON(b, &c, MaxSize); err != nil {
+		return nil, fmt.Errorf("config: %w", err)
+	}
+	c.Hash = sha256.Sum256(b)
+	if err := c.validate(); err != nil {
+		return nil, fmt.Errorf("config: %w", err)
+	}
+	return &c, nil
+}
+
+func (c *Config) validate() error {
+	if !signerIDPattern.MatchString(c.SignerID) {
+		return fmt.Errorf("signer_id %q: want [a-z0-9.-], 1..63 characters", c.SignerID)
+	}
+	if !signerIDPattern.MatchString(c.TrustDomain) {
+		return fmt.Errorf("trust_domain %q: want a DNS-like name", c.TrustDomain)
+	}
+	c.CallerPool = x509.NewCertPool()
+	rest, n := []byte(c.CallerCA), 0
+	for {
+		var block *pem.Block
+		block, rest = pem.Decode(rest)
+		if block == nil {
+			break
+		}
+		cert, err := x509.ParseCertificate(block.Bytes)
+		if err != nil {
+			return fmt.Errorf("caller_ca_pem: %v", err)
+		}
+		if !cert.IsCA {
+			return errors.New("caller_ca_pem: certificate is not a CA")
+		}
+		c.CallerPool.AddCert(cert)
+		n++
+	}
+	if n == 0 {
+		return errors.New("caller_ca_pem: no certificate")
+	}
+	window := c.ReplayWindow
+	if window == "" {
+		window = envelope.DefaultWindow.String()
+	}
+	d, err := time.ParseDuration(window)
+	if err != nil || d < time.Second || d > 10*time.Minute {
+		return fmt.Errorf("replay_window %q: want a duration in 1s..10m", c.ReplayWindow)
+	}
+	c.Window = d
+	if len(c.Roles) == 0 {
+		return errors.New("roles: none defined")
+	}
+	c.allowed = map[string]map[string]bool{}
+	for role, methods := range c.Roles {
+		if !rolePattern.MatchString(role) {
+			return fmt.Errorf("roles: %q is not a role name", role)
+		}
+		c.allowed[role] = map[string]bool{}
+		for _, m := range methods {
+			if c.allowed[role][m] {
+				return fmt.Errorf("roles: %s lists %s twice", role, m)
+			}
+			c.allowed[role][m] = true
+		}
+	}
+	if c.Limits.InFlight < 0 || c.Limits.InFlight > 65536 {
+		return fmt.Errorf("limits.in_flight %d: want 0..65536", c.Limits.InFlight)
+	}
+	if c.Limits.ReplayEntries == 0 {
+		c.Limits.ReplayEntries = envelope.DefaultReplayEntries
+	}
+	if c.Limits.ReplayEntries < 1024 || c.Limits.ReplayEntries > 1<<22 {
+		return fmt.Errorf("limits.replay_entries %d: want 1024..4194304", c.Limits.ReplayEntries)
+	}
+	return nil
+}
+
+// CheckMethods fails if a role names a method that is not in known.
+func (c *Config) CheckMethods(known map[string]bool) error {
+	var unknown []string
+	for role, methods := range c.Roles {
+		for _, m := range methods {
+			if !known[m] {
+				unknown = append(unknown, role+":"+m)
+			}
+		}
+	}
+	if len(unknown) > 0 {
+		sort.Strings(unknown)
+		return fmt.Errorf("config: roles name unknown methods %v", unknown)
+	}
+	return nil
+}
+
+// Allowed reports whether role may call method.
+func (c *Config) Allowed(role, method string) bool { return c.allowed[role][method] }
+
+// MarshalIndent is a helper for tools that write configurations.
+func MarshalIndent(c *Config) ([]byte, error) { return json.MarshalIndent(c, "", "  ") }

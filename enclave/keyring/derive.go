@@ -1,0 +1,125 @@
+package keyring
+
+import (
+	"crypto/ecdsa"
+	"crypto/hkdf"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/ethereum/go-ethereum/common"
+	"github.com/ethereum/go-ethereum/crypto"
+)
+
+// Derivation constants of DESIGN §5.1, fixed by the calling system.
+const (
+	walletSalt  = "agentkeys-signer-v0"
+	walletLabel = "agentkeys-evm-wallet"
+	deviceLabel = "agentkeys-k10-device"
+	kekSalt     = "agentkeys.kek-salt.v2"
+	kekInfo     = "agentkeys.user.v1"
+	// maxRetries bounds the retry byte; the chance of needing even one is
+	// about 2^-128.
+	maxRetries = 255
+)
+
+// Omni is a 32-byte identity.
+type Omni [32]byte
+
+// ErrOmni: an omni is not 64 hex characters.
+var ErrOmni = errors.New("omni must be 64 hex characters without 0x")
+
+// ParseOmni parses 64 hex characters, either case, without a 0x prefix.
+func ParseOmni(s string) (Omni, error) {
+	var o Omni
+	if len(s) != 64 || strings.HasPrefix(s, "0x") || strings.HasPrefix(s, "0X") {
+		return o, ErrOmni
+	}
+	if _, err := hex.Decode(o[:], []byte(s)); err != nil {
+		return o, ErrOmni
+	}
+	return o, nil
+}
+
+// String is the omni's lowercase hex.
+func (o Omni) String() string { return hex.EncodeToString(o[:]) }
+
+// Kind selects which secp256k1 key is derived.
+type Kind int
+
+const (
+	// Wallet is the omni's EVM wallet (K4).
+	Wallet Kind = iota
+	// Device is the omni's delegate device key (K10).
+	Device
+)
+
+// Key is a derived secp256k1 key and the epoch it was derived under.
+type Key struct {
+	Private *ecdsa.PrivateKey
+	Epoch   uint32
+}
+
+// Address is the key's Ethereum address.
+func (k *Key) Address() common.Address { return crypto.PubkeyToAddress(k.Private.PublicKey) }
+
+// Derive derives the omni's key of the given kind under epoch e (0: current).
+func (k *Keyring) Derive(kind Kind, e uint32, o Omni) (*Key, error) {
+	s, e, err := k.secret(e)
+	if err != nil {
+		return nil, err
+	}
+	label := walletLabel
+	if kind == Device {
+		label = deviceLabel
+	}
+	priv, err := deriveSecp256k1(s, e, label, o)
+	if err != nil {
+		return nil, err
+	}
+	return &Key{Private: priv, Epoch: e}, nil
+}
+
+// deriveSecp256k1: HKDF-SHA256(IKM = K3_v[e], salt = "agentkeys-signer-v0",
+// info = byte(e) ‖ label ‖ o [‖ r]), 32 bytes; if that is not a valid scalar,
+// retry with r = 1, 2, … appended to info.
+func deriveSecp256k1(s *Secret, e uint32, label string, o Omni) (*ecdsa.PrivateKey, error) {
+	info := make([]byte, 0, 1+len(label)+len(o)+1)
+	info = append(info, byte(e))
+	info = append(info, label...)
+	info = append(info, o[:]...)
+	base := len(info)
+	for r := 0; r <= maxRetries; r++ {
+		info = info[:base]
+		if r > 0 {
+			info = append(info, byte(r))
+		}
+		okm, err := hkdf.Key(sha256.New, s.b[:], []byte(walletSalt), string(info), 32)
+		if err != nil {
+			return nil, fmt.Errorf("keyring: hkdf: %w", err)
+		}
+		priv, err := crypto.ToECDSA(okm)
+		clear(okm)
+		if err == nil {
+			return priv, nil
+		}
+	}
+	return nil, errors.New("keyring: no valid scalar after every retry")
+}
+
+// KEK derives the omni's 32-byte credential KEK under epoch e (0: current):
+// HKDF-SHA256(IKM = K3_v[e], salt = "agentkeys.kek-salt.v2",
+// info = "agentkeys.user.v1" ‖ o). The caller must clear it when done.
+func (k *Keyring) KEK(e uint32, o Omni) ([]byte, uint32, error) {
+	s, e, err := k.secret(e)
+	if err != nil {
+		return nil, 0, err
+	}
+	okm, err := hkdf.Key(sha256.New, s.b[:], []byte(kekSalt), kekInfo+string(o[:]), 32)
+	if err != nil {
+		return nil, 0, fmt.Errorf("keyring: hkdf: %w", err)
+	}
+	return okm, e, nil
+}

@@ -1,0 +1,93 @@
+// Package keyring holds the master secrets (K3, one per epoch) and derives
+// the per-identity keys of DESIGN §5.1 from them.
+//
+// Secrets live in unexported fixed-size arrays, have no String, GoString or
+// JSON form, and are compared in constant time. Derived private keys exist
+// only for the duration of one operation; Go cannot promise that their
+// memory is wiped afterwards, and this package does not claim it.
+package keyring
+
+import (
+	"crypto/subtle"
+	"errors"
+	"fmt"
+	"sync"
+)
+
+// SecretSize is the size of a master secret.
+const SecretSize = 32
+
+// MaxEpoch is the largest epoch: the derivation encodes it as one byte.
+const MaxEpoch = 255
+
+// Secret is a 32-byte master secret.
+type Secret struct {
+	b [SecretSize]byte
+}
+
+// NewSecret copies b into a Secret; it must be exactly 32 bytes.
+func NewSecret(b []byte) (*Secret, error) {
+	if len(b) != SecretSize {
+		return nil, errors.New("keyring: malformed secret")
+	}
+	s := &Secret{}
+	copy(s.b[:], b)
+	return s, nil
+}
+
+// Equal reports whether two secrets are equal, in constant time.
+func (s *Secret) Equal(o *Secret) bool { return subtle.ConstantTimeCompare(s.b[:], o.b[:]) == 1 }
+
+// Errors of the keyring.
+var (
+	// ErrEmpty: no epoch is loaded.
+	ErrEmpty = errors.New("keyring: no keys loaded")
+	// ErrUnknownEpoch: the keyring does not hold the epoch asked for.
+	ErrUnknownEpoch = errors.New("keyring: unknown epoch")
+)
+
+// Keyring holds epochs 1..current.
+type Keyring struct {
+	mu      sync.RWMutex
+	epochs  []*Secret // epochs[i] is epoch i+1
+	version uint64    // bumped on every change, for caches
+}
+
+// New returns an empty keyring.
+func New() *Keyring { return &Keyring{} }
+
+// Add appends the next epoch and returns its number.
+func (k *Keyring) Add(s *Secret) (uint32, error) {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	if len(k.epochs) >= MaxEpoch {
+		return 0, fmt.Errorf("keyring: already %d epochs", MaxEpoch)
+	}
+	c := *s
+	k.epochs = append(k.epochs, &c)
+	k.version++
+	return uint32(len(k.epochs)), nil
+}
+
+// Current returns the newest epoch, or 0 when the keyring is empty.
+func (k *Keyring) Current() uint32 {
+	k.mu.RLock()
+	defer k.mu.RUnlock()
+	return uint32(len(k.epochs))
+}
+
+// secret returns epoch e's secret; e = 0 means the current epoch.
+func (k *Keyring) secret(e uint32) (*Secret, uint32, error) {
+	k.mu.RLock()
+	defer k.mu.RUnlock()
+	if len(k.epochs) == 0 {
+		return nil, 0, ErrEmpty
+	}
+	if e == 0 {
+		e = uint32(len(k.epochs))
+	}
+	if e > uint32(len(k.epochs)) {
+		return nil, 0, fmt.Errorf("%w: %d (the keyring holds 1..%d)", ErrUnknownEpoch, e, len(k.epochs))
+	}
+	return k.epochs[e-1], e, nil
+}

@@ -1,0 +1,232 @@
+// Package server is the enclave's request path: it answers channel calls by
+// attesting, reporting readiness, or authenticating an envelope, checking the
+// caller's role, running the method and signing the response.
+package server
+
+import (
+	"context"
+	"crypto/ecdh"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"strings"
+	"time"
+
+	"github.com/nitro-signer/nitro-signer/enclave/channel"
+	"github.com/nitro-signer/nitro-signer/enclave/config"
+	"github.com/nitro-signer/nitro-signer/enclave/envelope"
+	"github.com/nitro-signer/nitro-signer/enclave/keyring"
+	"github.com/nitro-signer/nitro-signer/enclave/nsm"
+	"github.com/nitro-signer/nitro-signer/enclave/service"
+)
+
+// Routes the channel carries besides methods.
+const (
+	RouteAttestation = "attestation"
+	RouteReady       = "ready"
+)
+
+// Attestation nonce bounds (bytes).
+const (
+	minAttestNonce = 16
+	maxAttestNonce = 64
+)
+
+// Options build a Server.
+type Options struct {
+	Config *config.Config
+	NSM    nsm.Module
+	Keys   *keyring.Keyring
+	Clock  func() time.Time
+	Logger *slog.Logger
+}
+
+// Server answers channel calls. It is a channel.Handler.
+type Server struct {
+	cfg      *config.Config
+	nsm      nsm.Module
+	keys     *keyring.Keyring
+	clock    func() time.Time
+	log      *slog.Logger
+	verifier *envelope.Verifier
+	signer   *envelope.ResponseSigner
+	x25519   *ecdh.PrivateKey
+	methods  map[string]service.Handler
+}
+
+var _ channel.Handler = (*Server)(nil)
+
+// New creates the per-boot keys from the NSM's randomness mixed with the
+// system's, and the request path.
+func New(o Options) (*Server, error) {
+	if o.Config == nil || o.NSM == nil || o.Keys == nil || o.Clock == nil {
+		return nil, errors.New("server: config, NSM, keyring and clock are required")
+	}
+	logger := o.Logger
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	methods := service.New(o.Keys).Methods(o.Config.DevSurface)
+	if err := o.Config.CheckMethods(service.AllMethods()); err != nil {
+		return nil, err
+	}
+	// The per-boot keys come from crypto/rand: Go 1.26 key generation reads
+	// the kernel's CSPRNG whatever reader it is given, and inside an
+	// enclave the kernel's pool is fed by the NSM (nsm-hwrng). The NSM must
+	// answer before the enclave serves.
+	var probe [32]byte
+	if _, err := io.ReadFull(o.NSM, probe[:]); err != nil {
+		return nil, fmt.Errorf("server: NSM randomness: %w", err)
+	}
+	signKey, err := ecdsa.GenerateKey(elliptic.P256(), nil)
+	if err != nil {
+		return nil, err
+	}
+	signer, err := envelope.NewResponseSigner(signKey)
+	if err != nil {
+		return nil, err
+	}
+	x, err := ecdh.X25519().GenerateKey(nil)
+	if err != nil {
+		return nil, err
+	}
+	return &Server{
+		cfg: o.Config, nsm: o.NSM, keys: o.Keys, clock: o.Clock, log: logger,
+		verifier: &envelope.Verifier{
+			SignerID: o.Config.SignerID, CallerCA: o.Config.CallerPool, TrustDomain: o.Config.TrustDomain,
+			Window: o.Config.Window, Clock: o.Clock,
+			Replay: envelope.NewReplay(o.Config.Window, o.Config.Limits.ReplayEntries, o.Clock()),
+		},
+		signer: signer, x25519: x, methods: methods,
+	}, nil
+}
+
+// KeyID is the per-boot signing key's kid.
+func (s *Server) KeyID() string { return s.signer.KeyID() }
+
+// Handle answers one channel call.
+func (s *Server) Handle(ctx context.Context, call *channel.Call) channel.Reply {
+	switch call.Route {
+	case RouteAttestation:
+		return s.attest(call.Body)
+	case RouteReady:
+		return s.ready()
+	}
+	return s.method(ctx, call)
+}
+
+func (s *Server) attest(nonce []byte) channel.Reply {
+	if len(nonce) < minAttestNonce || len(nonce) > maxAttestNonce {
+		return plainError(envelope.Errorf(envelope.CodeBadRequest, "nonce must be %d..%d bytes", minAttestNonce, maxAttestNonce))
+	}
+	ud, err := s.UserData()
+	if err != nil {
+		return plainError(envelope.Errorf(envelope.CodeInternal, "user_data: %v", err))
+	}
+	doc, err := s.nsm.Attest(nsm.AttestRequest{UserData: ud, Nonce: nonce, PublicKey: s.signer.SPKI()})
+	if err != nil {
+		s.log.Error("attestation failed", "err", err)
+		return plainError(envelope.Errorf(envelope.CodeInternal, "attestation failed"))
+	}
+	return channel.Reply{Status: 200, Body: doc}
+}
+
+// UserData is the current user_data.
+func (s *Server) UserData() ([]byte, error) {
+	u := envelope.UserData{
+		Version: envelope.UserDataVersion, X25519: s.x25519.PublicKey().Bytes(),
+		SignerID: s.cfg.SignerID, ConfigSHA256: s.cfg.Hash[:], Epoch: s.keys.Current(),
+	}
+	return u.Marshal()
+}
+
+// Readiness is the body of a ready reply.
+type Readiness struct {
+	Ready  bool   `json:"ready"`
+	Reason string `json:"reason,omitempty"`
+	Epoch  uint32 `json:"k3_epoch"`
+	KeyID  string `json:"kid"`
+}
+
+func (s *Server) ready() channel.Reply {
+	r := Readiness{Ready: true, Epoch: s.keys.Current(), KeyID: s.signer.KeyID()}
+	status := 200
+	if r.Epoch == 0 {
+		r.Ready, r.Reason, status = false, "no keys loaded", 503
+	}
+	b, _ := json.Marshal(r)
+	return channel.Reply{Status: status, Body: b}
+}
+
+func (s *Server) method(ctx context.Context, call *channel.Call) channel.Reply {
+	dev := strings.HasPrefix(call.Route, "dev/")
+	handler, known := s.methods[call.Route]
+	if !known {
+		// Only an authenticated caller learns which methods exist.
+		if _, err := s.verifier.Verify(call.Route, call.Body, call.Chain); err != nil {
+			return s.refuse(call, dev, err)
+		}
+		return s.refuse(call, dev, envelope.Errorf(envelope.CodeUnknownMethod, "no method %q", truncate(call.Route)))
+	}
+	req, err := s.verifier.Verify(call.Route, call.Body, call.Chain)
+	if err != nil {
+		return s.refuse(call, dev, err)
+	}
+	if !s.cfg.Allowed(req.Caller.Role, call.Route) {
+		return s.refuse(call, dev, envelope.Errorf(envelope.CodeUnauthorized, "role %q may not call %s", req.Caller.Role, call.Route))
+	}
+	if err := ctx.Err(); err != nil {
+		return s.refuse(call, dev, envelope.Errorf(envelope.CodeTimeout, "deadline passed"))
+	}
+	result, err := handler(ctx, &service.Request{Caller: req.Caller, Params: req.Params, ReplyKey: req.ReplyKey})
+	if err != nil {
+		return s.refuse(call, dev, err)
+	}
+	body, err := s.signer.Sign(call.Body, s.clock(), result, nil)
+	if err != nil {
+		s.log.Error("signing response failed", "route", call.Route, "err", err)
+		return plainError(envelope.Errorf(envelope.CodeInternal, "response could not be signed"))
+	}
+	return channel.Reply{Status: 200, Body: body}
+}
+
+// refuse answers with a signed error. On the compatibility surface every
+// authentication or authorization failure is "unauthorized", as the system
+// it stands in for answers.
+func (s *Server) refuse(call *channel.Call, dev bool, err error) channel.Reply {
+	var e *envelope.Error
+	if !errors.As(err, &e) {
+		s.log.Error("method failed", "route", call.Route, "err", err)
+		e = envelope.Errorf(envelope.CodeInternal, "internal error")
+	}
+	if dev {
+		switch e.Code {
+		case envelope.CodeUnauthenticated, envelope.CodeStale, envelope.CodeReplayed, envelope.CodeWrongAudience:
+			e = &envelope.Error{Code: envelope.CodeUnauthorized, Message: e.Message}
+		}
+	}
+	s.log.Info("request refused", "route", call.Route, "code", e.Code)
+	body, serr := s.signer.Sign(call.Body, s.clock(), nil, e)
+	if serr != nil {
+		return plainError(e)
+	}
+	return channel.Reply{Status: e.Code.Status(), Body: body}
+}
+
+// plainError is an unsigned JSON error, for answers outside the envelope
+// (attestation, readiness) and for the case where signing itself failed.
+func plainError(e *envelope.Error) channel.Reply {
+	b, _ := json.Marshal(map[string]string{"error": string(e.Code), "message": e.Message})
+	return channel.Reply{Status: e.Code.Status(), Body: b}
+}
+
+func truncate(s string) string {
+	if len(s) > 64 {
+		return s[:64] + "…"
+	}
+	return s
+}

@@ -1,0 +1,83 @@
+package service
+
+import (
+	"context"
+	"encoding/hex"
+	"strings"
+
+	"github.com/nitro-signer/nitro-signer/enclave/envelope"
+	"github.com/nitro-signer/nitro-signer/enclave/keyring"
+)
+
+// MaxMessage bounds a message to sign.
+const MaxMessage = 16 << 10
+
+// DevDeriveAddressRequest is dev/derive-address's params.
+type DevDeriveAddressRequest struct {
+	OmniAccount string `json:"omni_account"`
+}
+
+// DevDeriveAddressResponse is dev/derive-address's result.
+type DevDeriveAddressResponse struct {
+	Address    string `json:"address"`
+	KeyVersion uint32 `json:"key_version"`
+}
+
+func (s *Service) devDeriveAddress(_ context.Context, r *Request) (any, error) {
+	var p DevDeriveAddressRequest
+	if err := decode(r, &p); err != nil {
+		return nil, err
+	}
+	o, err := parseOmni(p.OmniAccount)
+	if err != nil {
+		return nil, err
+	}
+	k, err := s.keys.Derive(keyring.Wallet, 0, o)
+	if err != nil {
+		return nil, keyError(err)
+	}
+	return &DevDeriveAddressResponse{Address: address(k), KeyVersion: k.Epoch}, nil
+}
+
+// DevSignMessageRequest is dev/sign-message's params.
+type DevSignMessageRequest struct {
+	OmniAccount string `json:"omni_account"`
+	// MessageHex is the message bytes as hex, with or without 0x.
+	MessageHex string `json:"message_hex"`
+}
+
+// DevSignMessageResponse is dev/sign-message's result.
+type DevSignMessageResponse struct {
+	// Signature is the EIP-191 personal_sign signature r ‖ s ‖ v (v ∈ {0,1}).
+	Signature  string `json:"signature"`
+	Address    string `json:"address"`
+	KeyVersion uint32 `json:"key_version"`
+}
+
+func (s *Service) devSignMessage(_ context.Context, r *Request) (any, error) {
+	var p DevSignMessageRequest
+	if err := decode(r, &p); err != nil {
+		return nil, err
+	}
+	o, err := parseOmni(p.OmniAccount)
+	if err != nil {
+		return nil, err
+	}
+	h := strings.TrimPrefix(strings.TrimPrefix(p.MessageHex, "0x"), "0X")
+	if len(h) > 2*MaxMessage {
+		return nil, envelope.Errorf(envelope.CodeInvalidMessageHex, "message longer than %d bytes", MaxMessage)
+	}
+	msg, err := hex.DecodeString(h)
+	if err != nil {
+		return nil, envelope.Errorf(envelope.CodeInvalidMessageHex, "message_hex is not hex")
+	}
+	k, err := s.keys.Derive(keyring.Wallet, 0, o)
+	if err != nil {
+		return nil, keyError(err)
+	}
+	sig, err := SignPersonal(k, msg)
+	if err != nil {
+		return nil, err
+	}
+	return &DevSignMessageResponse{Signature: sig, Address: address(k), KeyVersion: k.Epoch}, nil
+}

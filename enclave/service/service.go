@@ -1,0 +1,86 @@
+// Package service holds the enclave's methods: one handler per method, each
+// with a request and a response struct, each checking its input completely
+// before it derives or signs anything.
+package service
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+
+	"github.com/go-jose/go-jose/v4"
+
+	"github.com/nitro-signer/nitro-signer/enclave/envelope"
+	"github.com/nitro-signer/nitro-signer/enclave/keyring"
+)
+
+// MaxParams bounds a method's params.
+const MaxParams = 64 << 10
+
+// Request is an authenticated call as a handler sees it.
+type Request struct {
+	Caller   envelope.Caller
+	Params   json.RawMessage
+	ReplyKey *jose.JSONWebKey
+}
+
+// Handler answers one method. It returns the result to sign or an error,
+// which is an *envelope.Error for every refusal.
+type Handler func(ctx context.Context, r *Request) (any, error)
+
+// Service is the set of methods over one keyring.
+type Service struct {
+	keys *keyring.Keyring
+}
+
+// New returns the service over keys.
+func New(keys *keyring.Keyring) *Service { return &Service{keys: keys} }
+
+// Methods returns the handlers by route: the typed surface under "v1/" and,
+// when dev is set, the compatibility surface under "dev/".
+func (s *Service) Methods(dev bool) map[string]Handler {
+	m := map[string]Handler{
+		"v1/derive-address": s.deriveAddress,
+	}
+	if dev {
+		m["dev/derive-address"] = s.devDeriveAddress
+		m["dev/sign-message"] = s.devSignMessage
+	}
+	return m
+}
+
+// AllMethods lists every route a configuration may name.
+func AllMethods() map[string]bool {
+	out := map[string]bool{}
+	for name := range New(nil).Methods(true) {
+		out[name] = true
+	}
+	return out
+}
+
+// decode decodes params strictly into v.
+func decode(r *Request, v any) error {
+	if err := envelope.DecodeJSON(r.Params, v, MaxParams); err != nil {
+		return envelope.Errorf(envelope.CodeBadRequest, "params: %v", err)
+	}
+	return nil
+}
+
+// keyError maps keyring errors to wire errors.
+func keyError(err error) error {
+	switch {
+	case errors.Is(err, keyring.ErrEmpty):
+		return envelope.Errorf(envelope.CodeSignerDisabled, "no keys loaded")
+	case errors.Is(err, keyring.ErrUnknownEpoch):
+		return envelope.Errorf(envelope.CodeUnknownEpoch, "%v", err)
+	}
+	return err
+}
+
+func parseOmni(s string) (keyring.Omni, error) {
+	o, err := keyring.ParseOmni(s)
+	if err != nil {
+		return o, envelope.Errorf(envelope.CodeInvalidOmni, "%v", err)
+	}
+	return o, nil
+}

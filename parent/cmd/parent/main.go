@@ -1,0 +1,181 @@
+// Command parent is the nitro-signer parent-instance binary: it terminates
+// mTLS from callers and forwards to the enclave. It holds no secret and
+// makes no decision about a request.
+//
+//	parent --listen 127.0.0.1:8443 --enclave vsock://16:5000 \
+//	    --tls-cert server.pem --tls-key server-key.pem --client-ca caller-ca.pem
+package main
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"flag"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/nitro-signer/nitro-signer/enclave/channel"
+	"github.com/nitro-signer/nitro-signer/parent/proxy"
+)
+
+// Config is the command line.
+type Config struct {
+	Listen        string
+	MetricsListen string
+	Enclave       string
+	TLSCert       string
+	TLSKey        string
+	ClientCA      string
+	MaxBody       int64
+	Timeout       time.Duration
+	MaxConcurrent int
+	PoolSize      int
+	DrainTimeout  time.Duration
+}
+
+// Validate checks the command line.
+func (c *Config) Validate() error {
+	if c.TLSCert == "" || c.TLSKey == "" || c.ClientCA == "" {
+		return errors.New("--tls-cert, --tls-key and --client-ca are required")
+	}
+	if _, err := channel.ParseAddr(c.Enclave); err != nil {
+		return err
+	}
+	if c.MaxBody < 1024 || c.MaxBody > channel.MaxBody {
+		return fmt.Errorf("--max-body must be in 1024..%d", channel.MaxBody)
+	}
+	if c.Timeout <= 0 || c.Timeout > channel.MaxCallTimeout {
+		return fmt.Errorf("--timeout must be in (0, %s]", channel.MaxCallTimeout)
+	}
+	if c.MaxConcurrent < 1 || c.PoolSize < 1 {
+		return errors.New("--max-concurrent and --pool must be positive")
+	}
+	return nil
+}
+
+func main() {
+	var c Config
+	fs := flag.NewFlagSet("parent", flag.ContinueOnError)
+	fs.StringVar(&c.Listen, "listen", "127.0.0.1:8443", "HTTPS (mTLS) listen address")
+	fs.StringVar(&c.MetricsListen, "metrics-listen", "127.0.0.1:9090", "Prometheus /metrics listen address (keep it on loopback)")
+	fs.StringVar(&c.Enclave, "enclave", "vsock://16:5000", "enclave channel: vsock://CID:PORT, unix:///path or tcp://host:port")
+	fs.StringVar(&c.TLSCert, "tls-cert", "", "server certificate chain (PEM)")
+	fs.StringVar(&c.TLSKey, "tls-key", "", "server private key (PEM)")
+	fs.StringVar(&c.ClientCA, "client-ca", "", "CA bundle that client certificates must chain to (PEM)")
+	fs.Int64Var(&c.MaxBody, "max-body", 128<<10, "largest request body in bytes")
+	fs.DurationVar(&c.Timeout, "timeout", 10*time.Second, "per-request deadline")
+	fs.IntVar(&c.MaxConcurrent, "max-concurrent", 1024, "requests in progress before answering 503")
+	fs.IntVar(&c.PoolSize, "pool", channel.DefaultPoolSize, "channel connections to the enclave")
+	fs.DurationVar(&c.DrainTimeout, "drain-timeout", 30*time.Second, "how long shutdown waits for requests in flight")
+	if err := fs.Parse(os.Args[1:]); err != nil {
+		os.Exit(2)
+	}
+	if err := c.Validate(); err != nil {
+		fmt.Fprintln(os.Stderr, "parent:", err)
+		os.Exit(2)
+	}
+	logger := slog.New(slog.NewJSONHandler(os.Stderr, nil))
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, &c, logger); err != nil {
+		logger.Error("parent stopped", "err", err)
+		os.Exit(1)
+	}
+}
+
+func tlsConfig(c *Config) (*tls.Config, error) {
+	cert, err := tls.LoadX509KeyPair(c.TLSCert, c.TLSKey)
+	if err != nil {
+		return nil, fmt.Errorf("server certificate: %w", err)
+	}
+	caPEM, err := os.ReadFile(c.ClientCA)
+	if err != nil {
+		return nil, err
+	}
+	pool := x509.NewCertPool()
+	if !pool.AppendCertsFromPEM(caPEM) {
+		return nil, fmt.Errorf("%s: no certificate", c.ClientCA)
+	}
+	return &tls.Config{
+		MinVersion:   tls.VersionTLS13,
+		Certificates: []tls.Certificate{cert},
+		ClientAuth:   tls.RequireAndVerifyClientCert,
+		ClientCAs:    pool,
+		NextProtos:   []string{"h2", "http/1.1"},
+	}, nil
+}
+
+func run(ctx context.Context, c *Config, logger *slog.Logger) error {
+	tlsCfg, err := tlsConfig(c)
+	if err != nil {
+		return err
+	}
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	metrics := proxy.NewMetrics(reg)
+	addr, _ := channel.ParseAddr(c.Enclave)
+	enclave := channel.NewClient(addr, channel.ClientOptions{
+		PoolSize: c.PoolSize,
+		OnState: func(live int) {
+			metrics.Connections.Set(float64(live))
+			logger.Info("enclave connections", "live", live)
+		},
+	})
+	defer enclave.Close()
+
+	handler := proxy.New(proxy.Options{
+		Enclave: enclave, MaxBody: c.MaxBody, Timeout: c.Timeout,
+		MaxConcurrent: c.MaxConcurrent, Logger: logger, Metrics: metrics,
+	})
+	srv := &http.Server{
+		Handler:           handler,
+		TLSConfig:         tlsCfg,
+		ReadHeaderTimeout: 5 * time.Second,
+		ReadTimeout:       c.Timeout + 5*time.Second,
+		WriteTimeout:      c.Timeout + 5*time.Second,
+		IdleTimeout:       2 * time.Minute,
+		MaxHeaderBytes:    16 << 10,
+		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
+	}
+	ln, err := net.Listen("tcp", c.Listen)
+	if err != nil {
+		return err
+	}
+	mln, err := net.Listen("tcp", c.MetricsListen)
+	if err != nil {
+		ln.Close()
+		return err
+	}
+	mux := http.NewServeMux()
+	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
+	msrv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
+	go msrv.Serve(mln)
+
+	logger.Info("parent serving", "listen", ln.Addr().String(), "metrics", mln.Addr().String(), "enclave", addr.String())
+	errc := make(chan error, 1)
+	go func() { errc <- srv.ServeTLS(ln, "", "") }()
+	select {
+	case err := <-errc:
+		msrv.Close()
+		return err
+	case <-ctx.Done():
+	}
+	logger.Info("parent draining", "timeout", c.DrainTimeout.String())
+	dctx, cancel := context.WithTimeout(context.Background(), c.DrainTimeout)
+	defer cancel()
+	err = srv.Shutdown(dctx)
+	msrv.Close()
+	logger.Info("parent stopped serving")
+	return err
+}

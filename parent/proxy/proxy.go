@@ -1,0 +1,229 @@
+// Package proxy is the parent's HTTPS front: it terminates mTLS from
+// callers, forwards each request's raw envelope and certificate chain to the
+// enclave over the channel, and relays the enclave's answer. It decides
+// nothing about a request's validity: the enclave does.
+package proxy
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"io"
+	"log/slog"
+	"net/http"
+	"regexp"
+	"strconv"
+	"time"
+
+	"github.com/nitro-signer/nitro-signer/enclave/channel"
+	"github.com/nitro-signer/nitro-signer/enclave/envelope"
+)
+
+// Caller is the channel to the enclave, as the proxy uses it.
+type Caller interface {
+	Call(ctx context.Context, call *channel.Call) (channel.Reply, error)
+}
+
+// Options configure a Proxy.
+type Options struct {
+	Enclave Caller
+	// MaxBody bounds a request body.
+	MaxBody int64
+	// Timeout bounds one request end to end.
+	Timeout time.Duration
+	// MaxConcurrent bounds requests in progress; beyond it the proxy
+	// answers 503 with Retry-After at once.
+	MaxConcurrent int
+	Logger        *slog.Logger
+	Metrics       *Metrics
+}
+
+// Proxy is the parent's HTTP handler.
+type Proxy struct {
+	opts Options
+	sem  chan struct{}
+	mux  *http.ServeMux
+}
+
+var routePattern = regexp.MustCompile(`^(v1|dev)/[a-z0-9][a-z0-9/-]{0,94}$`)
+
+// New returns the handler.
+func New(o Options) *Proxy {
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	if o.Metrics == nil {
+		o.Metrics = NewMetrics(nil)
+	}
+	p := &Proxy{opts: o, sem: make(chan struct{}, o.MaxConcurrent), mux: http.NewServeMux()}
+	p.mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		io.WriteString(w, `{"ok":true}`)
+	})
+	p.mux.HandleFunc("GET /readyz", p.readyz)
+	p.mux.HandleFunc("GET /v1/attestation", p.attestation)
+	p.mux.HandleFunc("POST /v1/", p.method)
+	p.mux.HandleFunc("POST /dev/", p.method)
+	p.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		writeError(w, envelope.CodeNotFound, "no such route")
+	})
+	return p
+}
+
+// statusWriter records the status for the access log.
+type statusWriter struct {
+	http.ResponseWriter
+	status int
+}
+
+func (w *statusWriter) WriteHeader(code int) {
+	w.status = code
+	w.ResponseWriter.WriteHeader(code)
+}
+
+// ServeHTTP applies the concurrency bound, then routes.
+func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	start := time.Now()
+	id := requestID()
+	w.Header().Set("X-Request-Id", id)
+	sw := &statusWriter{ResponseWriter: w, status: 200}
+	route := "other"
+	if rt := r.URL.Path[min(1, len(r.URL.Path)):]; routePattern.MatchString(rt) || rt == "v1/attestation" || rt == "healthz" || rt == "readyz" {
+		route = rt
+	}
+	select {
+	case p.sem <- struct{}{}:
+		p.opts.Metrics.inflight.Inc()
+		p.mux.ServeHTTP(sw, r)
+		p.opts.Metrics.inflight.Dec()
+		<-p.sem
+	default:
+		w.Header().Set("Retry-After", "1")
+		writeError(sw, envelope.CodeOverloaded, "parent at its concurrency limit")
+	}
+	elapsed := time.Since(start)
+	p.opts.Metrics.observe(route, sw.status, elapsed)
+	p.opts.Logger.Info("request", "request_id", id, "method", route, "caller", callerLabel(r),
+		"status", sw.status, "latency_ms", float64(elapsed.Microseconds())/1000)
+}
+
+func (p *Proxy) method(w http.ResponseWriter, r *http.Request) {
+	route := r.URL.Path[1:]
+	if !routePattern.MatchString(route) {
+		writeError(w, envelope.CodeNotFound, "no such route")
+		return
+	}
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, p.opts.MaxBody))
+	if err != nil {
+		var tooLarge *http.MaxBytesError
+		if errors.As(err, &tooLarge) {
+			writeError(w, envelope.CodeBodyTooLarge, "body over "+strconv.FormatInt(p.opts.MaxBody, 10)+" bytes")
+			return
+		}
+		writeError(w, envelope.CodeBadRequest, "reading body failed")
+		return
+	}
+	chain := make([][]byte, 0, len(r.TLS.PeerCertificates))
+	for _, c := range r.TLS.PeerCertificates {
+		chain = append(chain, c.Raw)
+	}
+	p.forward(w, r, &channel.Call{Route: route, Body: body, Chain: chain})
+}
+
+func (p *Proxy) attestation(w http.ResponseWriter, r *http.Request) {
+	nonce, err := hex.DecodeString(r.URL.Query().Get("nonce"))
+	if err != nil || len(nonce) == 0 {
+		writeError(w, envelope.CodeBadRequest, "nonce must be hex")
+		return
+	}
+	p.forward(w, r, &channel.Call{Route: "attestation", Body: nonce})
+}
+
+func (p *Proxy) readyz(w http.ResponseWriter, r *http.Request) {
+	ctx, cancel := context.WithTimeout(r.Context(), min(p.opts.Timeout, 2*time.Second))
+	defer cancel()
+	reply, err := p.opts.Enclave.Call(ctx, &channel.Call{Route: "ready"})
+	if err != nil {
+		p.opts.Metrics.ready.Set(0)
+		p.callError(w, err)
+		return
+	}
+	if reply.Status == 200 {
+		p.opts.Metrics.ready.Set(1)
+	} else {
+		p.opts.Metrics.ready.Set(0)
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(reply.Status)
+	w.Write(reply.Body)
+}
+
+// forward sends the call and relays the enclave's answer byte for byte.
+func (p *Proxy) forward(w http.ResponseWriter, r *http.Request, call *channel.Call) {
+	ctx, cancel := context.WithTimeout(r.Context(), p.opts.Timeout)
+	defer cancel()
+	reply, err := p.opts.Enclave.Call(ctx, call)
+	if err != nil {
+		p.callError(w, err)
+		return
+	}
+	switch {
+	case call.Route == "attestation" && reply.Status == 200:
+		w.Header().Set("Content-Type", "application/cbor")
+	case len(reply.Body) > 0 && reply.Body[0] == '{':
+		w.Header().Set("Content-Type", "application/json") // unsigned: from outside the envelope
+	default:
+		w.Header().Set("Content-Type", "application/jose")
+	}
+	if reply.Status == 503 {
+		w.Header().Set("Retry-After", "1")
+	}
+	w.WriteHeader(reply.Status)
+	w.Write(reply.Body)
+}
+
+func (p *Proxy) callError(w http.ResponseWriter, err error) {
+	switch {
+	case errors.Is(err, channel.ErrUnavailable):
+		w.Header().Set("Retry-After", "1")
+		writeError(w, envelope.CodeEnclaveUnavailable, "enclave not connected")
+	case errors.Is(err, context.DeadlineExceeded):
+		writeError(w, envelope.CodeTimeout, "enclave did not answer in time")
+	case errors.Is(err, context.Canceled):
+		writeError(w, envelope.CodeTimeout, "request canceled")
+	default:
+		p.opts.Logger.Error("channel call failed", "err", err)
+		writeError(w, envelope.CodeInternal, "channel call failed")
+	}
+}
+
+// writeError writes a parent-produced error: plain JSON, unauthenticated by
+// nature (DESIGN §3.1).
+func writeError(w http.ResponseWriter, code envelope.Code, message string) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(code.Status())
+	json.NewEncoder(w).Encode(map[string]string{"error": string(code), "message": message})
+}
+
+func requestID() string {
+	var b [8]byte
+	rand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}
+
+// callerLabel names the caller for the access log: the SPIFFE ID of the
+// verified client certificate, else its subject.
+func callerLabel(r *http.Request) string {
+	if r.TLS == nil || len(r.TLS.PeerCertificates) == 0 {
+		return ""
+	}
+	leaf := r.TLS.PeerCertificates[0]
+	for _, u := range leaf.URIs {
+		if u.Scheme == "spiffe" {
+			return u.String()
+		}
+	}
+	return leaf.Subject.CommonName
+}
