@@ -20,8 +20,39 @@ VULNDB    := $(CURDIR)/.cache/govulndb
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  %-20s %s\n", $$1, $$2}'
 
-build: ## build the development binaries (simulated NSM) into bin/
-	$(GO) build $(GOFLAGS_REPRO) -tags $(SIMTAGS) -o $(BIN)/ ./client/cmd/signerctl
+build: ## build the development enclave (simulated NSM), the parent and signerctl into bin/
+	$(GO) build $(GOFLAGS_REPRO) -tags $(SIMTAGS) -o $(BIN)/ ./enclave/cmd/enclave
+	$(GO) build $(GOFLAGS_REPRO) -o $(BIN)/ ./parent/cmd/parent ./client/cmd/signerctl
+
+PARENT_ADDR  := 127.0.0.1:8443
+METRICS_ADDR := 127.0.0.1:9090
+
+run: build ## start the enclave (simulated NSM) and the parent locally; Ctrl-C stops both
+	@test -f $(DEV_STATE)/pki/enclave.json || $(BIN)/signerctl dev-pki --out $(DEV_STATE)/pki
+	@mkdir -p $(DEV_STATE)/nsm
+	@set -e; \
+	$(BIN)/enclave --config $(DEV_STATE)/pki/enclave.json --listen unix://$(CURDIR)/$(DEV_STATE)/enclave.sock \
+		--state-dir $(DEV_STATE)/nsm 2>>$(DEV_STATE)/enclave.log & enclave=$$!; \
+	$(BIN)/parent --listen $(PARENT_ADDR) --metrics-listen $(METRICS_ADDR) \
+		--enclave unix://$(CURDIR)/$(DEV_STATE)/enclave.sock --tls-cert $(DEV_STATE)/pki/server.pem \
+		--tls-key $(DEV_STATE)/pki/server-key.pem --client-ca $(DEV_STATE)/pki/caller-ca.pem \
+		2>>$(DEV_STATE)/parent.log & parent=$$!; \
+	trap 'kill -TERM $$parent $$enclave 2>/dev/null; wait $$parent $$enclave 2>/dev/null; echo; echo stopped.' INT TERM EXIT; \
+	sleep 1; \
+	echo "nitro-signer is running (development build, simulated NSM)"; \
+	echo "  parent   https://$(PARENT_ADDR)   metrics http://$(METRICS_ADDR)/metrics"; \
+	echo "  enclave  unix://$(CURDIR)/$(DEV_STATE)/enclave.sock"; \
+	echo "  logs     $(DEV_STATE)/enclave.log $(DEV_STATE)/parent.log"; \
+	echo; \
+	echo "Attest (fresh nonce, dev root, PCRs pinned from $(DEV_STATE)/nsm/pcrs.json):"; \
+	echo "  $(BIN)/signerctl attest fetch --dev $(DEV_STATE) --out /tmp/doc.cbor"; \
+	echo "  $(BIN)/signerctl attest verify --doc /tmp/doc.cbor --root $(DEV_STATE)/nsm/dev-root.pem --max-age 5m"; \
+	echo "Call (each answer is verified against the attested key):"; \
+	echo "  $(BIN)/signerctl call v1/derive-address --dev $(DEV_STATE) --params '{\"operator_omni\":\"$$(printf '11%.0s' $$(seq 32))\"}'"; \
+	echo "  $(BIN)/signerctl call dev/sign-message --dev $(DEV_STATE) --params '{\"omni_account\":\"$$(printf '11%.0s' $$(seq 32))\",\"message_hex\":\"0x68656c6c6f\"}'"; \
+	echo "Health: curl --cacert $(DEV_STATE)/pki/server-ca.pem --cert $(DEV_STATE)/pki/broker.pem --key $(DEV_STATE)/pki/broker-key.pem https://$(PARENT_ADDR)/readyz"; \
+	echo; echo "Ctrl-C stops both."; \
+	wait $$parent $$enclave
 
 test: vet fmt-check staticcheck ## run every check and test (what CI runs)
 	$(GO) build ./...

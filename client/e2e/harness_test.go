@@ -1,0 +1,303 @@
+package e2e
+
+import (
+	"bufio"
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/nitro-signer/nitro-signer/attestation"
+	"github.com/nitro-signer/nitro-signer/client"
+	"github.com/nitro-signer/nitro-signer/client/devpki"
+)
+
+var (
+	binDir   string
+	buildErr error
+)
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "nitro-signer-e2e-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	binDir = dir
+	buildErr = build(dir)
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+// build compiles the binaries the tests start: the development enclave, the
+// production enclave (to show it refuses to start here) and the parent.
+func build(dir string) error {
+	for _, b := range []struct{ out, tags, pkg string }{
+		{"enclave", "nsmsim", "../../enclave/cmd/enclave"},
+		{"enclave-production", "", "../../enclave/cmd/enclave"},
+		{"parent", "", "../../parent/cmd/parent"},
+	} {
+		args := []string{"build", "-trimpath", "-o", filepath.Join(dir, b.out)}
+		if b.tags != "" {
+			args = append(args, "-tags", b.tags)
+		}
+		cmd := exec.Command("go", append(args, b.pkg)...)
+		cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+		if out, err := cmd.CombinedOutput(); err != nil {
+			return fmt.Errorf("building %s: %v\n%s", b.out, err, out)
+		}
+	}
+	return nil
+}
+
+// env is one running system: a development PKI, an enclave and a parent.
+type env struct {
+	t        *testing.T
+	dir      string // holds pki/, nsm/ and the logs
+	sock     string
+	parent   string // https://127.0.0.1:PORT
+	enclave  *proc
+	parentP  *proc
+	pcrs     map[int][]byte
+	devRoots []*x509.Certificate
+}
+
+type proc struct {
+	cmd    *exec.Cmd
+	done   chan struct{}
+	mu     sync.Mutex
+	lines  []string
+	exited error
+}
+
+func (p *proc) waitLine(t *testing.T, substr string, timeout time.Duration) string {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for time.Now().Before(deadline) {
+		p.mu.Lock()
+		for _, l := range p.lines {
+			if strings.Contains(l, substr) {
+				p.mu.Unlock()
+				return l
+			}
+		}
+		p.mu.Unlock()
+		select {
+		case <-p.done:
+			t.Fatalf("process exited (%v) before logging %q:\n%s", p.exited, substr, strings.Join(p.lines, "\n"))
+		case <-time.After(10 * time.Millisecond):
+		}
+	}
+	t.Fatalf("no log line with %q after %s", substr, timeout)
+	return ""
+}
+
+// start runs a binary, copying its stderr to logPath and keeping its lines.
+func start(t *testing.T, logPath, bin string, args ...string) *proc {
+	t.Helper()
+	if buildErr != nil {
+		t.Fatal(buildErr)
+	}
+	cmd := exec.Command(filepath.Join(binDir, bin), args...)
+	stderr, err := cmd.StderrPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	logFile, err := os.OpenFile(logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	p := &proc{cmd: cmd, done: make(chan struct{})}
+	go func() {
+		sc := bufio.NewScanner(stderr)
+		sc.Buffer(make([]byte, 64<<10), 1<<20)
+		for sc.Scan() {
+			fmt.Fprintln(logFile, sc.Text())
+			p.mu.Lock()
+			p.lines = append(p.lines, sc.Text())
+			p.mu.Unlock()
+		}
+		p.exited = cmd.Wait()
+		logFile.Close()
+		close(p.done)
+	}()
+	t.Cleanup(func() { p.stop() })
+	return p
+}
+
+// stop sends SIGTERM and waits; kill is SIGKILL.
+func (p *proc) stop() {
+	select {
+	case <-p.done:
+		return
+	default:
+	}
+	p.cmd.Process.Signal(os.Interrupt)
+	select {
+	case <-p.done:
+	case <-time.After(10 * time.Second):
+		p.cmd.Process.Kill()
+		<-p.done
+	}
+}
+
+func (p *proc) kill() {
+	p.cmd.Process.Kill()
+	<-p.done
+}
+
+// newEnv creates a PKI and starts an enclave and a parent. enclaveArgs are
+// extra enclave flags.
+func newEnv(t *testing.T, enclaveArgs ...string) *env {
+	t.Helper()
+	dir := t.TempDir()
+	if err := devpki.Generate(filepath.Join(dir, "pki"), time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	e := &env{t: t, dir: dir, sock: filepath.Join(dir, "enclave.sock")}
+	if err := os.MkdirAll(filepath.Join(dir, "nsm"), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	e.startEnclave(enclaveArgs...)
+	e.startParent("unix://" + e.sock)
+	return e
+}
+
+func (e *env) startEnclave(extra ...string) {
+	e.t.Helper()
+	args := append([]string{"--config", filepath.Join(e.dir, "pki", devpki.EnclaveJSON),
+		"--listen", "unix://" + e.sock, "--state-dir", filepath.Join(e.dir, "nsm")}, extra...)
+	e.enclave = start(e.t, filepath.Join(e.dir, "enclave.log"), "enclave", args...)
+	e.enclave.waitLine(e.t, "enclave serving", 20*time.Second)
+	e.loadDevState()
+}
+
+func (e *env) startParent(enclaveAddr string, extra ...string) {
+	e.t.Helper()
+	pki := filepath.Join(e.dir, "pki")
+	args := append([]string{"--listen", "127.0.0.1:0", "--metrics-listen", "127.0.0.1:0", "--enclave", enclaveAddr,
+		"--tls-cert", filepath.Join(pki, devpki.ServerCert), "--tls-key", filepath.Join(pki, devpki.ServerKey),
+		"--client-ca", filepath.Join(pki, devpki.CallerCAFile)}, extra...)
+	e.parentP = start(e.t, filepath.Join(e.dir, "parent.log"), "parent", args...)
+	line := e.parentP.waitLine(e.t, "parent serving", 20*time.Second)
+	var l struct{ Listen string }
+	if err := json.Unmarshal([]byte(line), &l); err != nil {
+		e.t.Fatal(err)
+	}
+	e.parent = "https://" + l.Listen
+	e.waitConnected()
+}
+
+// waitConnected waits until the parent reaches the enclave.
+func (e *env) waitConnected() {
+	e.t.Helper()
+	c := e.httpClient("broker")
+	deadline := time.Now().Add(10 * time.Second)
+	for time.Now().Before(deadline) {
+		resp, err := c.Get(e.parent + "/readyz")
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode != 503 || resp.Header.Get("Retry-After") == "" {
+				return
+			}
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	e.t.Fatal("parent never reached the enclave")
+}
+
+func (e *env) loadDevState() {
+	e.t.Helper()
+	b, err := os.ReadFile(filepath.Join(e.dir, "nsm", "pcrs.json"))
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	var m map[string]string
+	if err := json.Unmarshal(b, &m); err != nil {
+		e.t.Fatal(err)
+	}
+	e.pcrs = map[int][]byte{}
+	for i := range 3 {
+		e.pcrs[i] = unhex(e.t, m[fmt.Sprintf("pcr%d", i)])
+	}
+	rootPEM, err := os.ReadFile(filepath.Join(e.dir, "nsm", "dev-root.pem"))
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	if e.devRoots, err = attestation.ParseRootsPEM(rootPEM); err != nil {
+		e.t.Fatal(err)
+	}
+}
+
+func (e *env) tlsCert(role string) tls.Certificate {
+	e.t.Helper()
+	pki := filepath.Join(e.dir, "pki")
+	cert, err := tls.LoadX509KeyPair(filepath.Join(pki, devpki.ClientCert(role)), filepath.Join(pki, devpki.ClientKey(role)))
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	return cert
+}
+
+func (e *env) serverPool() *x509.CertPool {
+	e.t.Helper()
+	b, err := os.ReadFile(filepath.Join(e.dir, "pki", devpki.ServerCAFile))
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	pool := x509.NewCertPool()
+	pool.AppendCertsFromPEM(b)
+	return pool
+}
+
+func (e *env) httpClient(role string) *http.Client {
+	return &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{
+		MinVersion: tls.VersionTLS13, RootCAs: e.serverPool(), Certificates: []tls.Certificate{e.tlsCert(role)}}}}
+}
+
+func unhex(t *testing.T, s string) []byte {
+	t.Helper()
+	b, err := hex.DecodeString(strings.TrimPrefix(s, "0x"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+// client returns a client for role pinning the enclave's PCRs.
+func (e *env) client(role string, mutate ...func(*client.Config)) *client.Client {
+	e.t.Helper()
+	cfg := client.Config{
+		URL: e.parent, Certificate: e.tlsCert(role), ServerCAs: e.serverPool(),
+		Policy:   attestation.Policy{Roots: e.devRoots, PCRs: e.pcrs},
+		SignerID: devpki.SignerID, Clock: time.Now,
+	}
+	for _, m := range mutate {
+		m(&cfg)
+	}
+	c, err := client.New(cfg)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	return c
+}
+
+func ctx(t *testing.T) context.Context {
+	c, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	t.Cleanup(cancel)
+	return c
+}

@@ -1,0 +1,429 @@
+package e2e
+
+import (
+	"bytes"
+	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/base64"
+	"errors"
+	"net"
+	"net/url"
+	"path/filepath"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/go-jose/go-jose/v4"
+
+	"github.com/nitro-signer/nitro-signer/attestation"
+	"github.com/nitro-signer/nitro-signer/attestation/issuer"
+	"github.com/nitro-signer/nitro-signer/client"
+	"github.com/nitro-signer/nitro-signer/client/devpki"
+	"github.com/nitro-signer/nitro-signer/enclave/channel"
+	"github.com/nitro-signer/nitro-signer/enclave/envelope"
+)
+
+// foreignCaller is a caller whose certificate comes from a CA the signer
+// does not trust, with an otherwise valid SPIFFE ID.
+type foreignCaller struct {
+	tls  tls.Certificate
+	key  *ecdsa.PrivateKey
+	leaf []byte
+}
+
+func newForeignCaller(t *testing.T, role string) foreignCaller {
+	t.Helper()
+	ca, caKey, err := devpki.NewCA("attacker CA", time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	id, _ := url.Parse("spiffe://" + devpki.TrustDomain + "/" + role)
+	cert, key, err := devpki.Issue(&x509.Certificate{Subject: pkix.Name{CommonName: role}, URIs: []*url.URL{id},
+		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}}, ca, caKey, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return foreignCaller{tls: tls.Certificate{Certificate: [][]byte{cert.Raw}, PrivateKey: key}, key: key, leaf: cert.Raw}
+}
+
+func writeDevConfig(t *testing.T, dir string) string {
+	t.Helper()
+	if err := devpki.Generate(filepath.Join(dir, "pki"), time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	return filepath.Join(dir, "pki", devpki.EnclaveJSON)
+}
+
+// hostileParent talks to the enclave's channel directly, as a compromised
+// parent could.
+type hostileParent struct {
+	t   *testing.T
+	ch  *channel.Client
+	key *ecdsa.PublicKey
+	kid string
+}
+
+func (e *env) hostileParent() *hostileParent {
+	t := e.t
+	addr, _ := channel.ParseAddr("unix://" + e.sock)
+	ch := channel.NewClient(addr, channel.ClientOptions{PoolSize: 1})
+	t.Cleanup(ch.Close)
+	deadline := time.Now().Add(5 * time.Second)
+	for ch.Live() == 0 && time.Now().Before(deadline) {
+		time.Sleep(5 * time.Millisecond)
+	}
+	nonce := make([]byte, 32)
+	rand.Read(nonce)
+	r, err := ch.Call(context.Background(), &channel.Call{Route: "attestation", Body: nonce})
+	if err != nil || r.Status != 200 {
+		t.Fatalf("attestation over the channel: %v %d", err, r.Status)
+	}
+	doc, err := attestation.Verify(r.Body, attestation.Policy{Roots: e.devRoots, Clock: time.Now, Nonce: nonce, PCRs: e.pcrs})
+	if err != nil {
+		t.Fatal(err)
+	}
+	pk, err := x509.ParsePKIXPublicKey(doc.PublicKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &hostileParent{t: t, ch: ch, key: pk.(*ecdsa.PublicKey), kid: envelope.KeyID(doc.PublicKey)}
+}
+
+// send sends a call and returns the code of the enclave's signed refusal
+// ("" for success), checking the response is signed and names the request.
+func (h *hostileParent) send(route string, body []byte, chain [][]byte) envelope.Code {
+	h.t.Helper()
+	r, err := h.ch.Call(context.Background(), &channel.Call{Route: route, Body: body, Chain: chain})
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	resp, err := envelope.VerifyResponse(r.Body, body, func(kid string) *ecdsa.PublicKey {
+		if kid == h.kid {
+			return h.key
+		}
+		return nil
+	})
+	if err != nil {
+		h.t.Fatalf("enclave answer (%d %q) does not verify: %v", r.Status, r.Body, err)
+	}
+	if resp.Err == nil {
+		return ""
+	}
+	if r.Status != resp.Err.Code.Status() {
+		h.t.Errorf("status %d for %s, want %d", r.Status, resp.Err.Code, resp.Err.Code.Status())
+	}
+	return resp.Err.Code
+}
+
+func (e *env) request(role, method string, params any, mutate func(*envelope.Outgoing)) ([]byte, [][]byte) {
+	e.t.Helper()
+	cert := e.tlsCert(role)
+	out := envelope.Outgoing{Method: method, Params: params, Audience: devpki.SignerID, IAT: time.Now(), Nonce: randomNonce()}
+	if mutate != nil {
+		mutate(&out)
+	}
+	body, err := envelope.SignRequest(envelope.Credentials{Signer: cert.PrivateKey.(*ecdsa.PrivateKey), Leaf: cert.Certificate[0]}, out)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	return body, cert.Certificate
+}
+
+func randomNonce() []byte {
+	n := make([]byte, 16)
+	rand.Read(n)
+	return n
+}
+
+// TestHostileParentCannotForgeOrReplayRequests is G3: every request the
+// enclave acts on is the caller's own, fresh, and within its role.
+func TestHostileParentCannotForgeOrReplayRequests(t *testing.T) {
+	e := newEnv(t)
+	h := e.hostileParent()
+	params := map[string]string{"operator_omni": omniHex}
+	const route = "v1/derive-address"
+
+	good, chain := e.request("broker", route, params, nil)
+	if code := h.send(route, good, chain); code != "" {
+		t.Fatalf("a genuine request was refused: %s", code)
+	}
+
+	altered := func() []byte {
+		body, _ := e.request("broker", route, params, nil)
+		parts := bytes.Split(body, []byte("."))
+		payload, _ := base64.RawURLEncoding.DecodeString(string(parts[1]))
+		payload = bytes.Replace(payload, []byte(omniHex[:8]), []byte("ffffffff"), 1)
+		parts[1] = []byte(base64.RawURLEncoding.EncodeToString(payload))
+		return bytes.Join(parts, []byte("."))
+	}()
+	forged := func() []byte {
+		// Signed by a key the parent holds, naming the broker's certificate.
+		key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+		body, err := envelope.SignRequest(envelope.Credentials{Signer: key, Leaf: chain[0]},
+			envelope.Outgoing{Method: route, Params: params, Audience: devpki.SignerID, IAT: time.Now(), Nonce: randomNonce()})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return body
+	}()
+	foreign := newForeignCaller(t, "broker")
+	foreignBody, err := envelope.SignRequest(envelope.Credentials{Signer: foreign.key, Leaf: foreign.leaf},
+		envelope.Outgoing{Method: route, Params: params, Audience: devpki.SignerID, IAT: time.Now(), Nonce: randomNonce()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	stale, _ := e.request("broker", route, params, func(o *envelope.Outgoing) { o.IAT = time.Now().Add(-5 * time.Minute) })
+	future, _ := e.request("broker", route, params, func(o *envelope.Outgoing) { o.IAT = time.Now().Add(5 * time.Minute) })
+	wrongAud, _ := e.request("broker", route, params, func(o *envelope.Outgoing) { o.Audience = "another-signer" })
+	shortNonce, _ := e.request("broker", route, params, func(o *envelope.Outgoing) { o.Nonce = []byte("short") })
+	otherRoute, _ := e.request("broker", "dev/derive-address", map[string]string{"omni_account": omniHex}, nil)
+	adminBody, adminChain := e.request("admin", route, params, nil)
+	_, workerChain := e.request("worker", route, params, nil)
+	brokerForSwap, _ := e.request("broker", route, params, nil)
+	replayed, replayedChain := e.request("broker", route, params, nil)
+	if code := h.send(route, replayed, replayedChain); code != "" {
+		t.Fatalf("first use refused: %s", code)
+	}
+
+	tests := []struct {
+		name  string
+		route string
+		body  []byte
+		chain [][]byte
+		want  envelope.Code
+	}{
+		{"bad_altered_payload", route, altered, chain, envelope.CodeUnauthenticated},
+		{"bad_forged_signature", route, forged, chain, envelope.CodeUnauthenticated},
+		{"bad_certificate_from_other_ca", route, foreignBody, [][]byte{foreign.leaf}, envelope.CodeUnauthenticated},
+		{"bad_chain_swapped_for_another_caller", route, brokerForSwap, workerChain, envelope.CodeUnauthenticated},
+		{"bad_no_chain_forwarded", route, brokerForSwap, nil, envelope.CodeUnauthenticated},
+		{"bad_replayed_envelope", route, replayed, replayedChain, envelope.CodeReplayed},
+		{"bad_stale_iat", route, stale, chain, envelope.CodeStale},
+		{"bad_future_iat", route, future, chain, envelope.CodeStale},
+		{"bad_wrong_audience", route, wrongAud, chain, envelope.CodeWrongAudience},
+		{"bad_short_nonce", route, shortNonce, chain, envelope.CodeBadRequest},
+		{"bad_signed_for_another_route", route, otherRoute, chain, envelope.CodeBadRequest},
+		{"bad_role_not_allowed", route, adminBody, adminChain, envelope.CodeUnauthorized},
+		{"bad_not_a_jws", route, []byte("garbage"), chain, envelope.CodeBadRequest},
+		{"bad_dev_route_auth_failure_is_unauthorized", "dev/derive-address", forged, chain, envelope.CodeUnauthorized},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if code := h.send(tt.route, tt.body, tt.chain); code != tt.want {
+				t.Fatalf("enclave answered %q, want %q", code, tt.want)
+			}
+		})
+	}
+}
+
+// TestHostileParentMalformedFramesDoNotStopTheEnclave writes garbage to the
+// enclave's socket; the enclave drops that connection and keeps serving.
+func TestHostileParentMalformedFramesDoNotStopTheEnclave(t *testing.T) {
+	e := newEnv(t)
+	for _, junk := range [][]byte{{0xff, 0xff, 0xff, 0xff}, {0, 0, 0, 4, 0xde, 0xad, 0xbe, 0xef}, bytes.Repeat([]byte{0}, 64)} {
+		conn, err := net.Dial("unix", e.sock)
+		if err != nil {
+			t.Fatal(err)
+		}
+		conn.Write(junk)
+		conn.SetReadDeadline(time.Now().Add(5 * time.Second))
+		conn.Read(make([]byte, 1))
+		conn.Close()
+	}
+	if _, err := e.client("broker").DeriveAddress(ctx(t), omniHex, 0); err != nil {
+		t.Fatalf("after malformed frames: %v", err)
+	}
+}
+
+// mitm sits between the parent and the enclave and rewrites replies.
+type mitm struct {
+	mode     atomic.Int32
+	mu       sync.Mutex
+	lastBody []byte // a previous method reply, for replays
+	key      *ecdsa.PrivateKey
+	forged   []byte // an attestation document from another root
+}
+
+const (
+	passThrough = iota
+	flipByte
+	replayPrevious
+	resignWithOwnKey
+	forgeAttestation
+)
+
+func (e *env) startMITM(t *testing.T) (*mitm, string) {
+	t.Helper()
+	m := &mitm{}
+	m.key, _ = ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	// A document in the right format, with the right PCRs, under a root
+	// the client does not trust.
+	a, err := issuer.NewAuthority(time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	is, err := a.NewIssuer(time.Now(), issuer.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	spki, _ := x509.MarshalPKIXPublicKey(&m.key.PublicKey)
+	pcrs := map[int][]byte{}
+	for i := range 16 {
+		pcrs[i] = make([]byte, 48)
+	}
+	for i, v := range e.pcrs {
+		pcrs[i] = v
+	}
+	m.forged, err = is.Issue(issuer.Payload{Timestamp: time.Now(), PCRs: pcrs, PublicKey: spki})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sock := filepath.Join(t.TempDir(), "mitm.sock")
+	ln, err := net.Listen("unix", sock)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	go func() {
+		for {
+			up, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			down, err := net.Dial("unix", e.sock)
+			if err != nil {
+				up.Close()
+				continue
+			}
+			go m.pipe(up, down)
+		}
+	}()
+	return m, "unix://" + sock
+}
+
+func (m *mitm) pipe(parent, enclave net.Conn) {
+	defer parent.Close()
+	defer enclave.Close()
+	var routes sync.Map
+	go func() {
+		var buf []byte
+		for {
+			f, b, err := channel.ReadFrame(parent, buf)
+			buf = b
+			if err != nil {
+				enclave.Close()
+				return
+			}
+			routes.Store(f.ID, f.Route)
+			out, _ := channel.AppendFrame(nil, f)
+			enclave.Write(out)
+		}
+	}()
+	var buf []byte
+	for {
+		f, b, err := channel.ReadFrame(enclave, buf)
+		buf = b
+		if err != nil {
+			return
+		}
+		route, _ := routes.LoadAndDelete(f.ID)
+		m.rewrite(route.(string), f)
+		out, _ := channel.AppendFrame(nil, f)
+		parent.Write(out)
+	}
+}
+
+func (m *mitm) rewrite(route string, f *channel.Frame) {
+	mode := m.mode.Load()
+	if route == "attestation" {
+		if mode == forgeAttestation {
+			f.Body = m.forged
+		}
+		return
+	}
+	if route == "ready" {
+		return
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	switch mode {
+	case flipByte:
+		f.Body = bytes.Clone(f.Body)
+		f.Body[len(f.Body)/2] ^= 0x01
+	case replayPrevious:
+		if m.lastBody != nil {
+			f.Body, m.lastBody = m.lastBody, f.Body
+			return
+		}
+	case resignWithOwnKey:
+		jws, err := jose.ParseSignedCompact(string(f.Body), []jose.SignatureAlgorithm{jose.ES256})
+		if err == nil {
+			spki, _ := x509.MarshalPKIXPublicKey(&m.key.PublicKey)
+			signer, _ := jose.NewSigner(jose.SigningKey{Algorithm: jose.ES256, Key: m.key},
+				(&jose.SignerOptions{}).WithHeader("kid", envelope.KeyID(spki)))
+			if out, err := signer.Sign(jws.UnsafePayloadWithoutVerification()); err == nil {
+				s, _ := out.CompactSerialize()
+				f.Body = []byte(s)
+			}
+		}
+	}
+	m.lastBody = f.Body
+}
+
+// TestClientDetectsTamperedResponses is G2 and G4: with a parent that
+// rewrites the enclave's replies, the client accepts nothing.
+func TestClientDetectsTamperedResponses(t *testing.T) {
+	e := newEnv(t)
+	m, addr := e.startMITM(t)
+	e.parentP.stop()
+	e.startParent(addr)
+	c := e.client("broker")
+	if _, err := c.DeriveAddress(ctx(t), omniHex, 0); err != nil {
+		t.Fatalf("through a passive proxy: %v", err)
+	}
+	tests := []struct {
+		name string
+		mode int32
+		want error
+	}{
+		{"bad_altered_response", flipByte, client.ErrResponse},
+		{"bad_replayed_response", replayPrevious, client.ErrResponse},
+		{"bad_response_signed_by_unattested_key", resignWithOwnKey, envelope.ErrUnknownKey},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			m.mode.Store(passThrough)
+			if _, err := c.DeriveAddress(ctx(t), omniHex, 0); err != nil {
+				t.Fatal(err)
+			}
+			m.mode.Store(tt.mode)
+			_, err := c.DeriveAddress(ctx(t), omniHex, 0)
+			if !errors.Is(err, tt.want) {
+				t.Fatalf("DeriveAddress: %v, want %v", err, tt.want)
+			}
+		})
+	}
+	t.Run("bad_attestation_under_another_root", func(t *testing.T) {
+		m.mode.Store(forgeAttestation)
+		_, err := e.client("broker").Attest(ctx(t))
+		if !errors.Is(err, client.ErrAttestation) || !errors.Is(err, attestation.ErrUntrustedChain) {
+			t.Fatalf("Attest: %v, want ErrAttestation (untrusted chain)", err)
+		}
+	})
+	t.Run("bad_attestation_with_wrong_pcrs", func(t *testing.T) {
+		m.mode.Store(passThrough)
+		wrong := map[int][]byte{0: make([]byte, 48), 1: e.pcrs[1], 2: e.pcrs[2]}
+		wrong[0][0] = 1
+		_, err := e.client("broker", func(c *client.Config) { c.Policy.PCRs = wrong }).Attest(ctx(t))
+		if !errors.Is(err, attestation.ErrPCRMismatch) {
+			t.Fatalf("Attest: %v, want ErrPCRMismatch", err)
+		}
+	})
+}
+
