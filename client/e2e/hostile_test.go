@@ -426,4 +426,3 @@ func TestClientDetectsTamperedResponses(t *testing.T) {
 		}
 	})
 }
-
