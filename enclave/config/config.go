@@ -6,7 +6,6 @@ package config
 import (
 	"crypto/sha256"
 	"crypto/x509"
-	"encoding/json"
 	"encoding/pem"
 	"errors"
 	"fmt"
@@ -166,6 +165,3 @@ func (c *Config) CheckMethods(known map[string]bool) error {
 
 // Allowed reports whether role may call method.
 func (c *Config) Allowed(role, method string) bool { return c.allowed[role][method] }
-
-// MarshalIndent is a helper for tools that write configurations.
-func MarshalIndent(c *Config) ([]byte, error) { return json.MarshalIndent(c, "", "  ") }

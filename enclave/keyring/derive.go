@@ -25,6 +25,10 @@ const (
 	maxRetries = 255
 )
 
+// testOnlyToECDSA turns 32 bytes into a key, failing when they are not a
+// valid secp256k1 scalar; tests replace it to exercise the retry rule.
+var testOnlyToECDSA = crypto.ToECDSA
+
 // Omni is a 32-byte identity.
 type Omni [32]byte
 
@@ -100,7 +104,7 @@ func deriveSecp256k1(s *Secret, e uint32, label string, o Omni) (*ecdsa.PrivateK
 		if err != nil {
 			return nil, fmt.Errorf("keyring: hkdf: %w", err)
 		}
-		priv, err := crypto.ToECDSA(okm)
+		priv, err := testOnlyToECDSA(okm)
 		clear(okm)
 		if err == nil {
 			return priv, nil

@@ -1,0 +1,40 @@
+package keyring
+
+import (
+	"crypto/ecdsa"
+	"crypto/hkdf"
+	"crypto/sha256"
+	"errors"
+	"math/big"
+	"testing"
+
+	"github.com/ethereum/go-ethereum/crypto"
+)
+
+// TestRetryRuleAppendsCounter forces the first two expansions to count as
+// invalid scalars and checks the key is the expansion with r = 2 appended.
+func TestRetryRuleAppendsCounter(t *testing.T) {
+	rejected := 0
+	testOnlyToECDSA = func(b []byte) (*ecdsa.PrivateKey, error) {
+		if rejected < 2 {
+			rejected++
+			return nil, errors.New("invalid scalar")
+		}
+		return crypto.ToECDSA(b)
+	}
+	defer func() { testOnlyToECDSA = crypto.ToECDSA }()
+	k := New()
+	s, _ := NewSecret(make([]byte, 32))
+	k.Add(s)
+	var o Omni
+	o[0] = 7
+	got, err := k.Derive(Wallet, 1, o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	info := append(append([]byte{1}, "agentkeys-evm-wallet"...), o[:]...)
+	want, _ := hkdf.Key(sha256.New, make([]byte, 32), []byte("agentkeys-signer-v0"), string(append(info, 2)), 32)
+	if got.Private.D.Cmp(new(big.Int).SetBytes(want)) != 0 {
+		t.Fatalf("retry produced the wrong key")
+	}
+}
