@@ -11,6 +11,7 @@ import (
 	"crypto/subtle"
 	"errors"
 	"fmt"
+	"io"
 	"sync"
 )
 
@@ -34,6 +35,10 @@ func NewSecret(b []byte) (*Secret, error) {
 	copy(s.b[:], b)
 	return s, nil
 }
+
+// Format prints a placeholder for every verb, so a secret that reaches a
+// log line or an error by mistake prints nothing of itself.
+func (Secret) Format(f fmt.State, _ rune) { io.WriteString(f, "keyring.Secret{redacted}") }
 
 // Equal reports whether two secrets are equal, in constant time.
 func (s *Secret) Equal(o *Secret) bool { return subtle.ConstantTimeCompare(s.b[:], o.b[:]) == 1 }

@@ -1,11 +1,11 @@
 package keyring
 
 import (
+	"bytes"
 	"crypto/ecdsa"
 	"crypto/hkdf"
 	"crypto/sha256"
 	"errors"
-	"math/big"
 	"testing"
 
 	"github.com/ethereum/go-ethereum/crypto"
@@ -34,7 +34,7 @@ func TestRetryRuleAppendsCounter(t *testing.T) {
 	}
 	info := append(append([]byte{1}, "agentkeys-evm-wallet"...), o[:]...)
 	want, _ := hkdf.Key(sha256.New, make([]byte, 32), []byte("agentkeys-signer-v0"), string(append(info, 2)), 32)
-	if got.Private.D.Cmp(new(big.Int).SetBytes(want)) != 0 {
+	if !bytes.Equal(crypto.FromECDSA(got.Private), want) {
 		t.Fatalf("retry produced the wrong key")
 	}
 }

@@ -7,6 +7,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 
@@ -170,9 +171,10 @@ func TestParseOmni(t *testing.T) {
 
 func TestSecretHasNoPrintableForm(t *testing.T) {
 	s, _ := keyring.NewSecret(bytes.Repeat([]byte{0x5a}, 32))
-	b, _ := json.Marshal(s)
-	if string(b) != "{}" {
-		t.Fatalf("secret marshals to %s", b)
+	for _, verb := range []string{"%v", "%+v", "%#v", "%x", "%s", "%q", "%d"} {
+		if out := fmt.Sprintf(verb, s) + fmt.Sprintf(verb, *s); strings.Contains(out, "5a") || strings.Contains(out, "90") || strings.Contains(out, "Z") {
+			t.Fatalf("%s prints the secret: %s", verb, out)
+		}
 	}
 	s2, _ := keyring.NewSecret(bytes.Repeat([]byte{0x5a}, 32))
 	s3, _ := keyring.NewSecret(bytes.Repeat([]byte{0x5b}, 32))
