@@ -38,6 +38,8 @@ type Config struct {
 	DevSurface bool `json:"dev_surface"`
 	// Limits bound the enclave's work.
 	Limits Limits `json:"limits"`
+	// Policy restricts what the signing methods sign.
+	Policy Policy `json:"policy"`
 
 	// Derived at Load.
 	Hash       [32]byte       `json:"-"`
@@ -54,9 +56,25 @@ type Limits struct {
 	ReplayEntries int `json:"replay_entries"`
 }
 
+// Policy restricts what the signing methods sign. An empty list allows
+// everything of its kind.
+type Policy struct {
+	// SIWEDomains are the EIP-4361 domains sign/siwe signs for.
+	SIWEDomains []string `json:"siwe_domains"`
+	// ChainIDs are the chain ids SIWE messages and EIP-712 domains may name.
+	ChainIDs []uint64 `json:"chain_ids"`
+	// VerifyingContracts are the EIP-712 verifying contracts allowed.
+	VerifyingContracts []string `json:"verifying_contracts"`
+	// ClockSkew is how far in the future a SIWE issued-at may be ("60s").
+	ClockSkew string `json:"clock_skew"`
+
+	Skew time.Duration `json:"-"`
+}
+
 var (
 	signerIDPattern = regexp.MustCompile(`^[a-z0-9][a-z0-9.-]{0,62}$`)
 	rolePattern     = regexp.MustCompile(`^[a-z][a-z0-9-]{0,31}$`)
+	addressPattern  = regexp.MustCompile(`^0x[0-9a-fA-F]{40}$`)
 )
 
 // Load reads, decodes and validates a configuration file.
@@ -132,6 +150,23 @@ func (c *Config) validate() error {
 				return fmt.Errorf("roles: %s lists %s twice", role, m)
 			}
 			c.allowed[role][m] = true
+		}
+	}
+	skew := c.Policy.ClockSkew
+	if skew == "" {
+		skew = "60s"
+	}
+	if c.Policy.Skew, err = time.ParseDuration(skew); err != nil || c.Policy.Skew < 0 || c.Policy.Skew > 10*time.Minute {
+		return fmt.Errorf("policy.clock_skew %q: want a duration in 0..10m", c.Policy.ClockSkew)
+	}
+	for _, a := range c.Policy.VerifyingContracts {
+		if !addressPattern.MatchString(a) {
+			return fmt.Errorf("policy.verifying_contracts: %q is not a 0x address", a)
+		}
+	}
+	for _, d := range c.Policy.SIWEDomains {
+		if d == "" || len(d) > 253 {
+			return fmt.Errorf("policy.siwe_domains: %q", d)
 		}
 	}
 	if c.Limits.InFlight < 0 || c.Limits.InFlight > 65536 {

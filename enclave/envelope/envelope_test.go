@@ -155,7 +155,7 @@ func TestVerify(t *testing.T) {
 		{"bad_no_spiffe_id", sign(t, noID, nil), noID.chain, envelope.CodeUnauthenticated},
 		{"bad_wrong_trust_domain", sign(t, wrongDomain, nil), wrongDomain.chain, envelope.CodeUnauthenticated},
 		{"bad_role_path", sign(t, badRole, nil), badRole.chain, envelope.CodeUnauthenticated},
-		{"bad_signature", func() []byte { b := sign(t, broker, nil); b[len(b)-2] ^= 1; return b }(), broker.chain, envelope.CodeUnauthenticated},
+		{"bad_signature", flipSignatureBit(t, sign(t, broker, nil)), broker.chain, envelope.CodeUnauthenticated},
 		{"bad_payload_unknown_field", rawJWS(t, bk, hdr, payload(`,"extra":1`)), broker.chain, envelope.CodeBadRequest},
 		{"bad_payload_duplicate_key", rawJWS(t, bk, hdr, payload(`,"aud":"s1"`)), broker.chain, envelope.CodeBadRequest},
 		{"bad_payload_trailing", rawJWS(t, bk, hdr, payload("")+"{}"), broker.chain, envelope.CodeBadRequest},

@@ -8,6 +8,7 @@ import (
 	"encoding/base64"
 	"math/big"
 	"strconv"
+	"strings"
 	"testing"
 
 	"github.com/fxamacker/cbor/v2"
@@ -61,4 +62,18 @@ func rawMap(t *testing.T, kv []any) []byte {
 		out = append(out, b...)
 	}
 	return out
+}
+
+// flipSignatureBit flips one bit of a compact JWS's signature bytes, keeping
+// the encoding valid.
+func flipSignatureBit(t *testing.T, jws []byte) []byte {
+	t.Helper()
+	parts := strings.Split(string(jws), ".")
+	sig, err := base64.RawURLEncoding.DecodeString(parts[2])
+	if err != nil {
+		t.Fatal(err)
+	}
+	sig[len(sig)/2] ^= 1
+	parts[2] = base64.RawURLEncoding.EncodeToString(sig)
+	return []byte(strings.Join(parts, "."))
 }
