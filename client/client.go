@@ -25,6 +25,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/go-jose/go-jose/v4"
+
 	"github.com/nitro-signer/nitro-signer/attestation"
 	"github.com/nitro-signer/nitro-signer/enclave/envelope"
 )
@@ -227,59 +229,58 @@ func (c *Client) attested() bool {
 // verified result into result. A refusal by the enclave is returned as an
 // *envelope.Error.
 func (c *Client) Call(ctx context.Context, method string, params, result any) error {
-	_, err := c.call(ctx, method, params, result)
-	return err
+	return c.call(ctx, method, params, result, nil)
 }
 
-func (c *Client) call(ctx context.Context, method string, params, result any) (*envelope.Response, error) {
+func (c *Client) call(ctx context.Context, method string, params, result any, replyKey *jose.JSONWebKey) error {
 	if !c.attested() {
 		if err := c.reattest(ctx); err != nil {
-			return nil, err
+			return err
 		}
 	}
 	nonce := make([]byte, 16)
 	if _, err := rand.Read(nonce); err != nil {
-		return nil, err
+		return err
 	}
 	reqBody, err := envelope.SignRequest(c.creds, envelope.Outgoing{
-		Method: method, Params: params, Audience: c.cfg.SignerID, IAT: c.cfg.Clock(), Nonce: nonce,
+		Method: method, Params: params, Audience: c.cfg.SignerID, IAT: c.cfg.Clock(), Nonce: nonce, ReplyKey: replyKey,
 	})
 	if err != nil {
-		return nil, err
+		return err
 	}
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.cfg.URL+"/"+method, bytes.NewReader(reqBody))
 	if err != nil {
-		return nil, err
+		return err
 	}
 	req.Header.Set("Content-Type", "application/jose")
 	body, status, ctype, err := c.do(req, envelope.MaxResponse)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	if ctype != "application/jose" {
-		return nil, parentError(status, body)
+		return parentError(status, body)
 	}
 	resp, err := envelope.VerifyResponse(body, reqBody, c.key)
 	if errors.Is(err, envelope.ErrUnknownKey) {
 		// The enclave restarted or another replica answered: attest, then
 		// accept the response only if its key is the attested one.
 		if aerr := c.reattest(ctx); aerr != nil {
-			return nil, aerr
+			return aerr
 		}
 		resp, err = envelope.VerifyResponse(body, reqBody, c.key)
 	}
 	if err != nil {
-		return nil, fmt.Errorf("%w: %w", ErrResponse, err)
+		return fmt.Errorf("%w: %w", ErrResponse, err)
 	}
 	if resp.Err != nil {
-		return resp, resp.Err
+		return resp.Err
 	}
 	if result != nil {
 		if err := envelope.DecodeJSON(resp.Result, result, envelope.MaxResponse); err != nil {
-			return nil, fmt.Errorf("%w: result: %w", ErrResponse, err)
+			return fmt.Errorf("%w: result: %w", ErrResponse, err)
 		}
 	}
-	return resp, nil
+	return nil
 }
 
 func (c *Client) reattest(ctx context.Context) error {

@@ -31,8 +31,12 @@ const (
 // Roles are the client certificates created, and the methods the generated
 // enclave configuration lets each call.
 var Roles = map[string][]string{
-	"broker": {"v1/derive-address", "dev/derive-address", "dev/sign-message"},
-	"worker": {"v1/derive-address"},
+	"broker": {
+		"v1/derive-address", "v1/derive-cred-kek", "v1/sign/siwe", "v1/sign/typed-data", "v1/sign/audit-row",
+		"v1/verify/k10-sig", "v1/verify/k11-assertion",
+		"dev/derive-address", "dev/sign-message", "dev/sign-typed-data", "dev/derive-device", "dev/sign-device-cap-pop",
+	},
+	"worker": {"v1/derive-address", "v1/derive-cred-kek", "v1/verify/k10-sig", "v1/verify/k11-assertion"},
 	"admin":  {},
 }
 

@@ -70,7 +70,7 @@ func New(o Options) (*Server, error) {
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
-	methods := service.New(o.Keys).Methods(o.Config.DevSurface)
+	methods := service.New(service.Options{Keys: o.Keys, Policy: &o.Config.Policy, Clock: o.Clock}).Methods(o.Config.DevSurface)
 	if err := o.Config.CheckMethods(service.AllMethods()); err != nil {
 		return nil, err
 	}

@@ -7,9 +7,11 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"time"
 
 	"github.com/go-jose/go-jose/v4"
 
+	"github.com/nitro-signer/nitro-signer/enclave/config"
 	"github.com/nitro-signer/nitro-signer/enclave/envelope"
 	"github.com/nitro-signer/nitro-signer/enclave/keyring"
 )
@@ -30,21 +32,43 @@ type Handler func(ctx context.Context, r *Request) (any, error)
 
 // Service is the set of methods over one keyring.
 type Service struct {
-	keys *keyring.Keyring
+	keys   *keyring.Keyring
+	policy policy
+	clock  func() time.Time
 }
 
-// New returns the service over keys.
-func New(keys *keyring.Keyring) *Service { return &Service{keys: keys} }
+// Options build a Service.
+type Options struct {
+	Keys *keyring.Keyring
+	// Policy restricts what is signed; nil allows everything.
+	Policy *config.Policy
+	// Clock is the enclave's time source.
+	Clock func() time.Time
+}
+
+// New returns the service.
+func New(o Options) *Service {
+	return &Service{keys: o.Keys, policy: newPolicy(o.Policy), clock: o.Clock}
+}
 
 // Methods returns the handlers by route: the typed surface under "v1/" and,
 // when dev is set, the compatibility surface under "dev/".
 func (s *Service) Methods(dev bool) map[string]Handler {
 	m := map[string]Handler{
-		"v1/derive-address": s.deriveAddress,
+		"v1/derive-address":       s.deriveAddress,
+		"v1/derive-cred-kek":      s.deriveCredKEK,
+		"v1/sign/siwe":            s.signSIWE,
+		"v1/sign/typed-data":      s.signTypedData,
+		"v1/sign/audit-row":       s.signAuditRow,
+		"v1/verify/k10-sig":       s.verifyK10,
+		"v1/verify/k11-assertion": s.verifyK11,
 	}
 	if dev {
 		m["dev/derive-address"] = s.devDeriveAddress
 		m["dev/sign-message"] = s.devSignMessage
+		m["dev/sign-typed-data"] = s.devSignTypedData
+		m["dev/derive-device"] = s.devDeriveDevice
+		m["dev/sign-device-cap-pop"] = s.devSignDeviceCapPop
 	}
 	return m
 }
@@ -52,7 +76,7 @@ func (s *Service) Methods(dev bool) map[string]Handler {
 // AllMethods lists every route a configuration may name.
 func AllMethods() map[string]bool {
 	out := map[string]bool{}
-	for name := range New(nil).Methods(true) {
+	for name := range New(Options{}).Methods(true) {
 		out[name] = true
 	}
 	return out
