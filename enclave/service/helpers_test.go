@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ethereum/go-ethereum/common"
 	"github.com/ethereum/go-ethereum/crypto"
 
 	"github.com/nitro-signer/nitro-signer/enclave/config"
@@ -123,3 +124,5 @@ func wantCode(t *testing.T, err error, code envelope.Code) {
 		t.Fatalf("error %v, want code %s", err, code)
 	}
 }
+
+func commonAddress(b [20]byte) string { return common.Address(b).Hex() }
