@@ -1,7 +1,6 @@
 package keyring
 
 import (
-	"crypto/ecdsa"
 	"crypto/hkdf"
 	"crypto/sha256"
 	"encoding/hex"
@@ -9,8 +8,9 @@ import (
 	"fmt"
 	"strings"
 
+	"github.com/decred/dcrd/dcrec/secp256k1/v4"
+	"github.com/decred/dcrd/dcrec/secp256k1/v4/ecdsa"
 	"github.com/ethereum/go-ethereum/common"
-	"github.com/ethereum/go-ethereum/crypto"
 )
 
 // Derivation constants of DESIGN §5.1, fixed by the calling system.
@@ -25,9 +25,9 @@ const (
 	maxRetries = 255
 )
 
-// testOnlyToECDSA turns 32 bytes into a key, failing when they are not a
+// testOnlyToScalar turns 32 bytes into a key, failing when they are not a
 // valid secp256k1 scalar; tests replace it to exercise the retry rule.
-var testOnlyToECDSA = crypto.ToECDSA
+var testOnlyToScalar = toScalar
 
 // Omni is a 32-byte identity.
 type Omni [32]byte
@@ -60,14 +60,55 @@ const (
 	Device
 )
 
-// Key is a derived secp256k1 key and the epoch it was derived under.
+// Key is a derived secp256k1 key and the epoch it was derived under. Its
+// scalar is unexported; it signs with Sign and names itself by Address.
 type Key struct {
-	Private *ecdsa.PrivateKey
-	Epoch   uint32
+	priv  *secp256k1.PrivateKey
+	Epoch uint32
+	// id and ring locate its public half in the keyring's cache.
+	id   cacheKey
+	ring *Keyring
+}
+
+// NewKey wraps a raw 32-byte secp256k1 scalar (tests and vectors).
+func NewKey(scalar []byte) (*Key, error) {
+	priv, err := toScalar(scalar)
+	if err != nil {
+		return nil, err
+	}
+	return &Key{priv: priv}, nil
+}
+
+// Public returns the key's public half: from the keyring's bounded cache
+// when it has been computed before (a scalar multiplication otherwise).
+func (k *Key) Public() Public {
+	if k.ring != nil {
+		if p, ok := k.ring.cache.get(k.id); ok {
+			return p
+		}
+	}
+	p := newPublic(k.priv.PubKey())
+	if k.ring != nil {
+		k.ring.cache.put(k.id, p)
+	}
+	return p
 }
 
 // Address is the key's Ethereum address.
-func (k *Key) Address() common.Address { return crypto.PubkeyToAddress(k.Private.PublicKey) }
+func (k *Key) Address() common.Address { return k.Public().Address }
+
+// Sign signs a 32-byte hash: RFC 6979 deterministic, low-S, 65 bytes
+// r ‖ s ‖ v with v ∈ {0, 1}.
+func (k *Key) Sign(hash []byte) ([]byte, error) {
+	if len(hash) != 32 {
+		return nil, fmt.Errorf("keyring: hash of %d bytes, want 32", len(hash))
+	}
+	compact := ecdsa.SignCompact(k.priv, hash, false) // [27+v] ‖ r ‖ s
+	sig := make([]byte, 65)
+	copy(sig, compact[1:])
+	sig[64] = compact[0] - 27
+	return sig, nil
+}
 
 // Derive derives the omni's key of the given kind under epoch e (0: current).
 func (k *Keyring) Derive(kind Kind, e uint32, o Omni) (*Key, error) {
@@ -83,13 +124,13 @@ func (k *Keyring) Derive(kind Kind, e uint32, o Omni) (*Key, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Key{Private: priv, Epoch: e}, nil
+	return &Key{priv: priv, Epoch: e, id: cacheKey{kind: byte(kind), epoch: byte(e), omni: o}, ring: k}, nil
 }
 
 // deriveSecp256k1: HKDF-SHA256(IKM = K3_v[e], salt = "agentkeys-signer-v0",
 // info = byte(e) ‖ label ‖ o [‖ r]), 32 bytes; if that is not a valid scalar,
 // retry with r = 1, 2, … appended to info.
-func deriveSecp256k1(s *Secret, e uint32, label string, o Omni) (*ecdsa.PrivateKey, error) {
+func deriveSecp256k1(s *Secret, e uint32, label string, o Omni) (*secp256k1.PrivateKey, error) {
 	info := make([]byte, 0, 1+len(label)+len(o)+1)
 	info = append(info, byte(e))
 	info = append(info, label...)
@@ -104,13 +145,22 @@ func deriveSecp256k1(s *Secret, e uint32, label string, o Omni) (*ecdsa.PrivateK
 		if err != nil {
 			return nil, fmt.Errorf("keyring: hkdf: %w", err)
 		}
-		priv, err := testOnlyToECDSA(okm)
+		priv, err := testOnlyToScalar(okm)
 		clear(okm)
 		if err == nil {
 			return priv, nil
 		}
 	}
 	return nil, errors.New("keyring: no valid scalar after every retry")
+}
+
+// toScalar accepts 32 bytes that are a valid secp256k1 scalar: 0 < d < n.
+func toScalar(b []byte) (*secp256k1.PrivateKey, error) {
+	var d secp256k1.ModNScalar
+	if len(b) != 32 || d.SetByteSlice(b) || d.IsZero() {
+		return nil, errors.New("keyring: not a valid secp256k1 scalar")
+	}
+	return secp256k1.NewPrivateKey(&d), nil
 }
 
 // KEK derives the omni's 32-byte credential KEK under epoch e (0: current):

@@ -53,9 +53,9 @@ var (
 
 // Keyring holds epochs 1..current.
 type Keyring struct {
-	mu      sync.RWMutex
-	epochs  []*Secret // epochs[i] is epoch i+1
-	version uint64    // bumped on every change, for caches
+	mu     sync.RWMutex
+	epochs []*Secret // epochs[i] is epoch i+1
+	cache  publicCache
 }
 
 // New returns an empty keyring.
@@ -70,7 +70,6 @@ func (k *Keyring) Add(s *Secret) (uint32, error) {
 	}
 	c := *s
 	k.epochs = append(k.epochs, &c)
-	k.version++
 	return uint32(len(k.epochs)), nil
 }
 

@@ -1,13 +1,12 @@
 package keyring
 
 import (
-	"bytes"
-	"crypto/ecdsa"
 	"crypto/hkdf"
 	"crypto/sha256"
 	"errors"
 	"testing"
 
+	"github.com/decred/dcrd/dcrec/secp256k1/v4"
 	"github.com/ethereum/go-ethereum/crypto"
 )
 
@@ -15,14 +14,14 @@ import (
 // invalid scalars and checks the key is the expansion with r = 2 appended.
 func TestRetryRuleAppendsCounter(t *testing.T) {
 	rejected := 0
-	testOnlyToECDSA = func(b []byte) (*ecdsa.PrivateKey, error) {
+	testOnlyToScalar = func(b []byte) (*secp256k1.PrivateKey, error) {
 		if rejected < 2 {
 			rejected++
 			return nil, errors.New("invalid scalar")
 		}
-		return crypto.ToECDSA(b)
+		return toScalar(b)
 	}
-	defer func() { testOnlyToECDSA = crypto.ToECDSA }()
+	defer func() { testOnlyToScalar = toScalar }()
 	k := New()
 	s, _ := NewSecret(make([]byte, 32))
 	k.Add(s)
@@ -34,7 +33,8 @@ func TestRetryRuleAppendsCounter(t *testing.T) {
 	}
 	info := append(append([]byte{1}, "agentkeys-evm-wallet"...), o[:]...)
 	want, _ := hkdf.Key(sha256.New, make([]byte, 32), []byte("agentkeys-signer-v0"), string(append(info, 2)), 32)
-	if !bytes.Equal(crypto.FromECDSA(got.Private), want) {
+	wantKey, _ := crypto.ToECDSA(want)
+	if got.Address() != crypto.PubkeyToAddress(wantKey.PublicKey) {
 		t.Fatalf("retry produced the wrong key")
 	}
 }

@@ -110,8 +110,17 @@ func TestDerivationsMatchDesign(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if !bytes.Equal(crypto.FromECDSA(got.Private), want) || got.Epoch != epoch {
+			wantKey, _ := crypto.ToECDSA(want)
+			if got.Address() != crypto.PubkeyToAddress(wantKey.PublicKey) || got.Epoch != epoch {
 				t.Errorf("epoch %d %s: key differs from DESIGN §5.1", epoch, label)
+			}
+			hash := crypto.Keccak256([]byte("m"))
+			sig, err := got.Sign(hash)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if wantSig, _ := crypto.Sign(hash, wantKey); !bytes.Equal(sig, wantSig) {
+				t.Errorf("epoch %d %s: signature differs from go-ethereum's RFC 6979 signature", epoch, label)
 			}
 		}
 		kek, e, err := k.KEK(epoch, o)

@@ -3,9 +3,6 @@ package service
 import (
 	"context"
 	"encoding/hex"
-	"strings"
-
-	"github.com/ethereum/go-ethereum/crypto"
 
 	"github.com/nitro-signer/nitro-signer/enclave/envelope"
 	"github.com/nitro-signer/nitro-signer/enclave/keyring"
@@ -46,12 +43,16 @@ func (s *Service) deriveAddress(_ context.Context, r *Request) (any, error) {
 	if err != nil {
 		return nil, keyError(err)
 	}
+	pub := k.Public()
 	return &DeriveAddressResponse{
-		Address:   address(k),
-		PublicKey: "0x" + hex.EncodeToString(crypto.FromECDSAPub(&k.Private.PublicKey)),
+		Address:   hex0x(pub.Address[:]),
+		PublicKey: "0x" + hex.EncodeToString(pub.Uncompressed[:]),
 		Epoch:     k.Epoch,
 	}, nil
 }
 
 // address is the key's address as lowercase 0x hex (DESIGN §5.1).
-func address(k *keyring.Key) string { return strings.ToLower(k.Address().Hex()) }
+func address(k *keyring.Key) string {
+	a := k.Address()
+	return hex0x(a[:])
+}

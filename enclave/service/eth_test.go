@@ -40,11 +40,11 @@ func TestPersonalSignVectors(t *testing.T) {
 				return
 			}
 			signed++
-			priv, err := crypto.ToECDSA(unhex(t, c.PrivateKey))
+			key, err := keyring.NewKey(unhex(t, c.PrivateKey))
 			if err != nil {
 				t.Fatal(err)
 			}
-			got, err := service.SignPersonal(&keyring.Key{Private: priv}, msg)
+			got, err := service.SignPersonal(key, msg)
 			if err != nil {
 				t.Fatal(err)
 			}

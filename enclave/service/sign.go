@@ -24,7 +24,7 @@ func SignPersonal(k *keyring.Key, msg []byte) (string, error) {
 }
 
 func signHash(k *keyring.Key, hash []byte) (string, error) {
-	sig, err := crypto.Sign(hash, k.Private)
+	sig, err := k.Sign(hash)
 	if err != nil {
 		return "", fmt.Errorf("signing: %w", err)
 	}
