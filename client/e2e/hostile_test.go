@@ -5,15 +5,19 @@ import (
 	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
+	"crypto/hkdf"
 	"crypto/rand"
+	"crypto/sha256"
 	"crypto/tls"
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/base64"
+	"encoding/hex"
 	"errors"
 	"net"
 	"net/url"
 	"path/filepath"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -244,6 +248,7 @@ func TestHostileParentMalformedFramesDoNotStopTheEnclave(t *testing.T) {
 // mitm sits between the parent and the enclave and rewrites replies.
 type mitm struct {
 	mode     atomic.Int32
+	capture  bytes.Buffer // every frame that crossed, both ways
 	mu       sync.Mutex
 	lastBody []byte // a previous method reply, for replays
 	key      *ecdsa.PrivateKey
@@ -322,6 +327,7 @@ func (m *mitm) pipe(parent, enclave net.Conn) {
 			}
 			routes.Store(f.ID, f.Route)
 			out, _ := channel.AppendFrame(nil, f)
+			m.record(out)
 			enclave.Write(out)
 		}
 	}()
@@ -335,8 +341,21 @@ func (m *mitm) pipe(parent, enclave net.Conn) {
 		route, _ := routes.LoadAndDelete(f.ID)
 		m.rewrite(route.(string), f)
 		out, _ := channel.AppendFrame(nil, f)
+		m.record(out)
 		parent.Write(out)
 	}
+}
+
+func (m *mitm) record(b []byte) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.capture.Write(b)
+}
+
+func (m *mitm) captured() []byte {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return bytes.Clone(m.capture.Bytes())
 }
 
 func (m *mitm) rewrite(route string, f *channel.Frame) {
@@ -425,4 +444,39 @@ func TestClientDetectsTamperedResponses(t *testing.T) {
 			t.Fatalf("Attest: %v, want ErrPCRMismatch", err)
 		}
 	})
+}
+
+// TestParentNeverSeesTheKEK is G1 for caller-entitled secrets: everything
+// that crosses the parent during derive-cred-kek is captured, and the KEK
+// appears in none of it, in any encoding.
+func TestParentNeverSeesTheKEK(t *testing.T) {
+	e := newEnv(t)
+	m, addr := e.startMITM(t)
+	e.parentP.stop()
+	e.startParent(addr)
+	kek, err := e.client("broker").DeriveCredKEK(ctx(t), omniHex, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	omni := unhex(t, omniHex)
+	want, _ := hkdf.Key(sha256.New, e.devSecret(), []byte("agentkeys.kek-salt.v2"), "agentkeys.user.v1"+string(omni), 32)
+	if !bytes.Equal(kek, want) {
+		t.Fatal("the decrypted KEK is not the DESIGN §5.1 KEK")
+	}
+	seen := m.captured()
+	if len(seen) < 1000 {
+		t.Fatalf("captured only %d bytes", len(seen))
+	}
+	for name, form := range map[string][]byte{
+		"raw":        kek,
+		"hex":        []byte(hex.EncodeToString(kek)),
+		"HEX":        []byte(strings.ToUpper(hex.EncodeToString(kek))),
+		"base64":     []byte(base64.StdEncoding.EncodeToString(kek)[:40]),
+		"base64url":  []byte(base64.RawURLEncoding.EncodeToString(kek)[:40]),
+		"raw prefix": kek[:12],
+	} {
+		if bytes.Contains(seen, form) {
+			t.Fatalf("the KEK (%s) crossed the parent", name)
+		}
+	}
 }
