@@ -15,7 +15,15 @@ FUZZTIME  ?= 10m
 VULNDB_VERSION := v0.0.0-20261105234957-e22db6528018
 VULNDB    := $(CURDIR)/.cache/govulndb
 
-.PHONY: help build run test lint vet fmt-check staticcheck vulncheck bench fuzz clean
+VERSION   ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
+# For `make image`: the Go toolchain image pinned by digest, and the
+# production enclave configuration to bake in.
+GO_IMAGE       ?=
+ENCLAVE_CONFIG ?=
+EIF            := $(BIN)/nitro-signer.eif
+
+.PHONY: help build run test lint vet fmt-check staticcheck vulncheck bench fuzz clean \
+	enclave image eif pcrs reproducible-check
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  %-20s %s\n", $$1, $$2}'
@@ -58,6 +66,40 @@ test: vet fmt-check staticcheck ## run every check and test (what CI runs)
 	$(GO) build ./...
 	$(GO) test -count=1 -tags $(SIMTAGS) ./...
 	$(GO) test -count=1 ./...
+	$(MAKE) --no-print-directory reproducible-check
+
+enclave: ## build the production enclave binary (no simulator) reproducibly into bin/enclave-production
+	$(GO) build $(GOFLAGS_REPRO) -o $(BIN)/enclave-production ./enclave/cmd/enclave
+	@sha256sum $(BIN)/enclave-production
+
+reproducible-check: ## build the production enclave twice, apart in place, time and cache; compare the bytes
+	@set -e; work=$$(mktemp -d); trap 'chmod -R u+w $$work; rm -rf $$work' EXIT; \
+	for n in 1 2; do \
+		mkdir -p $$work/src$$n $$work/cache$$n; \
+		git ls-files -z --cached --others --exclude-standard | xargs -0 cp --parents -t $$work/src$$n; \
+		(cd $$work/src$$n && GOCACHE=$$work/cache$$n $(GO) build $(GOFLAGS_REPRO) -o $$work/enclave$$n ./enclave/cmd/enclave); \
+		sleep 1; \
+	done; \
+	a=$$(sha256sum < $$work/enclave1); b=$$(sha256sum < $$work/enclave2); \
+	if [ "$$a" != "$$b" ]; then echo "reproducible-check: the two builds differ"; exit 1; fi; \
+	echo "reproducible-check: identical ($${a%% *})"
+
+image: enclave ## docker build of Dockerfile.enclave (needs a Docker engine, GO_IMAGE=…@sha256:… and ENCLAVE_CONFIG=…)
+	@echo "$(GO_IMAGE)" | grep -Eq '@sha256:[0-9a-f]{64}$$' || { echo "image: GO_IMAGE must be pinned by digest (name@sha256:…)"; exit 2; }
+	@test -f "$(ENCLAVE_CONFIG)" || { echo "image: ENCLAVE_CONFIG must name the production enclave configuration"; exit 2; }
+	docker build -f Dockerfile.enclave --build-arg GO_IMAGE=$(GO_IMAGE) --build-arg ENCLAVE_CONFIG=$(ENCLAVE_CONFIG) \
+		-t nitro-signer-enclave:$(VERSION) .
+
+eif: ## nitro-cli build-enclave of the image (on an AWS host with nitro-cli)
+	@command -v nitro-cli >/dev/null || { echo "eif: nitro-cli is not installed (run this on the AWS build host)"; exit 2; }
+	nitro-cli build-enclave --docker-uri nitro-signer-enclave:$(VERSION) --output-file $(EIF) > $(BIN)/eif-build.json
+	@cat $(BIN)/eif-build.json
+
+pcrs: ## write pcrs.json from the built EIF, recomputed independently of nitro-cli
+	$(GO) build $(GOFLAGS_REPRO) -o $(BIN)/ ./client/cmd/signerctl
+	$(BIN)/signerctl eif measure $(EIF) --manifest --version $(VERSION) \
+		--input enclave=$(BIN)/enclave-production --input config=$(ENCLAVE_CONFIG) --input dockerfile=Dockerfile.enclave > pcrs.json
+	@cat pcrs.json
 
 lint: vet fmt-check staticcheck vulncheck ## vet, gofmt, staticcheck and govulncheck
 

@@ -53,6 +53,7 @@ func attestVerify(args []string, stdin io.Reader, stdout, stderr io.Writer) int 
 	allowDebug := fs.Bool("allow-debug", false, "accept debug-mode documents (never in production)")
 	pcrs := pcrFlags{}
 	fs.Var(pcrs, "pcr", "pin PCR N to HEX (repeatable)")
+	manifest := fs.String("pcrs", "", "pin the PCRs of a pcrs.json manifest")
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
@@ -67,6 +68,17 @@ func attestVerify(args []string, stdin io.Reader, stdout, stderr io.Writer) int 
 	doc, err := readDocument(*docPath, stdin)
 	if err != nil {
 		return fail("input", err)
+	}
+	if *manifest != "" {
+		fromFile := map[int][]byte{}
+		if err := readPCRManifest(*manifest, fromFile); err != nil {
+			return fail("input", err)
+		}
+		for i, v := range fromFile {
+			if _, set := pcrs[i]; !set {
+				pcrs[i] = v
+			}
+		}
 	}
 	policy := attestation.Policy{PCRs: pcrs, MaxAge: *maxAge, AllowDebug: *allowDebug, Clock: time.Now}
 	if *rootPath != "" {

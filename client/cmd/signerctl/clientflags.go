@@ -118,16 +118,20 @@ func readPCRManifest(path string, into map[int][]byte) error {
 	if err != nil {
 		return err
 	}
-	var m map[string]string
+	var m map[string]any
 	if err := json.Unmarshal(b, &m); err != nil {
 		return fmt.Errorf("%s: %v", path, err)
 	}
 	for k, v := range m {
 		var i int
-		if _, err := fmt.Sscanf(k, "pcr%d", &i); err != nil {
+		if _, err := fmt.Sscanf(k, "pcr%d", &i); err != nil || v == "" || v == nil {
 			continue // other manifest fields
 		}
-		raw, err := hex.DecodeString(v)
+		str, ok := v.(string)
+		if !ok {
+			return fmt.Errorf("%s: %s is not a hex string", path, k)
+		}
+		raw, err := hex.DecodeString(str)
 		if err != nil {
 			return fmt.Errorf("%s: %s: %v", path, k, err)
 		}

@@ -2,10 +2,11 @@
 // verifying attestation documents, calling the signer, and setting up a
 // development PKI.
 //
-//	signerctl attest verify --doc FILE [--root PEM] [--pcr N=HEX]... [--nonce HEX]
+//	signerctl attest verify --doc FILE [--root PEM] [--pcr N=HEX]... [--pcrs pcrs.json] [--nonce HEX]
 //	                        [--at RFC3339] [--max-age DURATION] [--allow-debug]
 //	signerctl attest fetch  [--out FILE] [client flags]
 //	signerctl call METHOD --params JSON [client flags]
+//	signerctl eif measure FILE.eif [--manifest --version V --input NAME=FILE...]
 //	signerctl dev-pki --out DIR
 //
 // Client flags: --dev DIR fills in every path of a development layout (as
@@ -29,6 +30,7 @@ commands:
   attest verify   verify an attestation document and print it as JSON
   attest fetch    fetch a fresh attestation document from the signer and verify it
   call            call a method and print its verified result
+  eif measure     parse an enclave image file and compute its PCRs (or a pcrs.json manifest)
   dev-pki         create a development PKI and enclave configuration
 `
 
@@ -45,6 +47,8 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		return attestFetch(args[2:], stdout, stderr)
 	case args[0] == "call":
 		return call(args[1:], stdout, stderr)
+	case len(args) >= 2 && args[0] == "eif" && args[1] == "measure":
+		return eifMeasure(args[2:], stdout, stderr)
 	case args[0] == "dev-pki":
 		return devPKI(args[1:], stdout, stderr)
 	default:

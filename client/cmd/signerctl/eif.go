@@ -1,0 +1,120 @@
+package main
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+
+	"github.com/nitro-signer/nitro-signer/eif"
+)
+
+// Manifest is pcrs.json: what an image measures to and what it was built
+// from. Clients pin pcr0..pcr2 (and pcr8 when signed) from it.
+type Manifest struct {
+	Version string            `json:"version"`
+	PCR0    string            `json:"pcr0"`
+	PCR1    string            `json:"pcr1"`
+	PCR2    string            `json:"pcr2"`
+	PCR8    string            `json:"pcr8,omitempty"`
+	EIF     string            `json:"eif_sha256"`
+	Inputs  map[string]string `json:"inputs,omitempty"`
+}
+
+// inputFlags collects repeated --input NAME=FILE flags.
+type inputFlags map[string]string
+
+func (f inputFlags) String() string { return fmt.Sprintf("%d inputs", len(f)) }
+
+func (f inputFlags) Set(v string) error {
+	name, path, ok := strings.Cut(v, "=")
+	if !ok || name == "" || path == "" {
+		return fmt.Errorf("want NAME=FILE")
+	}
+	f[name] = path
+	return nil
+}
+
+// eifMeasure: signerctl eif measure FILE.eif [--manifest --version V --input NAME=FILE...]
+func eifMeasure(args []string, stdout, stderr io.Writer) int {
+	if len(args) < 1 || strings.HasPrefix(args[0], "-") {
+		fmt.Fprintln(stderr, "usage: signerctl eif measure FILE.eif [--manifest --version V --input NAME=FILE ...]")
+		return 2
+	}
+	path := args[0]
+	fs := flag.NewFlagSet("eif measure", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	manifest := fs.Bool("manifest", false, "print a pcrs.json manifest instead of the measurements")
+	version := fs.String("version", "", "with --manifest: the image version")
+	inputs := inputFlags{}
+	fs.Var(inputs, "input", "with --manifest: a build input NAME=FILE whose SHA-256 is recorded (repeatable)")
+	if err := fs.Parse(args[1:]); err != nil {
+		return 2
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		fmt.Fprintf(stderr, "eif measure: %v\n", err)
+		return 1
+	}
+	defer f.Close()
+	st, err := f.Stat()
+	if err != nil {
+		fmt.Fprintf(stderr, "eif measure: %v\n", err)
+		return 1
+	}
+	m, err := eif.Measure(f, st.Size())
+	if err != nil {
+		fmt.Fprintf(stderr, "eif measure: %v\n", err)
+		return 1
+	}
+	var out any = struct {
+		HashAlgorithm string `json:"HashAlgorithm"`
+		PCR0          string `json:"PCR0"`
+		PCR1          string `json:"PCR1"`
+		PCR2          string `json:"PCR2"`
+		PCR8          string `json:"PCR8,omitempty"`
+	}{"SHA384", hexOrEmpty(m.PCR0), hexOrEmpty(m.PCR1), hexOrEmpty(m.PCR2), hexOrEmpty(m.PCR8)}
+	if *manifest {
+		sum, err := fileSHA256(path)
+		if err != nil {
+			fmt.Fprintf(stderr, "eif measure: %v\n", err)
+			return 1
+		}
+		man := Manifest{Version: *version, PCR0: hexOrEmpty(m.PCR0), PCR1: hexOrEmpty(m.PCR1), PCR2: hexOrEmpty(m.PCR2),
+			PCR8: hexOrEmpty(m.PCR8), EIF: sum, Inputs: map[string]string{}}
+		for name, p := range inputs {
+			if man.Inputs[name], err = fileSHA256(p); err != nil {
+				fmt.Fprintf(stderr, "eif measure: input %s: %v\n", name, err)
+				return 1
+			}
+		}
+		out = man
+	}
+	b, _ := json.MarshalIndent(out, "", "  ")
+	fmt.Fprintf(stdout, "%s\n", b)
+	return 0
+}
+
+func hexOrEmpty(b []byte) string {
+	if b == nil {
+		return ""
+	}
+	return hex.EncodeToString(b)
+}
+
+func fileSHA256(path string) (string, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return "", err
+	}
+	defer f.Close()
+	h := sha256.New()
+	if _, err := io.Copy(h, f); err != nil {
+		return "", err
+	}
+	return hex.EncodeToString(h.Sum(nil)), nil
+}
