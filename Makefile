@@ -125,8 +125,22 @@ $(VULNDB)/index/db.json:
 	$(GO) run golang.org/x/vulndb/cmd/indexdb@$(VULNDB_VERSION) \
 		-vulns $$($(GO) env GOMODCACHE)/golang.org/x/vulndb@$(VULNDB_VERSION)/data/osv -out $(VULNDB)
 
-bench: ## run the benchmarks (ratios are measured within one run)
+BENCH_DURATION    ?= 20s
+BENCH_CONCURRENCY ?= 16
+
+bench: build ## Go benchmarks, then signerctl bench against a locally started stack (report: bin/bench-report.json)
 	$(GO) test -tags $(SIMTAGS) -run '^$$' -bench . -benchtime 2s ./...
+	@test -f $(DEV_STATE)/pki/enclave.json || $(BIN)/signerctl dev-pki --out $(DEV_STATE)/pki
+	@mkdir -p $(DEV_STATE)/nsm
+	@set -e; sock=$(CURDIR)/$(DEV_STATE)/bench.sock; \
+	$(BIN)/enclave --config $(DEV_STATE)/pki/enclave.json --listen unix://$$sock --state-dir $(DEV_STATE)/nsm 2>/dev/null & enclave=$$!; \
+	$(BIN)/parent --listen 127.0.0.1:18443 --metrics-listen 127.0.0.1:19090 --enclave unix://$$sock \
+		--tls-cert $(DEV_STATE)/pki/server.pem --tls-key $(DEV_STATE)/pki/server-key.pem \
+		--client-ca $(DEV_STATE)/pki/caller-ca.pem 2>/dev/null & parent=$$!; \
+	trap 'kill -TERM $$parent $$enclave 2>/dev/null; wait $$parent $$enclave 2>/dev/null || true' EXIT; \
+	sleep 2; \
+	$(BIN)/signerctl bench --dev $(DEV_STATE) --parent https://127.0.0.1:18443 --concurrency $(BENCH_CONCURRENCY) \
+		--duration $(BENCH_DURATION) --pid parent=$$parent --pid enclave=$$enclave --out $(BIN)/bench-report.json
 
 fuzz: ## run every fuzz target for FUZZTIME (default 10m) each
 	./.ci/fuzz $(FUZZTIME) $(SIMTAGS)

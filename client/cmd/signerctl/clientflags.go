@@ -8,6 +8,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -32,6 +33,8 @@ type clientFlags struct {
 	allowDebug bool
 	maxAge     time.Duration
 	timeout    time.Duration
+	// transport, if set, builds the HTTP transport from the TLS settings.
+	transport func(*tls.Config) http.RoundTripper
 }
 
 func (c *clientFlags) register(fs *flag.FlagSet) {
@@ -106,10 +109,14 @@ func (c *clientFlags) client() (*client.Client, error) {
 	for i, v := range c.pcrs {
 		policy.PCRs[i] = v
 	}
-	return client.New(client.Config{
+	cfg := client.Config{
 		URL: strings.TrimSuffix(c.parent, "/"), Certificate: cert, ServerCAs: pool,
 		Policy: policy, SignerID: c.signerID, Clock: time.Now,
-	})
+	}
+	if c.transport != nil {
+		cfg.Transport = c.transport(&tls.Config{MinVersion: tls.VersionTLS13, RootCAs: pool, Certificates: []tls.Certificate{cert}})
+	}
+	return client.New(cfg)
 }
 
 // readPCRManifest reads {"pcr0": HEX, "pcr1": HEX, "pcr2": HEX, ...}.

@@ -7,6 +7,8 @@
 //	signerctl attest fetch  [--out FILE] [client flags]
 //	signerctl call METHOD --params JSON [client flags]
 //	signerctl eif measure FILE.eif [--manifest --version V --input NAME=FILE...]
+//	signerctl bench [--concurrency N] [--duration D] [--rate R] [--http1] [--mix M]
+//	                [--pid parent=PID --pid enclave=PID] [--out FILE] [client flags]
 //	signerctl dev-pki --out DIR
 //
 // Client flags: --dev DIR fills in every path of a development layout (as
@@ -31,6 +33,7 @@ commands:
   attest fetch    fetch a fresh attestation document from the signer and verify it
   call            call a method and print its verified result
   eif measure     parse an enclave image file and compute its PCRs (or a pcrs.json manifest)
+  bench           load the running signer and report throughput, latency and CPU against the crypto floor
   dev-pki         create a development PKI and enclave configuration
 `
 
@@ -49,6 +52,8 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		return call(args[1:], stdout, stderr)
 	case len(args) >= 2 && args[0] == "eif" && args[1] == "measure":
 		return eifMeasure(args[2:], stdout, stderr)
+	case args[0] == "bench":
+		return bench(args[1:], stdout, stderr)
 	case args[0] == "dev-pki":
 		return devPKI(args[1:], stdout, stderr)
 	default:

@@ -1,0 +1,449 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"slices"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/go-jose/go-jose/v4"
+
+	"github.com/nitro-signer/nitro-signer/client"
+	"github.com/nitro-signer/nitro-signer/enclave/envelope"
+	"github.com/nitro-signer/nitro-signer/enclave/keyring"
+	"github.com/nitro-signer/nitro-signer/enclave/service"
+)
+
+// benchOmni is the identity every benchmark request uses.
+const benchOmni = "0c2d9e6b3a8f4e1d7c5b2a9f8e6d4c3b1a0f9e8d7c6b5a4f3e2d1c0b9a8f7e6d"
+
+// BenchReport is the JSON report of signerctl bench.
+type BenchReport struct {
+	Concurrency  int                     `json:"concurrency"`
+	Protocol     string                  `json:"protocol"`
+	Rate         float64                 `json:"target_rate"`
+	Duration     float64                 `json:"duration_s"`
+	Mix          map[string]int          `json:"mix"`
+	Requests     int64                   `json:"requests"`
+	OK           int64                   `json:"ok"`
+	Errors       map[string]int64        `json:"errors"`
+	RPS          float64                 `json:"requests_per_s"`
+	LatencyMS    map[string]float64      `json:"latency_ms"`
+	Processes    map[string]*ProcessCost `json:"processes,omitempty"`
+	CPUPerReqUS  float64                 `json:"server_cpu_per_request_us,omitempty"`
+	FloorUS      float64                 `json:"crypto_floor_us"`
+	FloorParts   map[string]float64      `json:"crypto_floor_parts_us"`
+	RatioToFloor float64                 `json:"server_cpu_to_floor_ratio,omitempty"`
+}
+
+// ProcessCost is what one server process spent during the run.
+type ProcessCost struct {
+	PID         int     `json:"pid"`
+	CPUSeconds  float64 `json:"cpu_s"`
+	PeakRSSMiB  float64 `json:"peak_rss_mib"`
+	CPUPerReqUS float64 `json:"cpu_per_request_us"`
+}
+
+// mixFlag parses "dev/sign-message=3,v1/derive-address=1".
+type mixFlag map[string]int
+
+func (m mixFlag) String() string { return fmt.Sprint(map[string]int(m)) }
+
+func (m mixFlag) Set(v string) error {
+	for _, part := range strings.Split(v, ",") {
+		name, weight, ok := strings.Cut(part, "=")
+		w := 1
+		if ok {
+			var err error
+			if w, err = strconv.Atoi(weight); err != nil || w < 1 {
+				return fmt.Errorf("weight of %s: want a positive integer", name)
+			}
+		}
+		if _, known := benchParams[name]; !known {
+			return fmt.Errorf("bench cannot call %q (it can call %v)", name, slices.Sorted(mapKeys(benchParams)))
+		}
+		m[name] = w
+	}
+	return nil
+}
+
+func mapKeys[V any](m map[string]V) func(func(string) bool) {
+	return func(yield func(string) bool) {
+		for k := range m {
+			if !yield(k) {
+				return
+			}
+		}
+	}
+}
+
+// pidFlags parses repeated --pid NAME=PID.
+type pidFlags map[string]int
+
+func (p pidFlags) String() string { return fmt.Sprint(map[string]int(p)) }
+
+func (p pidFlags) Set(v string) error {
+	name, pid, ok := strings.Cut(v, "=")
+	n, err := strconv.Atoi(pid)
+	if !ok || err != nil || n <= 0 {
+		return fmt.Errorf("want NAME=PID")
+	}
+	p[name] = n
+	return nil
+}
+
+var benchParams = map[string]any{
+	"dev/sign-message":   service.DevSignMessageRequest{OmniAccount: benchOmni, MessageHex: "0x68656c6c6f2066726f6d207369676e657263746c"},
+	"dev/derive-address": service.DevDeriveAddressRequest{OmniAccount: benchOmni},
+	"v1/derive-address":  service.DeriveAddressRequest{OperatorOmni: benchOmni},
+}
+
+// bench: signerctl bench [--concurrency N] [--duration D] [--rate R] [--http1]
+// [--mix M] [--pid parent=PID --pid enclave=PID] [--out FILE] [client flags]
+func bench(args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	concurrency := fs.Int("concurrency", 16, "concurrent clients")
+	duration := fs.Duration("duration", 20*time.Second, "how long to load")
+	rate := fs.Float64("rate", 0, "fixed total request rate per second (0: closed loop, as fast as answers come)")
+	http1 := fs.Bool("http1", false, "HTTP/1.1 (default HTTP/2)")
+	out := fs.String("out", "", "also write the JSON report here")
+	mix := mixFlag{}
+	fs.Var(mix, "mix", "method mix, METHOD[=WEIGHT],… (default dev/sign-message)")
+	pids := pidFlags{}
+	fs.Var(pids, "pid", "a server process to account: NAME=PID (repeat for parent and enclave)")
+	var cf clientFlags
+	cf.register(fs)
+	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	if len(mix) == 0 {
+		mix["dev/sign-message"] = 1
+	}
+	if *concurrency < 1 || *duration <= 0 || *rate < 0 {
+		fmt.Fprintln(stderr, "bench: --concurrency and --duration must be positive, --rate not negative")
+		return 2
+	}
+	proto := "HTTP/2"
+	cf.transport = func(cfg *tls.Config) http.RoundTripper {
+		t := &http.Transport{TLSClientConfig: cfg, ForceAttemptHTTP2: !*http1, MaxIdleConnsPerHost: *concurrency, MaxConnsPerHost: *concurrency, IdleConnTimeout: time.Minute}
+		if *http1 {
+			t.TLSNextProto = map[string]func(string, *tls.Conn) http.RoundTripper{}
+		}
+		return t
+	}
+	if *http1 {
+		proto = "HTTP/1.1"
+	}
+	c, err := cf.client()
+	if err != nil {
+		fmt.Fprintf(stderr, "bench: %v\n", err)
+		return 2
+	}
+	ctx := context.Background()
+	if _, err := c.Attest(ctx); err != nil {
+		fmt.Fprintf(stderr, "bench: attest: %v\n", err)
+		return 1
+	}
+	fmt.Fprintln(stderr, "bench: measuring the crypto floor…")
+	floor, parts, err := cryptoFloor(2 * time.Second)
+	if err != nil {
+		fmt.Fprintf(stderr, "bench: crypto floor: %v\n", err)
+		return 1
+	}
+	report := runLoad(ctx, c, loadOptions{concurrency: *concurrency, duration: *duration, rate: *rate, mix: mix, pids: pids}, stderr)
+	report.Protocol, report.Mix, report.Rate = proto, mix, *rate
+	report.FloorUS, report.FloorParts = floor, parts
+	if report.Processes != nil && report.OK > 0 {
+		var total float64
+		for _, p := range report.Processes {
+			total += p.CPUSeconds
+		}
+		report.CPUPerReqUS = total / float64(report.Requests) * 1e6
+		report.RatioToFloor = report.CPUPerReqUS / floor
+	}
+	b, _ := json.MarshalIndent(report, "", "  ")
+	fmt.Fprintf(stdout, "%s\n", b)
+	if *out != "" {
+		if err := os.WriteFile(*out, append(b, '\n'), 0o644); err != nil {
+			fmt.Fprintf(stderr, "bench: %v\n", err)
+			return 1
+		}
+	}
+	return 0
+}
+
+type loadOptions struct {
+	concurrency int
+	duration    time.Duration
+	rate        float64
+	mix         map[string]int
+	pids        map[string]int
+}
+
+func runLoad(ctx context.Context, c *client.Client, o loadOptions, stderr io.Writer) *BenchReport {
+	var methods []string
+	for m, w := range o.mix {
+		for range w {
+			methods = append(methods, m)
+		}
+	}
+	sort.Strings(methods)
+	before := map[string]float64{}
+	for name, pid := range o.pids {
+		before[name], _ = processCPU(pid)
+	}
+	var (
+		done, ok atomic.Int64
+		mu       sync.Mutex
+		errs     = map[string]int64{}
+		lats     = make([][]time.Duration, o.concurrency)
+		peakRSS  = map[string]float64{}
+	)
+	deadline := time.Now().Add(o.duration)
+	var ticks <-chan time.Time
+	if o.rate > 0 {
+		t := time.NewTicker(time.Duration(float64(time.Second) / o.rate))
+		defer t.Stop()
+		ticks = t.C
+	}
+	stop := make(chan struct{})
+	go func() { // progress line and RSS sampling
+		t := time.NewTicker(time.Second)
+		defer t.Stop()
+		start, last := time.Now(), int64(0)
+		for {
+			select {
+			case <-stop:
+				fmt.Fprintln(stderr)
+				return
+			case <-t.C:
+				n := done.Load()
+				mu.Lock()
+				for name, pid := range o.pids {
+					if rss, err := processRSS(pid, "VmRSS"); err == nil && rss > peakRSS[name] {
+						peakRSS[name] = rss
+					}
+				}
+				nerr := int64(0)
+				for _, e := range errs {
+					nerr += e
+				}
+				mu.Unlock()
+				fmt.Fprintf(stderr, "\rbench: %4.0fs  %7d requests  %7.0f req/s  %d errors   ", time.Since(start).Seconds(), n, float64(n-last), nerr)
+				last = n
+			}
+		}
+	}()
+	start := time.Now()
+	var wg sync.WaitGroup
+	for w := range o.concurrency {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := w; time.Now().Before(deadline); i++ {
+				if ticks != nil {
+					select {
+					case <-ticks:
+					case <-time.After(time.Until(deadline)):
+						return
+					}
+				}
+				method := methods[i%len(methods)]
+				t0 := time.Now()
+				var result json.RawMessage
+				err := c.Call(ctx, method, benchParams[method], &result)
+				lats[w] = append(lats[w], time.Since(t0))
+				done.Add(1)
+				if err == nil {
+					ok.Add(1)
+					continue
+				}
+				mu.Lock()
+				errs[errorCode(err)]++
+				mu.Unlock()
+			}
+		}()
+	}
+	wg.Wait()
+	elapsed := time.Since(start)
+	close(stop)
+	r := &BenchReport{Concurrency: o.concurrency, Duration: elapsed.Seconds(), Requests: done.Load(), OK: ok.Load(), Errors: errs}
+	r.RPS = float64(r.Requests) / elapsed.Seconds()
+	var all []time.Duration
+	for _, l := range lats {
+		all = append(all, l...)
+	}
+	slices.Sort(all)
+	r.LatencyMS = map[string]float64{}
+	for name, q := range map[string]float64{"p50": .50, "p90": .90, "p99": .99, "max": 1} {
+		if len(all) > 0 {
+			r.LatencyMS[name] = float64(all[min(len(all)-1, int(q*float64(len(all))))].Microseconds()) / 1000
+		}
+	}
+	if len(o.pids) > 0 {
+		r.Processes = map[string]*ProcessCost{}
+		for name, pid := range o.pids {
+			after, err := processCPU(pid)
+			if err != nil {
+				continue
+			}
+			hwm, _ := processRSS(pid, "VmHWM")
+			p := &ProcessCost{PID: pid, CPUSeconds: after - before[name], PeakRSSMiB: max(hwm, peakRSS[name])}
+			if r.Requests > 0 {
+				p.CPUPerReqUS = p.CPUSeconds / float64(r.Requests) * 1e6
+			}
+			r.Processes[name] = p
+		}
+	}
+	return r
+}
+
+func errorCode(err error) string {
+	var e *envelope.Error
+	var pe *client.ParentError
+	switch {
+	case errors.As(err, &e):
+		return string(e.Code)
+	case errors.As(err, &pe):
+		return "parent:" + pe.Code
+	case errors.Is(err, client.ErrResponse):
+		return "bad_response"
+	}
+	return "transport"
+}
+
+// processCPU is a process's user+system CPU seconds from /proc/PID/stat.
+func processCPU(pid int) (float64, error) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0, err
+	}
+	// Fields after the command name, which is in parentheses and may hold
+	// spaces: state is field 3; utime and stime are fields 14 and 15.
+	i := bytes.LastIndexByte(b, ')')
+	if i < 0 {
+		return 0, fmt.Errorf("/proc/%d/stat: unexpected format", pid)
+	}
+	fields := strings.Fields(string(b[i+1:]))
+	if len(fields) < 13 {
+		return 0, fmt.Errorf("/proc/%d/stat: unexpected format", pid)
+	}
+	utime, err1 := strconv.ParseFloat(fields[11], 64)
+	stime, err2 := strconv.ParseFloat(fields[12], 64)
+	if err1 != nil || err2 != nil {
+		return 0, fmt.Errorf("/proc/%d/stat: unexpected format", pid)
+	}
+	const clockTicks = 100 // USER_HZ on Linux
+	return (utime + stime) / clockTicks, nil
+}
+
+// processRSS reads a memory field (VmRSS, VmHWM) of /proc/PID/status in MiB.
+func processRSS(pid int, field string) (float64, error) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return 0, err
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if rest, ok := strings.CutPrefix(line, field+":"); ok {
+			kb, err := strconv.ParseFloat(strings.TrimSuffix(strings.TrimSpace(rest), " kB"), 64)
+			return kb / 1024, err
+		}
+	}
+	return 0, fmt.Errorf("no %s", field)
+}
+
+// cryptoFloor measures, with the enclave's own code, the cryptography one
+// sign-message request cannot avoid: verifying the caller's ES256 request
+// signature, deriving the wallet key, the secp256k1 signature, and signing
+// the response. It returns microseconds per request and per part.
+func cryptoFloor(d time.Duration) (float64, map[string]float64, error) {
+	callerKey, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		return 0, nil, err
+	}
+	req, err := envelope.SignRequest(envelope.Credentials{Signer: callerKey, Leaf: []byte("leaf")},
+		envelope.Outgoing{Method: "dev/sign-message", Params: benchParams["dev/sign-message"], Audience: "bench", IAT: time.Now(), Nonce: make([]byte, 16)})
+	if err != nil {
+		return 0, nil, err
+	}
+	keys := keyring.New()
+	secret, _ := keyring.NewSecret(bytes.Repeat([]byte{0x42}, 32))
+	keys.Add(secret)
+	omni, _ := keyring.ParseOmni(benchOmni)
+	respKey, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	signer, err := envelope.NewResponseSigner(respKey)
+	if err != nil {
+		return 0, nil, err
+	}
+	msg := []byte("hello from signerctl")
+	result := service.DevSignMessageResponse{Signature: "0x" + strings.Repeat("ab", 65), Address: "0x" + strings.Repeat("cd", 20), KeyVersion: 1}
+	parts := map[string]func() error{
+		"verify_request_signature": func() error {
+			jws, err := jose.ParseSignedCompact(string(req), []jose.SignatureAlgorithm{jose.ES256})
+			if err != nil {
+				return err
+			}
+			_, err = jws.Verify(&callerKey.PublicKey)
+			return err
+		},
+		"derive_wallet_key": func() error {
+			_, err := keys.Derive(keyring.Wallet, 1, omni)
+			return err
+		},
+		"secp256k1_sign": func() error {
+			k, err := keys.Derive(keyring.Wallet, 1, omni)
+			if err != nil {
+				return err
+			}
+			_, err = k.Sign(service.PersonalHash(msg))
+			return err
+		},
+		"sign_response": func() error {
+			_, err := signer.Sign(req, time.Now(), result, nil)
+			return err
+		},
+	}
+	out := map[string]float64{}
+	for name, f := range parts {
+		us, err := timePerOp(f, d/4)
+		if err != nil {
+			return 0, nil, err
+		}
+		out[name] = us
+	}
+	// secp256k1_sign includes a derivation; count it once.
+	out["secp256k1_sign"] -= out["derive_wallet_key"]
+	total := 0.0
+	for _, us := range out {
+		total += us
+	}
+	return total, out, nil
+}
+
+func timePerOp(f func() error, d time.Duration) (float64, error) {
+	n, start := 0, time.Now()
+	for time.Since(start) < d {
+		if err := f(); err != nil {
+			return 0, err
+		}
+		n++
+	}
+	return float64(time.Since(start).Microseconds()) / float64(n), nil
+}

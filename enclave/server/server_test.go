@@ -1,0 +1,113 @@
+//go:build nsmsim
+
+package server_test
+
+import (
+	"context"
+	"crypto/ecdsa"
+	"crypto/rand"
+	"crypto/tls"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/nitro-signer/nitro-signer/client/devpki"
+	"github.com/nitro-signer/nitro-signer/enclave/channel"
+	"github.com/nitro-signer/nitro-signer/enclave/config"
+	"github.com/nitro-signer/nitro-signer/enclave/envelope"
+	"github.com/nitro-signer/nitro-signer/enclave/keyring"
+	"github.com/nitro-signer/nitro-signer/enclave/nsm/nsmsim"
+	"github.com/nitro-signer/nitro-signer/enclave/server"
+)
+
+const omni = "0c2d9e6b3a8f4e1d7c5b2a9f8e6d4c3b1a0f9e8d7c6b5a4f3e2d1c0b9a8f7e6d"
+
+type fixture struct {
+	srv   *server.Server
+	creds envelope.Credentials
+	chain [][]byte
+}
+
+func newFixture(tb testing.TB) *fixture {
+	tb.Helper()
+	dir := tb.TempDir()
+	if err := devpki.Generate(dir, time.Now()); err != nil {
+		tb.Fatal(err)
+	}
+	cfg, err := config.Load(filepath.Join(dir, devpki.EnclaveJSON))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	exe, _ := os.Executable()
+	sim, err := nsmsim.Open(nsmsim.Options{StateDir: filepath.Join(dir, "nsm"), Binary: exe, Clock: time.Now})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	keys := keyring.New()
+	s, _ := keyring.NewSecret(make([]byte, 32))
+	keys.Add(s)
+	srv, err := server.New(server.Options{Config: cfg, NSM: sim, Keys: keys, Clock: time.Now})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	cert, err := tls.LoadX509KeyPair(filepath.Join(dir, devpki.ClientCert("broker")), filepath.Join(dir, devpki.ClientKey("broker")))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return &fixture{srv: srv, creds: envelope.Credentials{Signer: cert.PrivateKey.(*ecdsa.PrivateKey), Leaf: cert.Certificate[0]}, chain: cert.Certificate}
+}
+
+func (f *fixture) request(tb testing.TB, method string, params any) []byte {
+	nonce := make([]byte, 16)
+	rand.Read(nonce)
+	b, err := envelope.SignRequest(f.creds, envelope.Outgoing{Method: method, Params: params, Audience: devpki.SignerID, IAT: time.Now(), Nonce: nonce})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return b
+}
+
+func TestHandleAnswersSignedAndReady(t *testing.T) {
+	f := newFixture(t)
+	r := f.srv.Handle(context.Background(), &channel.Call{Route: "ready"})
+	var ready server.Readiness
+	if err := json.Unmarshal(r.Body, &ready); err != nil || !ready.Ready || r.Status != 200 {
+		t.Fatalf("ready: %d %s", r.Status, r.Body)
+	}
+	body := f.request(t, "dev/sign-message", map[string]string{"omni_account": omni, "message_hex": "00"})
+	r = f.srv.Handle(context.Background(), &channel.Call{Route: "dev/sign-message", Body: body, Chain: f.chain})
+	if r.Status != 200 {
+		t.Fatalf("sign-message: %d %s", r.Status, r.Body)
+	}
+	if r := f.srv.Handle(context.Background(), &channel.Call{Route: "attestation", Body: []byte("short")}); r.Status != 400 {
+		t.Fatalf("short attestation nonce: %d", r.Status)
+	}
+}
+
+// BenchmarkHandleSignMessage is the enclave's whole request path in process:
+// envelope verification, authorization, the method and the response
+// signature. Requests are signed outside the timer.
+func BenchmarkHandleSignMessage(b *testing.B) {
+	f := newFixture(b)
+	params := map[string]string{"omni_account": omni, "message_hex": "0x68656c6c6f"}
+	const batch = 256
+	reqs := make([][]byte, 0, batch)
+	b.ReportAllocs()
+	for b.Loop() {
+		if len(reqs) == 0 {
+			b.StopTimer()
+			for range batch {
+				reqs = append(reqs, f.request(b, "dev/sign-message", params))
+			}
+			b.StartTimer()
+		}
+		body := reqs[len(reqs)-1]
+		reqs = reqs[:len(reqs)-1]
+		r := f.srv.Handle(context.Background(), &channel.Call{Route: "dev/sign-message", Body: body, Chain: f.chain})
+		if r.Status != 200 {
+			b.Fatalf("%d %s", r.Status, r.Body)
+		}
+	}
+}
