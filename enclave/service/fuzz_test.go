@@ -1,6 +1,7 @@
 package service_test
 
 import (
+	"bytes"
 	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
@@ -10,6 +11,7 @@ import (
 	"sort"
 	"testing"
 
+	"github.com/fxamacker/cbor/v2"
 	"github.com/go-jose/go-jose/v4"
 
 	"github.com/nitro-signer/nitro-signer/attestation/testvectors"
@@ -82,9 +84,25 @@ func FuzzHashTypedData(f *testing.F) {
 func FuzzCheckAuditRow(f *testing.F) {
 	f.Add([]byte{0xa1, 0x61, 0x61, 0x01})
 	f.Add([]byte{0xbf, 0x61, 0x61, 0x01, 0xff})
+	dm, _ := cbor.DecOptions{DupMapKey: cbor.DupMapKeyEnforcedAPF, IndefLength: cbor.IndefLengthForbidden, TagsMd: cbor.TagsForbidden}.DecMode()
+	em, _ := cbor.CoreDetEncOptions().EncMode()
 	f.Fuzz(func(t *testing.T, row []byte) {
-		if err := service.CheckAuditRow(row); err != nil && envelope.CodeOf(err) != envelope.CodeInvalidAuditRow {
-			t.Fatalf("untyped refusal: %v", err)
+		err := service.CheckAuditRow(row)
+		if err != nil {
+			if envelope.CodeOf(err) != envelope.CodeInvalidAuditRow {
+				t.Fatalf("untyped refusal: %v", err)
+			}
+			return
+		}
+		// Cross-check with an independent implementation: what the walker
+		// accepts decodes, and re-encodes deterministically to itself.
+		var v any
+		if err := dm.Unmarshal(row, &v); err != nil {
+			t.Fatalf("accepted a row fxamacker/cbor refuses: %v", err)
+		}
+		again, err := em.Marshal(v)
+		if err != nil || !bytes.Equal(again, row) {
+			t.Fatalf("accepted a row that is not deterministic: %x, re-encoded %x", row, again)
 		}
 	})
 }

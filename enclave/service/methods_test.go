@@ -124,8 +124,13 @@ func TestAuditRowMustBeDeterministic(t *testing.T) {
 			wantCode(t, h.call("v1/sign/audit-row", map[string]any{"actor_omni": omni, "audit_row": row}, nil), envelope.CodeInvalidAuditRow)
 		})
 	}
-	if err := h.call("v1/sign/audit-row", map[string]any{"actor_omni": omni, "audit_row": "0xa2616101616202"}, nil); err != nil {
-		t.Fatalf("deterministic row refused: %v", err)
+	em, _ := cbor.CoreDetEncOptions().EncMode()
+	rich, _ := em.Marshal(map[string]any{"actor": omni, "n": -5, "big": uint64(1) << 40, "ok": true, "none": nil,
+		"list": []any{1, "two", []byte{3}, map[string]any{"z": 1, "a": false}}, "bytes": make([]byte, 300)})
+	for _, row := range []string{"0xa2616101616202", hex.EncodeToString(rich)} {
+		if err := h.call("v1/sign/audit-row", map[string]any{"actor_omni": omni, "audit_row": row}, nil); err != nil {
+			t.Fatalf("deterministic row %s refused: %v", row, err)
+		}
 	}
 }
 
