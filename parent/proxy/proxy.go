@@ -125,9 +125,11 @@ func (p *Proxy) method(w http.ResponseWriter, r *http.Request) {
 		writeError(w, envelope.CodeBadRequest, "reading body failed")
 		return
 	}
-	chain := make([][]byte, 0, len(r.TLS.PeerCertificates))
-	for _, c := range r.TLS.PeerCertificates {
-		chain = append(chain, c.Raw)
+	var chain [][]byte
+	if r.TLS != nil { // always set behind the TLS listener; the enclave refuses an empty chain
+		for _, c := range r.TLS.PeerCertificates {
+			chain = append(chain, c.Raw)
+		}
 	}
 	p.forward(w, r, &channel.Call{Route: route, Body: body, Chain: chain})
 }
