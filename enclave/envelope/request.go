@@ -19,6 +19,8 @@ import (
 	"time"
 
 	"github.com/go-jose/go-jose/v4"
+
+	"github.com/nitro-signer/nitro-signer/enclave/internal/bounded"
 )
 
 // HeaderThumbprint is the protected-header parameter naming the caller's
@@ -139,7 +141,14 @@ type Verifier struct {
 	// Replay remembers used nonces.
 	Replay *Replay
 
-	chains chainCache
+	chainsOnce sync.Once
+	chainCache *bounded.Map[[32]byte, chainEntry]
+}
+
+// chains is the bounded cache of verified caller chains.
+func (v *Verifier) chains() *bounded.Map[[32]byte, chainEntry] {
+	v.chainsOnce.Do(func() { v.chainCache = bounded.New[[32]byte, chainEntry](chainCacheEntries) })
+	return v.chainCache
 }
 
 var roleName = regexp.MustCompile(`^[a-z][a-z0-9-]{0,31}$`)
@@ -276,7 +285,7 @@ func (v *Verifier) verifyChain(chain [][]byte, now time.Time) (Caller, crypto.Pu
 	}
 	var key [32]byte
 	h.Sum(key[:0])
-	if e, ok := v.chains.get(key); ok && !now.Before(e.notBefore) && !now.After(e.notAfter) {
+	if e, ok := v.chains().Get(key); ok && !now.Before(e.notBefore) && !now.After(e.notAfter) {
 		return e.caller, e.leafKey, nil
 	}
 	certs := make([]*x509.Certificate, len(chain))
@@ -311,7 +320,7 @@ func (v *Verifier) verifyChain(chain [][]byte, now time.Time) (Caller, crypto.Pu
 			e.notAfter = c.NotAfter
 		}
 	}
-	v.chains.put(key, e)
+	v.chains().Put(key, e)
 	return caller, e.leafKey, nil
 }
 
@@ -337,35 +346,4 @@ type chainEntry struct {
 	caller              Caller
 	leafKey             crypto.PublicKey
 	notBefore, notAfter time.Time
-}
-
-// chainCache is a bounded map; when full, an arbitrary half is dropped.
-type chainCache struct {
-	mu sync.Mutex
-	m  map[[32]byte]chainEntry
-}
-
-func (c *chainCache) get(k [32]byte) (chainEntry, bool) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	e, ok := c.m[k]
-	return e, ok
-}
-
-func (c *chainCache) put(k [32]byte, e chainEntry) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.m == nil {
-		c.m = make(map[[32]byte]chainEntry)
-	}
-	if len(c.m) >= chainCacheEntries {
-		n := 0
-		for old := range c.m {
-			delete(c.m, old)
-			if n++; n >= chainCacheEntries/2 {
-				break
-			}
-		}
-	}
-	c.m[k] = e
 }

@@ -83,13 +83,13 @@ func NewKey(scalar []byte) (*Key, error) {
 // when it has been computed before (a scalar multiplication otherwise).
 func (k *Key) Public() Public {
 	if k.ring != nil {
-		if p, ok := k.ring.cache.get(k.id); ok {
+		if p, ok := k.ring.cache.Get(k.id); ok {
 			return p
 		}
 	}
 	p := newPublic(k.priv.PubKey())
 	if k.ring != nil {
-		k.ring.cache.put(k.id, p)
+		k.ring.cache.Put(k.id, p)
 	}
 	return p
 }

@@ -13,6 +13,8 @@ import (
 	"fmt"
 	"io"
 	"sync"
+
+	"github.com/nitro-signer/nitro-signer/enclave/internal/bounded"
 )
 
 // SecretSize is the size of a master secret.
@@ -55,11 +57,14 @@ var (
 type Keyring struct {
 	mu     sync.RWMutex
 	epochs []*Secret // epochs[i] is epoch i+1
-	cache  publicCache
+	// cache maps derived keys to their public halves, so a request for an
+	// identity seen before costs one derivation and one signature, not a
+	// scalar multiplication as well.
+	cache *bounded.Map[cacheKey, Public]
 }
 
 // New returns an empty keyring.
-func New() *Keyring { return &Keyring{} }
+func New() *Keyring { return &Keyring{cache: bounded.New[cacheKey, Public](publicCacheEntries)} }
 
 // Add appends the next epoch and returns its number.
 func (k *Keyring) Add(s *Secret) (uint32, error) {
