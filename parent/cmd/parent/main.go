@@ -16,6 +16,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"os"
 	"os/signal"
 	"syscall"
@@ -42,6 +43,7 @@ type Config struct {
 	MaxConcurrent int
 	PoolSize      int
 	DrainTimeout  time.Duration
+	Pprof         bool
 }
 
 // Validate checks the command line.
@@ -78,6 +80,7 @@ func main() {
 	fs.IntVar(&c.MaxConcurrent, "max-concurrent", 1024, "requests in progress before answering 503")
 	fs.IntVar(&c.PoolSize, "pool", channel.DefaultPoolSize, "channel connections to the enclave")
 	fs.DurationVar(&c.DrainTimeout, "drain-timeout", 30*time.Second, "how long shutdown waits for requests in flight")
+	fs.BoolVar(&c.Pprof, "pprof", false, "serve /debug/pprof on the metrics listener (the parent holds no secret)")
 	if err := fs.Parse(os.Args[1:]); err != nil {
 		os.Exit(2)
 	}
@@ -159,6 +162,10 @@ func run(ctx context.Context, c *Config, logger *slog.Logger) error {
 	}
 	mux := http.NewServeMux()
 	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
+	if c.Pprof {
+		mux.HandleFunc("/debug/pprof/", pprof.Index)
+		mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+	}
 	msrv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
 	go msrv.Serve(mln)
 
