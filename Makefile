@@ -22,7 +22,7 @@ GO_IMAGE       ?=
 ENCLAVE_CONFIG ?=
 EIF            := $(BIN)/nitro-signer.eif
 
-.PHONY: help build run test lint vet fmt-check staticcheck vulncheck bench fuzz clean \
+.PHONY: help build run test lint vet fmt-check staticcheck vulncheck bench fuzz soak clean \
 	enclave image eif pcrs reproducible-check
 
 help: ## list the targets
@@ -144,6 +144,13 @@ bench: build ## Go benchmarks, then signerctl bench against a locally started st
 
 fuzz: ## run every fuzz target for FUZZTIME (default 10m) each
 	./.ci/fuzz $(FUZZTIME) $(SIMTAGS)
+
+SOAK_DURATION      ?= 10m
+SOAK_RESTART_EVERY ?= 2m
+
+soak: ## load the real stack at 70% of its maximum for SOAK_DURATION with enclave restarts; fail on unexpected errors or growth
+	SOAK_DURATION=$(SOAK_DURATION) SOAK_RESTART_EVERY=$(SOAK_RESTART_EVERY) \
+		$(GO) test -count=1 -tags soak -run '^TestSoak$$' -timeout 0 -v ./client/e2e
 
 clean: ## remove build outputs (not the development state)
 	rm -rf $(BIN)
