@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"context"
 	"errors"
-	"fmt"
 	"math/rand/v2"
 	"net"
 	"sync"
@@ -44,7 +43,7 @@ type Client struct {
 type slot struct {
 	mu      sync.Mutex
 	conn    net.Conn
-	w       *bufio.Writer
+	w       *batchWriter
 	pending map[uint64]chan Reply
 	sem     chan struct{}
 }
@@ -101,7 +100,7 @@ func (c *Client) maintain(ctx context.Context, s *slot) {
 		}
 		backoff = minBackoff
 		s.mu.Lock()
-		s.conn, s.w, s.pending = conn, bufio.NewWriter(conn), map[uint64]chan Reply{}
+		s.conn, s.w, s.pending = conn, newBatchWriter(conn, c.opts.InFlight), map[uint64]chan Reply{}
 		s.mu.Unlock()
 		c.changed(+1)
 		c.read(s, conn)
@@ -111,6 +110,7 @@ func (c *Client) maintain(ctx context.Context, s *slot) {
 			close(ch)
 			delete(s.pending, id)
 		}
+		s.w.stop()
 		s.conn, s.w = nil, nil
 		s.mu.Unlock()
 		conn.Close()
@@ -181,18 +181,14 @@ func (c *Client) Call(ctx context.Context, call *Call) (Reply, error) {
 		return Reply{}, ErrUnavailable
 	}
 	s.pending[id] = ch
-	s.conn.SetWriteDeadline(time.Now().Add(writeTimeout))
-	_, werr := s.w.Write(frame)
-	if werr == nil {
-		werr = s.w.Flush()
-	}
-	if werr != nil {
-		delete(s.pending, id)
-		s.conn.Close() // the reader sees it and the slot redials
-		s.mu.Unlock()
-		return Reply{}, fmt.Errorf("%w: %v", ErrUnavailable, werr)
-	}
+	w := s.w
 	s.mu.Unlock()
+	// The slot's semaphore bounds the calls in flight to the writer's
+	// depth, so this does not block; a stopped writer means the
+	// connection broke and the pending call is failed by the reader.
+	if !w.send(frame) {
+		return Reply{}, ErrUnavailable
+	}
 	select {
 	case r, ok := <-ch:
 		if !ok {

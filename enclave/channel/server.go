@@ -90,22 +90,18 @@ func (s *Server) serveConn(ctx context.Context, conn net.Conn) error {
 		limit = DefaultInFlight
 	}
 	sem := make(chan struct{}, limit)
-	var wmu sync.Mutex
-	w := bufio.NewWriter(conn)
+	w := newBatchWriter(conn, 2*limit)
 	var calls sync.WaitGroup
+	defer w.stop()
 	defer calls.Wait()
 	write := func(id uint64, r Reply) {
 		b, err := AppendFrame(make([]byte, 0, len(r.Body)+32), &Frame{Type: TypeReply, ID: id, Status: uint16(r.Status), Body: r.Body})
 		if err != nil {
 			b, _ = AppendFrame(nil, &Frame{Type: TypeReply, ID: id, Status: 500, Body: []byte(`{"error":"internal","message":"reply could not be framed"}`)})
 		}
-		wmu.Lock()
-		defer wmu.Unlock()
-		// A peer that stops reading cannot hold a handler forever.
-		conn.SetWriteDeadline(time.Now().Add(writeTimeout))
-		if _, err := w.Write(b); err == nil {
-			w.Flush()
-		}
+		// A peer that stops reading cannot hold a handler forever: the
+		// writer's deadline closes the connection and unblocks it.
+		w.send(b)
 	}
 	r := bufio.NewReaderSize(conn, 64<<10)
 	var buf []byte

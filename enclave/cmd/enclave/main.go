@@ -15,6 +15,7 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"runtime/debug"
 	"syscall"
 	"time"
 
@@ -55,6 +56,14 @@ func main() {
 	if err := c.Validate(); err != nil {
 		fmt.Fprintln(os.Stderr, "enclave:", err)
 		os.Exit(2)
+	}
+	// Collect less often (GOGC 400) within a 48 MiB heap limit; GOGC and
+	// GOMEMLIMIT in the environment take precedence.
+	if os.Getenv("GOGC") == "" {
+		debug.SetGCPercent(400)
+	}
+	if os.Getenv("GOMEMLIMIT") == "" {
+		debug.SetMemoryLimit(48 << 20)
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()

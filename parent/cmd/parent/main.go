@@ -19,6 +19,7 @@ import (
 	"net/http/pprof"
 	"os"
 	"os/signal"
+	"runtime/debug"
 	"syscall"
 	"time"
 
@@ -88,11 +89,17 @@ func main() {
 		fmt.Fprintln(os.Stderr, "parent:", err)
 		os.Exit(2)
 	}
-	logger := slog.New(slog.NewJSONHandler(os.Stderr, nil))
+	tuneGC(96 << 20)
+	sink := proxy.NewLogSink(os.Stderr, 4096)
+	logger := slog.New(slog.NewJSONHandler(sink, nil))
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	if err := run(ctx, &c, logger); err != nil {
+	err := run(ctx, &c, logger)
+	stop()
+	if err != nil {
 		logger.Error("parent stopped", "err", err)
+	}
+	sink.Close()
+	if err != nil {
 		os.Exit(1)
 	}
 }
@@ -185,4 +192,16 @@ func run(ctx context.Context, c *Config, logger *slog.Logger) error {
 	msrv.Close()
 	logger.Info("parent stopped serving")
 	return err
+}
+
+// tuneGC trades memory the parent has for CPU: collect less often (GOGC
+// 400), but never let the heap pass limit. GOGC and GOMEMLIMIT in the
+// environment take precedence.
+func tuneGC(limit int64) {
+	if os.Getenv("GOGC") == "" {
+		debug.SetGCPercent(400)
+	}
+	if os.Getenv("GOMEMLIMIT") == "" {
+		debug.SetMemoryLimit(limit)
+	}
 }
