@@ -4,10 +4,7 @@ import (
 	"bytes"
 	"context"
 	"net/http"
-	"os"
 	"path/filepath"
-	"strconv"
-	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -82,19 +79,9 @@ func TestSlowEnclave(t *testing.T) {
 // parentRSS reads the parent's resident set in MiB.
 func parentRSS(t *testing.T, e *env) float64 {
 	t.Helper()
-	b, err := os.ReadFile("/proc/" + strconv.Itoa(e.parentP.cmd.Process.Pid) + "/status")
+	rss, err := rssMiB(e.parentP.cmd.Process.Pid)
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, line := range strings.Split(string(b), "\n") {
-		if rest, ok := strings.CutPrefix(line, "VmRSS:"); ok {
-			kb, err := strconv.ParseFloat(strings.TrimSuffix(strings.TrimSpace(rest), " kB"), 64)
-			if err != nil {
-				t.Fatal(err)
-			}
-			return kb / 1024
-		}
-	}
-	t.Fatal("no VmRSS")
-	return 0
+	return rss
 }

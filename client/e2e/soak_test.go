@@ -162,20 +162,6 @@ func (e *env) metricsURL() string {
 	return "http://" + l.Metrics + "/metrics"
 }
 
-func rssMiB(pid int) (float64, error) {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
-	if err != nil {
-		return 0, err
-	}
-	for _, line := range strings.Split(string(b), "\n") {
-		if rest, ok := strings.CutPrefix(line, "VmRSS:"); ok {
-			kb, err := strconv.ParseFloat(strings.TrimSuffix(strings.TrimSpace(rest), " kB"), 64)
-			return kb / 1024, err
-		}
-	}
-	return 0, errors.New("no VmRSS")
-}
-
 func metric(url, name string) (float64, error) {
 	resp, err := http.Get(url)
 	if err != nil {
