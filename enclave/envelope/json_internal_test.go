@@ -1,0 +1,53 @@
+package envelope
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+	"testing"
+)
+
+func TestCheckJSONEscapedAndManyKeys(t *testing.T) {
+	var many strings.Builder
+	many.WriteString("{")
+	for i := range 5000 {
+		fmt.Fprintf(&many, `"k%d":%d,`, i, i)
+	}
+	for name, tc := range map[string]struct {
+		in   string
+		fail bool
+	}{
+		"escaped_duplicate":      {`{"a":1,"\u0061":2}`, true},
+		"escaped_distinct":       {`{"a":1,"\u0062":2}`, false},
+		"many_keys":              {many.String() + `"end":0}`, false},
+		"many_keys_duplicate":    {many.String() + `"k4999":0}`, true},
+		"string_value_looks_key": {`{"a":"b","c":["a","a"]}`, false},
+		"colon_inside_string":    {`{"a":"x\":","a\"":1}`, false},
+		"nested_same_keys":       {`{"a":{"a":{"a":1}},"b":{"a":2}}`, false},
+		"nested_duplicate":       {`{"a":{"x":1,"x":2}}`, true},
+	} {
+		t.Run(name, func(t *testing.T) {
+			err := checkJSON([]byte(tc.in))
+			if (err != nil) != tc.fail {
+				t.Fatalf("checkJSON: %v, want failure %v", err, tc.fail)
+			}
+			if err != nil && !errors.Is(err, ErrJSON) {
+				t.Fatalf("untyped: %v", err)
+			}
+		})
+	}
+}
+
+// FuzzCheckJSONAgrees: the one-pass scan and the token walk agree on every
+// input about whether it is acceptable.
+func FuzzCheckJSONAgrees(f *testing.F) {
+	for _, s := range []string{`{"a":1,"a":2}`, `{"a":{"b":[1,{"c":2}]}}`, `{"\u0061":1,"a":2}`, `[1,2]`, `{"a":"\"","b":1}`} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, b []byte) {
+		fast, slow := checkJSON(b), checkJSONTokens(b)
+		if (fast == nil) != (slow == nil) {
+			t.Fatalf("scan says %v, token walk says %v", fast, slow)
+		}
+	})
+}
