@@ -23,6 +23,7 @@ import (
 	"net/http"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/go-jose/go-jose/v4"
@@ -98,9 +99,10 @@ type Client struct {
 
 	mu   sync.RWMutex
 	keys map[string]*Attested
-	// attestMu serialises attestation so a burst of unknown kids attests
-	// once.
-	attestMu sync.Mutex
+	// attestMu serialises attestation, and attestGen counts successful
+	// ones, so a burst of answers from an unknown key attests once.
+	attestMu  sync.Mutex
+	attestGen atomic.Uint64
 }
 
 // New checks the configuration and returns a client. It does not contact
@@ -207,6 +209,7 @@ func (c *Client) attest(ctx context.Context) ([]byte, *Attested, error) {
 	c.mu.Lock()
 	c.keys[a.KeyID] = a
 	c.mu.Unlock()
+	c.attestGen.Add(1)
 	return body, a, nil
 }
 
@@ -233,10 +236,12 @@ func (c *Client) Call(ctx context.Context, method string, params, result any) er
 }
 
 func (c *Client) call(ctx context.Context, method string, params, result any, replyKey *jose.JSONWebKey) error {
+	gen := c.attestGen.Load()
 	if !c.attested() {
-		if err := c.reattest(ctx); err != nil {
+		if err := c.reattest(ctx, gen); err != nil {
 			return err
 		}
+		gen = c.attestGen.Load()
 	}
 	nonce := make([]byte, 16)
 	if _, err := rand.Read(nonce); err != nil {
@@ -264,7 +269,7 @@ func (c *Client) call(ctx context.Context, method string, params, result any, re
 	if errors.Is(err, envelope.ErrUnknownKey) {
 		// The enclave restarted or another replica answered: attest, then
 		// accept the response only if its key is the attested one.
-		if aerr := c.reattest(ctx); aerr != nil {
+		if aerr := c.reattest(ctx, gen); aerr != nil {
 			return aerr
 		}
 		resp, err = envelope.VerifyResponse(body, reqBody, c.key)
@@ -283,9 +288,13 @@ func (c *Client) call(ctx context.Context, method string, params, result any, re
 	return nil
 }
 
-func (c *Client) reattest(ctx context.Context) error {
+// reattest attests unless another attestation succeeded since gen was read.
+func (c *Client) reattest(ctx context.Context, gen uint64) error {
 	c.attestMu.Lock()
 	defer c.attestMu.Unlock()
+	if c.attestGen.Load() != gen {
+		return nil
+	}
 	_, _, err := c.attest(ctx)
 	return err
 }
