@@ -214,31 +214,6 @@ func TestReplayIsRefusedAndRemembered(t *testing.T) {
 	}
 }
 
-func TestReplayGenerations(t *testing.T) {
-	r := envelope.NewReplay(time.Minute, 2, now)
-	k := [32]byte{1}
-	if fresh, _ := r.Use(k, now); !fresh {
-		t.Fatal("first use not fresh")
-	}
-	// Remembered for at least two windows.
-	if fresh, _ := r.Use(k, now.Add(119*time.Second)); fresh {
-		t.Fatal("forgotten within two windows")
-	}
-	if fresh, _ := r.Use(k, now.Add(121*time.Second)); fresh {
-		t.Fatal("forgotten right after the first rotation")
-	}
-	// Bounded: a full generation refuses instead of growing.
-	r2 := envelope.NewReplay(time.Minute, 2, now)
-	r2.Use([32]byte{1}, now)
-	r2.Use([32]byte{2}, now)
-	if fresh, full := r2.Use([32]byte{3}, now); fresh || !full {
-		t.Fatalf("third entry: fresh %v full %v, want refused as full", fresh, full)
-	}
-	if fresh, full := r2.Use([32]byte{3}, now.Add(2*time.Minute)); !fresh || full {
-		t.Fatal("still full after rotation")
-	}
-}
-
 func TestResponseRoundTripAndTampering(t *testing.T) {
 	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	s, err := envelope.NewResponseSigner(key)

@@ -18,8 +18,10 @@ const (
 	// DefaultWindow is the default replay window: |iat - now| ≤ window.
 	DefaultWindow = 60 * time.Second
 	// DefaultReplayEntries bounds the nonces remembered per generation (two
-	// generations are kept).
-	DefaultReplayEntries = 1 << 18
+	// generations of 2·window each are kept). A generation must hold every
+	// request of 2·window seconds: the default sustains about 4,300 req/s
+	// with a 60 s window, in about 16 MiB per full generation.
+	DefaultReplayEntries = 1 << 19
 	// chainCacheEntries bounds verified caller chains kept.
 	chainCacheEntries = 1024
 )

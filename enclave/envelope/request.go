@@ -243,8 +243,8 @@ func (v *Verifier) Verify(route string, body []byte, chain [][]byte) (*Verified,
 			return nil, err
 		}
 	}
-	key := sha256.Sum256(append(caller.Thumbprint[:], nonce...))
-	fresh, full := v.Replay.Use(key, now)
+	sum := sha256.Sum256(append(caller.Thumbprint[:], nonce...))
+	fresh, full := v.Replay.Use(replayKey(sum[:16]), now)
 	if full {
 		return nil, Errorf(CodeOverloaded, "replay cache full")
 	}
