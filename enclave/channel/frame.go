@@ -6,7 +6,7 @@ import (
 	"fmt"
 	"io"
 
-	"github.com/fxamacker/cbor/v2"
+	"github.com/nitro-signer/nitro-signer/enclave/internal/strictcbor"
 )
 
 // Frame types.
@@ -38,29 +38,8 @@ type Frame struct {
 var ErrFrame = errors.New("channel: malformed frame")
 
 var (
-	encMode = func() cbor.EncMode {
-		em, err := cbor.EncOptions{Sort: cbor.SortCoreDeterministic}.EncMode()
-		if err != nil {
-			panic(err) // constant options
-		}
-		return em
-	}()
-	decMode = func() cbor.DecMode {
-		dm, err := cbor.DecOptions{
-			DupMapKey:         cbor.DupMapKeyEnforcedAPF,
-			IndefLength:       cbor.IndefLengthForbidden,
-			TagsMd:            cbor.TagsForbidden,
-			MaxNestedLevels:   4,
-			MaxArrayElements:  16,
-			MaxMapPairs:       16,
-			ExtraReturnErrors: cbor.ExtraDecErrorUnknownField,
-			UTF8:              cbor.UTF8RejectInvalid,
-		}.DecMode()
-		if err != nil {
-			panic(err) // constant options
-		}
-		return dm
-	}()
+	encMode = strictcbor.Enc
+	decMode = strictcbor.Dec
 )
 
 // Validate checks a decoded frame's fields against the protocol's bounds.

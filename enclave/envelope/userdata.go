@@ -4,7 +4,7 @@ import (
 	"errors"
 	"fmt"
 
-	"github.com/fxamacker/cbor/v2"
+	"github.com/nitro-signer/nitro-signer/enclave/internal/strictcbor"
 )
 
 // UserDataVersion is the version of the user_data schema.
@@ -34,29 +34,8 @@ type UserData struct {
 var ErrUserData = errors.New("envelope: invalid user_data")
 
 var (
-	detEnc = func() cbor.EncMode {
-		em, err := cbor.CoreDetEncOptions().EncMode()
-		if err != nil {
-			panic(err) // constant options
-		}
-		return em
-	}()
-	strictDec = func() cbor.DecMode {
-		dm, err := cbor.DecOptions{
-			DupMapKey:         cbor.DupMapKeyEnforcedAPF,
-			IndefLength:       cbor.IndefLengthForbidden,
-			TagsMd:            cbor.TagsForbidden,
-			MaxNestedLevels:   4,
-			MaxMapPairs:       16,
-			MaxArrayElements:  16,
-			ExtraReturnErrors: cbor.ExtraDecErrorUnknownField,
-			UTF8:              cbor.UTF8RejectInvalid,
-		}.DecMode()
-		if err != nil {
-			panic(err) // constant options
-		}
-		return dm
-	}()
+	detEnc    = strictcbor.Enc
+	strictDec = strictcbor.Dec
 )
 
 // Marshal encodes u deterministically.
