@@ -21,6 +21,7 @@ import (
 	"github.com/go-jose/go-jose/v4"
 
 	"github.com/nitro-signer/nitro-signer/enclave/internal/bounded"
+	"github.com/nitro-signer/nitro-signer/enclave/internal/text"
 )
 
 // HeaderThumbprint is the protected-header parameter naming the caller's
@@ -220,10 +221,10 @@ func (v *Verifier) Verify(route string, body []byte, chain [][]byte) (*Verified,
 		return nil, Errorf(CodeBadRequest, "request payload: %v", err)
 	}
 	if w.Aud != v.SignerID {
-		return nil, Errorf(CodeWrongAudience, "aud %q is not this signer", truncate(w.Aud))
+		return nil, Errorf(CodeWrongAudience, "aud %q is not this signer", text.Truncate(w.Aud))
 	}
 	if w.Method != route {
-		return nil, Errorf(CodeBadRequest, "method %q was signed for another route than %q", truncate(w.Method), route)
+		return nil, Errorf(CodeBadRequest, "method %q was signed for another route than %q", text.Truncate(w.Method), route)
 	}
 	if len(w.Params) == 0 || w.Params[0] != '{' {
 		return nil, Errorf(CodeBadRequest, "params must be an object")
@@ -265,13 +266,6 @@ func ParseReplyKey(raw []byte) (*jose.JSONWebKey, error) {
 		return nil, Errorf(CodeBadRequest, "reply_key must be a public P-256 EC key")
 	}
 	return &k, nil
-}
-
-func truncate(s string) string {
-	if len(s) > 64 {
-		return s[:64] + "…"
-	}
-	return s
 }
 
 // verifyChain verifies the forwarded chain against the caller CA and
@@ -337,7 +331,7 @@ func (v *Verifier) callerOf(leaf *x509.Certificate) (Caller, error) {
 	id := ids[0]
 	role := strings.TrimPrefix(id.Path, "/")
 	if id.Host != v.TrustDomain || !roleName.MatchString(role) || id.RawQuery != "" || id.Fragment != "" || id.User != nil {
-		return Caller{}, Errorf(CodeUnauthenticated, "SPIFFE ID %q is not spiffe://%s/<role>", truncate(id.String()), v.TrustDomain)
+		return Caller{}, Errorf(CodeUnauthenticated, "SPIFFE ID %q is not spiffe://%s/<role>", text.Truncate(id.String()), v.TrustDomain)
 	}
 	return Caller{Role: role, ID: id.String(), Thumbprint: sha256.Sum256(leaf.Raw)}, nil
 }

@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"github.com/go-jose/go-jose/v4"
+
+	"github.com/nitro-signer/nitro-signer/enclave/internal/text"
 )
 
 // wireResponse is the response payload.
@@ -122,7 +124,7 @@ func VerifyResponse(body, req []byte, key func(kid string) *ecdsa.PublicKey) (*R
 	kid := jws.Signatures[0].Protected.KeyID
 	pub := key(kid)
 	if pub == nil {
-		return nil, fmt.Errorf("%w: kid %q", ErrUnknownKey, truncate(kid))
+		return nil, fmt.Errorf("%w: kid %q", ErrUnknownKey, text.Truncate(kid))
 	}
 	payload, err := jws.Verify(pub)
 	if err != nil {

@@ -19,6 +19,7 @@ import (
 	"github.com/nitro-signer/nitro-signer/enclave/channel"
 	"github.com/nitro-signer/nitro-signer/enclave/config"
 	"github.com/nitro-signer/nitro-signer/enclave/envelope"
+	"github.com/nitro-signer/nitro-signer/enclave/internal/text"
 	"github.com/nitro-signer/nitro-signer/enclave/keyring"
 	"github.com/nitro-signer/nitro-signer/enclave/nsm"
 	"github.com/nitro-signer/nitro-signer/enclave/service"
@@ -170,7 +171,7 @@ func (s *Server) method(ctx context.Context, call *channel.Call) channel.Reply {
 		if _, err := s.verifier.Verify(call.Route, call.Body, call.Chain); err != nil {
 			return s.refuse(call, dev, err)
 		}
-		return s.refuse(call, dev, envelope.Errorf(envelope.CodeUnknownMethod, "no method %q", truncate(call.Route)))
+		return s.refuse(call, dev, envelope.Errorf(envelope.CodeUnknownMethod, "no method %q", text.Truncate(call.Route)))
 	}
 	req, err := s.verifier.Verify(call.Route, call.Body, call.Chain)
 	if err != nil {
@@ -222,11 +223,4 @@ func (s *Server) refuse(call *channel.Call, dev bool, err error) channel.Reply {
 func plainError(e *envelope.Error) channel.Reply {
 	b, _ := json.Marshal(map[string]string{"error": string(e.Code), "message": e.Message})
 	return channel.Reply{Status: e.Code.Status(), Body: b}
-}
-
-func truncate(s string) string {
-	if len(s) > 64 {
-		return s[:64] + "…"
-	}
-	return s
 }

@@ -10,6 +10,7 @@ import (
 	"github.com/nitro-signer/nitro-signer/enclave/siwe"
 
 	"github.com/nitro-signer/nitro-signer/enclave/envelope"
+	"github.com/nitro-signer/nitro-signer/enclave/internal/text"
 	"github.com/nitro-signer/nitro-signer/enclave/keyring"
 )
 
@@ -83,17 +84,10 @@ func (s *Service) siwePolicy(m *siwe.Message, wallet common.Address) error {
 		return envelope.Errorf(envelope.CodeIssuedInFuture, "issued at %s, in the future", m.IssuedAt.Format(time.RFC3339))
 	}
 	if !s.policy.allowDomain(m.Domain) {
-		return envelope.Errorf(envelope.CodePolicyDenied, "domain %q is not allowed", truncate(m.Domain))
+		return envelope.Errorf(envelope.CodePolicyDenied, "domain %q is not allowed", text.Truncate(m.Domain))
 	}
 	if !s.policy.allowChain(m.ChainID) {
 		return envelope.Errorf(envelope.CodePolicyDenied, "chain id %d is not allowed", m.ChainID)
 	}
 	return nil
-}
-
-func truncate(s string) string {
-	if len(s) > 64 {
-		return s[:64] + "…"
-	}
-	return s
 }

@@ -11,6 +11,7 @@ import (
 	"github.com/ethereum/go-ethereum/signer/core/apitypes"
 
 	"github.com/nitro-signer/nitro-signer/enclave/envelope"
+	"github.com/nitro-signer/nitro-signer/enclave/internal/text"
 	"github.com/nitro-signer/nitro-signer/enclave/keyring"
 )
 
@@ -72,11 +73,11 @@ func HashTypedData(raw []byte) (*TypedDigest, error) {
 	}
 	for name, fields := range wire.Types {
 		if len(name) > maxTypeName || len(fields) > maxFieldsPerType {
-			return nil, bad("type %q too large", truncate(name))
+			return nil, bad("type %q too large", text.Truncate(name))
 		}
 	}
 	if _, ok := wire.Types[wire.PrimaryType]; !ok || wire.PrimaryType == "EIP712Domain" {
-		return nil, bad("primaryType %q is not a defined type", truncate(wire.PrimaryType))
+		return nil, bad("primaryType %q is not a defined type", text.Truncate(wire.PrimaryType))
 	}
 	if _, ok := wire.Types["EIP712Domain"]; !ok {
 		wire.Types["EIP712Domain"] = domainType(&wire.Domain)
@@ -174,7 +175,7 @@ func (s *Service) checkTypedPolicy(d *TypedDigest) error {
 		}
 	}
 	if s.policy.contracts != nil && !s.policy.allowContract(d.VerifyingContract) {
-		return envelope.Errorf(envelope.CodePolicyDenied, "verifying contract %q is not allowed", truncate(d.VerifyingContract))
+		return envelope.Errorf(envelope.CodePolicyDenied, "verifying contract %q is not allowed", text.Truncate(d.VerifyingContract))
 	}
 	return nil
 }

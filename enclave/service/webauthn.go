@@ -11,6 +11,7 @@ import (
 	"github.com/go-webauthn/webauthn/protocol/webauthncose"
 
 	"github.com/nitro-signer/nitro-signer/enclave/envelope"
+	"github.com/nitro-signer/nitro-signer/enclave/internal/text"
 )
 
 // Bounds on a WebAuthn assertion.
@@ -144,13 +145,13 @@ func (a *Assertion) Verify() (*VerifyK11Response, error) {
 		return out, nil
 	}
 	if cd.Type != protocol.AssertCeremony {
-		return fail("type %q is not webauthn.get", truncate(string(cd.Type)))
+		return fail("type %q is not webauthn.get", text.Truncate(string(cd.Type)))
 	}
 	if cd.Challenge != base64.RawURLEncoding.EncodeToString(a.Challenge) {
 		return fail("challenge does not match the payload")
 	}
 	if len(a.AllowedOrigins) > 0 && !contains(a.AllowedOrigins, cd.Origin) {
-		return fail("origin %q is not allowed", truncate(cd.Origin))
+		return fail("origin %q is not allowed", text.Truncate(cd.Origin))
 	}
 	if cd.CrossOrigin && !a.AllowCrossOrigin {
 		return fail("cross-origin assertion")

@@ -13,6 +13,8 @@ import (
 	"time"
 
 	"github.com/ethereum/go-ethereum/common"
+
+	txt "github.com/nitro-signer/nitro-signer/enclave/internal/text"
 )
 
 // MaxSize bounds a message.
@@ -162,7 +164,7 @@ func Parse(text string) (*Message, error) {
 		if p.err != nil {
 			return nil, p.err
 		}
-		return nil, bad("unexpected line %q", truncate(p.peek()))
+		return nil, bad("unexpected line %q", txt.Truncate(p.peek()))
 	}
 	return m, nil
 }
@@ -219,7 +221,7 @@ func uriField(s string) (string, error) {
 	}
 	u, err := url.Parse(s)
 	if err != nil || !schemePattern.MatchString(u.Scheme) {
-		return "", bad("%q is not an absolute RFC 3986 URI", truncate(s))
+		return "", bad("%q is not an absolute RFC 3986 URI", txt.Truncate(s))
 	}
 	return s, nil
 }
@@ -236,10 +238,3 @@ func datetime(name, s string) (time.Time, error) {
 }
 
 func isControl(r rune) bool { return r < ' ' || r == 0x7f }
-
-func truncate(s string) string {
-	if len(s) > 64 {
-		return s[:64] + "…"
-	}
-	return s
-}
