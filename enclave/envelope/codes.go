@@ -10,32 +10,36 @@ import (
 type Code string
 
 const (
-	CodeBadRequest         Code = "bad_request"           // 400 malformed envelope or params
-	CodeInvalidOmni        Code = "invalid_omni_account"  // 400 /dev: omni not 64 hex characters
-	CodeInvalidMessageHex  Code = "invalid_message_hex"   // 400 /dev: message_hex not hex
-	CodeInvalidTypedData   Code = "invalid_typed_data"    // 400 /dev: typed data refused
-	CodeInvalidSIWE        Code = "invalid_siwe_message"  // 400 not a canonical EIP-4361 message
-	CodeInvalidAuditRow    Code = "invalid_audit_row"     // 400 not deterministic CBOR
-	CodeAddressMismatch    Code = "address_mismatch"      // 400 the message names another address
-	CodeMessageExpired     Code = "message_expired"       // 400 past its expiration time
-	CodeMessageNotYetValid Code = "message_not_yet_valid" // 400 before its not-before time
-	CodeIssuedInFuture     Code = "issued_in_future"      // 400 issued-at beyond the clock skew
-	CodePolicyDenied       Code = "policy_denied"         // 403 domain, chain id or contract not allowed
-	CodeUnauthenticated    Code = "unauthenticated"       // 401 signature, certificate or thumbprint wrong
-	CodeStale              Code = "stale_request"         // 401 iat outside the replay window
-	CodeReplayed           Code = "replayed"              // 401 nonce already used
-	CodeWrongAudience      Code = "wrong_audience"        // 401 aud is not this signer
-	CodeUnauthorized       Code = "unauthorized"          // 403 role may not call this method (/dev: any auth failure)
-	CodeUnknownMethod      Code = "unknown_method"        // 404 no such method on this surface
-	CodeUnknownEpoch       Code = "unknown_epoch"         // 404 the keyring does not hold that epoch
-	CodeSignerDisabled     Code = "signer_disabled"       // 503 no keys loaded
-	CodeOverloaded         Code = "overloaded"            // 503 too many calls in flight
-	CodeEnclaveUnavailable Code = "enclave_unavailable"   // 503 parent: enclave not connected
-	CodeTimeout            Code = "timeout"               // 504 deadline passed
-	CodeBodyTooLarge       Code = "body_too_large"        // 413 parent: body over the limit
-	CodeNotFound           Code = "not_found"             // 404 parent: no such route
-	CodeMethodNotAllowed   Code = "method_not_allowed"    // 405 parent: wrong HTTP method
-	CodeInternal           Code = "internal"              // 500 a bug or a failed dependency
+	CodeBadRequest         Code = "bad_request"              // 400 malformed envelope or params
+	CodeInvalidOmni        Code = "invalid_omni_account"     // 400 /dev: omni not 64 hex characters
+	CodeInvalidMessageHex  Code = "invalid_message_hex"      // 400 /dev: message_hex not hex
+	CodeInvalidTypedData   Code = "invalid_typed_data"       // 400 /dev: typed data refused
+	CodeInvalidSIWE        Code = "invalid_siwe_message"     // 400 not a canonical EIP-4361 message
+	CodeInvalidAuditRow    Code = "invalid_audit_row"        // 400 not deterministic CBOR
+	CodeAddressMismatch    Code = "address_mismatch"         // 400 the message names another address
+	CodeMessageExpired     Code = "message_expired"          // 400 past its expiration time
+	CodeMessageNotYetValid Code = "message_not_yet_valid"    // 400 before its not-before time
+	CodeIssuedInFuture     Code = "issued_in_future"         // 400 issued-at beyond the clock skew
+	CodePolicyDenied       Code = "policy_denied"            // 403 domain, chain id or contract not allowed
+	CodeUnauthenticated    Code = "unauthenticated"          // 401 signature, certificate or thumbprint wrong
+	CodeStale              Code = "stale_request"            // 401 iat outside the replay window
+	CodeReplayed           Code = "replayed"                 // 401 nonce already used
+	CodeWrongAudience      Code = "wrong_audience"           // 401 aud is not this signer
+	CodeUnauthorized       Code = "unauthorized"             // 403 role may not call this method (/dev: any auth failure)
+	CodeUnknownMethod      Code = "unknown_method"           // 404 no such method on this surface
+	CodeUnknownEpoch       Code = "unknown_epoch"            // 404 the keyring does not hold that epoch
+	CodeSignerDisabled     Code = "signer_disabled"          // 503 no keys loaded
+	CodeOverloaded         Code = "overloaded"               // 503 too many calls in flight
+	CodeEnclaveUnavailable Code = "enclave_unavailable"      // 503 parent: enclave not connected
+	CodeTimeout            Code = "timeout"                  // 504 deadline passed
+	CodeBodyTooLarge       Code = "body_too_large"           // 413 parent: body over the limit
+	CodeNotFound           Code = "not_found"                // 404 parent: no such route
+	CodeMethodNotAllowed   Code = "method_not_allowed"       // 405 parent: wrong HTTP method
+	CodeInternal           Code = "internal"                 // 500 a bug or a failed dependency
+	CodeKeyringNotEmpty    Code = "keyring_not_empty"        // 409 import into a keyring that has (or had sealed) keys
+	CodeRollback           Code = "rollback"                 // 409 a peer's keyring is older than or diverges from this one
+	CodePeerRefused        Code = "peer_attestation_refused" // 403 a peer's attestation failed verification
+	CodeStateUnavailable   Code = "state_unavailable"        // 503 the keyring could not be sealed and stored
 )
 
 var statuses = map[Code]int{
@@ -46,7 +50,8 @@ var statuses = map[Code]int{
 	CodeUnauthorized: 403, CodeUnknownMethod: 404, CodeUnknownEpoch: 404,
 	CodeSignerDisabled: 503, CodeOverloaded: 503, CodeEnclaveUnavailable: 503,
 	CodeTimeout: 504, CodeBodyTooLarge: 413, CodeNotFound: 404, CodeMethodNotAllowed: 405,
-	CodeInternal: 500,
+	CodeInternal: 500, CodeKeyringNotEmpty: 409, CodeRollback: 409, CodePeerRefused: 403,
+	CodeStateUnavailable: 503,
 }
 
 // Codes returns every code, for documentation tests.

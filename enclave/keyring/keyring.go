@@ -100,3 +100,64 @@ func (k *Keyring) secret(e uint32) (*Secret, uint32, error) {
 	}
 	return k.epochs[e-1], e, nil
 }
+
+// Snapshot returns copies of every epoch's secret, epoch 1 first.
+func (k *Keyring) Snapshot() []*Secret {
+	k.mu.RLock()
+	defer k.mu.RUnlock()
+	out := make([]*Secret, len(k.epochs))
+	for i, s := range k.epochs {
+		c := *s
+		out[i] = &c
+	}
+	return out
+}
+
+// ErrDiverged: a keyring offered as a replacement does not start with the
+// epochs this keyring already holds.
+var ErrDiverged = errors.New("keyring: the offered keyring differs in an epoch this keyring holds")
+
+// ErrRollback: a keyring offered as a replacement has fewer epochs.
+var ErrRollback = errors.New("keyring: the offered keyring has fewer epochs")
+
+// CheckExtends reports whether secrets could replace the keyring: at least
+// as many epochs, and the same secret for every epoch already held.
+func (k *Keyring) CheckExtends(secrets []*Secret) error {
+	k.mu.RLock()
+	defer k.mu.RUnlock()
+	return k.checkExtends(secrets)
+}
+
+func (k *Keyring) checkExtends(secrets []*Secret) error {
+	if len(secrets) > MaxEpoch {
+		return fmt.Errorf("keyring: %d epochs (at most %d)", len(secrets), MaxEpoch)
+	}
+	if len(secrets) < len(k.epochs) {
+		return fmt.Errorf("%w: %d, this keyring holds %d", ErrRollback, len(secrets), len(k.epochs))
+	}
+	for i, s := range k.epochs {
+		if !s.Equal(secrets[i]) {
+			return fmt.Errorf("%w: epoch %d", ErrDiverged, i+1)
+		}
+	}
+	return nil
+}
+
+// Extend replaces the keyring by secrets after CheckExtends: epochs already
+// held stay as they are, newer ones are appended.
+func (k *Keyring) Extend(secrets []*Secret) error {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	if err := k.checkExtends(secrets); err != nil {
+		return err
+	}
+	for _, s := range secrets[len(k.epochs):] {
+		c := *s
+		k.epochs = append(k.epochs, &c)
+	}
+	return nil
+}
+
+// Bytes returns a copy of the secret's 32 bytes, for sealing. The caller
+// clears it when done.
+func (s *Secret) Bytes() []byte { return append([]byte(nil), s.b[:]...) }

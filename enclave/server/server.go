@@ -8,6 +8,7 @@ import (
 	"crypto/ecdh"
 	"crypto/ecdsa"
 	"crypto/elliptic"
+	"crypto/x509"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -18,10 +19,12 @@ import (
 
 	"github.com/nitro-signer/nitro-signer/enclave/channel"
 	"github.com/nitro-signer/nitro-signer/enclave/config"
+	"github.com/nitro-signer/nitro-signer/enclave/custody"
 	"github.com/nitro-signer/nitro-signer/enclave/envelope"
 	"github.com/nitro-signer/nitro-signer/enclave/internal/text"
 	"github.com/nitro-signer/nitro-signer/enclave/keyring"
 	"github.com/nitro-signer/nitro-signer/enclave/nsm"
+	"github.com/nitro-signer/nitro-signer/enclave/seal"
 	"github.com/nitro-signer/nitro-signer/enclave/service"
 )
 
@@ -44,6 +47,13 @@ type Options struct {
 	Keys   *keyring.Keyring
 	Clock  func() time.Time
 	Logger *slog.Logger
+	// Sealer and Store keep the keyring over time; without them the
+	// keyring stays as loaded and the key methods that change it refuse.
+	Sealer seal.Sealer
+	Store  custody.Store
+	// PeerRoots are the roots a peer's attestation must chain to; nil
+	// means the AWS root.
+	PeerRoots []*x509.Certificate
 }
 
 // Server answers channel calls. It is a channel.Handler.
@@ -57,6 +67,7 @@ type Server struct {
 	signer   *envelope.ResponseSigner
 	x25519   *ecdh.PrivateKey
 	methods  map[string]service.Handler
+	custody  *custody.Custody
 }
 
 var _ channel.Handler = (*Server)(nil)
@@ -72,8 +83,16 @@ func New(o Options) (*Server, error) {
 		logger = slog.New(slog.DiscardHandler)
 	}
 	methods := service.New(service.Options{Keys: o.Keys, Policy: &o.Config.Policy, Clock: o.Clock}).Methods(o.Config.DevSurface)
-	if err := o.Config.CheckMethods(service.AllMethods()); err != nil {
+	if err := o.Config.CheckMethods(AllMethods()); err != nil {
 		return nil, err
+	}
+	pcrs := map[int][]byte{}
+	for i := range 3 {
+		p, err := o.NSM.DescribePCR(i)
+		if err != nil {
+			return nil, fmt.Errorf("server: describing PCR%d: %w", i, err)
+		}
+		pcrs[i] = p.Value
 	}
 	// The per-boot keys come from crypto/rand: Go 1.26 key generation reads
 	// the kernel's CSPRNG whatever reader it is given, and inside an
@@ -95,7 +114,7 @@ func New(o Options) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Server{
+	s := &Server{
 		cfg: o.Config, nsm: o.NSM, keys: o.Keys, clock: o.Clock, log: logger,
 		verifier: &envelope.Verifier{
 			SignerID: o.Config.SignerID, CallerCA: o.Config.CallerPool, TrustDomain: o.Config.TrustDomain,
@@ -103,8 +122,37 @@ func New(o Options) (*Server, error) {
 			Replay: envelope.NewReplay(o.Config.Window, o.Config.Limits.ReplayEntries, o.Clock()),
 		},
 		signer: signer, x25519: x, methods: methods,
-	}, nil
+	}
+	s.custody = custody.New(custody.Options{
+		Keys: o.Keys, SignerID: o.Config.SignerID, Sealer: o.Sealer, Store: o.Store, X25519: x,
+		Attest: func(nonce []byte) ([]byte, error) {
+			ud, err := s.UserData()
+			if err != nil {
+				return nil, err
+			}
+			return o.NSM.Attest(nsm.AttestRequest{UserData: ud, Nonce: nonce, PublicKey: signer.SPKI()})
+		},
+		Random: o.NSM, Peers: custody.PeerPolicy{Roots: o.PeerRoots, PCRs: pcrs}, Clock: o.Clock, Logger: logger,
+	})
+	for route, h := range s.custody.Methods() {
+		methods[route] = func(ctx context.Context, r *service.Request) (any, error) { return h(ctx, r.Params) }
+	}
+	return s, nil
 }
+
+// AllMethods lists every route a configuration may name: the service's
+// methods and the key methods.
+func AllMethods() map[string]bool {
+	out := service.AllMethods()
+	for route := range (&custody.Custody{}).Methods() {
+		out[route] = true
+	}
+	return out
+}
+
+// Custody is the keeper of the keyring: unsealing at boot, import,
+// rotation and peer copy.
+func (s *Server) Custody() *custody.Custody { return s.custody }
 
 // KeyID is the per-boot signing key's kid.
 func (s *Server) KeyID() string { return s.signer.KeyID() }
@@ -154,10 +202,11 @@ type Readiness struct {
 }
 
 func (s *Server) ready() channel.Reply {
-	r := Readiness{Ready: true, Epoch: s.keys.Current(), KeyID: s.signer.KeyID()}
+	st := s.custody.Status()
+	r := Readiness{Ready: st.Ready, Reason: st.Reason, Epoch: st.Epoch, KeyID: s.signer.KeyID()}
 	status := 200
-	if r.Epoch == 0 {
-		r.Ready, r.Reason, status = false, "no keys loaded", 503
+	if !r.Ready {
+		status = 503
 	}
 	b, _ := json.Marshal(r)
 	return channel.Reply{Status: status, Body: b}

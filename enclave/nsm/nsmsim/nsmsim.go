@@ -12,6 +12,7 @@ package nsmsim
 import (
 	"crypto/rand"
 	"crypto/sha512"
+	"crypto/x509"
 	"fmt"
 	"io"
 	"os"
@@ -169,3 +170,6 @@ func (s *Simulator) DescribePCR(index int) (nsm.PCR, error) {
 
 // Close does nothing; the simulator holds no device.
 func (s *Simulator) Close() error { return nil }
+
+// Root is the development root the simulator's documents chain to.
+func (s *Simulator) Root() *x509.Certificate { return s.authority.Root }

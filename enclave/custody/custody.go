@@ -1,0 +1,267 @@
+// Package custody keeps the keyring over time: it unseals the newest usable
+// sealed keyring at boot, and changes the keyring only by sealing the new
+// state and storing it with the parent first — import of an existing master
+// secret, rotation to a new epoch, and copying from an attested peer.
+//
+// Every change is serialized and follows one rule: the new keyring is sealed,
+// written to the state store, read back and compared, and only then does the
+// enclave use it. A store that cannot write refuses the change and the
+// keyring stays as it was.
+package custody
+
+import (
+	"bytes"
+	"context"
+	"crypto/ecdh"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/nitro-signer/nitro-signer/enclave/envelope"
+	"github.com/nitro-signer/nitro-signer/enclave/internal/text"
+	"github.com/nitro-signer/nitro-signer/enclave/keyring"
+	"github.com/nitro-signer/nitro-signer/enclave/seal"
+)
+
+// Store is the parent's state store as the enclave sees it.
+type Store interface {
+	// List returns the stored sequences, newest first.
+	List(ctx context.Context) ([]uint64, error)
+	// Get reads one sequence.
+	Get(ctx context.Context, seq uint64) ([]byte, error)
+	// Put stores b durably under a new sequence.
+	Put(ctx context.Context, b []byte) (uint64, error)
+}
+
+// Options build a Custody.
+type Options struct {
+	Keys     *keyring.Keyring
+	SignerID string
+	// Sealer and Store are both required for any change; without them the
+	// keyring can only be what the platform loaded at start.
+	Sealer seal.Sealer
+	Store  Store
+	// X25519 is the per-boot key bound into user_data: imports and peer
+	// copies are encrypted to it.
+	X25519 *ecdh.PrivateKey
+	// Attest returns an attestation document with the enclave's current
+	// user_data and the given nonce.
+	Attest func(nonce []byte) ([]byte, error)
+	// Random is the NSM's randomness, mixed into new epochs.
+	Random io.Reader
+	// Peers says which enclaves may exchange keyrings with this one.
+	Peers  PeerPolicy
+	Clock  func() time.Time
+	Logger *slog.Logger
+}
+
+// PeerPolicy is what a peer's attestation must show: a document under one of
+// Roots (nil means the AWS root) whose PCR0, PCR1 and PCR2 equal this
+// enclave's own, not in debug mode.
+type PeerPolicy struct {
+	Roots []*x509.Certificate
+	PCRs  map[int][]byte
+}
+
+// Custody keeps one keyring.
+type Custody struct {
+	o   Options
+	log *slog.Logger
+
+	mu sync.Mutex // serializes every change of keys, gen and seq
+	// gen and seq are the generation and store sequence of the sealed
+	// keyring in use; zero when nothing is sealed.
+	gen, seq uint64
+
+	stateMu sync.Mutex
+	reason  string // why the keyring is empty, for readiness
+	booted  bool
+
+	peers *pending
+}
+
+// New returns a Custody over o.Keys.
+func New(o Options) *Custody {
+	logger := o.Logger
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	return &Custody{o: o, log: logger, reason: "unsealing has not run", peers: newPending(o.Clock)}
+}
+
+// Status is the body of keys/status and the source of readiness.
+type Status struct {
+	Ready      bool   `json:"ready"`
+	Reason     string `json:"reason,omitempty"`
+	Epoch      uint32 `json:"k3_epoch"`
+	Generation uint64 `json:"generation"`
+	Sequence   uint64 `json:"sequence"`
+	Sealer     string `json:"sealer"`
+}
+
+// Status reports the keyring's state.
+func (c *Custody) Status() Status {
+	c.mu.Lock()
+	gen, seq := c.gen, c.seq
+	c.mu.Unlock()
+	s := Status{Epoch: c.o.Keys.Current(), Generation: gen, Sequence: seq, Sealer: "none"}
+	if c.o.Sealer != nil {
+		s.Sealer = c.o.Sealer.Kind()
+	}
+	s.Ready = s.Epoch > 0
+	if !s.Ready {
+		c.stateMu.Lock()
+		s.Reason = c.reason
+		c.stateMu.Unlock()
+	}
+	return s
+}
+
+func (c *Custody) setReason(format string, args ...any) {
+	c.stateMu.Lock()
+	c.reason = fmt.Sprintf(format, args...)
+	c.stateMu.Unlock()
+}
+
+// ErrNoState: no sealed keyring is stored; the keyring stays empty until
+// one is imported or copied from a peer.
+var ErrNoState = errors.New("custody: no sealed keyring stored")
+
+// Unseal loads the newest sealed keyring that opens. A sequence that does
+// not open (corrupt, truncated, sealed for another signer) is logged and
+// skipped for the one before it, and stays in the store for inspection.
+// It returns ErrNoState when the store is empty, and an error naming the
+// cause when sealed keyrings exist but none could be opened — KMS refusing,
+// say — in which case the caller retries.
+func (c *Custody) Unseal(ctx context.Context) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	err := c.unseal(ctx)
+	c.stateMu.Lock()
+	c.booted = true
+	c.stateMu.Unlock()
+	switch {
+	case err == nil:
+	case errors.Is(err, ErrNoState):
+		c.setReason("no sealed keyring: import a master secret or copy from a peer")
+	default:
+		c.setReason("unsealing failed: %s", reason(err))
+	}
+	return err
+}
+
+func (c *Custody) unseal(ctx context.Context) error {
+	if c.o.Store == nil || c.o.Sealer == nil {
+		return fmt.Errorf("%w: no state store or sealer configured", ErrNoState)
+	}
+	seqs, err := c.o.Store.List(ctx)
+	if err != nil {
+		return fmt.Errorf("listing sealed keyrings: %w", err)
+	}
+	if len(seqs) == 0 {
+		return ErrNoState
+	}
+	var first error
+	for _, seq := range seqs {
+		if seq <= c.seq {
+			break // nothing newer than what is loaded
+		}
+		b, err := c.o.Store.Get(ctx, seq)
+		if err != nil {
+			return fmt.Errorf("reading sequence %d: %w", seq, err)
+		}
+		k, _, err := seal.Open(ctx, c.o.Sealer, c.o.SignerID, b)
+		if err != nil {
+			c.log.Error("sealed keyring unusable; trying the one before it", "sequence", seq, "err", err)
+			if first == nil {
+				first = fmt.Errorf("sequence %d: %w", seq, err)
+			}
+			if errors.Is(err, seal.ErrUnwrap) {
+				// The sealer itself failed (KMS refused or unreachable):
+				// older sequences would fail the same way.
+				return first
+			}
+			continue
+		}
+		if k.Generation < c.gen {
+			c.log.Error("sealed keyring older than the one loaded; ignored", "sequence", seq, "generation", k.Generation)
+			continue
+		}
+		if err := c.o.Keys.Extend(k.Epochs); err != nil {
+			c.log.Error("sealed keyring does not extend the one loaded; ignored", "sequence", seq, "err", err)
+			continue
+		}
+		c.gen, c.seq = k.Generation, seq
+		c.log.Info("keyring unsealed", "sequence", seq, "generation", k.Generation, "k3_epoch", len(k.Epochs))
+		return nil
+	}
+	if first == nil {
+		return nil
+	}
+	return fmt.Errorf("no sealed keyring opens: %w", first)
+}
+
+// Run unseals, then retries with backoff while the keyring is still empty
+// and sealed keyrings exist that could not be opened, until ctx ends.
+func (c *Custody) Run(ctx context.Context) {
+	delay := time.Second
+	for {
+		err := c.Unseal(ctx)
+		if err == nil || errors.Is(err, ErrNoState) || c.o.Keys.Current() > 0 {
+			return
+		}
+		c.log.Warn("keyring not unsealed; retrying", "err", err, "in", delay)
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(delay):
+		}
+		delay = min(2*delay, time.Minute)
+	}
+}
+
+// commit seals next, stores it, reads it back and only then makes it the
+// keyring. The caller holds c.mu.
+func (c *Custody) commit(ctx context.Context, next *seal.Keyring) error {
+	if c.o.Store == nil || c.o.Sealer == nil {
+		return envelope.Errorf(envelope.CodeStateUnavailable, "no state store or sealer configured: the keyring cannot change")
+	}
+	if err := c.o.Keys.CheckExtends(next.Epochs); err != nil {
+		return envelope.Errorf(envelope.CodeRollback, "%v", err)
+	}
+	b, err := seal.Seal(ctx, c.o.Sealer, c.o.SignerID, next, c.o.Clock())
+	if err != nil {
+		c.log.Error("sealing failed", "err", err)
+		return envelope.Errorf(envelope.CodeStateUnavailable, "sealing failed: %s", text.Truncate(err.Error()))
+	}
+	seq, err := c.o.Store.Put(ctx, b)
+	if err != nil {
+		c.log.Error("storing the sealed keyring failed", "err", err)
+		return envelope.Errorf(envelope.CodeStateUnavailable, "storing the sealed keyring failed: %s", text.Truncate(err.Error()))
+	}
+	back, err := c.o.Store.Get(ctx, seq)
+	if err != nil || !bytes.Equal(back, b) {
+		c.log.Error("sealed keyring did not read back", "sequence", seq, "err", err)
+		return envelope.Errorf(envelope.CodeStateUnavailable, "the stored keyring did not read back intact (sequence %d)", seq)
+	}
+	if err := c.o.Keys.Extend(next.Epochs); err != nil {
+		return envelope.Errorf(envelope.CodeRollback, "%v", err)
+	}
+	c.gen, c.seq = next.Generation, seq
+	c.log.Info("keyring sealed and in use", "sequence", seq, "generation", next.Generation, "k3_epoch", len(next.Epochs))
+	return nil
+}
+
+// reason bounds an error quoted in readiness: long enough to name KMS's
+// refusal, short enough that an answer from outside cannot flood it.
+func reason(err error) string {
+	s := err.Error()
+	if len(s) > 400 {
+		s = s[:400] + "…"
+	}
+	return s
+}

@@ -1,0 +1,603 @@
+//go:build nsmsim
+
+package custody_test
+
+import (
+	"bytes"
+	"context"
+	"crypto/ecdh"
+	"crypto/x509"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/nitro-signer/nitro-signer/enclave/custody"
+	"github.com/nitro-signer/nitro-signer/enclave/envelope"
+	"github.com/nitro-signer/nitro-signer/enclave/keyring"
+	"github.com/nitro-signer/nitro-signer/enclave/nsm"
+	"github.com/nitro-signer/nitro-signer/enclave/nsm/nsmsim"
+	"github.com/nitro-signer/nitro-signer/enclave/seal"
+	"github.com/nitro-signer/nitro-signer/enclave/seal/devseal"
+)
+
+const signerID = "signer-test"
+
+// memStore is a state store in memory that can be told to fail.
+type memStore struct {
+	mu       sync.Mutex
+	blobs    map[uint64][]byte
+	failPut  bool
+	failList bool
+}
+
+func newMemStore() *memStore { return &memStore{blobs: map[uint64][]byte{}} }
+
+func (m *memStore) List(context.Context) ([]uint64, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.failList {
+		return nil, errors.New("store down")
+	}
+	var out []uint64
+	for seq := uint64(len(m.blobs) + 16); seq > 0; seq-- {
+		if _, ok := m.blobs[seq]; ok {
+			out = append(out, seq)
+		}
+	}
+	return out, nil
+}
+
+func (m *memStore) Get(_ context.Context, seq uint64) ([]byte, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	b, ok := m.blobs[seq]
+	if !ok {
+		return nil, errors.New("no such sequence")
+	}
+	return bytes.Clone(b), nil
+}
+
+func (m *memStore) Put(_ context.Context, b []byte) (uint64, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.failPut {
+		return 0, errors.New("disk full")
+	}
+	seq := uint64(1)
+	for m.blobs[seq] != nil {
+		seq++
+	}
+	m.blobs[seq] = bytes.Clone(b)
+	return seq, nil
+}
+
+func (m *memStore) count() int {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return len(m.blobs)
+}
+
+// enclave is one custody with its own simulated NSM and per-boot key.
+type enclave struct {
+	c     *custody.Custody
+	keys  *keyring.Keyring
+	store *memStore
+	x     *ecdh.PrivateKey
+	sim   *nsmsim.Simulator
+}
+
+type opts struct {
+	binary string // measured into the PCRs
+	debug  bool
+	store  *memStore
+	sealer seal.Sealer
+}
+
+// world shares the development root and sealing key between enclaves, as
+// replicas share the AWS root and the KMS key.
+type world struct {
+	dir    string
+	binary string
+	sealer seal.Sealer
+	now    time.Time
+}
+
+func newWorld(t *testing.T) *world {
+	dir := t.TempDir()
+	bin := filepath.Join(dir, "enclave.bin")
+	os.WriteFile(bin, []byte("enclave image A"), 0o644)
+	s, err := devseal.Load(filepath.Join(dir, devseal.KeyFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &world{dir: dir, binary: bin, sealer: s, now: time.Now()}
+}
+
+func (w *world) clock() time.Time { return w.now }
+
+func (w *world) start(t *testing.T, o opts) *enclave {
+	t.Helper()
+	if o.binary == "" {
+		o.binary = w.binary
+	}
+	if o.store == nil {
+		o.store = newMemStore()
+	}
+	if o.sealer == nil {
+		o.sealer = w.sealer
+	}
+	sim, err := nsmsim.Open(nsmsim.Options{StateDir: w.dir, Binary: o.binary, Debug: o.debug, Clock: w.clock})
+	if err != nil {
+		t.Fatal(err)
+	}
+	pcrs := map[int][]byte{}
+	for i := range 3 {
+		p, _ := sim.DescribePCR(i)
+		pcrs[i] = p.Value
+	}
+	x, _ := ecdh.X25519().GenerateKey(nil)
+	keys := keyring.New()
+	e := &enclave{keys: keys, store: o.store, x: x, sim: sim}
+	// The development root stands in for the AWS root.
+	e.c = custody.New(custody.Options{
+		Keys: keys, SignerID: signerID, Sealer: o.sealer, Store: o.store, X25519: x,
+		Attest: func(nonce []byte) ([]byte, error) {
+			ud, err := (&envelope.UserData{Version: envelope.UserDataVersion, X25519: x.PublicKey().Bytes(),
+				SignerID: signerID, ConfigSHA256: make([]byte, 32), Epoch: keys.Current()}).Marshal()
+			if err != nil {
+				return nil, err
+			}
+			return sim.Attest(nsm.AttestRequest{UserData: ud, Nonce: nonce})
+		},
+		Random: sim, Peers: custody.PeerPolicy{Roots: rootsOf(sim), PCRs: pcrs}, Clock: w.clock,
+	})
+	return e
+}
+
+func rootsOf(sim *nsmsim.Simulator) []*x509.Certificate { return []*x509.Certificate{sim.Root()} }
+
+// call runs a key method with params and decodes its result.
+func (e *enclave) call(t *testing.T, route string, params, result any) error {
+	t.Helper()
+	p, err := json.Marshal(params)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err := e.c.Methods()[route](context.Background(), p)
+	if err != nil {
+		return err
+	}
+	if result != nil {
+		b, _ := json.Marshal(out)
+		if err := json.Unmarshal(b, result); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return nil
+}
+
+func code(err error) envelope.Code { return envelope.CodeOf(err) }
+
+func secretBytes(b byte) []byte { return bytes.Repeat([]byte{b}, 32) }
+
+func (e *enclave) importSecret(t *testing.T, secret []byte) error {
+	t.Helper()
+	ct, err := custody.SealImport(e.x.PublicKey().Bytes(), signerID, secret)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return e.call(t, custody.RouteImport, custody.ImportRequest{Secret: ct}, nil)
+}
+
+var omni = keyring.Omni{1, 2, 3}
+
+// address derives epoch e's wallet address from the keyring.
+func address(t *testing.T, k *keyring.Keyring, epoch uint32) string {
+	t.Helper()
+	key, err := k.Derive(keyring.Wallet, epoch, omni)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return key.Address().Hex()
+}
+
+// expected derives the same address from a secret, independently of any
+// custody.
+func expected(t *testing.T, secret []byte) string {
+	t.Helper()
+	k := keyring.New()
+	s, _ := keyring.NewSecret(secret)
+	k.Add(s)
+	return address(t, k, 1)
+}
+
+func TestImportSealsBeforeUse(t *testing.T) {
+	w := newWorld(t)
+	e := w.start(t, opts{})
+	if err := e.c.Unseal(context.Background()); !errors.Is(err, custody.ErrNoState) {
+		t.Fatalf("empty store: %v", err)
+	}
+	if st := e.c.Status(); st.Ready || !strings.Contains(st.Reason, "import") {
+		t.Fatalf("status before import: %+v", st)
+	}
+	if err := e.importSecret(t, secretBytes(7)); err != nil {
+		t.Fatal(err)
+	}
+	if e.store.count() != 1 || e.keys.Current() != 1 {
+		t.Fatalf("after import: %d stored, epoch %d", e.store.count(), e.keys.Current())
+	}
+	if got, want := address(t, e.keys, 1), expected(t, secretBytes(7)); got != want {
+		t.Fatalf("imported address %s, want %s", got, want)
+	}
+	st := e.c.Status()
+	if !st.Ready || st.Epoch != 1 || st.Generation != 1 || st.Sequence != 1 || st.Sealer != "dev" {
+		t.Fatalf("status after import: %+v", st)
+	}
+	// A restart unseals the same keyring.
+	again := w.start(t, opts{store: e.store})
+	if err := again.c.Unseal(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if address(t, again.keys, 1) != address(t, e.keys, 1) {
+		t.Fatal("restart derived another address")
+	}
+}
+
+func TestImportRefusedIntoNonEmptyKeyring(t *testing.T) {
+	w := newWorld(t)
+	e := w.start(t, opts{})
+	if err := e.importSecret(t, secretBytes(1)); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.importSecret(t, secretBytes(2)); code(err) != envelope.CodeKeyringNotEmpty {
+		t.Fatalf("second import: %v", err)
+	}
+	// A fresh enclave over a store that holds sealed keyrings refuses an
+	// import even before (or without) unsealing them.
+	fresh := w.start(t, opts{store: e.store})
+	if err := fresh.importSecret(t, secretBytes(2)); code(err) != envelope.CodeKeyringNotEmpty {
+		t.Fatalf("import over a stored keyring: %v", err)
+	}
+	if e.store.count() != 1 {
+		t.Fatalf("refused imports stored %d keyrings", e.store.count())
+	}
+}
+
+func TestImportRefusedWhenSealedToAnotherKey(t *testing.T) {
+	w := newWorld(t)
+	e := w.start(t, opts{})
+	other, _ := ecdh.X25519().GenerateKey(nil)
+	ct, _ := custody.SealImport(other.PublicKey().Bytes(), signerID, secretBytes(1))
+	err := e.call(t, custody.RouteImport, custody.ImportRequest{Secret: ct}, nil)
+	if code(err) != envelope.CodeBadRequest || e.store.count() != 0 || e.keys.Current() != 0 {
+		t.Fatalf("import sealed to another key: %v", err)
+	}
+	ct, _ = custody.SealImport(e.x.PublicKey().Bytes(), "another-signer", secretBytes(1))
+	if err := e.call(t, custody.RouteImport, custody.ImportRequest{Secret: ct}, nil); code(err) != envelope.CodeBadRequest {
+		t.Fatalf("import sealed for another signer_id: %v", err)
+	}
+}
+
+func TestImportRefusedWhenStoreCannotWrite(t *testing.T) {
+	w := newWorld(t)
+	e := w.start(t, opts{})
+	e.store.failPut = true
+	if err := e.importSecret(t, secretBytes(1)); code(err) != envelope.CodeStateUnavailable {
+		t.Fatalf("import with a failing store: %v", err)
+	}
+	if e.keys.Current() != 0 {
+		t.Fatal("an unsealed import became the keyring")
+	}
+}
+
+func imported(t *testing.T, w *world) *enclave {
+	t.Helper()
+	e := w.start(t, opts{})
+	if err := e.importSecret(t, secretBytes(9)); err != nil {
+		t.Fatal(err)
+	}
+	return e
+}
+
+func TestRotateAddsSealedEpoch(t *testing.T) {
+	w := newWorld(t)
+	e := imported(t, w)
+	before := address(t, e.keys, 1)
+	var r custody.ChangeResult
+	if err := e.call(t, custody.RouteRotate, struct{}{}, &r); err != nil {
+		t.Fatal(err)
+	}
+	if r.Epoch != 2 || r.Generation != 2 || r.Sequence != 2 {
+		t.Fatalf("rotate result %+v", r)
+	}
+	if address(t, e.keys, 1) != before {
+		t.Fatal("epoch 1 changed")
+	}
+	if address(t, e.keys, 2) == before {
+		t.Fatal("epoch 2 equals epoch 1")
+	}
+	again := w.start(t, opts{store: e.store})
+	if err := again.c.Unseal(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	for ep := uint32(1); ep <= 2; ep++ {
+		if address(t, again.keys, ep) != address(t, e.keys, ep) {
+			t.Fatalf("epoch %d differs after restart", ep)
+		}
+	}
+}
+
+func TestRotateRefusedWhenStoreCannotWrite(t *testing.T) {
+	w := newWorld(t)
+	e := imported(t, w)
+	e.store.failPut = true
+	if err := e.call(t, custody.RouteRotate, struct{}{}, nil); code(err) != envelope.CodeStateUnavailable {
+		t.Fatalf("rotate with a failing store: %v", err)
+	}
+	if st := e.c.Status(); st.Epoch != 1 || st.Generation != 1 || e.store.count() != 1 {
+		t.Fatalf("a refused rotation changed the state: %+v", st)
+	}
+	e.store.failPut = false
+	if err := e.call(t, custody.RouteRotate, struct{}{}, nil); err != nil {
+		t.Fatalf("rotate after the store recovered: %v", err)
+	}
+}
+
+func TestRotateRefusedOnEmptyKeyring(t *testing.T) {
+	e := newWorld(t).start(t, opts{})
+	if err := e.call(t, custody.RouteRotate, struct{}{}, nil); code(err) != envelope.CodeSignerDisabled {
+		t.Fatalf("rotate with no keys: %v", err)
+	}
+}
+
+func TestUnsealFallsBackPastCorruptSequences(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		corrupt func([]byte) []byte
+	}{
+		{"flipped byte", func(b []byte) []byte { b[len(b)-5] ^= 1; return b }},
+		{"truncated", func(b []byte) []byte { return b[:len(b)/2] }},
+		{"empty", func([]byte) []byte { return []byte{} }},
+		{"garbage", func([]byte) []byte { return []byte("not a keyring") }},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			w := newWorld(t)
+			e := imported(t, w)
+			if err := e.call(t, custody.RouteRotate, struct{}{}, nil); err != nil {
+				t.Fatal(err)
+			}
+			e.store.blobs[2] = tc.corrupt(e.store.blobs[2])
+			kept := bytes.Clone(e.store.blobs[2])
+			again := w.start(t, opts{store: e.store})
+			if err := again.c.Unseal(context.Background()); err != nil {
+				t.Fatalf("unseal with a corrupt newest sequence: %v", err)
+			}
+			if st := again.c.Status(); st.Epoch != 1 || st.Sequence != 1 {
+				t.Fatalf("fell back to %+v, want sequence 1", st)
+			}
+			if !bytes.Equal(e.store.blobs[2], kept) {
+				t.Fatal("the corrupt sequence was not kept for inspection")
+			}
+			// The next change goes to a new sequence, past the corrupt one.
+			var r custody.ChangeResult
+			if err := again.call(t, custody.RouteRotate, struct{}{}, &r); err != nil || r.Sequence != 3 {
+				t.Fatalf("rotate after fallback: %+v, %v", r, err)
+			}
+		})
+	}
+}
+
+func TestUnsealFailsWhenEverySequenceIsCorrupt(t *testing.T) {
+	w := newWorld(t)
+	e := imported(t, w)
+	e.store.blobs[1][len(e.store.blobs[1])-1] ^= 1
+	again := w.start(t, opts{store: e.store})
+	err := again.c.Unseal(context.Background())
+	if err == nil || errors.Is(err, custody.ErrNoState) {
+		t.Fatalf("unseal of a corrupt store: %v", err)
+	}
+	if st := again.c.Status(); st.Ready || !strings.Contains(st.Reason, "unsealing failed") {
+		t.Fatalf("status: %+v", st)
+	}
+	if err := again.importSecret(t, secretBytes(1)); code(err) != envelope.CodeKeyringNotEmpty {
+		t.Fatalf("import over an unreadable store: %v", err)
+	}
+}
+
+// refusingSealer stands for KMS refusing to release data keys.
+type refusingSealer struct{ seal.Sealer }
+
+func (refusingSealer) Unwrap(context.Context, string, []byte) ([]byte, error) {
+	return nil, errors.New("kms: AccessDeniedException: the key policy does not allow these PCRs")
+}
+
+func TestUnsealReportsSealerRefusal(t *testing.T) {
+	w := newWorld(t)
+	e := imported(t, w)
+	again := w.start(t, opts{store: e.store, sealer: refusingSealer{w.sealer}})
+	err := again.c.Unseal(context.Background())
+	if !errors.Is(err, seal.ErrUnwrap) {
+		t.Fatalf("unseal with a refusing sealer: %v", err)
+	}
+	st := again.c.Status()
+	if st.Ready || !strings.Contains(st.Reason, "AccessDeniedException") {
+		t.Fatalf("status does not say why: %+v", st)
+	}
+}
+
+func TestUnsealReportsStoreUnavailable(t *testing.T) {
+	w := newWorld(t)
+	e := imported(t, w)
+	e.store.failList = true
+	again := w.start(t, opts{store: e.store})
+	if err := again.c.Unseal(context.Background()); err == nil || errors.Is(err, custody.ErrNoState) {
+		t.Fatalf("unseal with the store down: %v", err)
+	}
+	if st := again.c.Status(); st.Ready || !strings.Contains(st.Reason, "store down") {
+		t.Fatalf("status: %+v", st)
+	}
+}
+
+// copyKeyring runs the four peer calls from s to r, with hooks to tamper.
+func copyKeyring(t *testing.T, s, r *enclave) (custody.ChangeResult, error) {
+	t.Helper()
+	var ch custody.PeerChallenge
+	if err := s.call(t, custody.RoutePeerChallenge, struct{}{}, &ch); err != nil {
+		return custody.ChangeResult{}, fmt.Errorf("challenge: %w", err)
+	}
+	var offer custody.PeerOffer
+	if err := r.call(t, custody.RoutePeerRequest, custody.PeerRequest{Challenge: ch.Challenge}, &offer); err != nil {
+		return custody.ChangeResult{}, fmt.Errorf("request: %w", err)
+	}
+	var exp custody.PeerExport
+	if err := s.call(t, custody.RoutePeerExport, custody.PeerExportRequest{Challenge: ch.Challenge, Document: offer.Document, Nonce: offer.Nonce}, &exp); err != nil {
+		return custody.ChangeResult{}, fmt.Errorf("export: %w", err)
+	}
+	var res custody.ChangeResult
+	err := r.call(t, custody.RoutePeerImport, custody.PeerImportRequest{Nonce: offer.Nonce, Document: exp.Document, Keyring: exp.Keyring}, &res)
+	return res, err
+}
+
+func TestPeerCopy(t *testing.T) {
+	w := newWorld(t)
+	s := imported(t, w)
+	s.call(t, custody.RouteRotate, struct{}{}, nil)
+	r := w.start(t, opts{})
+	res, err := copyKeyring(t, s, r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Epoch != 2 || res.Generation != 2 || r.store.count() != 1 {
+		t.Fatalf("copy result %+v, %d stored", res, r.store.count())
+	}
+	for ep := uint32(1); ep <= 2; ep++ {
+		if address(t, r.keys, ep) != address(t, s.keys, ep) {
+			t.Fatalf("epoch %d differs after the copy", ep)
+		}
+	}
+	// Copying again finds nothing newer and writes nothing.
+	res, err = copyKeyring(t, s, r)
+	if err != nil || !res.Unchanged || r.store.count() != 1 {
+		t.Fatalf("second copy: %+v, %v", res, err)
+	}
+	// A rotation on the sender travels on the next copy.
+	s.call(t, custody.RouteRotate, struct{}{}, nil)
+	if res, err = copyKeyring(t, s, r); err != nil || res.Epoch != 3 || res.Generation != 3 {
+		t.Fatalf("copy after rotation: %+v, %v", res, err)
+	}
+}
+
+func TestPeerCopyRefusesDifferentPCRs(t *testing.T) {
+	w := newWorld(t)
+	s := imported(t, w)
+	other := filepath.Join(w.dir, "other.bin")
+	os.WriteFile(other, []byte("enclave image B"), 0o644)
+	r := w.start(t, opts{binary: other})
+	if _, err := copyKeyring(t, s, r); code(errors.Unwrap(err)) != envelope.CodePeerRefused &&
+		code(err) != envelope.CodePeerRefused {
+		t.Fatalf("copy to an enclave with other PCRs: %v", err)
+	}
+	if r.keys.Current() != 0 || r.store.count() != 0 {
+		t.Fatal("the receiver changed")
+	}
+}
+
+func TestPeerCopyRefusesDebugPeer(t *testing.T) {
+	w := newWorld(t)
+	s := imported(t, w)
+	r := w.start(t, opts{debug: true})
+	_, err := copyKeyring(t, s, r)
+	if code(errors.Unwrap(err)) != envelope.CodePeerRefused || !strings.Contains(err.Error(), "export") {
+		t.Fatalf("copy to a debug enclave: %v", err)
+	}
+	if r.keys.Current() != 0 {
+		t.Fatal("a debug enclave received the keyring")
+	}
+}
+
+func TestPeerCopyRefusesReplay(t *testing.T) {
+	w := newWorld(t)
+	s := imported(t, w)
+	r := w.start(t, opts{})
+	var ch custody.PeerChallenge
+	s.call(t, custody.RoutePeerChallenge, struct{}{}, &ch)
+	var offer custody.PeerOffer
+	r.call(t, custody.RoutePeerRequest, custody.PeerRequest{Challenge: ch.Challenge}, &offer)
+	exportReq := custody.PeerExportRequest{Challenge: ch.Challenge, Document: offer.Document, Nonce: offer.Nonce}
+	var exp custody.PeerExport
+	if err := s.call(t, custody.RoutePeerExport, exportReq, &exp); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.call(t, custody.RoutePeerExport, exportReq, nil); code(err) != envelope.CodeReplayed {
+		t.Fatalf("replayed export: %v", err)
+	}
+	importReq := custody.PeerImportRequest{Nonce: offer.Nonce, Document: exp.Document, Keyring: exp.Keyring}
+	if err := r.call(t, custody.RoutePeerImport, importReq, nil); err != nil {
+		t.Fatal(err)
+	}
+	if err := r.call(t, custody.RoutePeerImport, importReq, nil); code(err) != envelope.CodeReplayed {
+		t.Fatalf("replayed import: %v", err)
+	}
+	// A document over another nonce than the one issued is refused.
+	var ch2 custody.PeerChallenge
+	s.call(t, custody.RoutePeerChallenge, struct{}{}, &ch2)
+	var offer2 custody.PeerOffer
+	r.call(t, custody.RoutePeerRequest, custody.PeerRequest{Challenge: ch2.Challenge}, &offer2)
+	err := s.call(t, custody.RoutePeerExport, custody.PeerExportRequest{Challenge: ch2.Challenge, Document: offer.Document, Nonce: offer2.Nonce}, nil)
+	if code(err) != envelope.CodePeerRefused {
+		t.Fatalf("export for a document over an old nonce: %v", err)
+	}
+}
+
+func TestPeerCopyRefusesRollback(t *testing.T) {
+	w := newWorld(t)
+	s := imported(t, w)
+	r := w.start(t, opts{})
+	if _, err := copyKeyring(t, s, r); err != nil {
+		t.Fatal(err)
+	}
+	r.call(t, custody.RouteRotate, struct{}{}, nil) // r is now ahead
+	if _, err := copyKeyring(t, s, r); code(err) != envelope.CodeRollback {
+		t.Fatalf("copy of an older keyring: %v", err)
+	}
+	if r.keys.Current() != 2 {
+		t.Fatal("rollback changed the receiver")
+	}
+	// Both rotated independently: same generation, different epoch 2.
+	s.call(t, custody.RouteRotate, struct{}{}, nil)
+	s.call(t, custody.RouteRotate, struct{}{}, nil)
+	if _, err := copyKeyring(t, s, r); code(err) != envelope.CodeRollback {
+		t.Fatalf("copy of a diverged keyring: %v", err)
+	}
+	// A keyring of another lineage is refused too.
+	stranger := w.start(t, opts{})
+	stranger.importSecret(t, secretBytes(3))
+	if _, err := copyKeyring(t, stranger, r); code(err) != envelope.CodeRollback {
+		t.Fatalf("copy of another lineage: %v", err)
+	}
+}
+
+func TestPeerCopyFromEmptyIsRefused(t *testing.T) {
+	w := newWorld(t)
+	s := w.start(t, opts{})
+	r := w.start(t, opts{})
+	if _, err := copyKeyring(t, s, r); code(errors.Unwrap(err)) != envelope.CodeSignerDisabled {
+		t.Fatalf("copy from an empty enclave: %v", err)
+	}
+}
+
+func TestKeyMethodsRefuseUnknownParams(t *testing.T) {
+	e := newWorld(t).start(t, opts{})
+	for route := range e.c.Methods() {
+		_, err := e.c.Methods()[route](context.Background(), json.RawMessage(`{"unexpected":1}`))
+		if code(err) != envelope.CodeBadRequest {
+			t.Errorf("%s with an unknown field: %v", route, err)
+		}
+	}
+}

@@ -1,0 +1,225 @@
+package custody
+
+import (
+	"context"
+	"crypto/hpke"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/binary"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+
+	"github.com/nitro-signer/nitro-signer/enclave/envelope"
+	"github.com/nitro-signer/nitro-signer/enclave/keyring"
+	"github.com/nitro-signer/nitro-signer/enclave/seal"
+)
+
+// Routes of the key administration methods.
+const (
+	RouteStatus        = "v1/keys/status"
+	RouteRotate        = "v1/keys/rotate"
+	RouteImport        = "v1/keys/import"
+	RoutePeerChallenge = "v1/keys/peer-challenge"
+	RoutePeerRequest   = "v1/keys/peer-request"
+	RoutePeerExport    = "v1/keys/peer-export"
+	RoutePeerImport    = "v1/keys/peer-import"
+)
+
+// maxParams bounds a key method's params (a peer's document and keyring).
+const maxParams = 64 << 10
+
+// Handler is a key method, with the shape of the service's handlers.
+type Handler func(ctx context.Context, params json.RawMessage) (any, error)
+
+// Methods returns the key methods by route.
+func (c *Custody) Methods() map[string]Handler {
+	return map[string]Handler{
+		RouteStatus:        c.status,
+		RouteRotate:        c.rotate,
+		RouteImport:        c.importSecret,
+		RoutePeerChallenge: c.peerChallenge,
+		RoutePeerRequest:   c.peerRequest,
+		RoutePeerExport:    c.peerExport,
+		RoutePeerImport:    c.peerImport,
+	}
+}
+
+func decode(params json.RawMessage, v any) error {
+	if err := envelope.DecodeJSON(params, v, maxParams); err != nil {
+		return envelope.Errorf(envelope.CodeBadRequest, "params: %v", err)
+	}
+	return nil
+}
+
+// Empty is the params of methods that take none.
+type Empty struct{}
+
+func (c *Custody) status(_ context.Context, params json.RawMessage) (any, error) {
+	if err := decode(params, &Empty{}); err != nil {
+		return nil, err
+	}
+	s := c.Status()
+	return &s, nil
+}
+
+// ChangeResult is the result of a method that changed the keyring.
+type ChangeResult struct {
+	Epoch      uint32 `json:"k3_epoch"`
+	Generation uint64 `json:"generation"`
+	Sequence   uint64 `json:"sequence"`
+	// Unchanged is set when a peer copy found nothing newer.
+	Unchanged bool `json:"unchanged,omitempty"`
+}
+
+func (c *Custody) result() *ChangeResult {
+	return &ChangeResult{Epoch: c.o.Keys.Current(), Generation: c.gen, Sequence: c.seq}
+}
+
+// rotate adds an epoch from the enclave's own randomness.
+func (c *Custody) rotate(ctx context.Context, params json.RawMessage) (any, error) {
+	if err := decode(params, &Empty{}); err != nil {
+		return nil, err
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	current := c.o.Keys.Snapshot()
+	if len(current) == 0 || c.gen == 0 {
+		return nil, envelope.Errorf(envelope.CodeSignerDisabled, "no sealed keyring loaded: nothing to rotate")
+	}
+	if len(current) >= keyring.MaxEpoch {
+		return nil, envelope.Errorf(envelope.CodeBadRequest, "the keyring already holds %d epochs", keyring.MaxEpoch)
+	}
+	s, err := c.newSecret()
+	if err != nil {
+		return nil, err
+	}
+	if err := c.commit(ctx, &seal.Keyring{Generation: c.gen + 1, Epochs: append(current, s)}); err != nil {
+		return nil, err
+	}
+	return c.result(), nil
+}
+
+// newSecret draws 32 bytes from the NSM and 32 from crypto/rand and hashes
+// them together, so the epoch is unpredictable if either source is good.
+func (c *Custody) newSecret() (*keyring.Secret, error) {
+	var buf [64]byte
+	defer clear(buf[:])
+	if c.o.Random == nil {
+		return nil, envelope.Errorf(envelope.CodeInternal, "no NSM randomness")
+	}
+	if _, err := io.ReadFull(c.o.Random, buf[:32]); err != nil {
+		return nil, envelope.Errorf(envelope.CodeInternal, "NSM randomness failed")
+	}
+	rand.Read(buf[32:])
+	h := sha256.New()
+	h.Write([]byte("nitro-signer k3 epoch v1\x00"))
+	h.Write(buf[:])
+	sum := h.Sum(nil)
+	defer clear(sum)
+	return keyring.NewSecret(sum)
+}
+
+// HPKE suite for imports and peer copies: DHKEM(X25519, HKDF-SHA256),
+// HKDF-SHA256, AES-256-GCM.
+var (
+	hpkeKEM  = hpke.DHKEM(ecdhX25519)
+	hpkeKDF  = hpke.HKDFSHA256()
+	hpkeAEAD = hpke.AES256GCM()
+)
+
+// ImportInfo is the HPKE info of an import to signerID.
+func ImportInfo(signerID string) []byte {
+	return []byte("nitro-signer keys/import v1\x00" + signerID)
+}
+
+// SealImport encrypts a 32-byte master secret to an enclave's attested
+// X25519 key, as keys/import expects it.
+func SealImport(x25519 []byte, signerID string, secret []byte) ([]byte, error) {
+	if len(secret) != keyring.SecretSize {
+		return nil, fmt.Errorf("custody: a master secret is %d bytes, not %d", keyring.SecretSize, len(secret))
+	}
+	pub, err := hpkeKEM.NewPublicKey(x25519)
+	if err != nil {
+		return nil, err
+	}
+	return hpke.Seal(pub, hpkeKDF, hpkeAEAD, ImportInfo(signerID), secret)
+}
+
+// ImportRequest is the params of keys/import.
+type ImportRequest struct {
+	// Secret is SealImport's output.
+	Secret []byte `json:"sealed_secret"`
+}
+
+func (c *Custody) importSecret(ctx context.Context, params json.RawMessage) (any, error) {
+	var p ImportRequest
+	if err := decode(params, &p); err != nil {
+		return nil, err
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.o.Keys.Current() != 0 {
+		return nil, envelope.Errorf(envelope.CodeKeyringNotEmpty, "the keyring already holds %d epochs", c.o.Keys.Current())
+	}
+	if c.o.Store == nil || c.o.Sealer == nil {
+		return nil, envelope.Errorf(envelope.CodeStateUnavailable, "no state store or sealer configured: an import could not be sealed")
+	}
+	seqs, err := c.o.Store.List(ctx)
+	if err != nil {
+		return nil, envelope.Errorf(envelope.CodeStateUnavailable, "listing the state store failed")
+	}
+	if len(seqs) > 0 {
+		return nil, envelope.Errorf(envelope.CodeKeyringNotEmpty,
+			"the state store already holds %d sealed keyrings (newest sequence %d): unseal them or copy from a peer", len(seqs), seqs[0])
+	}
+	priv, err := hpke.NewDHKEMPrivateKey(c.o.X25519)
+	if err != nil {
+		return nil, err
+	}
+	plain, err := hpke.Open(priv, hpkeKDF, hpkeAEAD, ImportInfo(c.o.SignerID), p.Secret)
+	if err != nil {
+		return nil, envelope.Errorf(envelope.CodeBadRequest, "sealed_secret does not open with this enclave's key")
+	}
+	defer clear(plain)
+	s, err := keyring.NewSecret(plain)
+	if err != nil {
+		return nil, envelope.Errorf(envelope.CodeBadRequest, "the imported secret is not %d bytes", keyring.SecretSize)
+	}
+	if err := c.commit(ctx, &seal.Keyring{Generation: 1, Epochs: []*keyring.Secret{s}}); err != nil {
+		return nil, err
+	}
+	c.log.Info("master secret imported as epoch 1")
+	return c.result(), nil
+}
+
+// encodeKeyring is a peer copy's plaintext: generation (8 bytes, big
+// endian) ‖ the epochs' secrets.
+func encodeKeyring(gen uint64, epochs []*keyring.Secret) []byte {
+	out := binary.BigEndian.AppendUint64(nil, gen)
+	for _, e := range epochs {
+		b := e.Bytes()
+		out = append(out, b...)
+		clear(b)
+	}
+	return out
+}
+
+var errKeyringEncoding = errors.New("malformed keyring")
+
+func decodeKeyring(b []byte) (uint64, []*keyring.Secret, error) {
+	if len(b) < 8+keyring.SecretSize || (len(b)-8)%keyring.SecretSize != 0 || (len(b)-8)/keyring.SecretSize > keyring.MaxEpoch {
+		return 0, nil, errKeyringEncoding
+	}
+	gen := binary.BigEndian.Uint64(b)
+	if gen == 0 {
+		return 0, nil, errKeyringEncoding
+	}
+	var out []*keyring.Secret
+	for i := 8; i < len(b); i += keyring.SecretSize {
+		s, _ := keyring.NewSecret(b[i : i+keyring.SecretSize])
+		out = append(out, s)
+	}
+	return gen, out, nil
+}

@@ -1,0 +1,176 @@
+// Package host is the enclave's view of its parent instance: the calls the
+// enclave makes to the parent over a second channel (the state store and the
+// instance role's AWS credentials), and the egress dialer through which it
+// reaches allow-listed hosts such as KMS.
+//
+// Nothing the parent answers is trusted: sealed keyrings are authenticated
+// when opened, credentials only let the enclave ask KMS (which checks the
+// enclave's attestation itself), and TLS to KMS ends inside the enclave.
+package host
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net"
+	"time"
+
+	"github.com/nitro-signer/nitro-signer/enclave/channel"
+)
+
+// Routes the parent serves to the enclave.
+const (
+	RouteStateList   = "state/list"
+	RouteStateGet    = "state/get"
+	RouteStatePut    = "state/put"
+	RouteCredentials = "aws/credentials"
+)
+
+// Bounds on what the enclave accepts from the parent.
+const (
+	MaxSequences = 4096
+	MaxBlob      = 64 << 10
+	callTimeout  = 10 * time.Second
+)
+
+// SequenceList is the body of a state/list reply.
+type SequenceList struct {
+	Sequences []uint64 `json:"sequences"`
+}
+
+// SequenceRef is the body of a state/get call and a state/put reply.
+type SequenceRef struct {
+	Seq uint64 `json:"seq"`
+}
+
+// Credentials are temporary AWS credentials of the instance role.
+type Credentials struct {
+	AccessKeyID     string    `json:"access_key_id"`
+	SecretAccessKey string    `json:"secret_access_key"`
+	SessionToken    string    `json:"session_token"`
+	Expiration      time.Time `json:"expiration"`
+}
+
+// Format prints the key id only, so credentials never reach a log whole.
+func (c Credentials) Format(f fmt.State, _ rune) {
+	fmt.Fprintf(f, "host.Credentials{AccessKeyID: %q, redacted}", c.AccessKeyID)
+}
+
+// ErrUnavailable: the parent did not answer, or answered with an error.
+var ErrUnavailable = errors.New("host: parent unavailable")
+
+// ErrNotFound: the state store has no such sequence.
+var ErrNotFound = errors.New("host: no such sequence")
+
+// Client calls the parent.
+type Client struct {
+	ch *channel.Client
+}
+
+// Dial returns a client of the parent at addr; it connects in the
+// background and redials as needed.
+func Dial(addr channel.Addr) *Client {
+	return &Client{ch: channel.NewClient(addr, channel.ClientOptions{PoolSize: 1})}
+}
+
+// Close closes the connection.
+func (c *Client) Close() { c.ch.Close() }
+
+func (c *Client) call(ctx context.Context, route string, body []byte) ([]byte, error) {
+	ctx, cancel := context.WithTimeout(ctx, callTimeout)
+	defer cancel()
+	// The pool connects in the background: wait briefly for it at boot.
+	for c.ch.Live() == 0 {
+		select {
+		case <-ctx.Done():
+			return nil, fmt.Errorf("%w: %s: no connection", ErrUnavailable, route)
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+	r, err := c.ch.Call(ctx, &channel.Call{Route: route, Body: body})
+	if err != nil {
+		return nil, fmt.Errorf("%w: %s: %v", ErrUnavailable, route, err)
+	}
+	switch {
+	case r.Status == 404:
+		return nil, ErrNotFound
+	case r.Status != 200:
+		return nil, fmt.Errorf("%w: %s: status %d: %s", ErrUnavailable, route, r.Status, short(r.Body))
+	}
+	return r.Body, nil
+}
+
+func short(b []byte) string {
+	if len(b) > 200 {
+		b = b[:200]
+	}
+	return string(b)
+}
+
+// List returns the stored sequences, newest first.
+func (c *Client) List(ctx context.Context) ([]uint64, error) {
+	b, err := c.call(ctx, RouteStateList, nil)
+	if err != nil {
+		return nil, err
+	}
+	var l SequenceList
+	if err := json.Unmarshal(b, &l); err != nil || len(l.Sequences) > MaxSequences {
+		return nil, fmt.Errorf("%w: malformed sequence list", ErrUnavailable)
+	}
+	for i := 1; i < len(l.Sequences); i++ {
+		if l.Sequences[i] >= l.Sequences[i-1] {
+			return nil, fmt.Errorf("%w: sequence list not newest first", ErrUnavailable)
+		}
+	}
+	return l.Sequences, nil
+}
+
+// Get reads one sequence.
+func (c *Client) Get(ctx context.Context, seq uint64) ([]byte, error) {
+	body, _ := json.Marshal(SequenceRef{Seq: seq})
+	b, err := c.call(ctx, RouteStateGet, body)
+	if err != nil {
+		return nil, err
+	}
+	if len(b) > MaxBlob {
+		return nil, fmt.Errorf("%w: sequence %d of %d bytes", ErrUnavailable, seq, len(b))
+	}
+	return b, nil
+}
+
+// Put stores b and returns its sequence once the parent reports it durable.
+func (c *Client) Put(ctx context.Context, b []byte) (uint64, error) {
+	r, err := c.call(ctx, RouteStatePut, b)
+	if err != nil {
+		return 0, err
+	}
+	var ref SequenceRef
+	if err := json.Unmarshal(r, &ref); err != nil || ref.Seq == 0 {
+		return 0, fmt.Errorf("%w: malformed put reply", ErrUnavailable)
+	}
+	return ref.Seq, nil
+}
+
+// Credentials fetches the instance role's temporary credentials.
+func (c *Client) Credentials(ctx context.Context) (*Credentials, error) {
+	b, err := c.call(ctx, RouteCredentials, nil)
+	if err != nil {
+		return nil, err
+	}
+	var cr Credentials
+	if err := json.Unmarshal(b, &cr); err != nil || cr.AccessKeyID == "" || cr.SecretAccessKey == "" {
+		return nil, fmt.Errorf("%w: malformed credentials", ErrUnavailable)
+	}
+	return &cr, nil
+}
+
+// EgressDialer returns a DialContext for an http.Transport whose proxy is
+// the parent's egress: every connection goes to addr, where the parent
+// answers an HTTP CONNECT for an allow-listed host:port and then relays
+// bytes. TLS to the target runs inside the enclave, over that tunnel.
+func EgressDialer(addr channel.Addr) func(ctx context.Context, network, address string) (net.Conn, error) {
+	return func(ctx context.Context, _, _ string) (net.Conn, error) {
+		return channel.Dial(ctx, addr)
+	}
+}

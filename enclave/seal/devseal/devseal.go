@@ -1,0 +1,80 @@
+// Package devseal is the development sealer: data keys are wrapped under a
+// local key file in the development state directory. Only development
+// builds (-tags nsmsim) import it; a production enclave seals with KMS.
+package devseal
+
+import (
+	"context"
+	"crypto/aes"
+	"crypto/cipher"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"strings"
+
+	"github.com/nitro-signer/nitro-signer/enclave/seal"
+)
+
+// KeyFile is the development sealing key's file name.
+const KeyFile = "dev-seal.key"
+
+const wrapInfo = "nitro-signer dev data key v1\x00"
+
+// Sealer wraps data keys with AES-256-GCM under a local 32-byte key.
+type Sealer struct {
+	aead cipher.AEAD
+}
+
+var _ seal.Sealer = (*Sealer)(nil)
+
+// Load reads the key file at path, creating it (mode 0600) when absent.
+func Load(path string) (*Sealer, error) {
+	b, err := os.ReadFile(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		key := make([]byte, 32)
+		rand.Read(key)
+		b = []byte(hex.EncodeToString(key) + "\n")
+		clear(key)
+		if err := os.WriteFile(path, b, 0o600); err != nil {
+			return nil, err
+		}
+	} else if err != nil {
+		return nil, err
+	}
+	key, err := hex.DecodeString(strings.TrimSpace(string(b)))
+	if err != nil || len(key) != 32 {
+		return nil, fmt.Errorf("devseal: %s: malformed key", path)
+	}
+	defer clear(key)
+	block, _ := aes.NewCipher(key)
+	aead, _ := cipher.NewGCM(block)
+	return &Sealer{aead: aead}, nil
+}
+
+// Kind is "dev".
+func (*Sealer) Kind() string { return "dev" }
+
+// NewDataKey returns a random data key wrapped as nonce ‖ AES-GCM.
+func (s *Sealer) NewDataKey(_ context.Context, signerID string) ([]byte, []byte, error) {
+	key := make([]byte, seal.DataKeySize)
+	rand.Read(key)
+	nonce := make([]byte, s.aead.NonceSize())
+	rand.Read(nonce)
+	return key, s.aead.Seal(nonce, nonce, key, []byte(wrapInfo+signerID)), nil
+}
+
+// Unwrap reverses NewDataKey.
+func (s *Sealer) Unwrap(_ context.Context, signerID string, wrapped []byte) ([]byte, error) {
+	n := s.aead.NonceSize()
+	if len(wrapped) < n {
+		return nil, errors.New("devseal: wrapped key too short")
+	}
+	key, err := s.aead.Open(nil, wrapped[:n], wrapped[n:], []byte(wrapInfo+signerID))
+	if err != nil {
+		return nil, errors.New("devseal: wrapped key does not open under this development key")
+	}
+	return key, nil
+}
