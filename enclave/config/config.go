@@ -9,6 +9,7 @@ import (
 	"encoding/pem"
 	"errors"
 	"fmt"
+	"net/url"
 	"os"
 	"regexp"
 	"sort"
@@ -40,6 +41,9 @@ type Config struct {
 	Limits Limits `json:"limits"`
 	// Policy restricts what the signing methods sign.
 	Policy Policy `json:"policy"`
+	// Sealing says how the keyring is sealed; absent, it is not sealed at
+	// all and no method can change the keyring.
+	Sealing Sealing `json:"sealing"`
 
 	// Derived at Load.
 	Hash       [32]byte       `json:"-"`
@@ -69,6 +73,79 @@ type Policy struct {
 	ClockSkew string `json:"clock_skew"`
 
 	Skew time.Duration `json:"-"`
+}
+
+// Sealing kinds.
+const (
+	SealingNone = "none"
+	SealingKMS  = "kms"
+	SealingDev  = "dev"
+)
+
+// Sealing configures the sealer.
+type Sealing struct {
+	// Kind is "kms" (production), "dev" (development builds only) or
+	// "none"; empty means "none".
+	Kind string `json:"kind"`
+	KMS  KMS    `json:"kms"`
+}
+
+// KMS configures the KMS sealer.
+type KMS struct {
+	// KeyID is the KMS key's ARN.
+	KeyID string `json:"key_id"`
+	// Region is the key's region.
+	Region string `json:"region"`
+	// Endpoint is KMS's https URL; empty means https://kms.<region>.amazonaws.com.
+	Endpoint string `json:"endpoint"`
+	// CAPEM is the roots the endpoint's TLS certificate must chain to (the
+	// enclave image has no system roots): Amazon Root CA 1 for AWS.
+	CAPEM string `json:"ca_pem"`
+
+	Roots *x509.CertPool `json:"-"`
+	URL   *url.URL       `json:"-"`
+}
+
+var (
+	kmsKeyPattern = regexp.MustCompile(`^(arn:aws[a-z-]*:kms:[a-z0-9-]+:[0-9]{12}:(key|alias)/[A-Za-z0-9/_-]{1,256}|alias/[A-Za-z0-9/_-]{1,256}|[0-9a-f-]{36})$`)
+	regionPattern = regexp.MustCompile(`^[a-z]{2}(-[a-z]+)+-[0-9]$`)
+)
+
+func (s *Sealing) validate() error {
+	switch s.Kind {
+	case "", SealingNone:
+		s.Kind = SealingNone
+		return nil
+	case SealingDev:
+		return nil
+	case SealingKMS:
+	default:
+		return fmt.Errorf("sealing.kind %q: want kms, dev or none", s.Kind)
+	}
+	k := &s.KMS
+	if !kmsKeyPattern.MatchString(k.KeyID) {
+		return fmt.Errorf("sealing.kms.key_id %q: want a key ARN, alias or key id", k.KeyID)
+	}
+	if !regionPattern.MatchString(k.Region) {
+		return fmt.Errorf("sealing.kms.region %q: want an AWS region", k.Region)
+	}
+	endpoint := k.Endpoint
+	if endpoint == "" {
+		endpoint = "https://kms." + k.Region + ".amazonaws.com"
+	}
+	u, err := url.Parse(endpoint)
+	if err != nil || u.Scheme != "https" || u.Host == "" || (u.Path != "" && u.Path != "/") || u.RawQuery != "" || u.User != nil {
+		return fmt.Errorf("sealing.kms.endpoint %q: want https://host[:port]", k.Endpoint)
+	}
+	if u.Port() == "" {
+		u.Host += ":443"
+	}
+	k.URL = u
+	k.Roots = x509.NewCertPool()
+	if !k.Roots.AppendCertsFromPEM([]byte(k.CAPEM)) {
+		return errors.New("sealing.kms.ca_pem: no certificate (the enclave has no system roots)")
+	}
+	return nil
 }
 
 var (
@@ -136,6 +213,9 @@ func (c *Config) validate() error {
 		return fmt.Errorf("replay_window %q: want a duration in 1s..10m", c.ReplayWindow)
 	}
 	c.Window = d
+	if err := c.Sealing.validate(); err != nil {
+		return err
+	}
 	if len(c.Roles) == 0 {
 		return errors.New("roles: none defined")
 	}

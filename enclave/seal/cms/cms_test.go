@@ -1,0 +1,88 @@
+package cms_test
+
+import (
+	"bytes"
+	"crypto/rand"
+	"crypto/rsa"
+	"errors"
+	"testing"
+
+	"github.com/nitro-signer/nitro-signer/enclave/seal/cms"
+)
+
+var key = func() *rsa.PrivateKey {
+	k, err := rsa.GenerateKey(rand.Reader, 2048)
+	if err != nil {
+		panic(err)
+	}
+	return k
+}()
+
+func TestRoundTrip(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		o    cms.EncryptOptions
+		n    int
+	}{
+		{"DER, issuer and serial", cms.EncryptOptions{}, 32},
+		{"BER indefinite, subject key id (as KMS answers)", cms.EncryptOptions{Indefinite: true, SubjectKeyID: []byte{1, 2, 3}}, 32},
+		{"block-sized plaintext", cms.EncryptOptions{Indefinite: true}, 48},
+		{"long plaintext", cms.EncryptOptions{}, 1000},
+	} {
+		plain := bytes.Repeat([]byte{0xa5}, tc.n)
+		b, err := cms.Encrypt(&key.PublicKey, plain, tc.o)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := cms.Decrypt(b, key)
+		if err != nil || !bytes.Equal(got, plain) {
+			t.Fatalf("%s: %x, %v", tc.name, got, err)
+		}
+	}
+}
+
+func TestDecryptRefusesOtherKey(t *testing.T) {
+	other, _ := rsa.GenerateKey(rand.Reader, 2048)
+	b, _ := cms.Encrypt(&other.PublicKey, make([]byte, 32), cms.EncryptOptions{})
+	if _, err := cms.Decrypt(b, key); !errors.Is(err, cms.ErrMalformed) {
+		t.Fatalf("wrapped to another key: %v", err)
+	}
+}
+
+func TestDecryptRefusesTruncatedAndTrailing(t *testing.T) {
+	for _, indef := range []bool{false, true} {
+		b, _ := cms.Encrypt(&key.PublicKey, make([]byte, 32), cms.EncryptOptions{Indefinite: indef})
+		for n := range len(b) {
+			if _, err := cms.Decrypt(b[:n], key); err == nil {
+				t.Fatalf("indefinite=%v: truncated to %d decrypted", indef, n)
+			}
+		}
+		if _, err := cms.Decrypt(append(bytes.Clone(b), 0), key); err == nil {
+			t.Fatalf("indefinite=%v: trailing byte accepted", indef)
+		}
+	}
+}
+
+// Altering any byte either fails or (in the padding or ciphertext) yields
+// other bytes; it never panics. The content key is authenticated only by
+// RSA-OAEP, so the caller's AEAD over the sealed keyring is what detects
+// changed content.
+func TestDecryptSurvivesEveryAlteredByte(t *testing.T) {
+	b, _ := cms.Encrypt(&key.PublicKey, make([]byte, 32), cms.EncryptOptions{Indefinite: true})
+	for i := range b {
+		c := bytes.Clone(b)
+		c[i] ^= 0x40
+		cms.Decrypt(c, key)
+	}
+}
+
+func FuzzDecrypt(f *testing.F) {
+	for _, indef := range []bool{false, true} {
+		b, _ := cms.Encrypt(&key.PublicKey, make([]byte, 32), cms.EncryptOptions{Indefinite: indef, SubjectKeyID: []byte{9}})
+		f.Add(b)
+	}
+	f.Add([]byte{0x30, 0x80, 0x30, 0x80, 0, 0, 0, 0})
+	f.Fuzz(func(t *testing.T, in []byte) {
+		cms.Decrypt(in, key)
+	})
+}

@@ -1,0 +1,177 @@
+// Package kmsseal is the production sealer: data keys come from AWS KMS
+// GenerateDataKey and are recovered with Decrypt, both with a Recipient — an
+// attestation document carrying a fresh RSA-2048 key — so that KMS answers
+// only with CiphertextForRecipient (CMS EnvelopedData to that key), which is
+// decrypted here. The key policy (docs/operations.md) lets KMS release data
+// keys only to documents with the image's PCRs.
+//
+// KMS is reached through the parent's egress proxy, with TLS ending inside
+// the enclave, and requests are signed with the instance role's temporary
+// credentials, which the parent supplies.
+package kmsseal
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/rsa"
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"net/url"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/kms"
+	"github.com/aws/aws-sdk-go-v2/service/kms/types"
+
+	"github.com/nitro-signer/nitro-signer/enclave/host"
+	"github.com/nitro-signer/nitro-signer/enclave/seal"
+	"github.com/nitro-signer/nitro-signer/enclave/seal/cms"
+)
+
+// ContextKey is the encryption context key that binds a data key to the
+// deployment's signer_id.
+const ContextKey = "nitro-signer:signer_id"
+
+// Options build a Sealer.
+type Options struct {
+	KeyID    string
+	Region   string
+	Endpoint *url.URL
+	// Roots verify the endpoint's TLS certificate.
+	Roots *x509.CertPool
+	// Dial reaches the parent's egress proxy.
+	Dial func(ctx context.Context, network, addr string) (net.Conn, error)
+	// Credentials supplies the instance role's credentials.
+	Credentials func(ctx context.Context) (*host.Credentials, error)
+	// Attest returns an attestation document binding publicKey (DER
+	// SubjectPublicKeyInfo).
+	Attest func(publicKey []byte) ([]byte, error)
+}
+
+// Sealer wraps data keys with KMS.
+type Sealer struct {
+	client *kms.Client
+	keyID  string
+	attest func([]byte) ([]byte, error)
+}
+
+var _ seal.Sealer = (*Sealer)(nil)
+
+// New returns a KMS sealer.
+func New(o Options) (*Sealer, error) {
+	if o.KeyID == "" || o.Region == "" || o.Endpoint == nil || o.Roots == nil || o.Dial == nil || o.Credentials == nil || o.Attest == nil {
+		return nil, errors.New("kmsseal: key, region, endpoint, roots, egress, credentials and attestation are required")
+	}
+	transport := &http.Transport{
+		// Every connection is a CONNECT tunnel through the parent's egress
+		// proxy; TLS to KMS runs over it, inside the enclave.
+		Proxy:               http.ProxyURL(&url.URL{Scheme: "http", Host: "parent-egress.invalid:80"}),
+		DialContext:         o.Dial,
+		TLSClientConfig:     &tls.Config{RootCAs: o.Roots, MinVersion: tls.VersionTLS12, ServerName: o.Endpoint.Hostname()},
+		TLSHandshakeTimeout: 10 * time.Second,
+		IdleConnTimeout:     30 * time.Second,
+		MaxIdleConns:        2,
+	}
+	creds := aws.NewCredentialsCache(aws.CredentialsProviderFunc(func(ctx context.Context) (aws.Credentials, error) {
+		c, err := o.Credentials(ctx)
+		if err != nil {
+			return aws.Credentials{}, err
+		}
+		return aws.Credentials{
+			AccessKeyID: c.AccessKeyID, SecretAccessKey: c.SecretAccessKey, SessionToken: c.SessionToken,
+			Source: "parent-instance-role", CanExpire: !c.Expiration.IsZero(), Expires: c.Expiration,
+		}, nil
+	}))
+	client := kms.New(kms.Options{
+		Region:           o.Region,
+		BaseEndpoint:     aws.String(o.Endpoint.String()),
+		Credentials:      creds,
+		HTTPClient:       &http.Client{Transport: transport, Timeout: 30 * time.Second},
+		RetryMaxAttempts: 3,
+	})
+	return &Sealer{client: client, keyID: o.KeyID, attest: o.Attest}, nil
+}
+
+// Kind is "kms".
+func (*Sealer) Kind() string { return "kms" }
+
+// recipient makes a fresh RSA key and an attestation document binding it.
+func (s *Sealer) recipient() (*rsa.PrivateKey, *types.RecipientInfo, error) {
+	priv, err := rsa.GenerateKey(rand.Reader, 2048)
+	if err != nil {
+		return nil, nil, err
+	}
+	spki, err := x509.MarshalPKIXPublicKey(&priv.PublicKey)
+	if err != nil {
+		return nil, nil, err
+	}
+	doc, err := s.attest(spki)
+	if err != nil {
+		return nil, nil, fmt.Errorf("kmsseal: attestation: %w", err)
+	}
+	return priv, &types.RecipientInfo{AttestationDocument: doc, KeyEncryptionAlgorithm: types.KeyEncryptionMechanismRsaesOaepSha256}, nil
+}
+
+// open decrypts a CiphertextForRecipient into a data key.
+func open(priv *rsa.PrivateKey, forRecipient, plaintext []byte) ([]byte, error) {
+	if len(plaintext) != 0 {
+		clear(plaintext)
+		return nil, errors.New("kmsseal: KMS returned a plaintext key despite the Recipient: refusing it")
+	}
+	if len(forRecipient) == 0 {
+		return nil, errors.New("kmsseal: KMS returned no CiphertextForRecipient")
+	}
+	key, err := cms.Decrypt(forRecipient, priv)
+	if err != nil {
+		return nil, fmt.Errorf("kmsseal: CiphertextForRecipient: %w", err)
+	}
+	if len(key) != seal.DataKeySize {
+		clear(key)
+		return nil, fmt.Errorf("kmsseal: data key of %d bytes", len(key))
+	}
+	return key, nil
+}
+
+// NewDataKey asks KMS for a data key for signerID.
+func (s *Sealer) NewDataKey(ctx context.Context, signerID string) ([]byte, []byte, error) {
+	priv, r, err := s.recipient()
+	if err != nil {
+		return nil, nil, err
+	}
+	out, err := s.client.GenerateDataKey(ctx, &kms.GenerateDataKeyInput{
+		KeyId: aws.String(s.keyID), KeySpec: types.DataKeySpecAes256,
+		EncryptionContext: map[string]string{ContextKey: signerID}, Recipient: r,
+	})
+	if err != nil {
+		return nil, nil, fmt.Errorf("kms GenerateDataKey: %w", err)
+	}
+	key, err := open(priv, out.CiphertextForRecipient, out.Plaintext)
+	if err != nil {
+		return nil, nil, err
+	}
+	if len(out.CiphertextBlob) == 0 {
+		clear(key)
+		return nil, nil, errors.New("kmsseal: KMS returned no CiphertextBlob")
+	}
+	return key, out.CiphertextBlob, nil
+}
+
+// Unwrap asks KMS to decrypt a wrapped data key for this enclave.
+func (s *Sealer) Unwrap(ctx context.Context, signerID string, wrapped []byte) ([]byte, error) {
+	priv, r, err := s.recipient()
+	if err != nil {
+		return nil, err
+	}
+	out, err := s.client.Decrypt(ctx, &kms.DecryptInput{
+		CiphertextBlob: wrapped, KeyId: aws.String(s.keyID),
+		EncryptionContext: map[string]string{ContextKey: signerID}, Recipient: r,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("kms Decrypt: %w", err)
+	}
+	return open(priv, out.CiphertextForRecipient, out.Plaintext)
+}

@@ -1,0 +1,94 @@
+// Package hostsvc answers the enclave's calls to its parent (see
+// enclave/host): the state store and the instance role's credentials. It
+// serves on its own channel listener, the enclave being the caller.
+package hostsvc
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+
+	"github.com/nitro-signer/nitro-signer/enclave/channel"
+	"github.com/nitro-signer/nitro-signer/enclave/host"
+	"github.com/nitro-signer/nitro-signer/parent/state"
+)
+
+// CredentialSource supplies temporary AWS credentials (IMDSv2 on EC2).
+type CredentialSource interface {
+	Credentials(ctx context.Context) (*host.Credentials, error)
+}
+
+// Service is a channel.Handler for the enclave's calls.
+type Service struct {
+	Store *state.Store
+	// Credentials may be nil: aws/credentials then answers 503.
+	Credentials CredentialSource
+	Logger      *slog.Logger
+	// OnPut is told of every stored sequence (metrics).
+	OnPut func(seq uint64, err error)
+}
+
+var _ channel.Handler = (*Service)(nil)
+
+func reply(status int, v any) channel.Reply {
+	b, _ := json.Marshal(v)
+	return channel.Reply{Status: status, Body: b}
+}
+
+func fail(status int, msg string) channel.Reply {
+	return reply(status, map[string]string{"error": msg})
+}
+
+// Handle answers one call from the enclave.
+func (s *Service) Handle(ctx context.Context, call *channel.Call) channel.Reply {
+	switch call.Route {
+	case host.RouteStateList:
+		seqs, err := s.Store.List()
+		if err != nil {
+			s.Logger.Error("state list failed", "err", err)
+			return fail(500, "state store unreadable")
+		}
+		if len(seqs) > host.MaxSequences {
+			seqs = seqs[:host.MaxSequences]
+		}
+		return reply(200, host.SequenceList{Sequences: append([]uint64{}, seqs...)})
+	case host.RouteStateGet:
+		var ref host.SequenceRef
+		if err := json.Unmarshal(call.Body, &ref); err != nil || ref.Seq == 0 {
+			return fail(400, "state/get needs {\"seq\": N}")
+		}
+		b, err := s.Store.Get(ref.Seq)
+		if errors.Is(err, state.ErrNotFound) {
+			return fail(404, "no such sequence")
+		}
+		if err != nil {
+			s.Logger.Error("state get failed", "seq", ref.Seq, "err", err)
+			return fail(500, "state store unreadable")
+		}
+		return channel.Reply{Status: 200, Body: b}
+	case host.RouteStatePut:
+		seq, err := s.Store.Put(call.Body)
+		if s.OnPut != nil {
+			s.OnPut(seq, err)
+		}
+		if err != nil {
+			s.Logger.Error("state put failed", "err", err)
+			return fail(507, fmt.Sprintf("state store cannot write: %v", err))
+		}
+		s.Logger.Info("sealed keyring stored", "seq", seq, "bytes", len(call.Body), "file", state.Name(seq))
+		return reply(200, host.SequenceRef{Seq: seq})
+	case host.RouteCredentials:
+		if s.Credentials == nil {
+			return fail(503, "no credential source configured (--imds)")
+		}
+		c, err := s.Credentials.Credentials(ctx)
+		if err != nil {
+			s.Logger.Error("instance credentials unavailable", "err", err)
+			return fail(503, fmt.Sprintf("instance credentials unavailable: %v", err))
+		}
+		return reply(200, c)
+	}
+	return fail(404, "no such route")
+}
