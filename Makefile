@@ -40,10 +40,11 @@ run: build ## start the enclave (simulated NSM) and the parent locally; Ctrl-C s
 	@mkdir -p $(DEV_STATE)/nsm
 	@set -e; \
 	$(BIN)/enclave --config $(DEV_STATE)/pki/enclave.json --listen unix://$(CURDIR)/$(DEV_STATE)/enclave.sock \
-		--state-dir $(DEV_STATE)/nsm 2>>$(DEV_STATE)/enclave.log & enclave=$$!; \
+		--state-dir $(DEV_STATE)/nsm --host unix://$(CURDIR)/$(DEV_STATE)/host.sock 2>>$(DEV_STATE)/enclave.log & enclave=$$!; \
 	$(BIN)/parent --listen $(PARENT_ADDR) --metrics-listen $(METRICS_ADDR) \
 		--enclave unix://$(CURDIR)/$(DEV_STATE)/enclave.sock --tls-cert $(DEV_STATE)/pki/server.pem \
 		--tls-key $(DEV_STATE)/pki/server-key.pem --client-ca $(DEV_STATE)/pki/caller-ca.pem \
+		--state-dir $(DEV_STATE)/state --host-listen unix://$(CURDIR)/$(DEV_STATE)/host.sock --imds off \
 		2>>$(DEV_STATE)/parent.log & parent=$$!; \
 	trap 'kill -TERM $$parent $$enclave 2>/dev/null; wait $$parent $$enclave 2>/dev/null; echo; echo stopped.' INT TERM EXIT; \
 	sleep 1; \
@@ -58,6 +59,9 @@ run: build ## start the enclave (simulated NSM) and the parent locally; Ctrl-C s
 	echo "Call (each answer is verified against the attested key):"; \
 	echo "  $(BIN)/signerctl call v1/derive-address --dev $(DEV_STATE) --params '{\"operator_omni\":\"$$(printf '11%.0s' $$(seq 32))\"}'"; \
 	echo "  $(BIN)/signerctl call dev/sign-message --dev $(DEV_STATE) --params '{\"omni_account\":\"$$(printf '11%.0s' $$(seq 32))\",\"message_hex\":\"0x68656c6c6f\"}'"; \
+	echo "Keys (sealed under $(DEV_STATE)/nsm/dev-seal.key, stored in $(DEV_STATE)/state):"; \
+	echo "  $(BIN)/signerctl keys status --dev $(DEV_STATE)"; \
+	echo "  $(BIN)/signerctl keys rotate --dev $(DEV_STATE)"; \
 	echo "Health: curl --cacert $(DEV_STATE)/pki/server-ca.pem --cert $(DEV_STATE)/pki/broker.pem --key $(DEV_STATE)/pki/broker-key.pem https://$(PARENT_ADDR)/readyz"; \
 	echo; echo "Ctrl-C stops both."; \
 	wait $$parent $$enclave

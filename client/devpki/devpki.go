@@ -37,7 +37,12 @@ var Roles = map[string][]string{
 		"dev/derive-address", "dev/sign-message", "dev/sign-typed-data", "dev/derive-device", "dev/sign-device-cap-pop",
 	},
 	"worker": {"v1/derive-address", "v1/derive-cred-kek", "v1/verify/k10-sig", "v1/verify/k11-assertion"},
-	"admin":  {},
+	"admin": {
+		"v1/keys/status", "v1/keys/rotate", "v1/keys/import", "v1/keys/peer-request", "v1/keys/peer-import",
+	},
+	// peer is what another deployment's operator (or its automation) uses
+	// to obtain this enclave's keyring for an attested replica.
+	"peer": {"v1/keys/status", "v1/keys/peer-challenge", "v1/keys/peer-export"},
 }
 
 // Files written under the output directory.
@@ -107,6 +112,7 @@ func Generate(dir string, now time.Time) error {
 		"replay_window": "60s",
 		"dev_surface":   true,
 		"limits":        map[string]int{"in_flight": 256},
+		"sealing":       map[string]string{"kind": "dev"},
 	}
 	b, err := json.MarshalIndent(cfg, "", "  ")
 	if err != nil {

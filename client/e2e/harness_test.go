@@ -49,6 +49,7 @@ func build(dir string) error {
 		{"enclave", "nsmsim", "../../enclave/cmd/enclave"},
 		{"enclave-production", "", "../../enclave/cmd/enclave"},
 		{"parent", "", "../../parent/cmd/parent"},
+		{"signerctl", "", "../../client/cmd/signerctl"},
 	} {
 		args := []string{"build", "-trimpath", "-o", filepath.Join(dir, b.out)}
 		if b.tags != "" {
@@ -73,6 +74,10 @@ type env struct {
 	parentP  *proc
 	pcrs     map[int][]byte
 	devRoots []*x509.Certificate
+	// name prefixes the files of this stack when several share dir.
+	name string
+	// enclaveExtra and parentExtra are added to every start.
+	enclaveExtra, parentExtra []string
 }
 
 type proc struct {
@@ -141,6 +146,11 @@ func start(t *testing.T, logPath, bin string, args ...string) *proc {
 	return p
 }
 
+// execSignerctl prepares a run of the signerctl binary.
+func execSignerctl(args ...string) *exec.Cmd {
+	return exec.Command(filepath.Join(binDir, "signerctl"), args...)
+}
+
 // stop sends SIGTERM and waits; kill is SIGKILL.
 func (p *proc) stop() {
 	select {
@@ -182,8 +192,9 @@ func newEnv(t *testing.T, enclaveArgs ...string) *env {
 func (e *env) startEnclave(extra ...string) {
 	e.t.Helper()
 	args := append([]string{"--config", filepath.Join(e.dir, "pki", devpki.EnclaveJSON),
-		"--listen", "unix://" + e.sock, "--state-dir", filepath.Join(e.dir, "nsm")}, extra...)
-	e.enclave = start(e.t, filepath.Join(e.dir, "enclave.log"), "enclave", args...)
+		"--listen", "unix://" + e.sock, "--state-dir", filepath.Join(e.dir, "nsm")}, e.enclaveExtra...)
+	args = append(args, extra...)
+	e.enclave = start(e.t, filepath.Join(e.dir, e.name+"enclave.log"), "enclave", args...)
 	e.enclave.waitLine(e.t, "enclave serving", 20*time.Second)
 	e.loadDevState()
 }
@@ -193,8 +204,9 @@ func (e *env) startParent(enclaveAddr string, extra ...string) {
 	pki := filepath.Join(e.dir, "pki")
 	args := append([]string{"--listen", "127.0.0.1:0", "--metrics-listen", "127.0.0.1:0", "--enclave", enclaveAddr,
 		"--tls-cert", filepath.Join(pki, devpki.ServerCert), "--tls-key", filepath.Join(pki, devpki.ServerKey),
-		"--client-ca", filepath.Join(pki, devpki.CallerCAFile)}, extra...)
-	e.parentP = start(e.t, filepath.Join(e.dir, "parent.log"), "parent", args...)
+		"--client-ca", filepath.Join(pki, devpki.CallerCAFile)}, e.parentExtra...)
+	args = append(args, extra...)
+	e.parentP = start(e.t, filepath.Join(e.dir, e.name+"parent.log"), "parent", args...)
 	line := e.parentP.waitLine(e.t, "parent serving", 20*time.Second)
 	var l struct{ Listen string }
 	if err := json.Unmarshal([]byte(line), &l); err != nil {

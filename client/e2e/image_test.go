@@ -13,6 +13,7 @@ import (
 var simulatorMarkers = []string{
 	"nitro-signer/enclave/nsm/nsmsim",
 	"nitro-signer/attestation/issuer",
+	"nitro-signer/enclave/seal/devseal",
 }
 
 // TestProductionEnclaveHasNoSimulator inspects the production enclave binary

@@ -10,7 +10,7 @@ import (
 
 	"github.com/nitro-signer/nitro-signer/client/devpki"
 	"github.com/nitro-signer/nitro-signer/enclave/config"
-	"github.com/nitro-signer/nitro-signer/enclave/service"
+	"github.com/nitro-signer/nitro-signer/enclave/server"
 )
 
 func devConfig(t testing.TB) []byte {
@@ -52,7 +52,7 @@ func TestParseDevelopmentConfig(t *testing.T) {
 	if !c.Allowed("broker", "dev/sign-message") || c.Allowed("worker", "dev/sign-message") || c.Allowed("nobody", "v1/derive-address") {
 		t.Fatal("role table wrong")
 	}
-	if err := c.CheckMethods(service.AllMethods()); err != nil {
+	if err := c.CheckMethods(server.AllMethods()); err != nil {
 		t.Fatal(err)
 	}
 	c2, _ := config.Parse(append(b, ' '))
@@ -61,8 +61,18 @@ func TestParseDevelopmentConfig(t *testing.T) {
 	}
 }
 
+// callerCA returns a configuration's caller CA, a PEM certificate to reuse.
+func callerCA(t *testing.T, b []byte) string {
+	var m map[string]any
+	if err := json.Unmarshal(b, &m); err != nil {
+		t.Fatal(err)
+	}
+	return m["caller_ca_pem"].(string)
+}
+
 func TestParseRefuses(t *testing.T) {
 	b := devConfig(t)
+	ca := callerCA(t, b)
 	tests := map[string][]byte{
 		"bad_unknown_field": edit(t, b, func(m map[string]any) { m["surprise"] = true }),
 		"bad_signer_id":     edit(t, b, func(m map[string]any) { m["signer_id"] = "Has Spaces" }),
@@ -81,6 +91,19 @@ func TestParseRefuses(t *testing.T) {
 		"bad_in_flight":     edit(t, b, func(m map[string]any) { m["limits"] = map[string]any{"in_flight": -1} }),
 		"bad_duplicate_key": []byte(strings.Replace(string(b), `"signer_id"`, `"signer_id": "x", "signer_id"`, 1)),
 		"bad_not_json":      []byte("signer_id = x"),
+		"bad_sealing_kind":  edit(t, b, func(m map[string]any) { m["sealing"] = map[string]any{"kind": "tpm"} }),
+		"bad_kms_key_id": edit(t, b, func(m map[string]any) {
+			m["sealing"] = kmsSealing(ca, func(k map[string]any) { k["key_id"] = "my key" })
+		}),
+		"bad_kms_region": edit(t, b, func(m map[string]any) { m["sealing"] = kmsSealing(ca, func(k map[string]any) { k["region"] = "moon" }) }),
+		"bad_kms_http_endpoint": edit(t, b, func(m map[string]any) {
+			m["sealing"] = kmsSealing(ca, func(k map[string]any) { k["endpoint"] = "http://kms.us-east-1.amazonaws.com" })
+		}),
+		"bad_kms_endpoint_path": edit(t, b, func(m map[string]any) {
+			m["sealing"] = kmsSealing(ca, func(k map[string]any) { k["endpoint"] = "https://kms.example/x" })
+		}),
+		"bad_kms_no_roots":      edit(t, b, func(m map[string]any) { m["sealing"] = kmsSealing(ca, func(k map[string]any) { k["ca_pem"] = "" }) }),
+		"bad_kms_unknown_field": edit(t, b, func(m map[string]any) { m["sealing"] = kmsSealing(ca, func(k map[string]any) { k["role"] = "x" }) }),
 	}
 	for name, in := range tests {
 		t.Run(name, func(t *testing.T) {
@@ -93,8 +116,35 @@ func TestParseRefuses(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := c.CheckMethods(service.AllMethods()); err == nil {
+	if err := c.CheckMethods(server.AllMethods()); err == nil {
 		t.Fatal("an unknown method in a role passed CheckMethods")
+	}
+}
+
+// kmsSealing is a valid KMS sealing section, changed by mutate.
+func kmsSealing(ca string, mutate func(map[string]any)) map[string]any {
+	k := map[string]any{
+		"key_id": "arn:aws:kms:us-east-1:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab",
+		"region": "us-east-1",
+		"ca_pem": ca,
+	}
+	mutate(k)
+	return map[string]any{"kind": "kms", "kms": k}
+}
+
+func TestParseSealing(t *testing.T) {
+	b := devConfig(t)
+	ca := callerCA(t, b)
+	c, err := config.Parse(edit(t, b, func(m map[string]any) { m["sealing"] = kmsSealing(ca, func(map[string]any) {}) }))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Sealing.Kind != config.SealingKMS || c.Sealing.KMS.URL.String() != "https://kms.us-east-1.amazonaws.com:443" || c.Sealing.KMS.Roots == nil {
+		t.Fatalf("kms sealing: %+v", c.Sealing)
+	}
+	c, err = config.Parse(edit(t, b, func(m map[string]any) { delete(m, "sealing") }))
+	if err != nil || c.Sealing.Kind != config.SealingNone {
+		t.Fatalf("absent sealing: %+v, %v", c.Sealing, err)
 	}
 }
 

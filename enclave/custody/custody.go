@@ -265,3 +265,7 @@ func reason(err error) string {
 	}
 	return s
 }
+
+// CanChange reports whether a sealer and a store are configured, so the
+// keyring can be imported, rotated or copied.
+func (c *Custody) CanChange() bool { return c.o.Store != nil && c.o.Sealer != nil }

@@ -452,7 +452,7 @@ func copyKeyring(t *testing.T, s, r *enclave) (custody.ChangeResult, error) {
 		return custody.ChangeResult{}, fmt.Errorf("challenge: %w", err)
 	}
 	var offer custody.PeerOffer
-	if err := r.call(t, custody.RoutePeerRequest, custody.PeerRequest{Challenge: ch.Challenge}, &offer); err != nil {
+	if err := r.call(t, custody.RoutePeerRequest, custody.PeerRequest(ch), &offer); err != nil {
 		return custody.ChangeResult{}, fmt.Errorf("request: %w", err)
 	}
 	var exp custody.PeerExport
@@ -528,7 +528,7 @@ func TestPeerCopyRefusesReplay(t *testing.T) {
 	var ch custody.PeerChallenge
 	s.call(t, custody.RoutePeerChallenge, struct{}{}, &ch)
 	var offer custody.PeerOffer
-	r.call(t, custody.RoutePeerRequest, custody.PeerRequest{Challenge: ch.Challenge}, &offer)
+	r.call(t, custody.RoutePeerRequest, custody.PeerRequest(ch), &offer)
 	exportReq := custody.PeerExportRequest{Challenge: ch.Challenge, Document: offer.Document, Nonce: offer.Nonce}
 	var exp custody.PeerExport
 	if err := s.call(t, custody.RoutePeerExport, exportReq, &exp); err != nil {
@@ -548,7 +548,7 @@ func TestPeerCopyRefusesReplay(t *testing.T) {
 	var ch2 custody.PeerChallenge
 	s.call(t, custody.RoutePeerChallenge, struct{}{}, &ch2)
 	var offer2 custody.PeerOffer
-	r.call(t, custody.RoutePeerRequest, custody.PeerRequest{Challenge: ch2.Challenge}, &offer2)
+	r.call(t, custody.RoutePeerRequest, custody.PeerRequest(ch2), &offer2)
 	err := s.call(t, custody.RoutePeerExport, custody.PeerExportRequest{Challenge: ch2.Challenge, Document: offer.Document, Nonce: offer2.Nonce}, nil)
 	if code(err) != envelope.CodePeerRefused {
 		t.Fatalf("export for a document over an old nonce: %v", err)

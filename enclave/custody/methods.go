@@ -158,6 +158,26 @@ func (c *Custody) importSecret(ctx context.Context, params json.RawMessage) (any
 	if err := decode(params, &p); err != nil {
 		return nil, err
 	}
+	priv, err := hpke.NewDHKEMPrivateKey(c.o.X25519)
+	if err != nil {
+		return nil, err
+	}
+	plain, err := hpke.Open(priv, hpkeKDF, hpkeAEAD, ImportInfo(c.o.SignerID), p.Secret)
+	if err != nil {
+		return nil, envelope.Errorf(envelope.CodeBadRequest, "sealed_secret does not open with this enclave's key")
+	}
+	defer clear(plain)
+	s, err := keyring.NewSecret(plain)
+	if err != nil {
+		return nil, envelope.Errorf(envelope.CodeBadRequest, "the imported secret is not %d bytes", keyring.SecretSize)
+	}
+	return c.Import(ctx, s)
+}
+
+// Import makes s epoch 1 of an empty keyring, sealed and stored first. It
+// is refused when the keyring holds keys or the store holds any sealed
+// keyring, readable or not: an import never starts a second lineage.
+func (c *Custody) Import(ctx context.Context, s *keyring.Secret) (*ChangeResult, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.o.Keys.Current() != 0 {
@@ -173,19 +193,6 @@ func (c *Custody) importSecret(ctx context.Context, params json.RawMessage) (any
 	if len(seqs) > 0 {
 		return nil, envelope.Errorf(envelope.CodeKeyringNotEmpty,
 			"the state store already holds %d sealed keyrings (newest sequence %d): unseal them or copy from a peer", len(seqs), seqs[0])
-	}
-	priv, err := hpke.NewDHKEMPrivateKey(c.o.X25519)
-	if err != nil {
-		return nil, err
-	}
-	plain, err := hpke.Open(priv, hpkeKDF, hpkeAEAD, ImportInfo(c.o.SignerID), p.Secret)
-	if err != nil {
-		return nil, envelope.Errorf(envelope.CodeBadRequest, "sealed_secret does not open with this enclave's key")
-	}
-	defer clear(plain)
-	s, err := keyring.NewSecret(plain)
-	if err != nil {
-		return nil, envelope.Errorf(envelope.CodeBadRequest, "the imported secret is not %d bytes", keyring.SecretSize)
 	}
 	if err := c.commit(ctx, &seal.Keyring{Generation: 1, Epochs: []*keyring.Secret{s}}); err != nil {
 		return nil, err

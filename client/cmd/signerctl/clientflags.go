@@ -37,21 +37,27 @@ type clientFlags struct {
 	transport func(*tls.Config) http.RoundTripper
 }
 
-func (c *clientFlags) register(fs *flag.FlagSet) {
+func (c *clientFlags) register(fs *flag.FlagSet) { c.registerAs(fs, "", "broker") }
+
+// registerAs registers the flags with a name prefix ("from-" for the
+// second enclave of keys sync) and a default development role.
+func (c *clientFlags) registerAs(fs *flag.FlagSet, prefix, role string) {
 	c.pcrs = pcrFlags{}
-	fs.StringVar(&c.dev, "dev", "", "development layout directory (from make run): fills in every path below")
-	fs.StringVar(&c.role, "role", "broker", "with --dev: which development client certificate to use")
-	fs.StringVar(&c.parent, "parent", "https://127.0.0.1:8443", "parent base URL")
-	fs.StringVar(&c.cert, "cert", "", "client certificate (PEM)")
-	fs.StringVar(&c.key, "key", "", "client key (PEM)")
-	fs.StringVar(&c.serverCA, "server-ca", "", "CA of the parent's TLS certificate (PEM)")
-	fs.StringVar(&c.root, "root", "", "attestation root (PEM) instead of the AWS Nitro root (development)")
-	fs.StringVar(&c.pcrsFile, "pcrs", "", "PCR manifest (JSON with pcr0, pcr1, pcr2 hex) to pin")
-	fs.Var(c.pcrs, "pcr", "pin PCR N to HEX (repeatable)")
-	fs.StringVar(&c.signerID, "signer-id", "", "expected signer_id")
-	fs.BoolVar(&c.allowDebug, "allow-debug", false, "accept a debug-mode enclave (never in production)")
-	fs.DurationVar(&c.maxAge, "max-age", client.DefaultMaxAge, "oldest attestation document accepted")
-	fs.DurationVar(&c.timeout, "timeout", 15*time.Second, "deadline for the whole command")
+	fs.StringVar(&c.dev, prefix+"dev", "", "development layout directory (from make run): fills in every path below")
+	fs.StringVar(&c.role, prefix+"role", role, "with --dev: which development client certificate to use")
+	fs.StringVar(&c.parent, prefix+"parent", "https://127.0.0.1:8443", "parent base URL")
+	fs.StringVar(&c.cert, prefix+"cert", "", "client certificate (PEM)")
+	fs.StringVar(&c.key, prefix+"key", "", "client key (PEM)")
+	fs.StringVar(&c.serverCA, prefix+"server-ca", "", "CA of the parent's TLS certificate (PEM)")
+	fs.StringVar(&c.root, prefix+"root", "", "attestation root (PEM) instead of the AWS Nitro root (development)")
+	fs.StringVar(&c.pcrsFile, prefix+"pcrs", "", "PCR manifest (JSON with pcr0, pcr1, pcr2 hex) to pin")
+	fs.Var(c.pcrs, prefix+"pcr", "pin PCR N to HEX (repeatable)")
+	fs.StringVar(&c.signerID, prefix+"signer-id", "", "expected signer_id")
+	fs.BoolVar(&c.allowDebug, prefix+"allow-debug", false, "accept a debug-mode enclave (never in production)")
+	fs.DurationVar(&c.maxAge, prefix+"max-age", client.DefaultMaxAge, "oldest attestation document accepted")
+	if prefix == "" {
+		fs.DurationVar(&c.timeout, "timeout", 15*time.Second, "deadline for the whole command")
+	}
 }
 
 // applyDev fills unset paths from a development layout: pki/ and nsm/ under

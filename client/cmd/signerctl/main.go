@@ -32,6 +32,10 @@ commands:
   attest verify   verify an attestation document and print it as JSON
   attest fetch    fetch a fresh attestation document from the signer and verify it
   call            call a method and print its verified result
+  keys status     show the keyring's epoch, generation and sealing (admin)
+  keys rotate     add an epoch from the enclave's randomness, sealed before use (admin)
+  keys import     encrypt a master secret to the attested enclave and import it as epoch 1 (admin)
+  keys sync       copy the keyring from one attested enclave to another (--from-* flags: the sender)
   eif measure     parse an enclave image file and compute its PCRs (or a pcrs.json manifest)
   bench           load the running signer and report throughput, latency and CPU against the crypto floor
   dev-pki         create a development PKI and enclave configuration
@@ -52,6 +56,8 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		return call(args[1:], stdout, stderr)
 	case len(args) >= 2 && args[0] == "eif" && args[1] == "measure":
 		return eifMeasure(args[2:], stdout, stderr)
+	case args[0] == "keys":
+		return keysCmd(args[1:], stdout, stderr)
 	case args[0] == "bench":
 		return bench(args[1:], stdout, stderr)
 	case args[0] == "dev-pki":

@@ -21,6 +21,8 @@ import (
 
 	"github.com/nitro-signer/nitro-signer/enclave/channel"
 	"github.com/nitro-signer/nitro-signer/enclave/config"
+	"github.com/nitro-signer/nitro-signer/enclave/custody"
+	"github.com/nitro-signer/nitro-signer/enclave/host"
 	"github.com/nitro-signer/nitro-signer/enclave/keyring"
 	"github.com/nitro-signer/nitro-signer/enclave/server"
 )
@@ -29,7 +31,12 @@ import (
 type Config struct {
 	ConfigPath string
 	Listen     string
-	Platform   platformFlags
+	// Host is the parent's host service (state store, credentials); empty
+	// means none, and the keyring cannot be sealed.
+	Host string
+	// Egress is the parent's egress proxy, for KMS.
+	Egress   string
+	Platform platformFlags
 }
 
 // Validate checks the command line.
@@ -40,6 +47,14 @@ func (c *Config) Validate() error {
 	if _, err := channel.ParseAddr(c.Listen); err != nil {
 		return err
 	}
+	for _, a := range []string{c.Host, c.Egress} {
+		if a == "" {
+			continue
+		}
+		if _, err := channel.ParseAddr(a); err != nil {
+			return err
+		}
+	}
 	return c.Platform.validate()
 }
 
@@ -48,6 +63,8 @@ func main() {
 	fs := flag.NewFlagSet("enclave", flag.ContinueOnError)
 	fs.StringVar(&c.ConfigPath, "config", "", "enclave configuration file (JSON)")
 	fs.StringVar(&c.Listen, "listen", "vsock://4294967295:5000", "channel address: vsock://CID:PORT, unix:///path or tcp://host:port")
+	fs.StringVar(&c.Host, "host", "", "the parent's host service (sealed state, credentials): vsock://3:5001 in an enclave; empty for none")
+	fs.StringVar(&c.Egress, "egress", "", "the parent's egress proxy (KMS): vsock://3:5002 in an enclave; empty for none")
 	c.Platform.register(fs)
 	if err := fs.Parse(os.Args[1:]); err != nil {
 		os.Exit(2)
@@ -84,11 +101,29 @@ func run(ctx context.Context, c *Config, logger *slog.Logger) error {
 	}
 	defer module.Close()
 	keys := keyring.New()
-	if err := loadKeys(&c.Platform, keys); err != nil {
+	var store custody.Store
+	if c.Host != "" {
+		addr, _ := channel.ParseAddr(c.Host)
+		h := host.Dial(addr)
+		defer h.Close()
+		store = h
+	}
+	sealer, err := openSealer(ctx, c, cfg, module, store)
+	if err != nil {
 		return err
 	}
-	srv, err := server.New(server.Options{Config: cfg, NSM: module, Keys: keys, Clock: time.Now, Logger: logger})
+	if sealer == nil || store == nil {
+		sealer, store = nil, nil
+		logger.Warn("no state store or sealer: the keyring will not be sealed and cannot change", "sealing", cfg.Sealing.Kind, "host", c.Host)
+	}
+	srv, err := server.New(server.Options{
+		Config: cfg, NSM: module, Keys: keys, Clock: time.Now, Logger: logger,
+		Sealer: sealer, Store: store, PeerRoots: peerRoots(module),
+	})
 	if err != nil {
+		return err
+	}
+	if err := loadKeys(ctx, &c.Platform, srv.Custody(), keys, logger); err != nil {
 		return err
 	}
 	addr, _ := channel.ParseAddr(c.Listen)

@@ -3,11 +3,17 @@
 package main
 
 import (
+	"context"
+	"crypto/x509"
+	"errors"
 	"flag"
+	"log/slog"
 	"time"
 
+	"github.com/nitro-signer/nitro-signer/enclave/custody"
 	"github.com/nitro-signer/nitro-signer/enclave/keyring"
 	"github.com/nitro-signer/nitro-signer/enclave/nsm"
+	"github.com/nitro-signer/nitro-signer/enclave/seal"
 )
 
 const buildKind = "production"
@@ -23,7 +29,18 @@ func openNSM(_ *platformFlags, _ func() time.Time) (nsm.Module, error) {
 	return nsm.OpenDevice()
 }
 
-// loadKeys loads nothing: until a sealed keyring is unsealed, a production
-// enclave serves with no keys, readiness false and every method answering
-// signer_disabled.
-func loadKeys(*platformFlags, *keyring.Keyring) error { return nil }
+// peerRoots is nil: peers' documents must chain to the AWS root.
+func peerRoots(nsm.Module) []*x509.Certificate { return nil }
+
+// devSealer does not exist in a production build.
+func devSealer(*platformFlags) (seal.Sealer, error) {
+	return nil, errors.New(`sealing.kind "dev" exists only in development builds; use "kms"`)
+}
+
+// loadKeys unseals the newest sealed keyring. Until one is unsealed,
+// imported or copied from a peer, a production enclave serves with no keys,
+// readiness false (saying why) and every method answering signer_disabled.
+func loadKeys(ctx context.Context, _ *platformFlags, cust *custody.Custody, _ *keyring.Keyring, logger *slog.Logger) error {
+	unsealAtBoot(ctx, cust, logger)
+	return nil
+}

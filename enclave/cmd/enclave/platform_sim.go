@@ -3,20 +3,26 @@
 package main
 
 import (
+	"context"
 	"crypto/rand"
+	"crypto/x509"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
 	"io/fs"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"time"
 
+	"github.com/nitro-signer/nitro-signer/enclave/custody"
 	"github.com/nitro-signer/nitro-signer/enclave/keyring"
 	"github.com/nitro-signer/nitro-signer/enclave/nsm"
 	"github.com/nitro-signer/nitro-signer/enclave/nsm/nsmsim"
+	"github.com/nitro-signer/nitro-signer/enclave/seal"
+	"github.com/nitro-signer/nitro-signer/enclave/seal/devseal"
 )
 
 const buildKind = "development (simulated NSM)"
@@ -27,11 +33,13 @@ type platformFlags struct {
 	stateDir string
 	debug    bool
 	noKeys   bool
+	image    string
 }
 
 func (p *platformFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&p.stateDir, "state-dir", ".dev/nsm", "development state: the simulated NSM's root and the development master secret")
 	fs.BoolVar(&p.debug, "debug", false, "simulate a debug-mode enclave (all PCRs zero)")
+	fs.StringVar(&p.image, "sim-image", "", "file the simulated NSM measures into PCR0 and PCR2 instead of this binary (to simulate another image)")
 	fs.BoolVar(&p.noKeys, "no-keys", false, "start with an empty keyring, as a production enclave before unsealing")
 }
 
@@ -50,7 +58,7 @@ const devSecretFile = "dev-master-secret.hex"
 const pcrFile = "pcrs.json"
 
 func openNSM(p *platformFlags, clock func() time.Time) (nsm.Module, error) {
-	sim, err := nsmsim.Open(nsmsim.Options{StateDir: p.stateDir, Debug: p.debug, Clock: clock})
+	sim, err := nsmsim.Open(nsmsim.Options{StateDir: p.stateDir, Binary: p.image, Debug: p.debug, Clock: clock})
 	if err != nil {
 		return nil, err
 	}
@@ -69,10 +77,44 @@ func openNSM(p *platformFlags, clock func() time.Time) (nsm.Module, error) {
 	return sim, nil
 }
 
-func loadKeys(p *platformFlags, keys *keyring.Keyring) error {
-	if p.noKeys {
+// peerRoots trusts the development root for peers' documents.
+func peerRoots(m nsm.Module) []*x509.Certificate {
+	return []*x509.Certificate{m.(*nsmsim.Simulator).Root()}
+}
+
+// devSealer wraps data keys under dev-seal.key in the state directory.
+func devSealer(p *platformFlags) (seal.Sealer, error) {
+	return devseal.Load(filepath.Join(p.stateDir, devseal.KeyFile))
+}
+
+// loadKeys loads the development keyring. With a state store it unseals the
+// newest sealed keyring and, when there is none, imports the development
+// master secret as epoch 1 (sealed first); without one it holds the
+// development secret in memory only. --no-keys skips the development secret.
+func loadKeys(ctx context.Context, p *platformFlags, cust *custody.Custody, keys *keyring.Keyring, logger *slog.Logger) error {
+	sealed := cust.CanChange()
+	if sealed {
+		err := unsealAtBoot(ctx, cust, logger)
+		if p.noKeys || !errors.Is(err, custody.ErrNoState) {
+			return nil
+		}
+	} else if p.noKeys {
 		return nil
 	}
+	s, err := devSecret(p)
+	if err != nil {
+		return err
+	}
+	if sealed {
+		_, err = cust.Import(ctx, s)
+		return err
+	}
+	_, err = keys.Add(s)
+	return err
+}
+
+// devSecret reads (or creates) the development master secret.
+func devSecret(p *platformFlags) (*keyring.Secret, error) {
 	path := filepath.Join(p.stateDir, devSecretFile)
 	b, err := os.ReadFile(path)
 	if errors.Is(err, fs.ErrNotExist) {
@@ -81,22 +123,21 @@ func loadKeys(p *platformFlags, keys *keyring.Keyring) error {
 		b = []byte(hex.EncodeToString(secret) + "\n")
 		clear(secret)
 		if err := os.WriteFile(path, b, 0o600); err != nil {
-			return err
+			return nil, err
 		}
 	} else if err != nil {
-		return err
+		return nil, err
 	}
 	raw, err := hex.DecodeString(string(trimSpace(b)))
 	if err != nil {
-		return fmt.Errorf("%s: malformed key", path)
+		return nil, fmt.Errorf("%s: malformed key", path)
 	}
 	defer clear(raw)
 	s, err := keyring.NewSecret(raw)
 	if err != nil {
-		return fmt.Errorf("%s: %w", path, err)
+		return nil, fmt.Errorf("%s: %w", path, err)
 	}
-	_, err = keys.Add(s)
-	return err
+	return s, nil
 }
 
 func trimSpace(b []byte) []byte {

@@ -279,7 +279,7 @@ func Encrypt(pub *rsa.PublicKey, plaintext []byte, o EncryptOptions) ([]byte, er
 		version, rid = 2, encode(0x80, false, o.SubjectKeyID)
 	}
 	oaep := cons(tagSequence,
-		cons(0x80|0x00, algNull(oidSHA256)),
+		cons(0x80, algNull(oidSHA256)),
 		cons(0x80|0x01, cons(tagSequence, oid(oidMGF1), algNull(oidSHA256))),
 		cons(0x80|0x02, cons(tagSequence, oid(oidPSpecified), prim(tagOctetString, nil))),
 	)
@@ -296,7 +296,7 @@ func Encrypt(pub *rsa.PublicKey, plaintext []byte, o EncryptOptions) ([]byte, er
 	}
 	eci := cons(tagSequence, oid(oidData), cons(tagSequence, oid(oidAES256CBC), prim(tagOctetString, iv)), content)
 	ed := cons(tagSequence, prim(tagInteger, []byte{version}), cons(tagSet, ktri), eci)
-	return cons(tagSequence, oid(oidEnvelopedData), cons(0x80|0x00, ed)), nil
+	return cons(tagSequence, oid(oidEnvelopedData), cons(0x80, ed)), nil
 }
 
 // encode writes one element: definite length, or indefinite with an

@@ -20,6 +20,7 @@ import (
 	"os"
 	"os/signal"
 	"runtime/debug"
+	"strings"
 	"syscall"
 	"time"
 
@@ -28,6 +29,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/nitro-signer/nitro-signer/enclave/channel"
+	"github.com/nitro-signer/nitro-signer/parent/egress"
 	"github.com/nitro-signer/nitro-signer/parent/proxy"
 )
 
@@ -45,6 +47,15 @@ type Config struct {
 	PoolSize      int
 	DrainTimeout  time.Duration
 	Pprof         bool
+	// StateDir holds sealed keyrings; with HostListen it enables the
+	// enclave's host service.
+	StateDir   string
+	HostListen string
+	// EgressListen and EgressAllow enable the egress proxy.
+	EgressListen string
+	EgressAllow  string
+	// IMDS is the instance metadata endpoint ("off" for none).
+	IMDS string
 }
 
 // Validate checks the command line.
@@ -64,6 +75,27 @@ func (c *Config) Validate() error {
 	if c.MaxConcurrent < 1 || c.PoolSize < 1 {
 		return errors.New("--max-concurrent and --pool must be positive")
 	}
+	if (c.StateDir == "") != (c.HostListen == "") {
+		return errors.New("--state-dir and --host-listen go together")
+	}
+	for _, a := range []string{c.HostListen, c.EgressListen} {
+		if a == "" {
+			continue
+		}
+		if _, err := channel.ParseAddr(a); err != nil {
+			return err
+		}
+	}
+	allow, err := egress.ParseAllow(c.EgressAllow)
+	if err != nil {
+		return err
+	}
+	if c.EgressListen != "" && len(allow) == 0 {
+		return errors.New("--egress-listen needs --egress-allow host:port[,host:port...]")
+	}
+	if c.IMDS != "off" && !strings.HasPrefix(c.IMDS, "http://") {
+		return errors.New(`--imds must be an http:// URL or "off"`)
+	}
 	return nil
 }
 
@@ -81,6 +113,11 @@ func main() {
 	fs.IntVar(&c.MaxConcurrent, "max-concurrent", 1024, "requests in progress before answering 503")
 	fs.IntVar(&c.PoolSize, "pool", channel.DefaultPoolSize, "channel connections to the enclave")
 	fs.DurationVar(&c.DrainTimeout, "drain-timeout", 30*time.Second, "how long shutdown waits for requests in flight")
+	fs.StringVar(&c.StateDir, "state-dir", "", "directory of sealed keyrings (the enclave's state store); empty for none")
+	fs.StringVar(&c.HostListen, "host-listen", "", "where the enclave reaches the host service: vsock://4294967295:5001, unix:///path")
+	fs.StringVar(&c.EgressListen, "egress-listen", "", "where the enclave reaches the egress proxy: vsock://4294967295:5002, unix:///path; empty for none")
+	fs.StringVar(&c.EgressAllow, "egress-allow", "", "comma-separated host:port targets the egress proxy may reach (KMS)")
+	fs.StringVar(&c.IMDS, "imds", "http://169.254.169.254", `instance metadata service for the role's credentials, or "off"`)
 	fs.BoolVar(&c.Pprof, "pprof", false, "serve /debug/pprof on the metrics listener (the parent holds no secret)")
 	if err := fs.Parse(os.Args[1:]); err != nil {
 		os.Exit(2)
@@ -176,6 +213,20 @@ func run(ctx context.Context, c *Config, logger *slog.Logger) error {
 	msrv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
 	go msrv.Serve(mln)
 
+	if c.StateDir != "" {
+		if err := serveHost(ctx, c, logger, reg); err != nil {
+			ln.Close()
+			mln.Close()
+			return err
+		}
+	}
+	if c.EgressListen != "" {
+		if err := serveEgress(ctx, c, logger, reg); err != nil {
+			ln.Close()
+			mln.Close()
+			return err
+		}
+	}
 	logger.Info("parent serving", "listen", ln.Addr().String(), "metrics", mln.Addr().String(), "enclave", addr.String())
 	errc := make(chan error, 1)
 	go func() { errc <- srv.ServeTLS(ln, "", "") }()

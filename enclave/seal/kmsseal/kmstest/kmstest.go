@@ -313,7 +313,7 @@ func StartIMDS(p Policy) *IMDS {
 	mux := http.NewServeMux()
 	mux.HandleFunc("PUT /latest/api/token", func(w http.ResponseWriter, r *http.Request) {
 		if r.Header.Get("X-aws-ec2-metadata-token-ttl-seconds") == "" {
-			http.Error(w, "ttl required", 400)
+			http.Error(w, "ttl required", http.StatusBadRequest)
 			return
 		}
 		io.WriteString(w, token)
@@ -321,7 +321,7 @@ func StartIMDS(p Policy) *IMDS {
 	authed := func(h http.HandlerFunc) http.HandlerFunc {
 		return func(w http.ResponseWriter, r *http.Request) {
 			if r.Header.Get("X-aws-ec2-metadata-token") != token {
-				http.Error(w, "unauthorized", 401)
+				http.Error(w, "unauthorized", http.StatusUnauthorized)
 				return
 			}
 			h(w, r)

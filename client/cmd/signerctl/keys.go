@@ -1,0 +1,114 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+
+	"github.com/nitro-signer/nitro-signer/client"
+	"github.com/nitro-signer/nitro-signer/enclave/envelope"
+	"github.com/nitro-signer/nitro-signer/enclave/keyring"
+)
+
+// keysCmd: signerctl keys status|rotate|import|sync [flags]
+func keysCmd(args []string, stdout, stderr io.Writer) int {
+	usage := "usage: signerctl keys status|rotate|import --secret-file F|sync --from-parent URL ... [flags]"
+	if len(args) < 1 {
+		fmt.Fprintln(stderr, usage)
+		return 2
+	}
+	sub := args[0]
+	fs := flag.NewFlagSet("keys "+sub, flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	var cf, from clientFlags
+	cf.registerAs(fs, "", "admin")
+	secretFile := ""
+	switch sub {
+	case "status", "rotate":
+	case "import":
+		fs.StringVar(&secretFile, "secret-file", "", "the 32-byte master secret: 64 hex characters, or 32 raw bytes")
+	case "sync":
+		from.registerAs(fs, "from-", "peer")
+	default:
+		fmt.Fprintln(stderr, usage)
+		return 2
+	}
+	if err := fs.Parse(args[1:]); err != nil {
+		return 2
+	}
+	c, err := cf.client()
+	if err != nil {
+		fmt.Fprintf(stderr, "keys %s: %v\n", sub, err)
+		return 2
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), cf.timeout)
+	defer cancel()
+	var result any
+	switch sub {
+	case "status":
+		result, err = c.KeyStatus(ctx)
+	case "rotate":
+		result, err = c.RotateKeys(ctx)
+	case "import":
+		var secret []byte
+		if secret, err = readSecretFile(secretFile); err != nil {
+			fmt.Fprintf(stderr, "keys import: %v\n", err)
+			return 2
+		}
+		result, err = c.ImportSecret(ctx, secret)
+		clear(secret)
+	case "sync":
+		var src *client.Client
+		if src, err = from.client(); err != nil {
+			fmt.Fprintf(stderr, "keys sync: the sending enclave (--from-...): %v\n", err)
+			return 2
+		}
+		result, err = client.CopyKeyring(ctx, src, c)
+	}
+	if err != nil {
+		var e *envelope.Error
+		if errors.As(err, &e) {
+			fmt.Fprintf(stderr, "keys %s: refused by the enclave: %s: %s\n", sub, e.Code, e.Message)
+			return 1
+		}
+		fmt.Fprintf(stderr, "keys %s: %v\n", sub, err)
+		return 1
+	}
+	out, _ := json.MarshalIndent(result, "", "  ")
+	fmt.Fprintf(stdout, "%s\n", out)
+	return 0
+}
+
+// readSecretFile reads a master secret: 32 raw bytes, or 64 hex characters
+// (optionally 0x-prefixed, surrounding whitespace ignored). Errors never
+// quote the file's content.
+func readSecretFile(path string) ([]byte, error) {
+	if path == "" {
+		return nil, errors.New("--secret-file is required")
+	}
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	defer clear(b)
+	if len(b) == keyring.SecretSize {
+		return bytes.Clone(b), nil
+	}
+	t := bytes.TrimSpace(b)
+	t = bytes.TrimPrefix(bytes.TrimPrefix(t, []byte("0x")), []byte("0X"))
+	if len(t) != 2*keyring.SecretSize {
+		return nil, fmt.Errorf("%s: want 32 raw bytes or 64 hex characters", path)
+	}
+	out := make([]byte, keyring.SecretSize)
+	if _, err := hex.Decode(out, t); err != nil {
+		clear(out)
+		return nil, fmt.Errorf("%s: not hex", path)
+	}
+	return out, nil
+}
