@@ -230,6 +230,10 @@ func TestKeysSurviveKillUnderLoad(t *testing.T) {
 	if err != nil || st.Epoch != 3 || st.Generation != 3 || st.Sealer != "dev" {
 		t.Fatalf("status after restart: %+v, %v", st, err)
 	}
+	// The current epoch is attested in user_data.
+	if a, err := broker.Attest(ctx(t)); err != nil || a.UserData.Epoch != 3 {
+		t.Fatalf("user_data after restart: %+v, %v", a, err)
+	}
 	t.Logf("load: %d ok, %d failed around the restart", ok.Load(), failed.Load())
 	e.assertNoSecrets(append(collectKEKs(before), e.devSecret()))
 }
@@ -494,7 +498,6 @@ func (e *env) assertNoSecrets(secrets [][]byte, skip ...string) {
 	}
 	e.t.Logf("searched %d files for %d secrets", files, len(secrets))
 }
-
 
 // The enclave seals through a local KMS that speaks KMS's protocol and
 // enforces a PCR policy on the Recipient document: the right image unseals

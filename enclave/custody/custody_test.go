@@ -108,7 +108,7 @@ type world struct {
 	now    time.Time
 }
 
-func newWorld(t *testing.T) *world {
+func newWorld(t testing.TB) *world {
 	dir := t.TempDir()
 	bin := filepath.Join(dir, "enclave.bin")
 	os.WriteFile(bin, []byte("enclave image A"), 0o644)
@@ -121,7 +121,7 @@ func newWorld(t *testing.T) *world {
 
 func (w *world) clock() time.Time { return w.now }
 
-func (w *world) start(t *testing.T, o opts) *enclave {
+func (w *world) start(t testing.TB, o opts) *enclave {
 	t.Helper()
 	if o.binary == "" {
 		o.binary = w.binary
@@ -163,7 +163,7 @@ func (w *world) start(t *testing.T, o opts) *enclave {
 func rootsOf(sim *nsmsim.Simulator) []*x509.Certificate { return []*x509.Certificate{sim.Root()} }
 
 // call runs a key method with params and decodes its result.
-func (e *enclave) call(t *testing.T, route string, params, result any) error {
+func (e *enclave) call(t testing.TB, route string, params, result any) error {
 	t.Helper()
 	p, err := json.Marshal(params)
 	if err != nil {
@@ -186,7 +186,7 @@ func code(err error) envelope.Code { return envelope.CodeOf(err) }
 
 func secretBytes(b byte) []byte { return bytes.Repeat([]byte{b}, 32) }
 
-func (e *enclave) importSecret(t *testing.T, secret []byte) error {
+func (e *enclave) importSecret(t testing.TB, secret []byte) error {
 	t.Helper()
 	ct, err := custody.SealImport(e.x.PublicKey().Bytes(), signerID, secret)
 	if err != nil {
@@ -600,4 +600,40 @@ func TestKeyMethodsRefuseUnknownParams(t *testing.T) {
 			t.Errorf("%s with an unknown field: %v", route, err)
 		}
 	}
+}
+
+// FuzzKeyMethodParams feeds every key method arbitrary params: each answers
+// with a typed error or a result, never a panic, and a refused call leaves
+// the keyring and the store as they were.
+func FuzzKeyMethodParams(f *testing.F) {
+	routes := []string{custody.RouteStatus, custody.RouteRotate, custody.RouteImport, custody.RoutePeerChallenge,
+		custody.RoutePeerRequest, custody.RoutePeerExport, custody.RoutePeerImport}
+	for i := range routes {
+		f.Add(uint8(i), []byte(`{}`))
+		f.Add(uint8(i), []byte(`{"sealed_secret":"AAAA","challenge":"AAAA","nonce":"AAAA","document":"AAAA","keyring":"AAAA"}`))
+		f.Add(uint8(i), []byte(`{"challenge":"`+strings.Repeat("A", 43)+`="}`))
+	}
+	w := newWorld(f)
+	e := w.start(f, opts{})
+	if err := e.importSecret(f, secretBytes(4)); err != nil {
+		f.Fatal(err)
+	}
+	f.Fuzz(func(t *testing.T, route uint8, params []byte) {
+		r := routes[int(route)%len(routes)]
+		before, stored := e.keys.Current(), e.store.count()
+		out, err := e.c.Methods()[r](context.Background(), params)
+		if err != nil {
+			var ee *envelope.Error
+			if !errors.As(err, &ee) {
+				t.Fatalf("%s: untyped error %v", r, err)
+			}
+			if e.keys.Current() != before || e.store.count() != stored {
+				t.Fatalf("%s: a refused call changed the keyring", r)
+			}
+			return
+		}
+		if out == nil {
+			t.Fatalf("%s: no result and no error", r)
+		}
+	})
 }
