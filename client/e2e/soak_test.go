@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"net/http"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -23,12 +24,30 @@ import (
 // first, for SOAK_DURATION (default 10m), restarting the enclave with
 // SIGKILL every SOAK_RESTART_EVERY (default 2m). It fails on any error other
 // than the parent's 503 while the enclave is down, and on memory or
-// goroutines that grow instead of staying flat.
+// goroutines that grow instead of staying flat. The keyring is sealed in
+// the parent's state store: before each restart the soak rotates to a new
+// epoch, and after it every epoch must derive the same addresses as before.
 func TestSoak(t *testing.T) {
 	duration := envDuration(t, "SOAK_DURATION", 10*time.Minute)
 	restartEvery := envDuration(t, "SOAK_RESTART_EVERY", 2*time.Minute)
-	e := newEnv(t)
+	e := newSealedEnv(t, "", "")
 	c := e.client("broker")
+	admin := e.client("admin")
+	addresses := func() []string {
+		st, err := admin.KeyStatus(ctx(t))
+		if err != nil {
+			t.Fatal(err)
+		}
+		var out []string
+		for ep := uint32(1); ep <= st.Epoch; ep++ {
+			a, err := c.DeriveAddress(ctx(t), omniHex, ep)
+			if err != nil {
+				t.Fatalf("derive-address epoch %d: %v", ep, err)
+			}
+			out = append(out, a.Address)
+		}
+		return out
+	}
 	metricsURL := e.metricsURL()
 
 	maximum := measureMax(t, c, 16, 10*time.Second)
@@ -86,8 +105,17 @@ func TestSoak(t *testing.T) {
 		t.Logf("%6s  ok %8d  503 %5d  unexpected %d  parent %.1f MiB %4.0f goroutines  enclave %.1f MiB",
 			s.at, s.ok, expected.Load(), unexpected.Load(), s.parentRSS, s.goroutines, s.enclaveRSS)
 		if time.Since(start) >= nextRestart && time.Since(start) < duration {
+			if _, err := admin.RotateKeys(ctx(t)); err != nil {
+				t.Fatalf("rotation under load: %v", err)
+			}
+			before := addresses()
 			e.enclave.kill()
 			e.startEnclave()
+			e.waitReady()
+			if after := addresses(); !slices.Equal(after, before) {
+				t.Fatalf("after restart the epochs derive %v, before %v", after, before)
+			}
+			t.Logf("restarted: %d epochs unsealed, same addresses", len(before))
 			nextRestart += restartEvery
 		}
 	}
