@@ -400,6 +400,16 @@ func TestKeysCorruptSealedFileFallsBack(t *testing.T) {
 			if kept, _ := os.ReadFile(newest); !bytes.Equal(kept, bad) {
 				t.Fatal("the bad file was not kept for inspection")
 			}
+			// signerctl keys inspect reads the headers without opening.
+			out, err := execSignerctl("keys", "inspect", filepath.Join(e.stateDir(), "keyring-00000000000000000001.sealed")).CombinedOutput()
+			if err != nil || !strings.Contains(string(out), `"generation": 1`) || !strings.Contains(string(out), `"epochs": 1`) {
+				t.Fatalf("inspect of sequence 1: %v\n%s", err, out)
+			}
+			if tc.name == "truncated" {
+				if out, err := execSignerctl("keys", "inspect", newest).CombinedOutput(); err == nil || !strings.Contains(string(out), "malformed") {
+					t.Fatalf("inspect of the truncated file: %v\n%s", err, out)
+				}
+			}
 			r, err := e.client("admin").RotateKeys(ctx(t))
 			if err != nil || r.Sequence != 3 {
 				t.Fatalf("rotation after fallback: %+v, %v", r, err)

@@ -53,3 +53,16 @@ func TestKeysUsage(t *testing.T) {
 		}
 	}
 }
+
+func TestKeysInspect(t *testing.T) {
+	dir := t.TempDir()
+	bad := filepath.Join(dir, "keyring-00000000000000000002.sealed")
+	os.WriteFile(bad, []byte("NSKR\x01\x00\x00\x00\x05short"), 0o600)
+	var out, errb bytes.Buffer
+	if code := run([]string{"keys", "inspect", bad}, nil, &out, &errb); code != 1 || !strings.Contains(errb.String(), "malformed sealed keyring") {
+		t.Fatalf("inspect of a truncated file: exit %d, %q", code, errb.String())
+	}
+	if code := run([]string{"keys", "inspect"}, nil, &out, &errb); code != 2 {
+		t.Fatalf("inspect without a file: exit %d", code)
+	}
+}

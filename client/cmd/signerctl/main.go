@@ -36,6 +36,7 @@ commands:
   keys rotate     add an epoch from the enclave's randomness, sealed before use (admin)
   keys import     encrypt a master secret to the attested enclave and import it as epoch 1 (admin)
   keys sync       copy the keyring from one attested enclave to another (--from-* flags: the sender)
+  keys inspect    print a sealed keyring file's header (generation, epochs, sealer) without opening it
   eif measure     parse an enclave image file and compute its PCRs (or a pcrs.json manifest)
   bench           load the running signer and report throughput, latency and CPU against the crypto floor
   dev-pki         create a development PKI and enclave configuration
