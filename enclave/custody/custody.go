@@ -182,7 +182,8 @@ func (c *Custody) unseal(ctx context.Context) error {
 			}
 			if errors.Is(err, seal.ErrUnwrap) {
 				// The sealer itself failed (KMS refused or unreachable):
-				// older sequences would fail the same way.
+				// older sequences would fail the same way, and loading one
+				// would hide this one's newer epochs. Retry later instead.
 				return first
 			}
 			continue

@@ -365,6 +365,12 @@ func TestUnsealFallsBackPastCorruptSequences(t *testing.T) {
 		{"truncated", func(b []byte) []byte { return b[:len(b)/2] }},
 		{"empty", func([]byte) []byte { return []byte{} }},
 		{"garbage", func([]byte) []byte { return []byte("not a keyring") }},
+		{"wrapped key altered", func(b []byte) []byte {
+			h, _ := seal.ParseHeader(b)
+			i := bytes.Index(b, h.WrappedKey)
+			b[i+len(h.WrappedKey)-1] ^= 1
+			return b
+		}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			w := newWorld(t)

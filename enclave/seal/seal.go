@@ -79,8 +79,13 @@ var (
 	// ErrMismatch: the keyring was sealed by another sealer or for another
 	// signer_id.
 	ErrMismatch = errors.New("seal: sealed for another sealer or signer")
-	// ErrUnwrap: the sealer could not recover the data key.
+	// ErrUnwrap: the sealer could not recover the data key (KMS refused
+	// or could not be reached): other sealed keyrings would fail alike.
 	ErrUnwrap = errors.New("seal: data key could not be unwrapped")
+	// ErrWrappedKey: the sealer says the wrapped data key itself is
+	// invalid (corrupt, or not made by it). Sealers wrap it in their error;
+	// Open reports it as ErrAuthentication, a fault of this file alone.
+	ErrWrappedKey = errors.New("seal: the wrapped data key is invalid")
 	// ErrAuthentication: the ciphertext or header was altered, or the data
 	// key is not the one it was sealed under.
 	ErrAuthentication = errors.New("seal: sealed keyring failed authentication")
@@ -187,6 +192,9 @@ func Open(ctx context.Context, s Sealer, signerID string, b []byte) (*Keyring, *
 		return nil, h, fmt.Errorf("%w: sealed by %q for %q", ErrMismatch, h.Sealer, h.SignerID)
 	}
 	key, err := s.Unwrap(ctx, signerID, h.WrappedKey)
+	if errors.Is(err, ErrWrappedKey) {
+		return nil, h, fmt.Errorf("%w: %w", ErrAuthentication, err)
+	}
 	if err != nil {
 		return nil, h, fmt.Errorf("%w: %w", ErrUnwrap, err)
 	}

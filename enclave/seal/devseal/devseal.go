@@ -70,11 +70,11 @@ func (s *Sealer) NewDataKey(_ context.Context, signerID string) ([]byte, []byte,
 func (s *Sealer) Unwrap(_ context.Context, signerID string, wrapped []byte) ([]byte, error) {
 	n := s.aead.NonceSize()
 	if len(wrapped) < n {
-		return nil, errors.New("devseal: wrapped key too short")
+		return nil, fmt.Errorf("devseal: %w: too short", seal.ErrWrappedKey)
 	}
 	key, err := s.aead.Open(nil, wrapped[:n], wrapped[n:], []byte(wrapInfo+signerID))
 	if err != nil {
-		return nil, errors.New("devseal: wrapped key does not open under this development key")
+		return nil, fmt.Errorf("devseal: %w: it does not open under this development key", seal.ErrWrappedKey)
 	}
 	return key, nil
 }

@@ -26,6 +26,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/kms"
 	"github.com/aws/aws-sdk-go-v2/service/kms/types"
+	"github.com/aws/smithy-go"
 
 	"github.com/nitro-signer/nitro-signer/enclave/host"
 	"github.com/nitro-signer/nitro-signer/enclave/seal"
@@ -171,6 +172,11 @@ func (s *Sealer) Unwrap(ctx context.Context, signerID string, wrapped []byte) ([
 		EncryptionContext: map[string]string{ContextKey: signerID}, Recipient: r,
 	})
 	if err != nil {
+		var ae smithy.APIError
+		if errors.As(err, &ae) && (ae.ErrorCode() == "InvalidCiphertextException" || ae.ErrorCode() == "IncorrectKeyException") {
+			// KMS judged the blob itself: this sealed keyring is bad, not KMS.
+			return nil, fmt.Errorf("kms Decrypt: %w: %w", seal.ErrWrappedKey, err)
+		}
 		return nil, fmt.Errorf("kms Decrypt: %w", err)
 	}
 	return open(priv, out.CiphertextForRecipient, out.Plaintext)

@@ -214,3 +214,19 @@ func TestEgressRefusesTargetsOffTheAllowList(t *testing.T) {
 		t.Fatalf("a target off the allow-list was reached: %v", err)
 	}
 }
+
+// A sealed keyring whose wrapped key KMS rejects as invalid is that file's
+// fault (ErrAuthentication), so the enclave falls back past it; KMS
+// refusing for any other reason is ErrUnwrap, and the enclave waits.
+func TestInvalidWrappedKeyIsTheFilesFault(t *testing.T) {
+	f := newFixture(t)
+	s := f.sealer(t, simulator(t, f.dir, "image-a", false), f.kms.URL)
+	blob, _ := seal.Seal(context.Background(), s, "signer-a", secrets(), time.Now())
+	h, _ := seal.ParseHeader(blob)
+	i := bytes.Index(blob, h.WrappedKey)
+	blob[i+len(h.WrappedKey)-1] ^= 1
+	_, _, err := seal.Open(context.Background(), s, "signer-a", blob)
+	if !errors.Is(err, seal.ErrAuthentication) || !errors.Is(err, seal.ErrWrappedKey) || !strings.Contains(err.Error(), "InvalidCiphertextException") {
+		t.Fatalf("altered wrapped key: %v", err)
+	}
+}
