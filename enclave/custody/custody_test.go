@@ -559,6 +559,17 @@ func TestPeerCopyRefusesReplay(t *testing.T) {
 	if code(err) != envelope.CodePeerRefused {
 		t.Fatalf("export for a document over an old nonce: %v", err)
 	}
+	// A receiver's nonce is not a sender's challenge, nor the reverse.
+	var ch3 custody.PeerChallenge
+	s.call(t, custody.RoutePeerChallenge, struct{}{}, &ch3)
+	var offer3 custody.PeerOffer
+	s.call(t, custody.RoutePeerRequest, custody.PeerRequest(ch3), &offer3) // s as a receiver of itself
+	if err := s.call(t, custody.RoutePeerExport, custody.PeerExportRequest{Challenge: offer3.Nonce, Document: offer3.Document, Nonce: offer3.Nonce}, nil); code(err) != envelope.CodeReplayed {
+		t.Fatalf("an offer nonce used as a challenge: %v", err)
+	}
+	if err := s.call(t, custody.RoutePeerImport, custody.PeerImportRequest{Nonce: ch3.Challenge, Document: offer3.Document, Keyring: []byte("x")}, nil); code(err) != envelope.CodeReplayed {
+		t.Fatalf("a challenge used as an offer nonce: %v", err)
+	}
 }
 
 func TestPeerCopyRefusesRollback(t *testing.T) {

@@ -51,6 +51,9 @@ type pending struct {
 
 type pendingEntry struct {
 	expires time.Time
+	// offer marks a nonce issued as a receiver (peer-request), as opposed
+	// to a sender's challenge; neither is accepted for the other.
+	offer bool
 	// challenge is, on a receiver, the sender's nonce it answered.
 	challenge []byte
 }
@@ -59,7 +62,7 @@ func newPending(clock func() time.Time) *pending {
 	return &pending{clock: clock, m: map[string]pendingEntry{}}
 }
 
-func (p *pending) issue(challenge []byte) ([]byte, error) {
+func (p *pending) issue(offer bool, challenge []byte) ([]byte, error) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	now := p.clock()
@@ -73,16 +76,20 @@ func (p *pending) issue(challenge []byte) ([]byte, error) {
 	}
 	n := make([]byte, peerNonceSize)
 	rand.Read(n)
-	p.m[string(n)] = pendingEntry{expires: now.Add(peerTTL), challenge: bytes.Clone(challenge)}
+	p.m[string(n)] = pendingEntry{expires: now.Add(peerTTL), offer: offer, challenge: bytes.Clone(challenge)}
 	return n, nil
 }
 
 // take consumes a nonce; a nonce unknown, used or expired is a replay.
-func (p *pending) take(n []byte) (pendingEntry, error) {
+func (p *pending) take(n []byte, offer bool) (pendingEntry, error) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	e, ok := p.m[string(n)]
-	delete(p.m, string(n))
+	if ok && e.offer != offer {
+		ok = false // not consumed: it belongs to the other side's exchange
+	} else {
+		delete(p.m, string(n))
+	}
 	if !ok || p.clock().After(e.expires) {
 		return e, envelope.Errorf(envelope.CodeReplayed, "peer nonce unknown, used or expired")
 	}
@@ -101,7 +108,7 @@ func (c *Custody) peerChallenge(_ context.Context, params json.RawMessage) (any,
 	if c.o.Keys.Current() == 0 {
 		return nil, envelope.Errorf(envelope.CodeSignerDisabled, "no keys loaded: nothing to copy")
 	}
-	n, err := c.peers.issue(nil)
+	n, err := c.peers.issue(false, nil)
 	if err != nil {
 		return nil, err
 	}
@@ -127,7 +134,7 @@ func (c *Custody) peerRequest(_ context.Context, params json.RawMessage) (any, e
 	if len(p.Challenge) != peerNonceSize {
 		return nil, envelope.Errorf(envelope.CodeBadRequest, "challenge must be %d bytes", peerNonceSize)
 	}
-	n, err := c.peers.issue(p.Challenge)
+	n, err := c.peers.issue(true, p.Challenge)
 	if err != nil {
 		return nil, err
 	}
@@ -165,7 +172,7 @@ func (c *Custody) peerExport(_ context.Context, params json.RawMessage) (any, er
 	if len(p.Nonce) != peerNonceSize {
 		return nil, envelope.Errorf(envelope.CodeBadRequest, "nonce must be %d bytes", peerNonceSize)
 	}
-	if _, err := c.peers.take(p.Challenge); err != nil {
+	if _, err := c.peers.take(p.Challenge, false); err != nil {
 		return nil, err
 	}
 	ud, err := c.verifyPeer(p.Document, p.Challenge)
@@ -208,7 +215,7 @@ func (c *Custody) peerImport(ctx context.Context, params json.RawMessage) (any, 
 	if err := decode(params, &p); err != nil {
 		return nil, err
 	}
-	e, err := c.peers.take(p.Nonce)
+	e, err := c.peers.take(p.Nonce, true)
 	if err != nil {
 		return nil, err
 	}
