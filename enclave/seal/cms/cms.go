@@ -244,8 +244,14 @@ func decryptContent(e element, cek []byte) ([]byte, error) {
 // EncryptOptions shape Encrypt's output.
 type EncryptOptions struct {
 	// Indefinite encodes the constructed elements with indefinite lengths
-	// and the content in 16-byte segments, as KMS does.
+	// and the content as a constructed OCTET STRING, as KMS does.
 	Indefinite bool
+	// Segment, with Indefinite, splits the content into segments of this
+	// many bytes (0: one segment, as KMS sends it).
+	Segment int
+	// ExplicitLabel writes RSAES-OAEP's pSourceFunc (an empty label),
+	// which KMS leaves at its default.
+	ExplicitLabel bool
 	// SubjectKeyID identifies the recipient (version 2); nil uses an
 	// issuer and serial number of zero (version 0).
 	SubjectKeyID []byte
@@ -278,17 +284,28 @@ func Encrypt(pub *rsa.PublicKey, plaintext []byte, o EncryptOptions) ([]byte, er
 	if o.SubjectKeyID != nil {
 		version, rid = 2, encode(0x80, false, o.SubjectKeyID)
 	}
-	oaep := cons(tagSequence,
+	// KMS writes hashFunc and maskGenFunc and leaves pSourceFunc at its
+	// default (an empty label); ExplicitLabel writes it out.
+	oaepParams := [][]byte{
 		cons(0x80, algNull(oidSHA256)),
 		cons(0x80|0x01, cons(tagSequence, oid(oidMGF1), algNull(oidSHA256))),
-		cons(0x80|0x02, cons(tagSequence, oid(oidPSpecified), prim(tagOctetString, nil))),
-	)
+	}
+	if o.ExplicitLabel {
+		oaepParams = append(oaepParams, cons(0x80|0x02, cons(tagSequence, oid(oidPSpecified), prim(tagOctetString, nil))))
+	}
+	oaep := cons(tagSequence, oaepParams...)
 	ktri := cons(tagSequence, prim(tagInteger, []byte{version}), rid, cons(tagSequence, oid(oidRSAESOAEP), oaep), prim(tagOctetString, wrapped))
 	var content []byte
 	if o.Indefinite {
+		// KMS sends the content as one segment of a constructed [0];
+		// Segment splits it further.
+		seg := len(ct)
+		if o.Segment > 0 {
+			seg = o.Segment
+		}
 		var segs [][]byte
-		for i := 0; i < len(ct); i += 16 {
-			segs = append(segs, prim(tagOctetString, ct[i:min(i+16, len(ct))]))
+		for i := 0; i < len(ct); i += seg {
+			segs = append(segs, prim(tagOctetString, ct[i:min(i+seg, len(ct))]))
 		}
 		content = encode(0x80|0x20, true, segs...)
 	} else {

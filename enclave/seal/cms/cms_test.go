@@ -26,7 +26,8 @@ func TestRoundTrip(t *testing.T) {
 	}{
 		{"DER, issuer and serial", cms.EncryptOptions{}, 32},
 		{"BER indefinite, subject key id (as KMS answers)", cms.EncryptOptions{Indefinite: true, SubjectKeyID: []byte{1, 2, 3}}, 32},
-		{"block-sized plaintext", cms.EncryptOptions{Indefinite: true}, 48},
+		{"block-sized plaintext, 16-byte segments", cms.EncryptOptions{Indefinite: true, Segment: 16}, 48},
+		{"explicit empty OAEP label", cms.EncryptOptions{ExplicitLabel: true}, 32},
 		{"long plaintext", cms.EncryptOptions{}, 1000},
 	} {
 		plain := bytes.Repeat([]byte{0xa5}, tc.n)
