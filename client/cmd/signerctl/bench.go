@@ -14,12 +14,14 @@ import (
 	"io"
 	"net/http"
 	"os"
+	"runtime"
 	"slices"
 	"sort"
 	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/go-jose/go-jose/v4"
@@ -438,6 +440,15 @@ func cryptoFloor(d time.Duration) (float64, map[string]float64, error) {
 }
 
 func timePerOp(f func() error, d time.Duration) (float64, error) {
+	// The floor is CPU time of this thread, not wall time: on a shared
+	// machine, time spent preempted would inflate the floor and flatter
+	// the ratio. The server side is CPU time too (from /proc).
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	cpu0, err := threadCPU()
+	if err != nil {
+		return 0, err
+	}
 	n, start := 0, time.Now()
 	for time.Since(start) < d {
 		if err := f(); err != nil {
@@ -445,5 +456,21 @@ func timePerOp(f func() error, d time.Duration) (float64, error) {
 		}
 		n++
 	}
-	return float64(time.Since(start).Microseconds()) / float64(n), nil
+	cpu1, err := threadCPU()
+	if err != nil {
+		return 0, err
+	}
+	return float64((cpu1 - cpu0).Microseconds()) / float64(n), nil
 }
+
+// threadCPU is the calling thread's user and system CPU time.
+func threadCPU() (time.Duration, error) {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(rusageThread, &ru); err != nil {
+		return 0, err
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano()), nil
+}
+
+// rusageThread is RUSAGE_THREAD (Linux).
+const rusageThread = 1
