@@ -7,6 +7,7 @@ import (
 	"errors"
 	"net"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -290,6 +291,70 @@ func FuzzUnmarshal(f *testing.F) {
 		}
 		if fr.ID != fr2.ID || fr.Route != fr2.Route || !bytes.Equal(fr.Body, fr2.Body) || fr.Status != fr2.Status {
 			t.Fatal("round trip changed the frame")
+		}
+	})
+}
+
+// TestAppendFrameMatchesCBOR holds the hand-written frame encoder to the
+// core deterministic encoding fxamacker/cbor produces for the struct.
+func TestAppendFrameMatchesCBOR(t *testing.T) {
+	em, err := cbor.CoreDetEncOptions().EncMode()
+	if err != nil {
+		t.Fatal(err)
+	}
+	long := bytes.Repeat([]byte{7}, 70000)
+	frames := []channel.Frame{
+		{Type: channel.TypeCall, ID: 0, Route: "ready"},
+		{Type: channel.TypeCall, ID: 23, Route: "v1/derive-address", Body: []byte("x"), Chain: [][]byte{{1}, make([]byte, 300)}, TimeoutMS: 10000},
+		{Type: channel.TypeCall, ID: 24, Route: strings.Repeat("r", 128), Body: long, TimeoutMS: 60000},
+		{Type: channel.TypeReply, ID: 255, Status: 200, Body: []byte("{}")},
+		{Type: channel.TypeReply, ID: 256, Status: 503},
+		{Type: channel.TypeReply, ID: 65535, Status: 599, Body: make([]byte, 256)},
+		{Type: channel.TypeReply, ID: 65536, Status: 100, Body: make([]byte, 65536)},
+		{Type: channel.TypeReply, ID: 1 << 32, Status: 404},
+		{Type: channel.TypeReply, ID: ^uint64(0), Status: 500},
+	}
+	for i, f := range frames {
+		got, err := channel.AppendFrame(nil, &f)
+		if err != nil {
+			t.Fatalf("frame %d: %v", i, err)
+		}
+		want, err := em.Marshal(&f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !bytes.Equal(got[4:], want) || int(binary.BigEndian.Uint32(got)) != len(want) {
+			t.Fatalf("frame %d: encoded %x…, fxamacker/cbor %x…", i, got[4:min(len(got), 40)], want[:min(len(want), 36)])
+		}
+		back, err := channel.Unmarshal(got[4:])
+		if err != nil || back.ID != f.ID || back.Route != f.Route || !bytes.Equal(back.Body, f.Body) {
+			t.Fatalf("frame %d does not decode back: %v", i, err)
+		}
+	}
+}
+
+func FuzzAppendFrameMatchesCBOR(f *testing.F) {
+	em, _ := cbor.CoreDetEncOptions().EncMode()
+	f.Add(true, uint64(1), "v1/derive-address", []byte("body"), []byte("cert"), uint32(5000), uint16(0))
+	f.Add(false, uint64(1<<40), "", []byte{}, []byte(nil), uint32(0), uint16(200))
+	f.Fuzz(func(t *testing.T, call bool, id uint64, route string, body, cert []byte, timeout uint32, status uint16) {
+		fr := channel.Frame{Type: channel.TypeReply, ID: id, Body: body, Status: status}
+		if call {
+			fr = channel.Frame{Type: channel.TypeCall, ID: id, Route: route, Body: body, TimeoutMS: timeout}
+			if cert != nil {
+				fr.Chain = [][]byte{cert}
+			}
+		}
+		got, err := channel.AppendFrame(nil, &fr)
+		if err != nil {
+			return // refused by Validate, as before
+		}
+		want, err := em.Marshal(&fr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !bytes.Equal(got[4:], want) {
+			t.Fatalf("encoded %x, fxamacker/cbor %x", got[4:], want)
 		}
 	})
 }

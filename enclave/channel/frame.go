@@ -37,10 +37,7 @@ type Frame struct {
 // ErrFrame marks a frame that breaks the protocol.
 var ErrFrame = errors.New("channel: malformed frame")
 
-var (
-	encMode = strictcbor.Enc
-	decMode = strictcbor.Dec
-)
+var decMode = strictcbor.Dec
 
 // Validate checks a decoded frame's fields against the protocol's bounds.
 func (f *Frame) Validate() error {
@@ -93,15 +90,75 @@ func AppendFrame(dst []byte, f *Frame) ([]byte, error) {
 	if err := f.Validate(); err != nil {
 		return dst, err
 	}
-	b, err := encMode.Marshal(f)
-	if err != nil {
-		return dst, fmt.Errorf("channel: encoding frame: %w", err)
+	start := len(dst)
+	dst = append(dst, 0, 0, 0, 0) // length, filled in below
+	dst = f.appendCBOR(dst)
+	n := len(dst) - start - 4
+	if n > MaxFrame {
+		return dst[:start], fmt.Errorf("%w: %d bytes", ErrFrame, n)
 	}
-	if len(b) > MaxFrame {
-		return dst, fmt.Errorf("%w: %d bytes", ErrFrame, len(b))
+	binary.BigEndian.PutUint32(dst[start:], uint32(n))
+	return dst, nil
+}
+
+// appendCBOR writes the frame as the core deterministic encoding of its
+// struct would (integer keys ascending, shortest heads, empty fields
+// omitted), without reflection: frames are encoded on every call, and a
+// reflective encoder grows each request goroutine's stack.
+// TestAppendFrameMatchesCBOR holds it to fxamacker/cbor's output.
+func (f *Frame) appendCBOR(dst []byte) []byte {
+	n := 2
+	for _, present := range []bool{f.Route != "", len(f.Body) > 0, len(f.Chain) > 0, f.TimeoutMS != 0, f.Status != 0} {
+		if present {
+			n++
+		}
 	}
-	dst = binary.BigEndian.AppendUint32(dst, uint32(len(b)))
-	return append(dst, b...), nil
+	dst = appendHead(dst, majorMap, uint64(n))
+	dst = appendHead(append(dst, 1), majorUint, uint64(f.Type))
+	dst = appendHead(append(dst, 2), majorUint, f.ID)
+	if f.Route != "" {
+		dst = append(appendHead(append(dst, 3), majorText, uint64(len(f.Route))), f.Route...)
+	}
+	if len(f.Body) > 0 {
+		dst = append(appendHead(append(dst, 4), majorBytes, uint64(len(f.Body))), f.Body...)
+	}
+	if len(f.Chain) > 0 {
+		dst = appendHead(append(dst, 5), majorArray, uint64(len(f.Chain)))
+		for _, c := range f.Chain {
+			dst = append(appendHead(dst, majorBytes, uint64(len(c))), c...)
+		}
+	}
+	if f.TimeoutMS != 0 {
+		dst = appendHead(append(dst, 6), majorUint, uint64(f.TimeoutMS))
+	}
+	if f.Status != 0 {
+		dst = appendHead(append(dst, 7), majorUint, uint64(f.Status))
+	}
+	return dst
+}
+
+// CBOR major types, shifted into place.
+const (
+	majorUint  = 0 << 5
+	majorBytes = 2 << 5
+	majorText  = 3 << 5
+	majorArray = 4 << 5
+	majorMap   = 5 << 5
+)
+
+// appendHead writes a CBOR head with the shortest argument.
+func appendHead(dst []byte, major byte, n uint64) []byte {
+	switch {
+	case n < 24:
+		return append(dst, major|byte(n))
+	case n <= 0xff:
+		return append(dst, major|24, byte(n))
+	case n <= 0xffff:
+		return binary.BigEndian.AppendUint16(append(dst, major|25), uint16(n))
+	case n <= 0xffffffff:
+		return binary.BigEndian.AppendUint32(append(dst, major|26), uint32(n))
+	}
+	return binary.BigEndian.AppendUint64(append(dst, major|27), n)
 }
 
 // ReadFrame reads one frame. buf is reused when large enough.
