@@ -43,7 +43,43 @@ type Server struct {
 	// Logger receives connection-level events; nil discards them.
 	Logger *slog.Logger
 
-	wg sync.WaitGroup
+	wg      sync.WaitGroup
+	once    sync.Once
+	workers *workers
+}
+
+// workers runs calls on goroutines that outlive one call: a call's
+// goroutine grows its stack deep into the crypto, and a new goroutine for
+// every call would grow (copy) it again each time. A call is handed to an
+// idle worker when one is waiting, and otherwise gets a new one; a worker
+// with nothing to do for workerIdle exits.
+type workers struct {
+	work chan func()
+}
+
+const workerIdle = 5 * time.Second
+
+func (w *workers) run(f func()) {
+	select {
+	case w.work <- f:
+	default:
+		go w.loop(f)
+	}
+}
+
+func (w *workers) loop(f func()) {
+	f()
+	idle := time.NewTimer(workerIdle)
+	defer idle.Stop()
+	for {
+		select {
+		case f := <-w.work:
+			f()
+			idle.Reset(workerIdle)
+		case <-idle.C:
+			return
+		}
+	}
 }
 
 // Overloaded is the reply body for a call refused because the connection
@@ -126,12 +162,13 @@ func (s *Server) serveConn(ctx context.Context, conn net.Conn) error {
 			timeout = MaxCallTimeout
 		}
 		calls.Add(1)
-		go func(f *Frame) {
+		s.once.Do(func() { s.workers = &workers{work: make(chan func())} })
+		s.workers.run(func() {
 			defer calls.Done()
 			defer func() { <-sem }()
 			cctx, cancel := context.WithTimeout(ctx, timeout)
 			defer cancel()
 			write(f.ID, s.Handler.Handle(cctx, &Call{Route: f.Route, Body: f.Body, Chain: f.Chain}))
-		}(f)
+		})
 	}
 }
