@@ -39,37 +39,24 @@ func TestParentRestartUnderLoad(t *testing.T) {
 	if _, err := c.DeriveAddress(ctx(t), omniHex, 0); err != nil {
 		t.Fatal(err)
 	}
-	stop := make(chan struct{})
-	var wg sync.WaitGroup
 	var mu sync.Mutex
 	okBefore, okAfter, restarted := 0, 0, false
-	for range 4 {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for {
-				select {
-				case <-stop:
-					return
-				default:
-				}
-				_, err := c.DeriveAddress(ctx(t), omniHex, 0)
-				mu.Lock()
-				switch {
-				case err == nil && restarted:
-					okAfter++
-				case err == nil:
-					okBefore++
-				default:
-					var pe *client.ParentError
-					if !errors.As(err, &pe) && errors.Is(err, client.ErrResponse) {
-						t.Errorf("a response was refused during the restart: %v", err)
-					}
-				}
-				mu.Unlock()
+	stop := load(4, func() {
+		_, err := c.DeriveAddress(ctx(t), omniHex, 0)
+		mu.Lock()
+		defer mu.Unlock()
+		switch {
+		case err == nil && restarted:
+			okAfter++
+		case err == nil:
+			okBefore++
+		default:
+			var pe *client.ParentError
+			if !errors.As(err, &pe) && errors.Is(err, client.ErrResponse) {
+				t.Errorf("a response was refused during the restart: %v", err)
 			}
-		}()
-	}
+		}
+	})
 	time.Sleep(300 * time.Millisecond)
 	e.parentP.stop()
 	e.startParent("unix://"+e.sock, "--listen", addr)
@@ -77,8 +64,7 @@ func TestParentRestartUnderLoad(t *testing.T) {
 	restarted = true
 	mu.Unlock()
 	time.Sleep(time.Second)
-	close(stop)
-	wg.Wait()
+	stop()
 	if okBefore == 0 || okAfter == 0 {
 		t.Fatalf("%d answers before and %d after the restart", okBefore, okAfter)
 	}

@@ -146,6 +146,28 @@ func start(t *testing.T, logPath, bin string, args ...string) *proc {
 	return p
 }
 
+// load runs call in n goroutines, over and over, until the returned stop
+// is called; stop waits for them.
+func load(n int, call func()) (stop func()) {
+	done := make(chan struct{})
+	var wg sync.WaitGroup
+	for range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				select {
+				case <-done:
+					return
+				default:
+				}
+				call()
+			}
+		}()
+	}
+	return func() { close(done); wg.Wait() }
+}
+
 // execSignerctl prepares a run of the signerctl binary.
 func execSignerctl(args ...string) *exec.Cmd {
 	return exec.Command(filepath.Join(binDir, "signerctl"), args...)

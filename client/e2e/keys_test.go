@@ -13,7 +13,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -189,38 +188,24 @@ func TestKeysSurviveKillUnderLoad(t *testing.T) {
 		t.Fatalf("epoch 1 address %s, DESIGN §5.1 gives %s", got, want)
 	}
 
-	stop := make(chan struct{})
-	var wg sync.WaitGroup
 	var ok, failed atomic.Int64
-	for range 8 {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for {
-				select {
-				case <-stop:
-					return
-				default:
-				}
-				c, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-				_, err := broker.DevSignMessage(c, omniHex, "0x68656c6c6f")
-				cancel()
-				if err != nil {
-					failed.Add(1)
-					time.Sleep(20 * time.Millisecond)
-				} else {
-					ok.Add(1)
-				}
-			}
-		}()
-	}
+	stop := load(8, func() {
+		c, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		_, err := broker.DevSignMessage(c, omniHex, "0x68656c6c6f")
+		cancel()
+		if err != nil {
+			failed.Add(1)
+			time.Sleep(20 * time.Millisecond)
+		} else {
+			ok.Add(1)
+		}
+	})
 	time.Sleep(300 * time.Millisecond)
 	e.enclave.kill()
 	e.startEnclave()
 	e.waitReady()
 	time.Sleep(300 * time.Millisecond)
-	close(stop)
-	wg.Wait()
+	stop()
 	if ok.Load() == 0 {
 		t.Fatal("no request succeeded under load")
 	}
