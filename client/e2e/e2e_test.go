@@ -188,8 +188,18 @@ func TestProductionEnclaveRefusesToStartWithoutNSM(t *testing.T) {
 		t.Fatal(buildErr)
 	}
 	dir := t.TempDir()
-	cmd := exec.Command(filepath.Join(binDir, "enclave-production"), "--config", writeDevConfig(t, dir), "--listen", "unix://"+filepath.Join(dir, "s.sock"))
+	cfg := writeDevConfig(t, dir)
+	// The development configuration seals under a local key, which a
+	// production build refuses before anything else.
+	cmd := exec.Command(filepath.Join(binDir, "enclave-production"), "--config", cfg, "--listen", "unix://"+filepath.Join(dir, "s.sock"))
 	out, err := cmd.CombinedOutput()
+	if err == nil || !strings.Contains(string(out), `sealing.kind \"dev\" exists only in development builds`) {
+		t.Fatalf("production enclave with development sealing: %v\n%s", err, out)
+	}
+	b, _ := os.ReadFile(cfg)
+	os.WriteFile(cfg, bytes.Replace(b, []byte(`"kind": "dev"`), []byte(`"kind": "none"`), 1), 0o644)
+	cmd = exec.Command(filepath.Join(binDir, "enclave-production"), "--config", cfg, "--listen", "unix://"+filepath.Join(dir, "s.sock"))
+	out, err = cmd.CombinedOutput()
 	if err == nil {
 		t.Fatal("production enclave started without /dev/nsm")
 	}

@@ -95,6 +95,9 @@ func run(ctx context.Context, c *Config, logger *slog.Logger) error {
 	if err != nil {
 		return err
 	}
+	if cfg.Sealing.Kind == config.SealingDev && !devSealing {
+		return errors.New(`sealing.kind "dev" exists only in development builds; use "kms"`)
+	}
 	module, err := openNSM(&c.Platform, time.Now)
 	if err != nil {
 		return err

@@ -18,6 +18,9 @@ import (
 
 const buildKind = "production"
 
+// devSealing: a production build has no development sealer.
+const devSealing = false
+
 // platformFlags has nothing to configure in a production build.
 type platformFlags struct{}
 

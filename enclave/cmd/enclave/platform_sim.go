@@ -27,6 +27,9 @@ import (
 
 const buildKind = "development (simulated NSM)"
 
+// devSealing: development builds may seal under a local key.
+const devSealing = true
+
 // platformFlags configure the simulated NSM and the development master
 // secret of a development build.
 type platformFlags struct {
