@@ -114,13 +114,19 @@ func (c *Client) List(ctx context.Context) ([]uint64, error) {
 	if err != nil {
 		return nil, err
 	}
+	return ParseSequenceList(b)
+}
+
+// ParseSequenceList checks a state/list answer: at most MaxSequences
+// sequences, each positive, strictly newest first.
+func ParseSequenceList(b []byte) ([]uint64, error) {
 	var l SequenceList
 	if err := json.Unmarshal(b, &l); err != nil || len(l.Sequences) > MaxSequences {
 		return nil, fmt.Errorf("%w: malformed sequence list", ErrUnavailable)
 	}
-	for i := 1; i < len(l.Sequences); i++ {
-		if l.Sequences[i] >= l.Sequences[i-1] {
-			return nil, fmt.Errorf("%w: sequence list not newest first", ErrUnavailable)
+	for i, seq := range l.Sequences {
+		if seq == 0 || (i > 0 && seq >= l.Sequences[i-1]) {
+			return nil, fmt.Errorf("%w: sequence list not positive and newest first", ErrUnavailable)
 		}
 	}
 	return l.Sequences, nil
@@ -145,8 +151,13 @@ func (c *Client) Put(ctx context.Context, b []byte) (uint64, error) {
 	if err != nil {
 		return 0, err
 	}
+	return ParseSequenceRef(r)
+}
+
+// ParseSequenceRef checks a state/put answer.
+func ParseSequenceRef(b []byte) (uint64, error) {
 	var ref SequenceRef
-	if err := json.Unmarshal(r, &ref); err != nil || ref.Seq == 0 {
+	if err := json.Unmarshal(b, &ref); err != nil || ref.Seq == 0 {
 		return 0, fmt.Errorf("%w: malformed put reply", ErrUnavailable)
 	}
 	return ref.Seq, nil
@@ -158,6 +169,12 @@ func (c *Client) Credentials(ctx context.Context) (*Credentials, error) {
 	if err != nil {
 		return nil, err
 	}
+	return ParseCredentials(b)
+}
+
+// ParseCredentials checks an aws/credentials answer. Its errors never quote
+// the answer, which holds a secret.
+func ParseCredentials(b []byte) (*Credentials, error) {
 	var cr Credentials
 	if err := json.Unmarshal(b, &cr); err != nil || cr.AccessKeyID == "" || cr.SecretAccessKey == "" {
 		return nil, fmt.Errorf("%w: malformed credentials", ErrUnavailable)

@@ -1,0 +1,67 @@
+package host_test
+
+import (
+	"errors"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/nitro-signer/nitro-signer/enclave/host"
+)
+
+func TestParseSequenceList(t *testing.T) {
+	for in, want := range map[string][]uint64{
+		`{"sequences":[]}`:      {},
+		`{"sequences":[3,2,1]}`: {3, 2, 1},
+		`{"sequences":[9]}`:     {9},
+	} {
+		got, err := host.ParseSequenceList([]byte(in))
+		if err != nil || !slices.Equal(got, want) {
+			t.Errorf("%s: %v, %v", in, got, err)
+		}
+	}
+	for _, bad := range []string{
+		`{"sequences":[1,2]}`, `{"sequences":[2,2]}`, `{"sequences":[0]}`, `{"sequences":[-1]}`,
+		`{"sequences":"x"}`, `[]`, ``, `{"sequences":[` + strings.Repeat("1,", host.MaxSequences) + `1]}`,
+	} {
+		if _, err := host.ParseSequenceList([]byte(bad)); !errors.Is(err, host.ErrUnavailable) {
+			t.Errorf("%.40s: %v", bad, err)
+		}
+	}
+}
+
+func TestParseCredentialsNeverQuotesTheAnswer(t *testing.T) {
+	_, err := host.ParseCredentials([]byte(`{"access_key_id":"AKID","secret_access_key":"","session_token":"s3cr3t-token"}`))
+	if err == nil || strings.Contains(err.Error(), "s3cr3t") {
+		t.Fatalf("credentials without a secret key: %v", err)
+	}
+	c, err := host.ParseCredentials([]byte(`{"access_key_id":"AKID","secret_access_key":"SK","session_token":"T","expiration":"2030-01-01T00:00:00Z"}`))
+	if err != nil || c.AccessKeyID != "AKID" || c.Expiration.Year() != 2030 {
+		t.Fatalf("%+v, %v", c, err)
+	}
+}
+
+// FuzzParseReplies feeds the parsers of the parent's answers anything a
+// hostile parent could send: each returns a value or ErrUnavailable.
+func FuzzParseReplies(f *testing.F) {
+	f.Add([]byte(`{"sequences":[3,2,1]}`))
+	f.Add([]byte(`{"seq":4}`))
+	f.Add([]byte(`{"access_key_id":"A","secret_access_key":"S","session_token":"T","expiration":"2030-01-01T00:00:00Z"}`))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		if l, err := host.ParseSequenceList(b); err != nil && !errors.Is(err, host.ErrUnavailable) {
+			t.Fatal(err)
+		} else if err == nil {
+			for i, s := range l {
+				if s == 0 || (i > 0 && s >= l[i-1]) {
+					t.Fatalf("accepted %v", l)
+				}
+			}
+		}
+		if seq, err := host.ParseSequenceRef(b); err == nil && seq == 0 {
+			t.Fatal("accepted sequence 0")
+		}
+		if c, err := host.ParseCredentials(b); err == nil && (c.AccessKeyID == "" || c.SecretAccessKey == "") {
+			t.Fatal("accepted empty credentials")
+		}
+	})
+}
