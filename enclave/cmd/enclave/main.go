@@ -111,7 +111,7 @@ func run(ctx context.Context, c *Config, logger *slog.Logger) error {
 		defer h.Close()
 		store = h
 	}
-	sealer, err := openSealer(ctx, c, cfg, module, store)
+	sealer, err := openSealer(c, cfg, module, store)
 	if err != nil {
 		return err
 	}

@@ -17,7 +17,7 @@ import (
 )
 
 // openSealer builds the sealer the configuration names; nil for "none".
-func openSealer(_ context.Context, c *Config, cfg *config.Config, module nsm.Module, store custody.Store) (seal.Sealer, error) {
+func openSealer(c *Config, cfg *config.Config, module nsm.Module, store custody.Store) (seal.Sealer, error) {
 	switch cfg.Sealing.Kind {
 	case config.SealingNone:
 		return nil, nil
