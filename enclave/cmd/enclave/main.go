@@ -105,13 +105,14 @@ func run(ctx context.Context, c *Config, logger *slog.Logger) error {
 	defer module.Close()
 	keys := keyring.New()
 	var store custody.Store
+	var h *host.Client
 	if c.Host != "" {
 		addr, _ := channel.ParseAddr(c.Host)
-		h := host.Dial(addr)
+		h = host.Dial(addr)
 		defer h.Close()
 		store = h
 	}
-	sealer, err := openSealer(c, cfg, module, store)
+	sealer, err := openSealer(c, cfg, module, h)
 	if err != nil {
 		return err
 	}

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"log/slog"
-	"net"
 	"time"
 
 	"github.com/nitro-signer/nitro-signer/enclave/channel"
@@ -17,7 +16,7 @@ import (
 )
 
 // openSealer builds the sealer the configuration names; nil for "none".
-func openSealer(c *Config, cfg *config.Config, module nsm.Module, store custody.Store) (seal.Sealer, error) {
+func openSealer(c *Config, cfg *config.Config, module nsm.Module, h *host.Client) (seal.Sealer, error) {
 	switch cfg.Sealing.Kind {
 	case config.SealingNone:
 		return nil, nil
@@ -26,16 +25,14 @@ func openSealer(c *Config, cfg *config.Config, module nsm.Module, store custody.
 	}
 	// KMS: reached through the parent's egress, signed with the
 	// credentials the parent's host service supplies.
-	if c.Egress == "" || store == nil {
+	if c.Egress == "" || h == nil {
 		return nil, errors.New("sealing.kind kms needs --egress and --host")
 	}
 	egress, _ := channel.ParseAddr(c.Egress)
-	h := store.(*host.Client)
 	k := cfg.Sealing.KMS
 	return kmsseal.New(kmsseal.Options{
 		KeyID: k.KeyID, Region: k.Region, Endpoint: k.URL, Roots: k.Roots,
-		Dial:        func(ctx context.Context, _, _ string) (net.Conn, error) { return channel.Dial(ctx, egress) },
-		Credentials: h.Credentials,
+		Dial: host.EgressDialer(egress), Credentials: h.Credentials,
 		Attest: func(pub []byte) ([]byte, error) {
 			return module.Attest(nsm.AttestRequest{PublicKey: pub})
 		},
