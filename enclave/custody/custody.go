@@ -79,7 +79,6 @@ type Custody struct {
 
 	stateMu sync.Mutex
 	reason  string // why the keyring is empty, for readiness
-	booted  bool
 
 	peers *pending
 }
@@ -141,9 +140,6 @@ func (c *Custody) Unseal(ctx context.Context) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	err := c.unseal(ctx)
-	c.stateMu.Lock()
-	c.booted = true
-	c.stateMu.Unlock()
 	switch {
 	case err == nil:
 	case errors.Is(err, ErrNoState):
@@ -175,16 +171,17 @@ func (c *Custody) unseal(ctx context.Context) error {
 			return fmt.Errorf("reading sequence %d: %w", seq, err)
 		}
 		k, _, err := seal.Open(ctx, c.o.Sealer, c.o.SignerID, b)
+		if errors.Is(err, seal.ErrUnwrap) {
+			// The sealer itself failed (KMS refused or unreachable): older
+			// sequences would fail the same way, and loading one would hide
+			// this one's newer epochs. Retry later instead.
+			c.log.Error("sealer failed; the keyring stays sealed", "sequence", seq, "err", err)
+			return fmt.Errorf("sequence %d: %w", seq, err)
+		}
 		if err != nil {
 			c.log.Error("sealed keyring unusable; trying the one before it", "sequence", seq, "err", err)
 			if first == nil {
 				first = fmt.Errorf("sequence %d: %w", seq, err)
-			}
-			if errors.Is(err, seal.ErrUnwrap) {
-				// The sealer itself failed (KMS refused or unreachable):
-				// older sequences would fail the same way, and loading one
-				// would hide this one's newer epochs. Retry later instead.
-				return first
 			}
 			continue
 		}
