@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"unicode/utf8"
 )
 
 // ErrJSON marks JSON refused by DecodeJSON.
@@ -32,12 +33,19 @@ func DecodeJSON(data []byte, v any, maxSize int) error {
 	return nil
 }
 
-// checkJSON refuses malformed JSON, duplicate keys and deep nesting before
-// anything is decoded into Go values. The common case — valid JSON whose
+// checkJSON refuses malformed JSON, text that is not UTF-8, duplicate keys
+// and deep nesting before anything is decoded into Go values. (encoding/json
+// turns invalid UTF-8 into U+FFFD, so two keys of different invalid bytes
+// would decode as one; RFC 8259 requires UTF-8 anyway.) The common case — valid JSON whose
 // keys have no escapes — is checked in one pass over the bytes; a key with
 // an escape sends the document to the token walk, which compares keys
 // after unescaping.
+var errNotUTF8 = fmt.Errorf("%w: not UTF-8", ErrJSON)
+
 func checkJSON(data []byte) error {
+	if !utf8.Valid(data) {
+		return errNotUTF8
+	}
 	if !json.Valid(data) {
 		return checkJSONTokens(data) // for its error message
 	}
@@ -118,6 +126,9 @@ func scanKeys(data []byte) (escaped bool, err error) {
 // checkJSONTokens walks the tokens of data, refusing duplicate keys and deep
 // nesting; keys are compared after unescaping.
 func checkJSONTokens(data []byte) error {
+	if !utf8.Valid(data) {
+		return errNotUTF8
+	}
 	type level struct {
 		object bool
 		keys   map[string]struct{}

@@ -25,6 +25,10 @@ func TestCheckJSONEscapedAndManyKeys(t *testing.T) {
 		"colon_inside_string":    {`{"a":"x\":","a\"":1}`, false},
 		"nested_same_keys":       {`{"a":{"a":{"a":1}},"b":{"a":2}}`, false},
 		"nested_duplicate":       {`{"a":{"x":1,"x":2}}`, true},
+		// encoding/json reads both keys as U+FFFD: one key, twice.
+		"invalid_utf8_keys_collapse": {"{\"\xac\":1,\"\xe1\":2}", true},
+		"invalid_utf8_value":         {"{\"a\":\"\xff\"}", true},
+		"valid_utf8":                 {`{"é":"ü","e":"u"}`, false},
 	} {
 		t.Run(name, func(t *testing.T) {
 			err := checkJSON([]byte(tc.in))
