@@ -21,6 +21,7 @@ import (
 
 	"github.com/nitro-signer/nitro-signer/client"
 	"github.com/nitro-signer/nitro-signer/client/devpki"
+	"github.com/nitro-signer/nitro-signer/enclave/custody"
 	"github.com/nitro-signer/nitro-signer/enclave/envelope"
 	"github.com/nitro-signer/nitro-signer/enclave/seal/kmsseal/kmstest"
 )
@@ -312,6 +313,33 @@ func TestKeysPeerCopy(t *testing.T) {
 	sameView(t, "the copy after restart", b.keyView(b.client("broker"), 2), want)
 	a.startEnclave()
 	a.waitReady()
+
+	// A replayed peer message — the same export delivered twice, each time
+	// in a fresh, validly signed request — is refused the second time.
+	peerA, adminB := a.client("peer"), b.client("admin")
+	var ch custody.PeerChallenge
+	if err := peerA.Call(ctx(t), custody.RoutePeerChallenge, custody.Empty{}, &ch); err != nil {
+		t.Fatal(err)
+	}
+	var offer custody.PeerOffer
+	if err := adminB.Call(ctx(t), custody.RoutePeerRequest, custody.PeerRequest(ch), &offer); err != nil {
+		t.Fatal(err)
+	}
+	var exp custody.PeerExport
+	if err := peerA.Call(ctx(t), custody.RoutePeerExport, custody.PeerExportRequest{Challenge: ch.Challenge, Document: offer.Document, Nonce: offer.Nonce}, &exp); err != nil {
+		t.Fatal(err)
+	}
+	imp := custody.PeerImportRequest{Nonce: offer.Nonce, Document: exp.Document, Keyring: exp.Keyring}
+	var again custody.ChangeResult
+	if err := adminB.Call(ctx(t), custody.RoutePeerImport, imp, &again); err != nil || !again.Unchanged {
+		t.Fatalf("first delivery: %+v, %v", again, err)
+	}
+	if err := adminB.Call(ctx(t), custody.RoutePeerImport, imp, nil); code(err) != envelope.CodeReplayed {
+		t.Fatalf("replayed peer-import: %v", err)
+	}
+	if err := peerA.Call(ctx(t), custody.RoutePeerExport, custody.PeerExportRequest{Challenge: ch.Challenge, Document: offer.Document, Nonce: offer.Nonce}, nil); code(err) != envelope.CodeReplayed {
+		t.Fatalf("replayed peer-export: %v", err)
+	}
 
 	// A rotation on b, then a copy from a (older) is a rollback.
 	if _, err := b.client("admin").RotateKeys(ctx(t)); err != nil {
