@@ -25,6 +25,7 @@ import (
 	"encoding/pem"
 	"fmt"
 	"io"
+	"maps"
 	"math/big"
 	"net"
 	"net/http"
@@ -227,8 +228,10 @@ func (s *Server) checkRecipient(rc *recipient) (*rsa.PublicKey, *kmsError) {
 	if doc.Debug {
 		return nil, &kmsError{400, "AccessDeniedException", "debug-mode enclaves do not match the key policy"}
 	}
-	for i, v := range s.policy.PCRs {
-		if string(doc.PCRs[i]) != string(v) {
+	// In index order, so the refusal names the first mismatch (PCR0, the
+	// image, when the image differs) the same way every time.
+	for _, i := range slices.Sorted(maps.Keys(s.policy.PCRs)) {
+		if v := s.policy.PCRs[i]; string(doc.PCRs[i]) != string(v) {
 			return nil, &kmsError{400, "AccessDeniedException", fmt.Sprintf("kms:RecipientAttestation:PCR%d does not match the key policy", i)}
 		}
 	}
