@@ -223,6 +223,14 @@ func (e *env) startEnclave(extra ...string) {
 
 func (e *env) startParent(enclaveAddr string, extra ...string) {
 	e.t.Helper()
+	e.launchParent(enclaveAddr, extra...)
+	e.waitConnected()
+}
+
+// launchParent starts the parent and waits for it to listen, not for the
+// enclave.
+func (e *env) launchParent(enclaveAddr string, extra ...string) {
+	e.t.Helper()
 	pki := filepath.Join(e.dir, "pki")
 	args := append([]string{"--listen", "127.0.0.1:0", "--metrics-listen", "127.0.0.1:0", "--enclave", enclaveAddr,
 		"--tls-cert", filepath.Join(pki, devpki.ServerCert), "--tls-key", filepath.Join(pki, devpki.ServerKey),
@@ -235,7 +243,6 @@ func (e *env) startParent(enclaveAddr string, extra ...string) {
 		e.t.Fatal(err)
 	}
 	e.parent = "https://" + l.Listen
-	e.waitConnected()
 }
 
 // waitConnected waits until the parent reaches the enclave.

@@ -50,26 +50,10 @@ func newSealedEnv(t *testing.T, dir, name string, enclaveArgs ...string) *env {
 			"--imds", "off"},
 	}
 	// The parent first, so the enclave finds its host service at boot.
-	e.startParentOnly()
+	e.launchParent("unix://" + e.sock)
 	e.startEnclave(enclaveArgs...)
 	e.waitConnected()
 	return e
-}
-
-// startParentOnly starts the parent without waiting for the enclave.
-func (e *env) startParentOnly() {
-	e.t.Helper()
-	pki := filepath.Join(e.dir, "pki")
-	args := append([]string{"--listen", "127.0.0.1:0", "--metrics-listen", "127.0.0.1:0", "--enclave", "unix://" + e.sock,
-		"--tls-cert", filepath.Join(pki, devpki.ServerCert), "--tls-key", filepath.Join(pki, devpki.ServerKey),
-		"--client-ca", filepath.Join(pki, devpki.CallerCAFile)}, e.parentExtra...)
-	e.parentP = start(e.t, filepath.Join(e.dir, e.name+"parent.log"), "parent", args...)
-	line := e.parentP.waitLine(e.t, "parent serving", 20*time.Second)
-	var l struct{ Listen string }
-	if err := json.Unmarshal([]byte(line), &l); err != nil {
-		e.t.Fatal(err)
-	}
-	e.parent = "https://" + l.Listen
 }
 
 func (e *env) stateDir() string { return filepath.Join(e.dir, e.name+"state") }
@@ -573,7 +557,7 @@ func TestKeysUnsealThroughLocalKMS(t *testing.T) {
 		parentExtra: []string{"--state-dir", filepath.Join(dir, "state"), "--host-listen", "unix://" + hostSock,
 			"--egress-listen", "unix://" + egressSock, "--egress-allow", kms.HostPort(), "--imds", imds.URL},
 	}
-	e.startParentOnly()
+	e.launchParent("unix://" + e.sock)
 	e.startEnclave()
 	e.waitConnected()
 	e.waitReady()
