@@ -44,7 +44,6 @@ type Server struct {
 	Logger *slog.Logger
 
 	wg      sync.WaitGroup
-	once    sync.Once
 	workers *workers
 }
 
@@ -96,6 +95,7 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	}
 	stop := context.AfterFunc(ctx, func() { ln.Close() })
 	defer stop()
+	s.workers = &workers{work: make(chan func())}
 	var conns sync.Map
 	for {
 		conn, err := ln.Accept()
@@ -162,7 +162,6 @@ func (s *Server) serveConn(ctx context.Context, conn net.Conn) error {
 			timeout = MaxCallTimeout
 		}
 		calls.Add(1)
-		s.once.Do(func() { s.workers = &workers{work: make(chan func())} })
 		s.workers.run(func() {
 			defer calls.Done()
 			defer func() { <-sem }()

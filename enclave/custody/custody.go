@@ -72,13 +72,17 @@ type Custody struct {
 	o   Options
 	log *slog.Logger
 
-	mu sync.Mutex // serializes every change of keys, gen and seq
-	// gen and seq are the generation and store sequence of the sealed
-	// keyring in use; zero when nothing is sealed.
-	gen, seq uint64
+	// mu serializes every change of the keyring. A change can wait on KMS
+	// for seconds, so nothing that answers readiness takes it.
+	mu sync.Mutex
 
-	stateMu sync.Mutex
-	reason  string // why the keyring is empty, for readiness
+	// stateMu guards what Status reports. gen and seq (the generation and
+	// store sequence of the sealed keyring in use; zero when nothing is
+	// sealed) are written only by setSealed, under both locks, so holders
+	// of either may read them.
+	stateMu  sync.Mutex
+	gen, seq uint64
+	reason   string // why the keyring is empty, for readiness
 
 	peers *pending
 }
@@ -104,20 +108,25 @@ type Status struct {
 
 // Status reports the keyring's state.
 func (c *Custody) Status() Status {
-	c.mu.Lock()
-	gen, seq := c.gen, c.seq
-	c.mu.Unlock()
-	s := Status{Epoch: c.o.Keys.Current(), Generation: gen, Sequence: seq, Sealer: "none"}
+	c.stateMu.Lock()
+	s := Status{Generation: c.gen, Sequence: c.seq, Reason: c.reason, Sealer: "none"}
+	c.stateMu.Unlock()
+	s.Epoch = c.o.Keys.Current()
 	if c.o.Sealer != nil {
 		s.Sealer = c.o.Sealer.Kind()
 	}
 	s.Ready = s.Epoch > 0
-	if !s.Ready {
-		c.stateMu.Lock()
-		s.Reason = c.reason
-		c.stateMu.Unlock()
+	if s.Ready {
+		s.Reason = ""
 	}
 	return s
+}
+
+// setSealed records the sealed keyring in use. The caller holds c.mu.
+func (c *Custody) setSealed(gen, seq uint64) {
+	c.stateMu.Lock()
+	c.gen, c.seq = gen, seq
+	c.stateMu.Unlock()
 }
 
 func (c *Custody) setReason(format string, args ...any) {
@@ -193,7 +202,7 @@ func (c *Custody) unseal(ctx context.Context) error {
 			c.log.Error("sealed keyring does not extend the one loaded; ignored", "sequence", seq, "err", err)
 			continue
 		}
-		c.gen, c.seq = k.Generation, seq
+		c.setSealed(k.Generation, seq)
 		c.log.Info("keyring unsealed", "sequence", seq, "generation", k.Generation, "k3_epoch", len(k.Epochs))
 		return nil
 	}
@@ -249,7 +258,7 @@ func (c *Custody) commit(ctx context.Context, next *seal.Keyring) error {
 	if err := c.o.Keys.Extend(next.Epochs); err != nil {
 		return envelope.Errorf(envelope.CodeRollback, "%v", err)
 	}
-	c.gen, c.seq = next.Generation, seq
+	c.setSealed(next.Generation, seq)
 	c.log.Info("keyring sealed and in use", "sequence", seq, "generation", next.Generation, "k3_epoch", len(next.Epochs))
 	return nil
 }

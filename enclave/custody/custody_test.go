@@ -654,3 +654,48 @@ func FuzzKeyMethodParams(f *testing.F) {
 		}
 	})
 }
+
+// blockingSealer stands for KMS taking its time: NewDataKey waits until
+// released.
+type blockingSealer struct {
+	seal.Sealer
+	entered, release chan struct{}
+}
+
+func (b blockingSealer) NewDataKey(ctx context.Context, signerID string) ([]byte, []byte, error) {
+	close(b.entered)
+	<-b.release
+	return b.Sealer.NewDataKey(ctx, signerID)
+}
+
+// Readiness does not wait on a change in progress: a rotation blocked in
+// KMS leaves Status answering (and reporting the keyring still in use).
+func TestStatusDoesNotWaitForAChange(t *testing.T) {
+	w := newWorld(t)
+	e := imported(t, w)
+	b := blockingSealer{Sealer: w.sealer, entered: make(chan struct{}), release: make(chan struct{})}
+	slow := w.start(t, opts{store: e.store, sealer: b})
+	if err := slow.c.Unseal(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- slow.call(t, custody.RouteRotate, struct{}{}, nil) }()
+	<-b.entered
+	status := make(chan custody.Status, 1)
+	go func() { status <- slow.c.Status() }()
+	select {
+	case st := <-status:
+		if !st.Ready || st.Epoch != 1 || st.Generation != 1 {
+			t.Fatalf("status during the rotation: %+v", st)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("Status waited for the rotation's sealer")
+	}
+	close(b.release)
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if st := slow.c.Status(); st.Epoch != 2 || st.Generation != 2 {
+		t.Fatalf("status after the rotation: %+v", st)
+	}
+}

@@ -204,29 +204,18 @@ func (c *Custody) Import(ctx context.Context, s *keyring.Secret) (*ChangeResult,
 // encodeKeyring is a peer copy's plaintext: generation (8 bytes, big
 // endian) ‖ the epochs' secrets.
 func encodeKeyring(gen uint64, epochs []*keyring.Secret) []byte {
-	out := binary.BigEndian.AppendUint64(nil, gen)
-	for _, e := range epochs {
-		b := e.Bytes()
-		out = append(out, b...)
-		clear(b)
-	}
-	return out
+	return keyring.AppendSecrets(binary.BigEndian.AppendUint64(nil, gen), epochs)
 }
 
 var errKeyringEncoding = errors.New("malformed keyring")
 
 func decodeKeyring(b []byte) (uint64, []*keyring.Secret, error) {
-	if len(b) < 8+keyring.SecretSize || (len(b)-8)%keyring.SecretSize != 0 || (len(b)-8)/keyring.SecretSize > keyring.MaxEpoch {
+	if len(b) < 8 || binary.BigEndian.Uint64(b) == 0 {
 		return 0, nil, errKeyringEncoding
 	}
-	gen := binary.BigEndian.Uint64(b)
-	if gen == 0 {
+	epochs, err := keyring.SplitSecrets(b[8:])
+	if err != nil {
 		return 0, nil, errKeyringEncoding
 	}
-	var out []*keyring.Secret
-	for i := 8; i < len(b); i += keyring.SecretSize {
-		s, _ := keyring.NewSecret(b[i : i+keyring.SecretSize])
-		out = append(out, s)
-	}
-	return gen, out, nil
+	return binary.BigEndian.Uint64(b), epochs, nil
 }

@@ -47,3 +47,16 @@ func TestExtend(t *testing.T) {
 		t.Fatal("snapshot differs from the keyring")
 	}
 }
+
+func TestSplitSecrets(t *testing.T) {
+	a, b := secretOf(t, 1), secretOf(t, 2)
+	got, err := keyring.SplitSecrets(keyring.AppendSecrets(nil, []*keyring.Secret{a, b}))
+	if err != nil || len(got) != 2 || !got[0].Equal(a) || !got[1].Equal(b) {
+		t.Fatalf("round trip: %v", err)
+	}
+	for _, n := range []int{0, 31, 33, 64 + 1, (keyring.MaxEpoch + 1) * keyring.SecretSize} {
+		if _, err := keyring.SplitSecrets(make([]byte, n)); !errors.Is(err, keyring.ErrSecrets) {
+			t.Errorf("%d bytes: %v", n, err)
+		}
+	}
+}

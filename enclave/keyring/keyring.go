@@ -158,6 +158,28 @@ func (k *Keyring) Extend(secrets []*Secret) error {
 	return nil
 }
 
-// Bytes returns a copy of the secret's 32 bytes, for sealing. The caller
-// clears it when done.
-func (s *Secret) Bytes() []byte { return append([]byte(nil), s.b[:]...) }
+// AppendSecrets appends the secrets' bytes, in order, to dst: the plaintext
+// of a sealed keyring or a peer copy. The caller clears the result.
+func AppendSecrets(dst []byte, secrets []*Secret) []byte {
+	for _, s := range secrets {
+		dst = append(dst, s.b[:]...)
+	}
+	return dst
+}
+
+// ErrSecrets: bytes that are not 1..MaxEpoch whole secrets.
+var ErrSecrets = errors.New("keyring: not a whole number of secrets")
+
+// SplitSecrets reverses AppendSecrets: b must hold 1..MaxEpoch secrets.
+func SplitSecrets(b []byte) ([]*Secret, error) {
+	if len(b) == 0 || len(b)%SecretSize != 0 || len(b)/SecretSize > MaxEpoch {
+		return nil, ErrSecrets
+	}
+	out := make([]*Secret, 0, len(b)/SecretSize)
+	for i := 0; i < len(b); i += SecretSize {
+		s := &Secret{}
+		copy(s.b[:], b[i:])
+		out = append(out, s)
+	}
+	return out, nil
+}

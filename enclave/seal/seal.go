@@ -127,12 +127,7 @@ func Seal(ctx context.Context, s Sealer, signerID string, k *Keyring, now time.T
 	out = append(out, Version)
 	out = binary.BigEndian.AppendUint32(out, uint32(len(hb)))
 	out = append(out, hb...)
-	plain := make([]byte, 0, len(k.Epochs)*keyring.SecretSize)
-	for _, e := range k.Epochs {
-		b := e.Bytes()
-		plain = append(plain, b...)
-		clear(b)
-	}
+	plain := keyring.AppendSecrets(make([]byte, 0, len(k.Epochs)*keyring.SecretSize), k.Epochs)
 	defer clear(plain)
 	aead, err := newGCM(key)
 	if err != nil {
@@ -208,12 +203,11 @@ func Open(ctx context.Context, s Sealer, signerID string, b []byte) (*Keyring, *
 		return nil, h, ErrAuthentication
 	}
 	defer clear(plain)
-	k := &Keyring{Generation: h.Generation}
-	for i := 0; i < len(plain); i += keyring.SecretSize {
-		sec, _ := keyring.NewSecret(plain[i : i+keyring.SecretSize])
-		k.Epochs = append(k.Epochs, sec)
+	epochs, err := keyring.SplitSecrets(plain)
+	if err != nil {
+		return nil, h, fmt.Errorf("%w: %v", ErrMalformed, err) // parse checked the length; unreachable
 	}
-	return k, h, nil
+	return &Keyring{Generation: h.Generation, Epochs: epochs}, h, nil
 }
 
 func newGCM(key []byte) (cipher.AEAD, error) {

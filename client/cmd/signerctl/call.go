@@ -45,17 +45,23 @@ func call(args []string, stdout, stderr io.Writer) int {
 	defer cancel()
 	var result json.RawMessage
 	if err := c.Call(ctx, method, p, &result); err != nil {
-		var e *envelope.Error
-		if errors.As(err, &e) {
-			fmt.Fprintf(stderr, "call: refused by the enclave: %s: %s\n", e.Code, e.Message)
-			return 1
-		}
-		fmt.Fprintf(stderr, "call: %v\n", err)
-		return 1
+		return failed(stderr, "call", err)
 	}
 	out, _ := json.MarshalIndent(result, "", "  ")
 	fmt.Fprintf(stdout, "%s\n", out)
 	return 0
+}
+
+// failed prints a command's error, naming the enclave's typed refusal
+// when it is one, and returns exit status 1.
+func failed(stderr io.Writer, cmd string, err error) int {
+	var e *envelope.Error
+	if errors.As(err, &e) {
+		fmt.Fprintf(stderr, "%s: refused by the enclave: %s: %s\n", cmd, e.Code, e.Message)
+	} else {
+		fmt.Fprintf(stderr, "%s: %v\n", cmd, err)
+	}
+	return 1
 }
 
 // attestFetch: signerctl attest fetch [--out FILE] [client flags]

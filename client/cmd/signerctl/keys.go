@@ -13,7 +13,6 @@ import (
 	"time"
 
 	"github.com/nitro-signer/nitro-signer/client"
-	"github.com/nitro-signer/nitro-signer/enclave/envelope"
 	"github.com/nitro-signer/nitro-signer/enclave/keyring"
 	"github.com/nitro-signer/nitro-signer/enclave/seal"
 )
@@ -77,13 +76,7 @@ func keysCmd(args []string, stdout, stderr io.Writer) int {
 		result, err = client.CopyKeyring(ctx, src, c)
 	}
 	if err != nil {
-		var e *envelope.Error
-		if errors.As(err, &e) {
-			fmt.Fprintf(stderr, "keys %s: refused by the enclave: %s: %s\n", sub, e.Code, e.Message)
-			return 1
-		}
-		fmt.Fprintf(stderr, "keys %s: %v\n", sub, err)
-		return 1
+		return failed(stderr, "keys "+sub, err)
 	}
 	out, _ := json.MarshalIndent(result, "", "  ")
 	fmt.Fprintf(stdout, "%s\n", out)
