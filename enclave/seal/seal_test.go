@@ -4,7 +4,9 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -157,4 +159,16 @@ func FuzzOpen(f *testing.F) {
 			t.Fatal("opened to nothing")
 		}
 	})
+}
+
+func TestDevKeyFileRefusesMalformed(t *testing.T) {
+	dir := t.TempDir()
+	for name, content := range map[string]string{"short": "abcd\n", "not_hex": strings.Repeat("zz", 32), "long": strings.Repeat("ab", 33)} {
+		path := filepath.Join(dir, name)
+		os.WriteFile(path, []byte(content), 0o600)
+		_, err := devseal.LoadOrCreateKey(path)
+		if err == nil || strings.Contains(err.Error(), content[:4]) {
+			t.Errorf("%s: %v", name, err)
+		}
+	}
 }

@@ -4,14 +4,12 @@ package main
 
 import (
 	"context"
-	"crypto/rand"
 	"crypto/x509"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
-	"io/fs"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -118,34 +116,10 @@ func loadKeys(ctx context.Context, p *platformFlags, cust *custody.Custody, keys
 
 // devSecret reads (or creates) the development master secret.
 func devSecret(p *platformFlags) (*keyring.Secret, error) {
-	path := filepath.Join(p.stateDir, devSecretFile)
-	b, err := os.ReadFile(path)
-	if errors.Is(err, fs.ErrNotExist) {
-		secret := make([]byte, keyring.SecretSize)
-		rand.Read(secret)
-		b = []byte(hex.EncodeToString(secret) + "\n")
-		clear(secret)
-		if err := os.WriteFile(path, b, 0o600); err != nil {
-			return nil, err
-		}
-	} else if err != nil {
+	raw, err := devseal.LoadOrCreateKey(filepath.Join(p.stateDir, devSecretFile))
+	if err != nil {
 		return nil, err
 	}
-	raw, err := hex.DecodeString(string(trimSpace(b)))
-	if err != nil {
-		return nil, fmt.Errorf("%s: malformed key", path)
-	}
 	defer clear(raw)
-	s, err := keyring.NewSecret(raw)
-	if err != nil {
-		return nil, fmt.Errorf("%s: %w", path, err)
-	}
-	return s, nil
-}
-
-func trimSpace(b []byte) []byte {
-	for len(b) > 0 && (b[len(b)-1] == '\n' || b[len(b)-1] == ' ' || b[len(b)-1] == '\r') {
-		b = b[:len(b)-1]
-	}
-	return b
+	return keyring.NewSecret(raw)
 }

@@ -32,6 +32,20 @@ var _ seal.Sealer = (*Sealer)(nil)
 
 // Load reads the key file at path, creating it (mode 0600) when absent.
 func Load(path string) (*Sealer, error) {
+	key, err := LoadOrCreateKey(path)
+	if err != nil {
+		return nil, err
+	}
+	defer clear(key)
+	block, _ := aes.NewCipher(key)
+	aead, _ := cipher.NewGCM(block)
+	return &Sealer{aead: aead}, nil
+}
+
+// LoadOrCreateKey reads a 32-byte development key stored as hex at path,
+// creating it from crypto/rand (mode 0600) when absent. The caller clears
+// the result. Errors never quote the file.
+func LoadOrCreateKey(path string) ([]byte, error) {
 	b, err := os.ReadFile(path)
 	if errors.Is(err, fs.ErrNotExist) {
 		key := make([]byte, 32)
@@ -44,14 +58,13 @@ func Load(path string) (*Sealer, error) {
 	} else if err != nil {
 		return nil, err
 	}
+	defer clear(b)
 	key, err := hex.DecodeString(strings.TrimSpace(string(b)))
 	if err != nil || len(key) != 32 {
-		return nil, fmt.Errorf("devseal: %s: malformed key", path)
+		clear(key)
+		return nil, fmt.Errorf("%s: malformed key", path)
 	}
-	defer clear(key)
-	block, _ := aes.NewCipher(key)
-	aead, _ := cipher.NewGCM(block)
-	return &Sealer{aead: aead}, nil
+	return key, nil
 }
 
 // Kind is "dev".
