@@ -14,6 +14,7 @@ import (
 	"github.com/nitro-signer/nitro-signer/enclave/envelope"
 	"github.com/nitro-signer/nitro-signer/enclave/keyring"
 	"github.com/nitro-signer/nitro-signer/enclave/seal"
+	"github.com/nitro-signer/nitro-signer/enclave/service"
 )
 
 // Routes of the key administration methods.
@@ -26,9 +27,6 @@ const (
 	RoutePeerExport    = "v1/keys/peer-export"
 	RoutePeerImport    = "v1/keys/peer-import"
 )
-
-// maxParams bounds a key method's params (a peer's document and keyring).
-const maxParams = 64 << 10
 
 // Handler is a key method, with the shape of the service's handlers.
 type Handler func(ctx context.Context, params json.RawMessage) (any, error)
@@ -46,12 +44,9 @@ func (c *Custody) Methods() map[string]Handler {
 	}
 }
 
-func decode(params json.RawMessage, v any) error {
-	if err := envelope.DecodeJSON(params, v, maxParams); err != nil {
-		return envelope.Errorf(envelope.CodeBadRequest, "params: %v", err)
-	}
-	return nil
-}
+// decode decodes params as every method does (service.MaxParams bounds a
+// peer's document and keyring with room to spare).
+func decode(params json.RawMessage, v any) error { return service.DecodeParams(params, v) }
 
 // Empty is the params of methods that take none.
 type Empty struct{}

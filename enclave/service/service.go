@@ -83,8 +83,12 @@ func AllMethods() map[string]bool {
 }
 
 // decode decodes params strictly into v.
-func decode(r *Request, v any) error {
-	if err := envelope.DecodeJSON(r.Params, v, MaxParams); err != nil {
+func decode(r *Request, v any) error { return DecodeParams(r.Params, v) }
+
+// DecodeParams decodes a method's params strictly into v; a refusal is
+// bad_request. The key methods (enclave/custody) decode with it too.
+func DecodeParams(params json.RawMessage, v any) error {
+	if err := envelope.DecodeJSON(params, v, MaxParams); err != nil {
 		return envelope.Errorf(envelope.CodeBadRequest, "params: %v", err)
 	}
 	return nil
