@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -357,4 +358,114 @@ func FuzzAppendFrameMatchesCBOR(f *testing.F) {
 			t.Fatalf("encoded %x, fxamacker/cbor %x", got[4:], want)
 		}
 	})
+}
+
+// serveWith starts s on addr and stops it at cleanup.
+func serveWith(t *testing.T, addr channel.Addr, s *channel.Server) {
+	t.Helper()
+	ln, err := channel.Listen(addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		s.Serve(ctx, ln)
+	}()
+	t.Cleanup(func() { cancel(); <-done })
+}
+
+func TestWorkersBoundTheCallsRunning(t *testing.T) {
+	addr := unixAddr(t)
+	var running, most atomic.Int32
+	serveWith(t, addr, &channel.Server{Workers: 2, Handler: channel.HandlerFunc(func(ctx context.Context, c *channel.Call) channel.Reply {
+		n := running.Add(1)
+		for m := most.Load(); n > m && !most.CompareAndSwap(m, n); m = most.Load() {
+		}
+		time.Sleep(2 * time.Millisecond)
+		running.Add(-1)
+		return channel.Reply{Status: 200}
+	})})
+	c := channel.NewClient(addr, channel.ClientOptions{PoolSize: 2})
+	defer c.Close()
+	waitLive(t, c, 2)
+	var wg sync.WaitGroup
+	for range 40 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if r, err := c.Call(context.Background(), &channel.Call{Route: "v1/x"}); err != nil || r.Status != 200 {
+				t.Errorf("call: %v %d", err, r.Status)
+			}
+		}()
+	}
+	wg.Wait()
+	if m := most.Load(); m != 2 {
+		t.Fatalf("%d calls ran at once, want 2 (the workers)", m)
+	}
+}
+
+func TestDeadlineCountsTheWaitForAWorker(t *testing.T) {
+	addr := unixAddr(t)
+	release := make(chan struct{})
+	late := make(chan error, 1)
+	serveWith(t, addr, &channel.Server{Workers: 1, Handler: channel.HandlerFunc(func(ctx context.Context, c *channel.Call) channel.Reply {
+		if c.Route == "v1/hold" {
+			<-release
+			return channel.Reply{Status: 200}
+		}
+		late <- ctx.Err()
+		return channel.Reply{Status: 200}
+	})})
+	c := channel.NewClient(addr, channel.ClientOptions{PoolSize: 1})
+	defer c.Close()
+	waitLive(t, c, 1)
+	held := make(chan error, 1)
+	go func() {
+		_, err := c.Call(context.Background(), &channel.Call{Route: "v1/hold"})
+		held <- err
+	}()
+	time.Sleep(50 * time.Millisecond) // the hold call has the only worker
+	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
+	defer cancel()
+	if _, err := c.Call(ctx, &channel.Call{Route: "v1/queued"}); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("queued call: %v, want DeadlineExceeded", err)
+	}
+	close(release)
+	if err := <-late; !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("the queued call ran with ctx.Err() = %v, want DeadlineExceeded: waiting must count against its deadline", err)
+	}
+	if err := <-held; err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestDedicatedRoutesDoNotWaitForWorkers(t *testing.T) {
+	addr := unixAddr(t)
+	release := make(chan struct{})
+	defer close(release)
+	serveWith(t, addr, &channel.Server{Workers: 1,
+		Dedicated: func(route string) bool { return route == "v1/keys/status" },
+		Handler: channel.HandlerFunc(func(ctx context.Context, c *channel.Call) channel.Reply {
+			if c.Route == "v1/hold" {
+				<-release
+			}
+			return channel.Reply{Status: 200}
+		})})
+	c := channel.NewClient(addr, channel.ClientOptions{PoolSize: 1})
+	defer c.Close()
+	waitLive(t, c, 1)
+	go c.Call(context.Background(), &channel.Call{Route: "v1/hold"})
+	time.Sleep(50 * time.Millisecond) // the hold call has the only worker
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if r, err := c.Call(ctx, &channel.Call{Route: "v1/keys/status"}); err != nil || r.Status != 200 {
+		t.Fatalf("dedicated call behind a busy worker: %v %d", err, r.Status)
+	}
+	short, cancelShort := context.WithTimeout(context.Background(), 100*time.Millisecond)
+	defer cancelShort()
+	if _, err := c.Call(short, &channel.Call{Route: "v1/other"}); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("a worker call behind the busy worker: %v, want DeadlineExceeded (the control)", err)
+	}
 }

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"log/slog"
 	"net"
+	"runtime"
 	"sync"
 	"time"
 )
@@ -40,45 +41,63 @@ type Server struct {
 	// InFlight bounds concurrent calls per connection; beyond it a call is
 	// answered at once with 503. Zero means DefaultInFlight.
 	InFlight int
+	// Workers bounds how many calls run at once across all connections;
+	// the others wait their turn in arrival order, their deadlines running.
+	// Zero means one per CPU the runtime uses (GOMAXPROCS).
+	Workers int
+	// Dedicated, if set, names the routes whose calls may wait on something
+	// other than the CPU (a KMS round trip, a file): they run on goroutines
+	// of their own, outside the Workers bound, so they cannot hold up the
+	// calls that only compute.
+	Dedicated func(route string) bool
 	// Logger receives connection-level events; nil discards them.
 	Logger *slog.Logger
 
-	wg      sync.WaitGroup
-	workers *workers
+	wg    sync.WaitGroup
+	queue chan func()
 }
 
-// workers runs calls on goroutines that outlive one call: a call's
-// goroutine grows its stack deep into the crypto, and a new goroutine for
-// every call would grow (copy) it again each time. A call is handed to an
-// idle worker when one is waiting, and otherwise gets a new one; a worker
-// with nothing to do for workerIdle exits.
-type workers struct {
-	work chan func()
-}
+// Calls that only compute run on a fixed set of workers, one per CPU by
+// default, rather than a goroutine each. With hundreds of calls in flight,
+// a goroutine each would interleave hundreds of stacks on two CPUs, each
+// grown deep by the cryptography and cold in the cache when its turn
+// comes; a few workers keep their stacks grown and warm, and the calls
+// waiting are just closures in a queue.
 
-const workerIdle = 5 * time.Second
+// queueDepth bounds the calls waiting for a worker across all connections;
+// beyond it a connection's reader waits, which holds its peer back.
+const queueDepth = 4 * DefaultInFlight
 
-func (w *workers) run(f func()) {
-	select {
-	case w.work <- f:
-	default:
-		go w.loop(f)
+func (s *Server) startWorkers() (stop func()) {
+	n := s.Workers
+	if n <= 0 {
+		n = runtime.GOMAXPROCS(0)
+	}
+	s.queue = make(chan func(), queueDepth)
+	var running sync.WaitGroup
+	for range n {
+		running.Add(1)
+		go func() {
+			defer running.Done()
+			for f := range s.queue {
+				f()
+			}
+		}()
+	}
+	return func() {
+		close(s.queue)
+		running.Wait()
 	}
 }
 
-func (w *workers) loop(f func()) {
-	f()
-	idle := time.NewTimer(workerIdle)
-	defer idle.Stop()
-	for {
-		select {
-		case f := <-w.work:
-			f()
-			idle.Reset(workerIdle)
-		case <-idle.C:
-			return
-		}
+// run runs a call on a worker, or on its own goroutine if its route is
+// dedicated.
+func (s *Server) run(route string, f func()) {
+	if s.Dedicated != nil && s.Dedicated(route) {
+		go f()
+		return
 	}
+	s.queue <- f
 }
 
 // Overloaded is the reply body for a call refused because the connection
@@ -95,7 +114,7 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	}
 	stop := context.AfterFunc(ctx, func() { ln.Close() })
 	defer stop()
-	s.workers = &workers{work: make(chan func())}
+	defer s.startWorkers()()
 	var conns sync.Map
 	for {
 		conn, err := ln.Accept()
@@ -161,11 +180,14 @@ func (s *Server) serveConn(ctx context.Context, conn net.Conn) error {
 		if timeout <= 0 || timeout > MaxCallTimeout {
 			timeout = MaxCallTimeout
 		}
+		// The deadline runs from arrival: time spent waiting for a worker
+		// counts against it.
+		deadline := time.Now().Add(timeout)
 		calls.Add(1)
-		s.workers.run(func() {
+		s.run(f.Route, func() {
 			defer calls.Done()
 			defer func() { <-sem }()
-			cctx, cancel := context.WithTimeout(ctx, timeout)
+			cctx, cancel := context.WithDeadline(ctx, deadline)
 			defer cancel()
 			write(f.ID, s.Handler.Handle(cctx, &Call{Route: f.Route, Body: f.Body, Chain: f.Chain}))
 		})

@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"strings"
 
 	"github.com/nitro-signer/nitro-signer/enclave/envelope"
 	"github.com/nitro-signer/nitro-signer/enclave/keyring"
@@ -27,6 +28,11 @@ const (
 	RoutePeerExport    = "v1/keys/peer-export"
 	RoutePeerImport    = "v1/keys/peer-import"
 )
+
+// WaitsOnIO reports whether route is a key method. A key method may wait on
+// the sealer (a KMS round trip) and the parent's store, so the channel runs
+// it outside the workers that only compute.
+func WaitsOnIO(route string) bool { return strings.HasPrefix(route, "v1/keys/") }
 
 // Handler is a key method, with the shape of the service's handlers.
 type Handler func(ctx context.Context, params json.RawMessage) (any, error)

@@ -54,7 +54,9 @@ func serveHost(ctx context.Context, c *Config, logger *slog.Logger, reg *prometh
 		return fmt.Errorf("host service: %w", err)
 	}
 	logger.Info("host service listening", "listen", addr.String(), "state_dir", c.StateDir, "imds", c.IMDS)
-	go (&channel.Server{Handler: svc, InFlight: 16, Logger: logger}).Serve(ctx, ln)
+	go (&channel.Server{Handler: svc, InFlight: 16, Logger: logger,
+		// Every host call waits on a file or on IMDS.
+		Dedicated: func(string) bool { return true }}).Serve(ctx, ln)
 	return nil
 }
 
