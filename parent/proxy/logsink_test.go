@@ -2,7 +2,9 @@ package proxy_test
 
 import (
 	"bytes"
-	"fmt"
+	"encoding/json"
+	"errors"
+	"log/slog"
 	"strings"
 	"sync"
 	"testing"
@@ -23,16 +25,17 @@ func (w *countingWriter) Write(p []byte) (int, error) {
 	return w.buf.Write(p)
 }
 
-func TestLogSinkKeepsEveryLineInOrderPerWriter(t *testing.T) {
+func TestLogSinkKeepsEveryLineInOrderPerLogger(t *testing.T) {
 	w := &countingWriter{}
-	s := proxy.NewLogSink(w, 64)
+	s := proxy.NewLogSink(w, 64, nil)
 	var wg sync.WaitGroup
 	for g := range 8 {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
+			l := slog.New(s.Handler()).With("g", g)
 			for i := range 500 {
-				fmt.Fprintf(s, "g%d line %d\n", g, i)
+				l.Info("line", "i", i)
 			}
 		}()
 	}
@@ -42,16 +45,38 @@ func TestLogSinkKeepsEveryLineInOrderPerWriter(t *testing.T) {
 	if len(lines) != 4000 {
 		t.Fatalf("%d lines, want 4000", len(lines))
 	}
-	next := map[string]int{}
+	next := map[int]int{}
 	for _, l := range lines {
-		var g string
-		var i int
-		if _, err := fmt.Sscanf(l, "%s line %d", &g, &i); err != nil || next[g] != i {
+		var rec struct {
+			Msg  string `json:"msg"`
+			G, I int
+		}
+		if err := json.Unmarshal([]byte(l), &rec); err != nil || rec.Msg != "line" || next[rec.G] != rec.I {
 			t.Fatalf("line %q out of order or torn", l)
 		}
-		next[g]++
+		next[rec.G]++
 	}
 	if w.writes >= 4000 {
 		t.Logf("no coalescing happened (%d writes); fine on an idle machine", w.writes)
+	}
+}
+
+func TestLogSinkFormatsAsSlogJSONDoes(t *testing.T) {
+	var want, got bytes.Buffer
+	opts := &slog.HandlerOptions{Level: slog.LevelInfo, ReplaceAttr: func(_ []string, a slog.Attr) slog.Attr {
+		if a.Key == slog.TimeKey {
+			return slog.Attr{} // the two loggers stamp different times
+		}
+		return a
+	}}
+	s := proxy.NewLogSink(&got, 4, opts)
+	for _, l := range []*slog.Logger{slog.New(slog.NewJSONHandler(&want, opts)), slog.New(s.Handler())} {
+		l.Debug("below the level")
+		l.Info("request", "request_id", "ab12", "status", 200, "latency_ms", 1.25, "caller", "broker \"1\"\n")
+		l.With("conn", 3).WithGroup("g").Warn("grouped", "err", errors.New("boom"), "n", 1, "a", 2, "b", 3, "c", 4, "d", 5)
+	}
+	s.Close()
+	if got.String() != want.String() {
+		t.Fatalf("sink wrote\n%s\nslog's JSON handler writes\n%s", got.String(), want.String())
 	}
 }

@@ -127,8 +127,8 @@ func main() {
 		os.Exit(2)
 	}
 	tuneGC(96 << 20)
-	sink := proxy.NewLogSink(os.Stderr, 4096)
-	logger := slog.New(slog.NewJSONHandler(sink, nil))
+	sink := proxy.NewLogSink(os.Stderr, 4096, nil)
+	logger := slog.New(sink.Handler())
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	err := run(ctx, &c, logger)
 	stop()
