@@ -37,21 +37,27 @@ const benchOmni = "0c2d9e6b3a8f4e1d7c5b2a9f8e6d4c3b1a0f9e8d7c6b5a4f3e2d1c0b9a8f7
 
 // BenchReport is the JSON report of signerctl bench.
 type BenchReport struct {
-	Concurrency  int                     `json:"concurrency"`
-	Protocol     string                  `json:"protocol"`
-	Rate         float64                 `json:"target_rate"`
-	Duration     float64                 `json:"duration_s"`
-	Mix          map[string]int          `json:"mix"`
-	Requests     int64                   `json:"requests"`
-	OK           int64                   `json:"ok"`
-	Errors       map[string]int64        `json:"errors"`
-	RPS          float64                 `json:"requests_per_s"`
-	LatencyMS    map[string]float64      `json:"latency_ms"`
-	Processes    map[string]*ProcessCost `json:"processes,omitempty"`
-	CPUPerReqUS  float64                 `json:"server_cpu_per_request_us,omitempty"`
-	FloorUS      float64                 `json:"crypto_floor_us"`
-	FloorParts   map[string]float64      `json:"crypto_floor_parts_us"`
-	RatioToFloor float64                 `json:"server_cpu_to_floor_ratio,omitempty"`
+	Concurrency int                     `json:"concurrency"`
+	Protocol    string                  `json:"protocol"`
+	Rate        float64                 `json:"target_rate"`
+	Duration    float64                 `json:"duration_s"`
+	Mix         map[string]int          `json:"mix"`
+	Requests    int64                   `json:"requests"`
+	OK          int64                   `json:"ok"`
+	Errors      map[string]int64        `json:"errors"`
+	RPS         float64                 `json:"requests_per_s"`
+	LatencyMS   map[string]float64      `json:"latency_ms"`
+	Processes   map[string]*ProcessCost `json:"processes,omitempty"`
+	CPUPerReqUS float64                 `json:"server_cpu_per_request_us,omitempty"`
+	// The crypto floor measured on an idle machine before the load, and
+	// again in short slices during it (see floorMeter), with the server's
+	// CPU per request as a ratio to each.
+	FloorUS            float64            `json:"crypto_floor_us"`
+	FloorParts         map[string]float64 `json:"crypto_floor_parts_us"`
+	RatioToFloor       float64            `json:"server_cpu_to_floor_ratio,omitempty"`
+	LoadedFloorUS      float64            `json:"crypto_floor_under_load_us,omitempty"`
+	LoadedFloorParts   map[string]float64 `json:"crypto_floor_under_load_parts_us,omitempty"`
+	RatioToLoadedFloor float64            `json:"server_cpu_to_floor_under_load_ratio,omitempty"`
 }
 
 // ProcessCost is what one server process spent during the run.
@@ -164,21 +170,32 @@ func bench(args []string, stdout, stderr io.Writer) int {
 		return 1
 	}
 	fmt.Fprintln(stderr, "bench: measuring the crypto floor…")
-	floor, parts, err := cryptoFloor(2 * time.Second)
+	idle, err := newFloorMeter()
+	if err == nil {
+		err = idle.sample(500 * time.Millisecond)
+	}
+	loaded, lerr := newFloorMeter()
+	if err == nil {
+		err = lerr
+	}
 	if err != nil {
 		fmt.Fprintf(stderr, "bench: crypto floor: %v\n", err)
 		return 1
 	}
-	report := runLoad(ctx, c, loadOptions{concurrency: *concurrency, duration: *duration, rate: *rate, mix: mix, pids: pids}, stderr)
+	report := runLoad(ctx, c, loadOptions{concurrency: *concurrency, duration: *duration, rate: *rate, mix: mix, pids: pids, floor: loaded}, stderr)
 	report.Protocol, report.Mix, report.Rate = proto, mix, *rate
-	report.FloorUS, report.FloorParts = floor, parts
+	report.FloorUS, report.FloorParts, _ = idle.floor()
+	report.LoadedFloorUS, report.LoadedFloorParts, _ = loaded.floor()
 	if report.Processes != nil && report.OK > 0 {
 		var total float64
 		for _, p := range report.Processes {
 			total += p.CPUSeconds
 		}
 		report.CPUPerReqUS = total / float64(report.Requests) * 1e6
-		report.RatioToFloor = report.CPUPerReqUS / floor
+		report.RatioToFloor = report.CPUPerReqUS / report.FloorUS
+		if report.LoadedFloorUS > 0 {
+			report.RatioToLoadedFloor = report.CPUPerReqUS / report.LoadedFloorUS
+		}
 	}
 	b, _ := json.MarshalIndent(report, "", "  ")
 	fmt.Fprintf(stdout, "%s\n", b)
@@ -197,7 +214,14 @@ type loadOptions struct {
 	rate        float64
 	mix         map[string]int
 	pids        map[string]int
+	// floor, if set, is sampled for floorSlice per part each second while
+	// the load runs.
+	floor *floorMeter
 }
+
+// floorSlice is how long each floor part runs per second of load: four
+// parts take about 6% of one core from the load generator.
+const floorSlice = 15 * time.Millisecond
 
 func runLoad(ctx context.Context, c *client.Client, o loadOptions, stderr io.Writer) *BenchReport {
 	var methods []string
@@ -253,6 +277,26 @@ func runLoad(ctx context.Context, c *client.Client, o loadOptions, stderr io.Wri
 			}
 		}
 	}()
+	var sampling sync.WaitGroup
+	if o.floor != nil {
+		sampling.Add(1)
+		go func() {
+			defer sampling.Done()
+			t := time.NewTicker(time.Second)
+			defer t.Stop()
+			for {
+				select {
+				case <-stop:
+					return
+				case <-t.C:
+					if err := o.floor.sample(floorSlice); err != nil {
+						fmt.Fprintf(stderr, "\nbench: crypto floor under load: %v\n", err)
+						return
+					}
+				}
+			}
+		}()
+	}
 	start := time.Now()
 	var wg sync.WaitGroup
 	for w := range o.concurrency {
@@ -286,6 +330,7 @@ func runLoad(ctx context.Context, c *client.Client, o loadOptions, stderr io.Wri
 	wg.Wait()
 	elapsed := time.Since(start)
 	close(stop)
+	sampling.Wait()
 	r := &BenchReport{Concurrency: o.concurrency, Duration: elapsed.Seconds(), Requests: done.Load(), OK: ok.Load(), Errors: errs}
 	r.RPS = float64(r.Requests) / elapsed.Seconds()
 	var all []time.Duration
@@ -371,32 +416,46 @@ func processRSS(pid int, field string) (float64, error) {
 	return 0, fmt.Errorf("no %s", field)
 }
 
-// cryptoFloor measures, with the enclave's own code, the cryptography one
+// floorMeter measures, with the enclave's own code, the cryptography one
 // sign-message request cannot avoid: verifying the caller's ES256 request
 // signature, deriving the wallet key, the secp256k1 signature, and signing
-// the response. It returns microseconds per request and per part.
-func cryptoFloor(d time.Duration) (float64, map[string]float64, error) {
+// the response. It accumulates thread CPU time and operations per part, so
+// it can be sampled once on an idle machine and again, in short slices,
+// while the load runs: under load the same cryptography costs more CPU
+// (the cores' caches and memory bandwidth are shared), and a floor
+// measured idle would count that contention as the server's overhead.
+type floorMeter struct {
+	parts map[string]func() error
+	cpu   map[string]time.Duration
+	ops   map[string]int
+}
+
+func newFloorMeter() (*floorMeter, error) {
 	callerKey, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
-		return 0, nil, err
+		return nil, err
 	}
 	req, err := envelope.SignRequest(envelope.Credentials{Signer: callerKey, Leaf: []byte("leaf")},
 		envelope.Outgoing{Method: "dev/sign-message", Params: benchParams["dev/sign-message"], Audience: "bench", IAT: time.Now(), Nonce: make([]byte, 16)})
 	if err != nil {
-		return 0, nil, err
+		return nil, err
 	}
 	keys := keyring.New()
 	secret, _ := keyring.NewSecret(bytes.Repeat([]byte{0x42}, 32))
 	keys.Add(secret)
 	omni, _ := keyring.ParseOmni(benchOmni)
-	respKey, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	respKey, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		return nil, err
+	}
 	signer, err := envelope.NewResponseSigner(respKey)
 	if err != nil {
-		return 0, nil, err
+		return nil, err
 	}
 	msg := []byte("hello from signerctl")
 	result := service.DevSignMessageResponse{Signature: "0x" + strings.Repeat("ab", 65), Address: "0x" + strings.Repeat("cd", 20), KeyVersion: 1}
-	parts := map[string]func() error{
+	m := &floorMeter{cpu: map[string]time.Duration{}, ops: map[string]int{}}
+	m.parts = map[string]func() error{
 		"verify_request_signature": func() error {
 			jws, err := jose.ParseSignedCompact(string(req), []jose.SignatureAlgorithm{jose.ES256})
 			if err != nil {
@@ -422,45 +481,55 @@ func cryptoFloor(d time.Duration) (float64, map[string]float64, error) {
 			return err
 		},
 	}
-	out := map[string]float64{}
-	for name, f := range parts {
-		us, err := timePerOp(f, d/4)
-		if err != nil {
-			return 0, nil, err
-		}
-		out[name] = us
-	}
-	// secp256k1_sign includes a derivation; count it once.
-	out["secp256k1_sign"] -= out["derive_wallet_key"]
-	total := 0.0
-	for _, us := range out {
-		total += us
-	}
-	return total, out, nil
+	return m, nil
 }
 
-func timePerOp(f func() error, d time.Duration) (float64, error) {
-	// The floor is CPU time of this thread, not wall time: on a shared
-	// machine, time spent preempted would inflate the floor and flatter
-	// the ratio. The server side is CPU time too (from /proc).
+// sample runs every part for about d of wall time each, on one locked
+// thread, and adds the thread's CPU time and the operations to the totals.
+// CPU time, not wall time: time spent preempted would inflate the floor and
+// flatter the ratio (the server side is CPU time too, from /proc).
+func (m *floorMeter) sample(d time.Duration) error {
 	runtime.LockOSThread()
 	defer runtime.UnlockOSThread()
-	cpu0, err := threadCPU()
-	if err != nil {
-		return 0, err
-	}
-	n, start := 0, time.Now()
-	for time.Since(start) < d {
-		if err := f(); err != nil {
-			return 0, err
+	for _, name := range slices.Sorted(mapKeys(m.parts)) {
+		f := m.parts[name]
+		cpu0, err := threadCPU()
+		if err != nil {
+			return err
 		}
-		n++
+		n, start := 0, time.Now()
+		for n == 0 || time.Since(start) < d {
+			if err := f(); err != nil {
+				return err
+			}
+			n++
+		}
+		cpu1, err := threadCPU()
+		if err != nil {
+			return err
+		}
+		m.cpu[name] += cpu1 - cpu0
+		m.ops[name] += n
 	}
-	cpu1, err := threadCPU()
-	if err != nil {
-		return 0, err
+	return nil
+}
+
+// floor is the microseconds per request, in total and per part, of what
+// has been sampled; ok is false before any sample.
+func (m *floorMeter) floor() (total float64, parts map[string]float64, ok bool) {
+	parts = map[string]float64{}
+	for name := range m.parts {
+		if m.ops[name] == 0 {
+			return 0, nil, false
+		}
+		parts[name] = float64(m.cpu[name].Nanoseconds()) / 1e3 / float64(m.ops[name])
 	}
-	return float64((cpu1 - cpu0).Microseconds()) / float64(n), nil
+	// secp256k1_sign includes a derivation; count it once.
+	parts["secp256k1_sign"] -= parts["derive_wallet_key"]
+	for _, us := range parts {
+		total += us
+	}
+	return total, parts, true
 }
 
 // threadCPU is the calling thread's user and system CPU time.
