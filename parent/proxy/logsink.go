@@ -6,6 +6,7 @@ import (
 	"io"
 	"log/slog"
 	"sync"
+	"time"
 )
 
 // LogSink takes log records off the request path: a handler queues a copy
@@ -18,7 +19,7 @@ import (
 // per batch, and when idle each line is written at once. At most depth
 // records wait; beyond that logging blocks, so no line is ever dropped.
 type LogSink struct {
-	q    chan queuedRecord
+	q    chan *queuedRecord
 	out  io.Writer
 	buf  bytes.Buffer // the JSON handler's output; only run touches it
 	json slog.Handler
@@ -26,9 +27,43 @@ type LogSink struct {
 	once sync.Once
 }
 
+// queuedRecord is a record for a handler, or an access-log line. The queue
+// holds pointers: a request goroutine copies a word into it, not a record,
+// and its stack stays shallow.
 type queuedRecord struct {
 	h slog.Handler // the JSON handler with the logger's attributes and groups
 	r slog.Record
+	a *Access
+}
+
+// Access is one access-log line.
+type Access struct {
+	Time      time.Time
+	RequestID string
+	Route     string
+	Caller    string
+	Status    int
+	Latency   time.Duration
+}
+
+// record is the access line as a record, the same whichever way it is logged.
+func (a *Access) record() slog.Record {
+	rec := slog.NewRecord(a.Time, slog.LevelInfo, "request", 0)
+	rec.AddAttrs(slog.String("request_id", a.RequestID), slog.String("method", a.Route), slog.String("caller", a.Caller),
+		slog.Int("status", a.Status), slog.Float64("latency_ms", float64(a.Latency.Microseconds())/1000))
+	return rec
+}
+
+// AccessLogger takes access-log lines.
+type AccessLogger interface {
+	Access(a *Access)
+}
+
+// Access queues an access-log line; the sink builds and formats its record.
+func (s *LogSink) Access(a *Access) {
+	if s.json.Enabled(context.Background(), slog.LevelInfo) {
+		s.q <- &queuedRecord{a: a}
+	}
 }
 
 // maxBatch is how many bytes run gathers before it writes.
@@ -37,7 +72,7 @@ const maxBatch = 64 << 10
 // NewLogSink starts a sink writing JSON lines (slog's JSON format, with
 // opts) to w.
 func NewLogSink(w io.Writer, depth int, opts *slog.HandlerOptions) *LogSink {
-	s := &LogSink{q: make(chan queuedRecord, depth), out: w, done: make(chan struct{})}
+	s := &LogSink{q: make(chan *queuedRecord, depth), out: w, done: make(chan struct{})}
 	s.json = slog.NewJSONHandler(&s.buf, opts)
 	go s.run()
 	return s
@@ -50,7 +85,7 @@ func (s *LogSink) run() {
 	defer close(s.done)
 	for q := range s.q {
 		s.buf.Reset()
-		q.h.Handle(context.Background(), q.r)
+		s.handle(q)
 	more:
 		for s.buf.Len() < maxBatch {
 			select {
@@ -58,13 +93,21 @@ func (s *LogSink) run() {
 				if !ok {
 					break more
 				}
-				q.h.Handle(context.Background(), q.r)
+				s.handle(q)
 			default:
 				break more
 			}
 		}
 		s.out.Write(s.buf.Bytes())
 	}
+}
+
+func (s *LogSink) handle(q *queuedRecord) {
+	if q.a != nil {
+		s.json.Handle(context.Background(), q.a.record())
+		return
+	}
+	q.h.Handle(context.Background(), q.r)
 }
 
 // Close writes what is queued and stops the sink. Logging after Close
@@ -84,7 +127,7 @@ func (h sinkHandler) Enabled(ctx context.Context, l slog.Level) bool { return h.
 // Handle queues a copy of r: the record's attributes are formatted later,
 // on the sink's goroutine.
 func (h sinkHandler) Handle(_ context.Context, r slog.Record) error {
-	h.s.q <- queuedRecord{h: h.h, r: r.Clone()}
+	h.s.q <- &queuedRecord{h: h.h, r: r.Clone()}
 	return nil
 }
 

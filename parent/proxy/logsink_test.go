@@ -2,12 +2,15 @@ package proxy_test
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"log/slog"
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/nitro-signer/nitro-signer/parent/proxy"
 )
@@ -78,5 +81,41 @@ func TestLogSinkFormatsAsSlogJSONDoes(t *testing.T) {
 	s.Close()
 	if got.String() != want.String() {
 		t.Fatalf("sink wrote\n%s\nslog's JSON handler writes\n%s", got.String(), want.String())
+	}
+}
+
+func TestLogSinkAccessLineIsTheLoggersLine(t *testing.T) {
+	var viaLogger, viaSink bytes.Buffer
+	a := &proxy.Access{Time: time.Date(2026, 11, 28, 12, 0, 0, 0, time.UTC), RequestID: "ab12", Route: "v1/derive-address",
+		Caller: "broker \"1\"\n", Status: 200, Latency: 1250 * time.Microsecond}
+	// The sink's line for an Access equals slog's JSON handler's line for
+	// the same record, as a proxy without a sink logs it.
+	s := proxy.NewLogSink(&viaSink, 4, nil)
+	s.Access(a)
+	s.Close()
+	l := slog.New(slog.NewJSONHandler(&viaLogger, nil))
+	l.LogAttrs(context.Background(), slog.LevelInfo, "request", slog.String("request_id", "ab12"), slog.String("method", "v1/derive-address"),
+		slog.String("caller", "broker \"1\"\n"), slog.Int("status", 200), slog.Float64("latency_ms", 1.25))
+	var got, want map[string]any
+	if err := json.Unmarshal(viaSink.Bytes(), &got); err != nil {
+		t.Fatal(err)
+	}
+	if err := json.Unmarshal(viaLogger.Bytes(), &want); err != nil {
+		t.Fatal(err)
+	}
+	if got["time"] != "2026-11-28T12:00:00Z" {
+		t.Fatalf("time %v, want the request's", got["time"])
+	}
+	delete(got, "time")
+	delete(want, "time")
+	if fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Fatalf("sink wrote %v, logger writes %v", got, want)
+	}
+	quiet := proxy.NewLogSink(&viaSink, 4, &slog.HandlerOptions{Level: slog.LevelWarn})
+	viaSink.Reset()
+	quiet.Access(a)
+	quiet.Close()
+	if viaSink.Len() != 0 {
+		t.Fatalf("access line written below the sink's level: %q", viaSink.String())
 	}
 }

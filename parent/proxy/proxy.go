@@ -37,7 +37,10 @@ type Options struct {
 	// answers 503 with Retry-After at once.
 	MaxConcurrent int
 	Logger        *slog.Logger
-	Metrics       *Metrics
+	// AccessLog, if set, takes the access-log lines (a LogSink formats
+	// them off the request path); otherwise they go to Logger.
+	AccessLog AccessLogger
+	Metrics   *Metrics
 }
 
 // Proxy is the parent's HTTP handler.
@@ -131,8 +134,22 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	elapsed := time.Since(start)
 	p.opts.Metrics.observe(route, sw.status, elapsed)
-	p.opts.Logger.Info("request", "request_id", id, "method", route, "caller", callerLabel(r),
-		"status", sw.status, "latency_ms", float64(elapsed.Microseconds())/1000)
+	p.accessLog(r, id, route, sw.status, elapsed)
+}
+
+// accessLog logs one request. Without an AccessLog it builds the record
+// itself rather than calling Logger.Info, which captures the caller's
+// program counter (a stack walk, on every request) for a source the
+// handler does not print.
+func (p *Proxy) accessLog(r *http.Request, id, route string, status int, elapsed time.Duration) {
+	a := &Access{Time: time.Now(), RequestID: id, Route: route, Caller: callerLabel(r), Status: status, Latency: elapsed}
+	if p.opts.AccessLog != nil {
+		p.opts.AccessLog.Access(a)
+		return
+	}
+	if h := p.opts.Logger.Handler(); h.Enabled(r.Context(), slog.LevelInfo) {
+		h.Handle(r.Context(), a.record())
+	}
 }
 
 func (p *Proxy) method(w http.ResponseWriter, r *http.Request) {

@@ -1,11 +1,13 @@
 package proxy_test
 
 import (
+	"bytes"
 	"context"
 	"crypto/tls"
 	"crypto/x509"
 	"encoding/json"
 	"io"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -207,4 +209,60 @@ func waitCalls(t *testing.T, e *fakeEnclave, n int) {
 		}
 		time.Sleep(5 * time.Millisecond)
 	}
+}
+
+func TestAccessLogNamesEveryRequest(t *testing.T) {
+	var buf syncBuffer
+	p := proxy.New(proxy.Options{Enclave: &fakeEnclave{}, MaxBody: 1024, Timeout: time.Second, MaxConcurrent: 4,
+		Logger: slog.New(slog.NewJSONHandler(&buf, nil))})
+	for _, tc := range []struct {
+		method, path string
+		status       int
+		route        string
+	}{
+		{"POST", "/v1/derive-address", 200, "v1/derive-address"},
+		{"GET", "/nowhere", 404, "other"},
+	} {
+		w := httptest.NewRecorder()
+		p.ServeHTTP(w, httptest.NewRequest(tc.method, tc.path, strings.NewReader("envelope")))
+		var line struct {
+			Level, Msg, Method, Caller string
+			RequestID                  string  `json:"request_id"`
+			Status                     int     `json:"status"`
+			LatencyMS                  float64 `json:"latency_ms"`
+			Time                       time.Time
+		}
+		if err := json.Unmarshal(buf.take(), &line); err != nil {
+			t.Fatalf("%s %s: access log line: %v", tc.method, tc.path, err)
+		}
+		if line.Level != "INFO" || line.Msg != "request" || line.Method != tc.route || line.Status != tc.status ||
+			line.RequestID == "" || line.RequestID != w.Header().Get("X-Request-Id") || line.LatencyMS < 0 || time.Since(line.Time) > time.Minute {
+			t.Fatalf("%s %s: access log %+v, X-Request-Id %q", tc.method, tc.path, line, w.Header().Get("X-Request-Id"))
+		}
+	}
+	quiet := proxy.New(proxy.Options{Enclave: &fakeEnclave{}, MaxBody: 1024, Timeout: time.Second, MaxConcurrent: 4,
+		Logger: slog.New(slog.NewJSONHandler(&buf, &slog.HandlerOptions{Level: slog.LevelWarn}))})
+	quiet.ServeHTTP(httptest.NewRecorder(), httptest.NewRequest("GET", "/healthz", nil))
+	if b := buf.take(); len(b) != 0 {
+		t.Fatalf("logged %q below the handler's level", b)
+	}
+}
+
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) take() []byte {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	out := bytes.Clone(b.buf.Bytes())
+	b.buf.Reset()
+	return out
 }

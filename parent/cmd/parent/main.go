@@ -130,7 +130,7 @@ func main() {
 	sink := proxy.NewLogSink(os.Stderr, 4096, nil)
 	logger := slog.New(sink.Handler())
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	err := run(ctx, &c, logger)
+	err := run(ctx, &c, logger, sink)
 	stop()
 	if err != nil {
 		logger.Error("parent stopped", "err", err)
@@ -163,7 +163,7 @@ func tlsConfig(c *Config) (*tls.Config, error) {
 	}, nil
 }
 
-func run(ctx context.Context, c *Config, logger *slog.Logger) error {
+func run(ctx context.Context, c *Config, logger *slog.Logger, access proxy.AccessLogger) error {
 	tlsCfg, err := tlsConfig(c)
 	if err != nil {
 		return err
@@ -183,7 +183,7 @@ func run(ctx context.Context, c *Config, logger *slog.Logger) error {
 
 	handler := proxy.New(proxy.Options{
 		Enclave: enclave, MaxBody: c.MaxBody, Timeout: c.Timeout,
-		MaxConcurrent: c.MaxConcurrent, Logger: logger, Metrics: metrics,
+		MaxConcurrent: c.MaxConcurrent, Logger: logger, AccessLog: access, Metrics: metrics,
 	})
 	srv := &http.Server{
 		Handler:           handler,
