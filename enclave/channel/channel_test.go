@@ -1,6 +1,7 @@
 package channel_test
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"encoding/binary"
@@ -409,35 +410,50 @@ func TestWorkersBoundTheCallsRunning(t *testing.T) {
 func TestDeadlineCountsTheWaitForAWorker(t *testing.T) {
 	addr := unixAddr(t)
 	release := make(chan struct{})
-	late := make(chan error, 1)
+	var ran sync.Map
 	serveWith(t, addr, &channel.Server{Workers: 1, Handler: channel.HandlerFunc(func(ctx context.Context, c *channel.Call) channel.Reply {
+		ran.Store(c.Route, true)
 		if c.Route == "v1/hold" {
 			<-release
-			return channel.Reply{Status: 200}
 		}
-		late <- ctx.Err()
 		return channel.Reply{Status: 200}
 	})})
-	c := channel.NewClient(addr, channel.ClientOptions{PoolSize: 1})
-	defer c.Close()
-	waitLive(t, c, 1)
-	held := make(chan error, 1)
-	go func() {
-		_, err := c.Call(context.Background(), &channel.Call{Route: "v1/hold"})
-		held <- err
-	}()
-	time.Sleep(50 * time.Millisecond) // the hold call has the only worker
-	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
-	defer cancel()
-	if _, err := c.Call(ctx, &channel.Call{Route: "v1/queued"}); !errors.Is(err, context.DeadlineExceeded) {
-		t.Fatalf("queued call: %v, want DeadlineExceeded", err)
-	}
-	close(release)
-	if err := <-late; !errors.Is(err, context.DeadlineExceeded) {
-		t.Fatalf("the queued call ran with ctx.Err() = %v, want DeadlineExceeded: waiting must count against its deadline", err)
-	}
-	if err := <-held; err != nil {
+	conn, err := channel.Dial(context.Background(), addr)
+	if err != nil {
 		t.Fatal(err)
+	}
+	defer conn.Close()
+	for _, f := range []*channel.Frame{
+		{Type: channel.TypeCall, ID: 1, Route: "v1/hold", TimeoutMS: 10_000},
+		{Type: channel.TypeCall, ID: 2, Route: "v1/queued", TimeoutMS: 100},
+	} {
+		b, err := channel.AppendFrame(nil, f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := conn.Write(b); err != nil {
+			t.Fatal(err)
+		}
+	}
+	time.Sleep(300 * time.Millisecond) // the queued call's deadline passes behind the held one
+	close(release)
+	r := bufio.NewReader(conn)
+	replies := map[uint64]*channel.Frame{}
+	for range 2 {
+		f, _, err := channel.ReadFrame(r, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		replies[f.ID] = f
+	}
+	if f := replies[1]; f == nil || f.Status != 200 {
+		t.Fatalf("held call: %+v", f)
+	}
+	if f := replies[2]; f == nil || int(f.Status) != channel.Expired.Status || !bytes.Equal(f.Body, channel.Expired.Body) {
+		t.Fatalf("queued call whose deadline passed: %+v, want the Expired reply", f)
+	}
+	if _, ok := ran.Load("v1/queued"); ok {
+		t.Fatal("a worker ran a call whose deadline had passed")
 	}
 }
 

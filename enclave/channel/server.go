@@ -105,6 +105,11 @@ func (s *Server) run(route string, f func()) {
 // at the call.
 var Overloaded = Reply{Status: 503, Body: []byte(`{"error":"overloaded","message":"enclave connection has too many calls in flight"}`)}
 
+// Expired is the reply body for a call whose deadline passed while it waited
+// for a worker: the enclave answers at once rather than spend a worker on a
+// call its caller has given up on. Like Overloaded it is not signed.
+var Expired = Reply{Status: 504, Body: []byte(`{"error":"timeout","message":"the call's deadline passed while it waited for a worker"}`)}
+
 // Serve accepts connections until ctx ends or the listener fails, then waits
 // for the calls in flight to finish.
 func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
@@ -187,6 +192,10 @@ func (s *Server) serveConn(ctx context.Context, conn net.Conn) error {
 		s.run(f.Route, func() {
 			defer calls.Done()
 			defer func() { <-sem }()
+			if !time.Now().Before(deadline) {
+				write(f.ID, Expired)
+				return
+			}
 			cctx, cancel := context.WithDeadline(ctx, deadline)
 			defer cancel()
 			write(f.ID, s.Handler.Handle(cctx, &Call{Route: f.Route, Body: f.Body, Chain: f.Chain}))
