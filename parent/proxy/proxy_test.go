@@ -266,3 +266,17 @@ func (b *syncBuffer) take() []byte {
 	b.buf.Reset()
 	return out
 }
+
+func TestRequestIDsAreDistinct(t *testing.T) {
+	p := proxy.New(proxy.Options{Enclave: &fakeEnclave{}, MaxBody: 1024, Timeout: time.Second, MaxConcurrent: 4})
+	seen := map[string]bool{}
+	for range 1000 {
+		w := httptest.NewRecorder()
+		p.ServeHTTP(w, httptest.NewRequest("GET", "/healthz", nil))
+		id := w.Header().Get("X-Request-Id")
+		if len(id) != 16 || strings.Trim(id, "0123456789abcdef") != "" || seen[id] {
+			t.Fatalf("request id %q: want 16 hex digits, never repeated", id)
+		}
+		seen[id] = true
+	}
+}
