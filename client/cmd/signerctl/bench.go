@@ -37,16 +37,19 @@ const benchOmni = "0c2d9e6b3a8f4e1d7c5b2a9f8e6d4c3b1a0f9e8d7c6b5a4f3e2d1c0b9a8f7
 
 // BenchReport is the JSON report of signerctl bench.
 type BenchReport struct {
-	Concurrency int                     `json:"concurrency"`
-	Protocol    string                  `json:"protocol"`
-	Rate        float64                 `json:"target_rate"`
-	Duration    float64                 `json:"duration_s"`
-	Mix         map[string]int          `json:"mix"`
-	Requests    int64                   `json:"requests"`
-	OK          int64                   `json:"ok"`
-	Errors      map[string]int64        `json:"errors"`
-	RPS         float64                 `json:"requests_per_s"`
-	LatencyMS   map[string]float64      `json:"latency_ms"`
+	Concurrency int                `json:"concurrency"`
+	Protocol    string             `json:"protocol"`
+	Rate        float64            `json:"target_rate"`
+	Duration    float64            `json:"duration_s"`
+	Mix         map[string]int     `json:"mix"`
+	Requests    int64              `json:"requests"`
+	OK          int64              `json:"ok"`
+	Errors      map[string]int64   `json:"errors"`
+	RPS         float64            `json:"requests_per_s"`
+	LatencyMS   map[string]float64 `json:"latency_ms"`
+	// ServiceMS is latency from the moment a request was sent; at a fixed
+	// rate LatencyMS counts from the moment it was due.
+	ServiceMS   map[string]float64      `json:"service_latency_ms,omitempty"`
 	Processes   map[string]*ProcessCost `json:"processes,omitempty"`
 	CPUPerReqUS float64                 `json:"server_cpu_per_request_us,omitempty"`
 	// The crypto floor measured on an idle machine before the load, and
@@ -129,7 +132,7 @@ func bench(args []string, stdout, stderr io.Writer) int {
 	fs.SetOutput(stderr)
 	concurrency := fs.Int("concurrency", 16, "concurrent clients")
 	duration := fs.Duration("duration", 20*time.Second, "how long to load")
-	rate := fs.Float64("rate", 0, "fixed total request rate per second (0: closed loop, as fast as answers come)")
+	rate := fs.Float64("rate", 0, "fixed total request rate per second, open loop: latency counts from when each request was due (0: closed loop, as fast as answers come)")
 	http1 := fs.Bool("http1", false, "HTTP/1.1 (default HTTP/2)")
 	out := fs.String("out", "", "also write the JSON report here")
 	mix := mixFlag{}
@@ -240,14 +243,19 @@ func runLoad(ctx context.Context, c *client.Client, o loadOptions, stderr io.Wri
 		mu       sync.Mutex
 		errs     = map[string]int64{}
 		lats     = make([][]time.Duration, o.concurrency)
+		svc      = make([][]time.Duration, o.concurrency)
 		peakRSS  = map[string]float64{}
 	)
 	deadline := time.Now().Add(o.duration)
-	var ticks <-chan time.Time
+	// At a fixed rate, request n is due at start + n/rate; the workers take
+	// the due times in turn. A ticker would drop ticks whenever its reader
+	// is late, and the rate would fall short of the one asked for. Latency
+	// counts from the due time, so time spent waiting for a free worker
+	// (when the server falls behind) is counted, not omitted.
+	var slot atomic.Int64
+	interval := time.Duration(0)
 	if o.rate > 0 {
-		t := time.NewTicker(time.Duration(float64(time.Second) / o.rate))
-		defer t.Stop()
-		ticks = t.C
+		interval = time.Duration(float64(time.Second) / o.rate)
 	}
 	stop := make(chan struct{})
 	go func() { // progress line and RSS sampling
@@ -304,18 +312,22 @@ func runLoad(ctx context.Context, c *client.Client, o loadOptions, stderr io.Wri
 		go func() {
 			defer wg.Done()
 			for i := w; time.Now().Before(deadline); i++ {
-				if ticks != nil {
-					select {
-					case <-ticks:
-					case <-time.After(time.Until(deadline)):
+				t0 := time.Now()
+				if interval > 0 {
+					t0 = start.Add(time.Duration(slot.Add(1)-1) * interval)
+					if !t0.Before(deadline) {
 						return
 					}
+					time.Sleep(time.Until(t0))
 				}
+				sent := time.Now()
 				method := methods[i%len(methods)]
-				t0 := time.Now()
 				var result json.RawMessage
 				err := c.Call(ctx, method, benchParams[method], &result)
 				lats[w] = append(lats[w], time.Since(t0))
+				if interval > 0 {
+					svc[w] = append(svc[w], time.Since(sent))
+				}
 				done.Add(1)
 				if err == nil {
 					ok.Add(1)
@@ -333,16 +345,9 @@ func runLoad(ctx context.Context, c *client.Client, o loadOptions, stderr io.Wri
 	sampling.Wait()
 	r := &BenchReport{Concurrency: o.concurrency, Duration: elapsed.Seconds(), Requests: done.Load(), OK: ok.Load(), Errors: errs}
 	r.RPS = float64(r.Requests) / elapsed.Seconds()
-	var all []time.Duration
-	for _, l := range lats {
-		all = append(all, l...)
-	}
-	slices.Sort(all)
-	r.LatencyMS = map[string]float64{}
-	for name, q := range map[string]float64{"p50": .50, "p90": .90, "p99": .99, "max": 1} {
-		if len(all) > 0 {
-			r.LatencyMS[name] = float64(all[min(len(all)-1, int(q*float64(len(all))))].Microseconds()) / 1000
-		}
+	r.LatencyMS = percentiles(lats)
+	if interval > 0 {
+		r.ServiceMS = percentiles(svc)
 	}
 	if len(o.pids) > 0 {
 		r.Processes = map[string]*ProcessCost{}
@@ -360,6 +365,22 @@ func runLoad(ctx context.Context, c *client.Client, o loadOptions, stderr io.Wri
 		}
 	}
 	return r
+}
+
+// percentiles are p50, p90, p99 and max of the workers' latencies, in ms.
+func percentiles(lats [][]time.Duration) map[string]float64 {
+	var all []time.Duration
+	for _, l := range lats {
+		all = append(all, l...)
+	}
+	slices.Sort(all)
+	out := map[string]float64{}
+	for name, q := range map[string]float64{"p50": .50, "p90": .90, "p99": .99, "max": 1} {
+		if len(all) > 0 {
+			out[name] = float64(all[min(len(all)-1, int(q*float64(len(all))))].Microseconds()) / 1000
+		}
+	}
+	return out
 }
 
 func errorCode(err error) string {
