@@ -1,0 +1,100 @@
+package e2e
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"testing"
+)
+
+// benchReport is the part of signerctl bench's report this test reads.
+type benchReport struct {
+	Requests  int64              `json:"requests"`
+	OK        int64              `json:"ok"`
+	Errors    map[string]int64   `json:"errors"`
+	RPS       float64            `json:"requests_per_s"`
+	Latency   map[string]float64 `json:"latency_ms"`
+	Service   map[string]float64 `json:"service_latency_ms"`
+	Processes map[string]struct {
+		CPU         float64 `json:"cpu_s"`
+		RSS         float64 `json:"peak_rss_mib"`
+		CPUPerReqUS float64 `json:"cpu_per_request_us"`
+	} `json:"processes"`
+	CPUPerReqUS float64            `json:"server_cpu_per_request_us"`
+	Floor       float64            `json:"crypto_floor_us"`
+	FloorParts  map[string]float64 `json:"crypto_floor_parts_us"`
+	Ratio       float64            `json:"server_cpu_to_floor_ratio"`
+	LoadedFloor float64            `json:"crypto_floor_under_load_us"`
+	LoadedRatio float64            `json:"server_cpu_to_floor_under_load_ratio"`
+	LoadedParts map[string]float64 `json:"crypto_floor_under_load_parts_us"`
+}
+
+// TestBenchReportsAgainstTheRealStack runs signerctl bench against the real
+// binaries, closed loop and at a fixed rate, and checks what the report
+// says: every request answered, the rate held, latencies ordered, the
+// server's CPU read from /proc and set against the crypto floor.
+func TestBenchReportsAgainstTheRealStack(t *testing.T) {
+	e := newEnv(t)
+	for _, tc := range []struct {
+		name string
+		args []string
+		rate float64
+	}{
+		{"closed loop", []string{"--concurrency", "8", "--duration", "3s"}, 0},
+		{"fixed rate", []string{"--concurrency", "8", "--duration", "3s", "--rate", "40"}, 40},
+	} {
+		out := filepath.Join(t.TempDir(), "report.json")
+		args := append([]string{"bench", "--dev", e.dir, "--parent", e.parent, "--out", out,
+			"--pid", fmt.Sprintf("parent=%d", e.parentP.cmd.Process.Pid), "--pid", fmt.Sprintf("enclave=%d", e.enclave.cmd.Process.Pid)}, tc.args...)
+		if b, err := execSignerctl(args...).CombinedOutput(); err != nil {
+			t.Fatalf("%s: signerctl bench: %v\n%s", tc.name, err, b)
+		}
+		b, err := os.ReadFile(out)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var r benchReport
+		if err := json.Unmarshal(b, &r); err != nil {
+			t.Fatalf("%s: report: %v", tc.name, err)
+		}
+		if r.Requests == 0 || r.OK != r.Requests || len(r.Errors) != 0 {
+			t.Fatalf("%s: %d requests, %d ok, errors %v", tc.name, r.Requests, r.OK, r.Errors)
+		}
+		if l := r.Latency; !(0 < l["p50"] && l["p50"] <= l["p90"] && l["p90"] <= l["p99"] && l["p99"] <= l["max"]) {
+			t.Fatalf("%s: latency percentiles out of order: %v", tc.name, l)
+		}
+		if tc.rate > 0 {
+			// 40/s for 3 s is 120 requests; the due times hold the rate.
+			if r.RPS < 0.9*tc.rate || r.RPS > 1.1*tc.rate {
+				t.Fatalf("%s: %.1f req/s, asked for %.0f", tc.name, r.RPS, tc.rate)
+			}
+			if r.Service["p50"] <= 0 || r.Service["p50"] > r.Latency["p50"] {
+				t.Fatalf("%s: service latency %v, latency from due time %v", tc.name, r.Service, r.Latency)
+			}
+		} else if r.Service != nil {
+			t.Fatalf("%s: closed loop reported a separate service latency %v", tc.name, r.Service)
+		}
+		var cpu float64
+		for _, name := range []string{"parent", "enclave"} {
+			p, ok := r.Processes[name]
+			if !ok || p.CPU <= 0 || p.RSS <= 0 {
+				t.Fatalf("%s: %s process cost %+v", tc.name, name, p)
+			}
+			cpu += p.CPU
+		}
+		if got, want := r.CPUPerReqUS, cpu/float64(r.Requests)*1e6; got < 0.99*want || got > 1.01*want {
+			t.Fatalf("%s: server CPU per request %.1f µs, the processes' CPU says %.1f", tc.name, got, want)
+		}
+		for _, parts := range []map[string]float64{r.FloorParts, r.LoadedParts} {
+			for _, part := range []string{"verify_request_signature", "derive_wallet_key", "secp256k1_sign", "sign_response"} {
+				if parts[part] <= 0 {
+					t.Fatalf("%s: crypto floor part %s = %v in %v", tc.name, part, parts[part], parts)
+				}
+			}
+		}
+		if r.Floor <= 0 || r.LoadedFloor <= 0 || r.Ratio != r.CPUPerReqUS/r.Floor || r.LoadedRatio != r.CPUPerReqUS/r.LoadedFloor {
+			t.Fatalf("%s: floor %.1f ratio %.3f, under load %.1f ratio %.3f, server %.1f µs", tc.name, r.Floor, r.Ratio, r.LoadedFloor, r.LoadedRatio, r.CPUPerReqUS)
+		}
+	}
+}
