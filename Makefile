@@ -130,7 +130,7 @@ $(VULNDB)/index/db.json:
 		-vulns $$($(GO) env GOMODCACHE)/golang.org/x/vulndb@$(VULNDB_VERSION)/data/osv -out $(VULNDB)
 
 BENCH_DURATION    ?= 20s
-BENCH_CONCURRENCY ?= 16
+BENCH_CONCURRENCY ?= 256
 
 bench: build ## Go benchmarks, then signerctl bench against a locally started stack (report: bin/bench-report.json)
 	$(GO) test -tags $(SIMTAGS) -run '^$$' -bench . -benchtime 2s ./...
