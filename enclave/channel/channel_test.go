@@ -31,19 +31,7 @@ func unixAddr(t *testing.T) channel.Addr {
 // serve starts a channel server with h on addr and stops it at cleanup.
 func serve(t *testing.T, addr channel.Addr, h channel.Handler, inFlight int) (stop func()) {
 	t.Helper()
-	ln, err := channel.Listen(addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		(&channel.Server{Handler: h, InFlight: inFlight}).Serve(ctx, ln)
-	}()
-	stop = func() { cancel(); <-done }
-	t.Cleanup(stop)
-	return stop
+	return serveWith(t, addr, &channel.Server{Handler: h, InFlight: inFlight})
 }
 
 var echo = channel.HandlerFunc(func(ctx context.Context, c *channel.Call) channel.Reply {
@@ -361,8 +349,9 @@ func FuzzAppendFrameMatchesCBOR(f *testing.F) {
 	})
 }
 
-// serveWith starts s on addr and stops it at cleanup.
-func serveWith(t *testing.T, addr channel.Addr, s *channel.Server) {
+// serveWith starts s on addr and stops it at cleanup (or at stop, which
+// may be called first).
+func serveWith(t *testing.T, addr channel.Addr, s *channel.Server) (stop func()) {
 	t.Helper()
 	ln, err := channel.Listen(addr)
 	if err != nil {
@@ -374,7 +363,9 @@ func serveWith(t *testing.T, addr channel.Addr, s *channel.Server) {
 		defer close(done)
 		s.Serve(ctx, ln)
 	}()
-	t.Cleanup(func() { cancel(); <-done })
+	stop = func() { cancel(); <-done }
+	t.Cleanup(stop)
+	return stop
 }
 
 func TestWorkersBoundTheCallsRunning(t *testing.T) {
