@@ -19,12 +19,13 @@ import (
 // per batch, and when idle each line is written at once. At most depth
 // records wait; beyond that logging blocks, so no line is ever dropped.
 type LogSink struct {
-	q    chan *queuedRecord
-	out  io.Writer
-	buf  bytes.Buffer // the JSON handler's output; only run touches it
-	json slog.Handler
-	done chan struct{}
-	once sync.Once
+	q       chan *queuedRecord
+	out     io.Writer
+	buf     bytes.Buffer // the JSON handler's output; only run touches it
+	json    slog.Handler
+	closing chan struct{} // closed by Close; q is never closed
+	done    chan struct{} // closed when run has written the last batch
+	once    sync.Once
 }
 
 // queuedRecord is a record for a handler, or an access-log line. The queue
@@ -62,7 +63,16 @@ type AccessLogger interface {
 // Access queues an access-log line; the sink builds and formats its record.
 func (s *LogSink) Access(a *Access) {
 	if s.json.Enabled(context.Background(), slog.LevelInfo) {
-		s.q <- &queuedRecord{a: a}
+		s.queue(&queuedRecord{a: a})
+	}
+}
+
+// queue waits for room in the queue; after Close it drops the record (a
+// goroutine still logging while the process stops must not crash it).
+func (s *LogSink) queue(q *queuedRecord) {
+	select {
+	case s.q <- q:
+	case <-s.closing:
 	}
 }
 
@@ -72,7 +82,7 @@ const maxBatch = 64 << 10
 // NewLogSink starts a sink writing JSON lines (slog's JSON format, with
 // opts) to w.
 func NewLogSink(w io.Writer, depth int, opts *slog.HandlerOptions) *LogSink {
-	s := &LogSink{q: make(chan *queuedRecord, depth), out: w, done: make(chan struct{})}
+	s := &LogSink{q: make(chan *queuedRecord, depth), out: w, closing: make(chan struct{}), done: make(chan struct{})}
 	s.json = slog.NewJSONHandler(&s.buf, opts)
 	go s.run()
 	return s
@@ -83,22 +93,34 @@ func (s *LogSink) Handler() slog.Handler { return sinkHandler{s: s, h: s.json} }
 
 func (s *LogSink) run() {
 	defer close(s.done)
-	for q := range s.q {
-		s.buf.Reset()
-		s.handle(q)
-	more:
-		for s.buf.Len() < maxBatch {
-			select {
-			case q, ok := <-s.q:
-				if !ok {
-					break more
-				}
-				s.handle(q)
-			default:
-				break more
-			}
+	for {
+		var q *queuedRecord
+		closing := false
+		select {
+		case q = <-s.q:
+		case <-s.closing:
+			closing = true
 		}
-		s.out.Write(s.buf.Bytes())
+		s.buf.Reset()
+		if q != nil {
+			s.handle(q)
+		}
+		// Gather what else has queued; once closing, everything.
+		for closing || s.buf.Len() < maxBatch {
+			select {
+			case q := <-s.q:
+				s.handle(q)
+				continue
+			default:
+			}
+			break
+		}
+		if s.buf.Len() > 0 {
+			s.out.Write(s.buf.Bytes())
+		}
+		if closing {
+			return
+		}
 	}
 }
 
@@ -110,10 +132,10 @@ func (s *LogSink) handle(q *queuedRecord) {
 	q.h.Handle(context.Background(), q.r)
 }
 
-// Close writes what is queued and stops the sink. Logging after Close
-// panics, so close it only when nothing logs any more.
+// Close writes what is queued and stops the sink. Records logged after
+// Close are dropped.
 func (s *LogSink) Close() {
-	s.once.Do(func() { close(s.q) })
+	s.once.Do(func() { close(s.closing) })
 	<-s.done
 }
 
@@ -127,7 +149,7 @@ func (h sinkHandler) Enabled(ctx context.Context, l slog.Level) bool { return h.
 // Handle queues a copy of r: the record's attributes are formatted later,
 // on the sink's goroutine.
 func (h sinkHandler) Handle(_ context.Context, r slog.Record) error {
-	h.s.q <- &queuedRecord{h: h.h, r: r.Clone()}
+	h.s.queue(&queuedRecord{h: h.h, r: r.Clone()})
 	return nil
 }
 

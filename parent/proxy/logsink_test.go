@@ -119,3 +119,20 @@ func TestLogSinkAccessLineIsTheLoggersLine(t *testing.T) {
 		t.Fatalf("access line written below the sink's level: %q", viaSink.String())
 	}
 }
+
+func TestLogSinkAfterCloseDropsWithoutPanicking(t *testing.T) {
+	w := &countingWriter{}
+	s := proxy.NewLogSink(w, 2, nil)
+	l := slog.New(s.Handler())
+	for i := range 10 { // more than the queue holds: Close must still write them all
+		l.Info("before", "i", i)
+	}
+	s.Close()
+	l.Info("after") // a goroutine still logging at shutdown
+	s.Access(&proxy.Access{Time: time.Now(), RequestID: "late"})
+	s.Close() // twice is fine
+	out := w.buf.String()
+	if n := strings.Count(out, `"msg":"before"`); n != 10 || strings.Contains(out, "after") || strings.Contains(out, "late") {
+		t.Fatalf("wrote %d of 10 lines before Close, and after it: %q", n, out)
+	}
+}
