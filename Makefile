@@ -132,7 +132,7 @@ $(VULNDB)/index/db.json:
 BENCH_DURATION    ?= 20s
 BENCH_CONCURRENCY ?= 256
 
-bench: build ## Go benchmarks, then signerctl bench against a locally started stack (report: bin/bench-report.json)
+bench: build ## Go benchmarks, then signerctl bench against a local stack: at saturation (bin/bench-report.json), then at 70% of it (bin/bench-report-70.json)
 	$(GO) test -tags $(SIMTAGS) -run '^$$' -bench . -benchtime 2s ./...
 	@test -f $(DEV_STATE)/pki/enclave.json || $(BIN)/signerctl dev-pki --out $(DEV_STATE)/pki
 	@mkdir -p $(DEV_STATE)/nsm
@@ -144,7 +144,9 @@ bench: build ## Go benchmarks, then signerctl bench against a locally started st
 	trap 'kill -TERM $$parent $$enclave 2>/dev/null; wait $$parent $$enclave 2>/dev/null || true' EXIT; \
 	sleep 2; \
 	$(BIN)/signerctl bench --dev $(DEV_STATE) --parent https://127.0.0.1:18443 --concurrency $(BENCH_CONCURRENCY) \
-		--duration $(BENCH_DURATION) --pid parent=$$parent --pid enclave=$$enclave --out $(BIN)/bench-report.json
+		--duration $(BENCH_DURATION) --pid parent=$$parent --pid enclave=$$enclave --out $(BIN)/bench-report.json; \
+	$(BIN)/signerctl bench --dev $(DEV_STATE) --parent https://127.0.0.1:18443 --concurrency $(BENCH_CONCURRENCY) \
+		--duration $(BENCH_DURATION) --rate-of-max 0.7 --pid parent=$$parent --pid enclave=$$enclave --out $(BIN)/bench-report-70.json
 
 fuzz: ## run every fuzz target for FUZZTIME (default 10m) each
 	./.ci/fuzz $(FUZZTIME) $(SIMTAGS)

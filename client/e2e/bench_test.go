@@ -28,10 +28,14 @@ type benchReport struct {
 	LoadedFloor float64            `json:"crypto_floor_under_load_us"`
 	LoadedRatio float64            `json:"server_cpu_to_floor_under_load_ratio"`
 	LoadedParts map[string]float64 `json:"crypto_floor_under_load_parts_us"`
+	TargetRate  float64            `json:"target_rate"`
+	MaxRPS      float64            `json:"max_requests_per_s"`
+	P99ToP50    float64            `json:"p99_to_p50"`
 }
 
 // TestBenchReportsAgainstTheRealStack runs signerctl bench against the real
-// binaries, closed loop and at a fixed rate, and checks what the report
+// binaries, closed loop, at a fixed rate and at a fraction of the maximum it
+// measures first, and checks what the report
 // says: every request answered, the rate held, latencies ordered, the
 // server's CPU read from /proc and set against the crypto floor.
 func TestBenchReportsAgainstTheRealStack(t *testing.T) {
@@ -43,6 +47,7 @@ func TestBenchReportsAgainstTheRealStack(t *testing.T) {
 	}{
 		{"closed loop", []string{"--concurrency", "8", "--duration", "3s"}, 0},
 		{"fixed rate", []string{"--concurrency", "8", "--duration", "3s", "--rate", "40"}, 40},
+		{"fraction of the maximum", []string{"--concurrency", "8", "--duration", "3s", "--rate-of-max", "0.05", "--max-duration", "2s"}, -1},
 	} {
 		out := filepath.Join(t.TempDir(), "report.json")
 		args := append([]string{"bench", "--dev", e.dir, "--parent", e.parent, "--out", out,
@@ -64,9 +69,20 @@ func TestBenchReportsAgainstTheRealStack(t *testing.T) {
 		if l := r.Latency; !(0 < l["p50"] && l["p50"] <= l["p90"] && l["p90"] <= l["p99"] && l["p99"] <= l["max"]) {
 			t.Fatalf("%s: latency percentiles out of order: %v", tc.name, l)
 		}
+		if tc.rate < 0 { // the rate is a fraction of the maximum measured first
+			if r.MaxRPS <= 0 || r.TargetRate < 0.049*r.MaxRPS || r.TargetRate > 0.051*r.MaxRPS {
+				t.Fatalf("%s: target %.1f req/s from a maximum of %.1f, want 5%%", tc.name, r.TargetRate, r.MaxRPS)
+			}
+			tc.rate = r.TargetRate
+		} else if r.MaxRPS != 0 {
+			t.Fatalf("%s: reported a maximum of %.1f it did not measure", tc.name, r.MaxRPS)
+		}
+		if got := r.Latency["p99"] / r.Latency["p50"]; r.P99ToP50 != got {
+			t.Fatalf("%s: p99_to_p50 %v, latencies say %v", tc.name, r.P99ToP50, got)
+		}
 		if tc.rate > 0 {
-			// 40/s for 3 s is 120 requests; the due times hold the rate.
-			if r.RPS < 0.9*tc.rate || r.RPS > 1.1*tc.rate {
+			// The due times hold the rate.
+			if r.RPS < 0.9*tc.rate || r.RPS > 1.1*tc.rate+1 {
 				t.Fatalf("%s: %.1f req/s, asked for %.0f", tc.name, r.RPS, tc.rate)
 			}
 			if r.Service["p50"] <= 0 || r.Service["p50"] > r.Latency["p50"] {
@@ -95,6 +111,22 @@ func TestBenchReportsAgainstTheRealStack(t *testing.T) {
 		}
 		if r.Floor <= 0 || r.LoadedFloor <= 0 || r.Ratio != r.CPUPerReqUS/r.Floor || r.LoadedRatio != r.CPUPerReqUS/r.LoadedFloor {
 			t.Fatalf("%s: floor %.1f ratio %.3f, under load %.1f ratio %.3f, server %.1f µs", tc.name, r.Floor, r.Ratio, r.LoadedFloor, r.LoadedRatio, r.CPUPerReqUS)
+		}
+	}
+}
+
+func TestBenchRefusesContradictoryRates(t *testing.T) {
+	for _, args := range [][]string{
+		{"--rate", "10", "--rate-of-max", "0.5"},
+		{"--rate-of-max", "1.5"},
+		{"--rate-of-max", "-0.1"},
+		{"--rate-of-max", "0.5", "--max-duration", "0s"},
+		{"--rate", "-1"},
+	} {
+		cmd := execSignerctl(append([]string{"bench", "--parent", "https://127.0.0.1:1"}, args...)...)
+		out, err := cmd.CombinedOutput()
+		if code := cmd.ProcessState.ExitCode(); err == nil || code != 2 {
+			t.Fatalf("bench %v: exit %d (%v), want 2 (usage)\n%s", args, code, err, out)
 		}
 	}
 }

@@ -47,6 +47,9 @@ type BenchReport struct {
 	Errors      map[string]int64   `json:"errors"`
 	RPS         float64            `json:"requests_per_s"`
 	LatencyMS   map[string]float64 `json:"latency_ms"`
+	P99ToP50    float64            `json:"p99_to_p50,omitempty"`
+	// MaxRPS is the maximum --rate-of-max measured before the run.
+	MaxRPS float64 `json:"max_requests_per_s,omitempty"`
 	// ServiceMS is latency from the moment a request was sent; at a fixed
 	// rate LatencyMS counts from the moment it was due.
 	ServiceMS   map[string]float64      `json:"service_latency_ms,omitempty"`
@@ -125,7 +128,7 @@ var benchParams = map[string]any{
 	"v1/derive-address":  service.DeriveAddressRequest{OperatorOmni: benchOmni},
 }
 
-// bench: signerctl bench [--concurrency N] [--duration D] [--rate R] [--http1]
+// bench: signerctl bench [--concurrency N] [--duration D] [--rate R | --rate-of-max F] [--http1]
 // [--mix M] [--pid parent=PID --pid enclave=PID] [--out FILE] [client flags]
 func bench(args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
@@ -133,6 +136,8 @@ func bench(args []string, stdout, stderr io.Writer) int {
 	concurrency := fs.Int("concurrency", 16, "concurrent clients")
 	duration := fs.Duration("duration", 20*time.Second, "how long to load")
 	rate := fs.Float64("rate", 0, "fixed total request rate per second, open loop: latency counts from when each request was due (0: closed loop, as fast as answers come)")
+	rateOfMax := fs.Float64("rate-of-max", 0, "fixed rate as a fraction of the maximum, which a closed-loop run of --max-duration measures first (0.7: 70%)")
+	maxDuration := fs.Duration("max-duration", 10*time.Second, "how long --rate-of-max loads to find the maximum")
 	http1 := fs.Bool("http1", false, "HTTP/1.1 (default HTTP/2)")
 	out := fs.String("out", "", "also write the JSON report here")
 	mix := mixFlag{}
@@ -149,6 +154,10 @@ func bench(args []string, stdout, stderr io.Writer) int {
 	}
 	if *concurrency < 1 || *duration <= 0 || *rate < 0 {
 		fmt.Fprintln(stderr, "bench: --concurrency and --duration must be positive, --rate not negative")
+		return 2
+	}
+	if *rateOfMax < 0 || *rateOfMax > 1 || (*rateOfMax > 0 && (*rate > 0 || *maxDuration <= 0)) {
+		fmt.Fprintln(stderr, "bench: --rate-of-max is a fraction in (0, 1], with a positive --max-duration and without --rate")
 		return 2
 	}
 	proto := "HTTP/2"
@@ -185,8 +194,23 @@ func bench(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "bench: crypto floor: %v\n", err)
 		return 1
 	}
+	var maxRPS float64
+	if *rateOfMax > 0 {
+		fmt.Fprintf(stderr, "bench: finding the maximum (closed loop, %s)…\n", *maxDuration)
+		m := runLoad(ctx, c, loadOptions{concurrency: *concurrency, duration: *maxDuration, mix: mix}, stderr)
+		if m.OK == 0 {
+			fmt.Fprintf(stderr, "bench: no request succeeded while finding the maximum: %v\n", m.Errors)
+			return 1
+		}
+		maxRPS = m.RPS
+		*rate = *rateOfMax * maxRPS
+		fmt.Fprintf(stderr, "bench: maximum %.0f req/s; loading at %.0f req/s\n", maxRPS, *rate)
+	}
 	report := runLoad(ctx, c, loadOptions{concurrency: *concurrency, duration: *duration, rate: *rate, mix: mix, pids: pids, floor: loaded}, stderr)
-	report.Protocol, report.Mix, report.Rate = proto, mix, *rate
+	report.Protocol, report.Mix, report.Rate, report.MaxRPS = proto, mix, *rate, maxRPS
+	if p50 := report.LatencyMS["p50"]; p50 > 0 {
+		report.P99ToP50 = report.LatencyMS["p99"] / p50
+	}
 	report.FloorUS, report.FloorParts, _ = idle.floor()
 	report.LoadedFloorUS, report.LoadedFloorParts, _ = loaded.floor()
 	if report.Processes != nil && report.OK > 0 {
