@@ -50,15 +50,11 @@ func (c *Custody) Methods() map[string]Handler {
 	}
 }
 
-// decode decodes params as every method does (service.MaxParams bounds a
-// peer's document and keyring with room to spare).
-func decode(params json.RawMessage, v any) error { return service.DecodeParams(params, v) }
-
 // Empty is the params of methods that take none.
 type Empty struct{}
 
 func (c *Custody) status(_ context.Context, params json.RawMessage) (any, error) {
-	if err := decode(params, &Empty{}); err != nil {
+	if err := service.DecodeParams(params, &Empty{}); err != nil {
 		return nil, err
 	}
 	s := c.Status()
@@ -80,7 +76,7 @@ func (c *Custody) result() *ChangeResult {
 
 // rotate adds an epoch from the enclave's own randomness.
 func (c *Custody) rotate(ctx context.Context, params json.RawMessage) (any, error) {
-	if err := decode(params, &Empty{}); err != nil {
+	if err := service.DecodeParams(params, &Empty{}); err != nil {
 		return nil, err
 	}
 	c.mu.Lock()
@@ -156,7 +152,7 @@ type ImportRequest struct {
 
 func (c *Custody) importSecret(ctx context.Context, params json.RawMessage) (any, error) {
 	var p ImportRequest
-	if err := decode(params, &p); err != nil {
+	if err := service.DecodeParams(params, &p); err != nil {
 		return nil, err
 	}
 	priv, err := hpke.NewDHKEMPrivateKey(c.o.X25519)

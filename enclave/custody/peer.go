@@ -13,6 +13,7 @@ import (
 	"github.com/nitro-signer/nitro-signer/attestation"
 	"github.com/nitro-signer/nitro-signer/enclave/envelope"
 	"github.com/nitro-signer/nitro-signer/enclave/seal"
+	"github.com/nitro-signer/nitro-signer/enclave/service"
 )
 
 // Peer copy moves the keyring from a live enclave (the sender, S) to another
@@ -102,7 +103,7 @@ type PeerChallenge struct {
 }
 
 func (c *Custody) peerChallenge(_ context.Context, params json.RawMessage) (any, error) {
-	if err := decode(params, &Empty{}); err != nil {
+	if err := service.DecodeParams(params, &Empty{}); err != nil {
 		return nil, err
 	}
 	if c.o.Keys.Current() == 0 {
@@ -128,7 +129,7 @@ type PeerOffer struct {
 
 func (c *Custody) peerRequest(_ context.Context, params json.RawMessage) (any, error) {
 	var p PeerRequest
-	if err := decode(params, &p); err != nil {
+	if err := service.DecodeParams(params, &p); err != nil {
 		return nil, err
 	}
 	if len(p.Challenge) != peerNonceSize {
@@ -166,7 +167,7 @@ func peerInfo(signerID string, receiverNonce, senderNonce []byte) []byte {
 
 func (c *Custody) peerExport(_ context.Context, params json.RawMessage) (any, error) {
 	var p PeerExportRequest
-	if err := decode(params, &p); err != nil {
+	if err := service.DecodeParams(params, &p); err != nil {
 		return nil, err
 	}
 	if len(p.Nonce) != peerNonceSize {
@@ -212,7 +213,7 @@ type PeerImportRequest struct {
 
 func (c *Custody) peerImport(ctx context.Context, params json.RawMessage) (any, error) {
 	var p PeerImportRequest
-	if err := decode(params, &p); err != nil {
+	if err := service.DecodeParams(params, &p); err != nil {
 		return nil, err
 	}
 	e, err := c.peers.take(p.Nonce, true)

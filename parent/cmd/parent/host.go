@@ -62,12 +62,11 @@ func serveHost(ctx context.Context, c *Config, logger *slog.Logger, reg *prometh
 
 // serveEgress serves the enclave's CONNECT tunnels to allowed targets.
 func serveEgress(ctx context.Context, c *Config, logger *slog.Logger, reg *prometheus.Registry) error {
-	allow, _ := egress.ParseAllow(c.EgressAllow)
 	tunnels := prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "signer_parent_egress_tunnels_total", Help: "Egress tunnels the enclave asked for, by whether the target was allowed.",
 	}, []string{"allowed"})
 	reg.MustRegister(tunnels)
-	p := &egress.Proxy{Allow: allow, Logger: logger, OnTunnel: func(_ string, ok bool) {
+	p := &egress.Proxy{Allow: c.egressAllow, Logger: logger, OnTunnel: func(_ string, ok bool) {
 		tunnels.WithLabelValues(fmt.Sprint(ok)).Inc()
 	}}
 	ln, addr, err := listen(c.EgressListen)

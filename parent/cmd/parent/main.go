@@ -54,6 +54,7 @@ type Config struct {
 	// EgressListen and EgressAllow enable the egress proxy.
 	EgressListen string
 	EgressAllow  string
+	egressAllow  []string // EgressAllow as Validate parsed it
 	// IMDS is the instance metadata endpoint ("off" for none).
 	IMDS string
 }
@@ -90,6 +91,7 @@ func (c *Config) Validate() error {
 	if err != nil {
 		return err
 	}
+	c.egressAllow = allow
 	if c.EgressListen != "" && len(allow) == 0 {
 		return errors.New("--egress-listen needs --egress-allow host:port[,host:port...]")
 	}
