@@ -236,43 +236,92 @@ func (c *Client) Call(ctx context.Context, method string, params, result any) er
 }
 
 func (c *Client) call(ctx context.Context, method string, params, result any, replyKey *jose.JSONWebKey) error {
+	req, err := c.prepare(ctx, method, params, replyKey)
+	if err != nil {
+		return err
+	}
+	a, err := c.Send(ctx, req)
+	if err != nil {
+		return err
+	}
+	return c.Open(ctx, req, a, result)
+}
+
+// A Request is a signed request, ready to send. It is valid for the
+// enclave's freshness window after it was made, and can be sent once: the
+// enclave refuses its nonce the second time.
+type Request struct {
+	method string
+	body   []byte
+	gen    uint64 // the attestation generation when it was made
+}
+
+// An Answer is what the parent returned for a Request, not yet verified.
+type Answer struct {
+	status int
+	ctype  string
+	body   []byte
+}
+
+// Prepare signs a request to call method with params, attesting first if
+// the client has not. Prepare, Send and Open are Call in three steps, for
+// callers that sign ahead or verify later (signerctl bench signs before its
+// timed window and verifies every answer after it).
+func (c *Client) Prepare(ctx context.Context, method string, params any) (*Request, error) {
+	return c.prepare(ctx, method, params, nil)
+}
+
+func (c *Client) prepare(ctx context.Context, method string, params any, replyKey *jose.JSONWebKey) (*Request, error) {
 	gen := c.attestGen.Load()
 	if !c.attested() {
 		if err := c.reattest(ctx, gen); err != nil {
-			return err
+			return nil, err
 		}
 		gen = c.attestGen.Load()
 	}
 	nonce := make([]byte, 16)
 	if _, err := rand.Read(nonce); err != nil {
-		return err
+		return nil, err
 	}
-	reqBody, err := envelope.SignRequest(c.creds, envelope.Outgoing{
+	body, err := envelope.SignRequest(c.creds, envelope.Outgoing{
 		Method: method, Params: params, Audience: c.cfg.SignerID, IAT: c.cfg.Clock(), Nonce: nonce, ReplyKey: replyKey,
 	})
 	if err != nil {
-		return err
+		return nil, err
 	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.cfg.URL+"/"+method, bytes.NewReader(reqBody))
+	return &Request{method: method, body: body, gen: gen}, nil
+}
+
+// Send posts req and returns the parent's answer without verifying it.
+func (c *Client) Send(ctx context.Context, req *Request) (*Answer, error) {
+	hr, err := http.NewRequestWithContext(ctx, http.MethodPost, c.cfg.URL+"/"+req.method, bytes.NewReader(req.body))
 	if err != nil {
-		return err
+		return nil, err
 	}
-	req.Header.Set("Content-Type", "application/jose")
-	body, status, ctype, err := c.do(req, envelope.MaxResponse)
+	hr.Header.Set("Content-Type", "application/jose")
+	body, status, ctype, err := c.do(hr, envelope.MaxResponse)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	if ctype != "application/jose" {
-		return parentError(status, body)
+	return &Answer{status: status, ctype: ctype, body: body}, nil
+}
+
+// Open verifies that a answers req, signed by an attested enclave key, and
+// decodes its result into result. It returns what Call would have: a
+// refusal by the enclave as an *envelope.Error, one by the parent as a
+// *ParentError.
+func (c *Client) Open(ctx context.Context, req *Request, a *Answer, result any) error {
+	if a.ctype != "application/jose" {
+		return parentError(a.status, a.body)
 	}
-	resp, err := envelope.VerifyResponse(body, reqBody, c.key)
+	resp, err := envelope.VerifyResponse(a.body, req.body, c.key)
 	if errors.Is(err, envelope.ErrUnknownKey) {
 		// The enclave restarted or another replica answered: attest, then
 		// accept the response only if its key is the attested one.
-		if aerr := c.reattest(ctx, gen); aerr != nil {
+		if aerr := c.reattest(ctx, req.gen); aerr != nil {
 			return aerr
 		}
-		resp, err = envelope.VerifyResponse(body, reqBody, c.key)
+		resp, err = envelope.VerifyResponse(a.body, req.body, c.key)
 	}
 	if err != nil {
 		return fmt.Errorf("%w: %w", ErrResponse, err)

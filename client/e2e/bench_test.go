@@ -31,6 +31,8 @@ type benchReport struct {
 	TargetRate  float64            `json:"target_rate"`
 	MaxRPS      float64            `json:"max_requests_per_s"`
 	P99ToP50    float64            `json:"p99_to_p50"`
+	SignedAhead int                `json:"signed_ahead"`
+	RanOut      bool               `json:"signed_ahead_ran_out"`
 }
 
 // TestBenchReportsAgainstTheRealStack runs signerctl bench against the real
@@ -41,13 +43,15 @@ type benchReport struct {
 func TestBenchReportsAgainstTheRealStack(t *testing.T) {
 	e := newEnv(t)
 	for _, tc := range []struct {
-		name string
-		args []string
-		rate float64
+		name   string
+		args   []string
+		rate   float64
+		inline bool
 	}{
-		{"closed loop", []string{"--concurrency", "8", "--duration", "3s"}, 0},
-		{"fixed rate", []string{"--concurrency", "8", "--duration", "3s", "--rate", "40"}, 40},
-		{"fraction of the maximum", []string{"--concurrency", "8", "--duration", "3s", "--rate-of-max", "0.05", "--max-duration", "2s"}, -1},
+		{"closed loop", []string{"--concurrency", "8", "--duration", "3s"}, 0, false},
+		{"closed loop signing inline", []string{"--concurrency", "8", "--duration", "2s", "--sign-inline"}, 0, true},
+		{"fixed rate", []string{"--concurrency", "8", "--duration", "3s", "--rate", "40"}, 40, false},
+		{"fraction of the maximum", []string{"--concurrency", "8", "--duration", "3s", "--rate-of-max", "0.05", "--max-duration", "2s"}, -1, false},
 	} {
 		out := filepath.Join(t.TempDir(), "report.json")
 		args := append([]string{"bench", "--dev", e.dir, "--parent", e.parent, "--out", out,
@@ -65,6 +69,14 @@ func TestBenchReportsAgainstTheRealStack(t *testing.T) {
 		}
 		if r.Requests == 0 || r.OK != r.Requests || len(r.Errors) != 0 {
 			t.Fatalf("%s: %d requests, %d ok, errors %v", tc.name, r.Requests, r.OK, r.Errors)
+		}
+		switch {
+		case tc.inline && r.SignedAhead != 0:
+			t.Fatalf("%s: signed %d requests ahead", tc.name, r.SignedAhead)
+		case !tc.inline && r.SignedAhead < int(r.Requests):
+			t.Fatalf("%s: sent %d requests, %d signed ahead", tc.name, r.Requests, r.SignedAhead)
+		case tc.rate > 0 && r.RanOut:
+			t.Fatalf("%s: ran out of requests signed ahead at a fixed rate", tc.name)
 		}
 		if l := r.Latency; !(0 < l["p50"] && l["p50"] <= l["p90"] && l["p90"] <= l["p99"] && l["p99"] <= l["max"]) {
 			t.Fatalf("%s: latency percentiles out of order: %v", tc.name, l)

@@ -19,6 +19,7 @@ import (
 
 	"github.com/nitro-signer/nitro-signer/client"
 	"github.com/nitro-signer/nitro-signer/enclave/envelope"
+	"github.com/nitro-signer/nitro-signer/enclave/service"
 )
 
 const omniHex = "0c2d9e6b3a8f4e1d7c5b2a9f8e6d4c3b1a0f9e8d7c6b5a4f3e2d1c0b9a8f7e6d"
@@ -115,6 +116,44 @@ func TestSignMessageRecoversAndIsDeterministic(t *testing.T) {
 	}
 	if sig[64] > 1 {
 		t.Fatalf("v = %d, want 0 or 1", sig[64])
+	}
+}
+
+// TestSignedAheadRequestsAreCheckedWhenOpened is Call in three steps
+// (signerctl bench signs ahead and verifies later): an answer is accepted
+// only for the request it answers, and a request sent twice is refused.
+func TestSignedAheadRequestsAreCheckedWhenOpened(t *testing.T) {
+	e := newEnv(t)
+	c := e.client("broker")
+	var reqs [2]*client.Request
+	var answers [2]*client.Answer
+	for i := range reqs {
+		var err error
+		reqs[i], err = c.Prepare(ctx(t), "v1/derive-address", map[string]string{"operator_omni": omniHex})
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	for i := range reqs {
+		var err error
+		if answers[i], err = c.Send(ctx(t), reqs[i]); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var got service.DeriveAddressResponse
+	if err := c.Open(ctx(t), reqs[1], answers[1], &got); err != nil || got.Address == "" {
+		t.Fatalf("Open: %v, result %+v", err, got)
+	}
+	if err := c.Open(ctx(t), reqs[0], answers[1], nil); !errors.Is(err, client.ErrResponse) {
+		t.Fatalf("the answer to another request: %v, want %v", err, client.ErrResponse)
+	}
+	again, err := c.Send(ctx(t), reqs[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	var refusal *envelope.Error
+	if err := c.Open(ctx(t), reqs[0], again, nil); !errors.As(err, &refusal) || refusal.Code != envelope.CodeReplayed {
+		t.Fatalf("a request sent twice: %v, want a signed refusal %s", err, envelope.CodeReplayed)
 	}
 }
 

@@ -12,6 +12,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"math"
 	"net/http"
 	"os"
 	"runtime"
@@ -48,6 +49,11 @@ type BenchReport struct {
 	RPS         float64            `json:"requests_per_s"`
 	LatencyMS   map[string]float64 `json:"latency_ms"`
 	P99ToP50    float64            `json:"p99_to_p50,omitempty"`
+	// SignedAhead is how many requests were signed before the window (0:
+	// each was signed, and its answer verified, inside it). RanOut says the
+	// window ended early because they were all sent.
+	SignedAhead int  `json:"signed_ahead,omitempty"`
+	RanOut      bool `json:"signed_ahead_ran_out,omitempty"`
 	// MaxRPS is the maximum --rate-of-max measured before the run.
 	MaxRPS float64 `json:"max_requests_per_s,omitempty"`
 	// ServiceMS is latency from the moment a request was sent; at a fixed
@@ -128,7 +134,7 @@ var benchParams = map[string]any{
 	"v1/derive-address":  service.DeriveAddressRequest{OperatorOmni: benchOmni},
 }
 
-// bench: signerctl bench [--concurrency N] [--duration D] [--rate R | --rate-of-max F] [--http1]
+// bench: signerctl bench [--concurrency N] [--duration D] [--rate R | --rate-of-max F] [--http1] [--sign-inline]
 // [--mix M] [--pid parent=PID --pid enclave=PID] [--out FILE] [client flags]
 func bench(args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
@@ -139,6 +145,7 @@ func bench(args []string, stdout, stderr io.Writer) int {
 	rateOfMax := fs.Float64("rate-of-max", 0, "fixed rate as a fraction of the maximum, which a closed-loop run of --max-duration measures first (0.7: 70%)")
 	maxDuration := fs.Duration("max-duration", 10*time.Second, "how long --rate-of-max loads to find the maximum")
 	http1 := fs.Bool("http1", false, "HTTP/1.1 (default HTTP/2)")
+	signInline := fs.Bool("sign-inline", false, "sign each request and verify each answer inside the timed window, as a lone caller does (default: sign before the window, verify every answer after it)")
 	out := fs.String("out", "", "also write the JSON report here")
 	mix := mixFlag{}
 	fs.Var(mix, "mix", "method mix, METHOD[=WEIGHT],… (default dev/sign-message)")
@@ -194,10 +201,23 @@ func bench(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "bench: crypto floor: %v\n", err)
 		return 1
 	}
+	idleFloor, _, _ := idle.floor()
+	ahead := !*signInline
+	if ahead && (*duration > maxSignAhead || *maxDuration > maxSignAhead) {
+		fmt.Fprintf(stderr, "bench: windows over %s sign inline: requests signed ahead would outlive the enclave's freshness window\n", maxSignAhead)
+		ahead = false
+	}
 	var maxRPS float64
 	if *rateOfMax > 0 {
 		fmt.Fprintf(stderr, "bench: finding the maximum (closed loop, %s)…\n", *maxDuration)
-		m := runLoad(ctx, c, loadOptions{concurrency: *concurrency, duration: *maxDuration, mix: mix}, stderr)
+		o := loadOptions{concurrency: *concurrency, duration: *maxDuration, mix: mix}
+		if ahead {
+			if o.pool, err = signAhead(ctx, c, mix, signAheadCount(*maxDuration, 0, idleFloor), stderr); err != nil {
+				fmt.Fprintf(stderr, "bench: %v\n", err)
+				return 1
+			}
+		}
+		m := runLoad(ctx, c, o, stderr)
 		if m.OK == 0 {
 			fmt.Fprintf(stderr, "bench: no request succeeded while finding the maximum: %v\n", m.Errors)
 			return 1
@@ -206,7 +226,14 @@ func bench(args []string, stdout, stderr io.Writer) int {
 		*rate = *rateOfMax * maxRPS
 		fmt.Fprintf(stderr, "bench: maximum %.0f req/s; loading at %.0f req/s\n", maxRPS, *rate)
 	}
-	report := runLoad(ctx, c, loadOptions{concurrency: *concurrency, duration: *duration, rate: *rate, mix: mix, pids: pids, floor: loaded}, stderr)
+	o := loadOptions{concurrency: *concurrency, duration: *duration, rate: *rate, mix: mix, pids: pids, floor: loaded}
+	if ahead {
+		if o.pool, err = signAhead(ctx, c, mix, signAheadCount(*duration, *rate, idleFloor), stderr); err != nil {
+			fmt.Fprintf(stderr, "bench: %v\n", err)
+			return 1
+		}
+	}
+	report := runLoad(ctx, c, o, stderr)
 	report.Protocol, report.Mix, report.Rate, report.MaxRPS = proto, mix, *rate, maxRPS
 	if p50 := report.LatencyMS["p50"]; p50 > 0 {
 		report.P99ToP50 = report.LatencyMS["p99"] / p50
@@ -244,6 +271,106 @@ type loadOptions struct {
 	// floor, if set, is sampled for floorSlice per part each second while
 	// the load runs.
 	floor *floorMeter
+	// pool, if set, holds requests signed before the window: they are sent
+	// in order, and every answer is verified after the window. The window
+	// ends early if they run out.
+	pool []*client.Request
+}
+
+// maxSignAhead is the longest window whose requests are signed before it:
+// a request must reach the enclave within its freshness window of the
+// moment it was signed (60 s by default).
+const maxSignAhead = 40 * time.Second
+
+// signAheadCount is how many requests to sign before a window of d: at a
+// fixed rate, one per due time; closed loop, as many as this machine's
+// cores could serve if the servers spent only the crypto floor (floorUS)
+// on each, which bounds what they can do when they run here.
+func signAheadCount(d time.Duration, rate, floorUS float64) int {
+	if rate > 0 {
+		return int(math.Ceil(rate*d.Seconds())) + 1
+	}
+	if floorUS <= 0 {
+		floorUS = 100
+	}
+	return int(math.Ceil(d.Seconds() * float64(runtime.NumCPU()) * 1e6 / floorUS))
+}
+
+// signAhead signs n requests, the methods in the mix's proportions, on
+// every core.
+func signAhead(ctx context.Context, c *client.Client, mix map[string]int, n int, stderr io.Writer) ([]*client.Request, error) {
+	methods := mixMethods(mix)
+	fmt.Fprintf(stderr, "bench: signing %d requests ahead…\n", n)
+	pool := make([]*client.Request, n)
+	workers := runtime.GOMAXPROCS(0)
+	errs := make([]error, workers)
+	var wg sync.WaitGroup
+	for w := range workers {
+		wg.Go(func() {
+			for i := w; i < n; i += workers {
+				m := methods[i%len(methods)]
+				r, err := c.Prepare(ctx, m, benchParams[m])
+				if err != nil {
+					errs[w] = fmt.Errorf("signing ahead: %w", err)
+					return
+				}
+				pool[i] = r
+			}
+		})
+	}
+	wg.Wait()
+	return pool, errors.Join(errs...)
+}
+
+// opener verifies an answer; *client.Client is one.
+type opener interface {
+	Open(ctx context.Context, req *client.Request, a *client.Answer, result any) error
+}
+
+// verifyAnswers verifies, on every core, each answer to the request of the
+// same index (a nil answer was never received) and counts the verified
+// ones and the failures by code.
+func verifyAnswers(ctx context.Context, c opener, reqs []*client.Request, answers []*client.Answer) (ok int64, errs map[string]int64) {
+	workers := runtime.GOMAXPROCS(0)
+	oks := make([]int64, workers)
+	perWorker := make([]map[string]int64, workers)
+	var wg sync.WaitGroup
+	for w := range workers {
+		perWorker[w] = map[string]int64{}
+		wg.Go(func() {
+			for i := w; i < len(answers); i += workers {
+				if answers[i] == nil {
+					continue
+				}
+				var result json.RawMessage
+				if err := c.Open(ctx, reqs[i], answers[i], &result); err != nil {
+					perWorker[w][errorCode(err)]++
+					continue
+				}
+				oks[w]++
+			}
+		})
+	}
+	wg.Wait()
+	errs = map[string]int64{}
+	for w := range workers {
+		ok += oks[w]
+		for code, n := range perWorker[w] {
+			errs[code] += n
+		}
+	}
+	return ok, errs
+}
+
+func mixMethods(mix map[string]int) []string {
+	var methods []string
+	for m, w := range mix {
+		for range w {
+			methods = append(methods, m)
+		}
+	}
+	sort.Strings(methods)
+	return methods
 }
 
 // floorSlice is how long each floor part runs per second of load: four
@@ -251,13 +378,7 @@ type loadOptions struct {
 const floorSlice = 15 * time.Millisecond
 
 func runLoad(ctx context.Context, c *client.Client, o loadOptions, stderr io.Writer) *BenchReport {
-	var methods []string
-	for m, w := range o.mix {
-		for range w {
-			methods = append(methods, m)
-		}
-	}
-	sort.Strings(methods)
+	methods := mixMethods(o.mix)
 	before := map[string]float64{}
 	for name, pid := range o.pids {
 		before[name], _ = processCPU(pid)
@@ -277,6 +398,11 @@ func runLoad(ctx context.Context, c *client.Client, o loadOptions, stderr io.Wri
 	// counts from the due time, so time spent waiting for a free worker
 	// (when the server falls behind) is counted, not omitted.
 	var slot atomic.Int64
+	var ranOut atomic.Bool
+	var answers []*client.Answer
+	if o.pool != nil {
+		answers = make([]*client.Answer, len(o.pool))
+	}
 	interval := time.Duration(0)
 	if o.rate > 0 {
 		interval = time.Duration(float64(time.Second) / o.rate)
@@ -336,25 +462,39 @@ func runLoad(ctx context.Context, c *client.Client, o loadOptions, stderr io.Wri
 		go func() {
 			defer wg.Done()
 			for i := w; time.Now().Before(deadline); i++ {
-				t0 := time.Now()
+				t0, k := time.Now(), int64(-1)
+				if interval > 0 || o.pool != nil {
+					k = slot.Add(1) - 1
+				}
 				if interval > 0 {
-					t0 = start.Add(time.Duration(slot.Add(1)-1) * interval)
+					t0 = start.Add(time.Duration(k) * interval)
 					if !t0.Before(deadline) {
 						return
 					}
-					time.Sleep(time.Until(t0))
 				}
+				if o.pool != nil && k >= int64(len(o.pool)) {
+					ranOut.Store(true)
+					return
+				}
+				time.Sleep(time.Until(t0))
 				sent := time.Now()
-				method := methods[i%len(methods)]
-				var result json.RawMessage
-				err := c.Call(ctx, method, benchParams[method], &result)
+				var err error
+				if o.pool != nil {
+					answers[k], err = c.Send(ctx, o.pool[k])
+				} else {
+					method := methods[i%len(methods)]
+					var result json.RawMessage
+					err = c.Call(ctx, method, benchParams[method], &result)
+				}
 				lats[w] = append(lats[w], time.Since(t0))
 				if interval > 0 {
 					svc[w] = append(svc[w], time.Since(sent))
 				}
 				done.Add(1)
 				if err == nil {
-					ok.Add(1)
+					if o.pool == nil {
+						ok.Add(1)
+					}
 					continue
 				}
 				mu.Lock()
@@ -367,7 +507,16 @@ func runLoad(ctx context.Context, c *client.Client, o loadOptions, stderr io.Wri
 	elapsed := time.Since(start)
 	close(stop)
 	sampling.Wait()
-	r := &BenchReport{Concurrency: o.concurrency, Duration: elapsed.Seconds(), Requests: done.Load(), OK: ok.Load(), Errors: errs}
+	if o.pool != nil {
+		fmt.Fprintf(stderr, "bench: verifying %d answers…\n", done.Load())
+		n, verrs := verifyAnswers(ctx, c, o.pool, answers)
+		ok.Add(n)
+		for code, n := range verrs {
+			errs[code] += n
+		}
+	}
+	r := &BenchReport{Concurrency: o.concurrency, Duration: elapsed.Seconds(), Requests: done.Load(), OK: ok.Load(), Errors: errs,
+		SignedAhead: len(o.pool), RanOut: ranOut.Load()}
 	r.RPS = float64(r.Requests) / elapsed.Seconds()
 	r.LatencyMS = percentiles(lats)
 	if interval > 0 {

@@ -7,7 +7,7 @@
 //	signerctl attest fetch  [--out FILE] [client flags]
 //	signerctl call METHOD --params JSON [client flags]
 //	signerctl eif measure FILE.eif [--manifest --version V --input NAME=FILE...]
-//	signerctl bench [--concurrency N] [--duration D] [--rate R] [--http1] [--mix M]
+//	signerctl bench [--concurrency N] [--duration D] [--rate R | --rate-of-max F] [--http1] [--sign-inline] [--mix M]
 //	                [--pid parent=PID --pid enclave=PID] [--out FILE] [client flags]
 //	signerctl dev-pki --out DIR
 //

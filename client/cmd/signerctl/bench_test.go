@@ -1,0 +1,85 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"maps"
+	"runtime"
+	"testing"
+	"time"
+
+	"github.com/nitro-signer/nitro-signer/client"
+	"github.com/nitro-signer/nitro-signer/enclave/envelope"
+)
+
+// fakeOpener refuses the answers whose index it names, in the ways the
+// client does, and records every index it was asked to open.
+type fakeOpener struct {
+	index  map[*client.Answer]int
+	refuse map[int]error
+	opened chan int
+}
+
+func (f *fakeOpener) Open(_ context.Context, _ *client.Request, a *client.Answer, _ any) error {
+	i := f.index[a]
+	f.opened <- i
+	return f.refuse[i]
+}
+
+func TestVerifyAnswersCountsEveryRefusalByCode(t *testing.T) {
+	const n = 50
+	reqs := make([]*client.Request, n)
+	answers := make([]*client.Answer, n)
+	f := &fakeOpener{index: map[*client.Answer]int{}, opened: make(chan int, n), refuse: map[int]error{
+		3:  fmt.Errorf("%w: bad signature", client.ErrResponse),
+		17: envelope.Errorf(envelope.CodeReplayed, "nonce already used"),
+		18: envelope.Errorf(envelope.CodeReplayed, "nonce already used"),
+		40: &client.ParentError{Status: 503, Code: "enclave_unavailable"},
+	}}
+	for i := range n {
+		reqs[i] = &client.Request{}
+		if i == 7 || i == 8 { // never answered: counted as transport errors during the window
+			continue
+		}
+		answers[i] = &client.Answer{}
+		f.index[answers[i]] = i
+	}
+	ok, errs := verifyAnswers(context.Background(), f, reqs, answers)
+	close(f.opened)
+	seen := map[int]bool{}
+	for i := range f.opened {
+		if seen[i] {
+			t.Fatalf("answer %d opened twice", i)
+		}
+		seen[i] = true
+	}
+	if len(seen) != n-2 || seen[7] || seen[8] {
+		t.Fatalf("opened %d answers (7: %v, 8: %v), want every one received", len(seen), seen[7], seen[8])
+	}
+	want := map[string]int64{"bad_response": 1, string(envelope.CodeReplayed): 2, "parent:enclave_unavailable": 1}
+	if ok != n-2-4 || !maps.Equal(errs, want) {
+		t.Fatalf("ok %d errors %v, want %d and %v", ok, errs, n-2-4, want)
+	}
+}
+
+func TestSignAheadCount(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		d       time.Duration
+		rate    float64
+		floorUS float64
+		min     int
+	}{
+		{"fixed rate: one per due time", 20 * time.Second, 1500, 300, 30000},
+		{"fixed rate: fractional", 3 * time.Second, 40.5, 300, 122},
+	} {
+		if got := signAheadCount(tc.d, tc.rate, tc.floorUS); got < tc.min || got > tc.min+2 {
+			t.Fatalf("%s: %d, want %d..%d", tc.name, got, tc.min, tc.min+2)
+		}
+	}
+	// Closed loop: as many as every core could serve at the floor's cost.
+	got := signAheadCount(10*time.Second, 0, 250)
+	if cores := float64(got) * 250e-6 / 10; cores < float64(runtime.NumCPU()) {
+		t.Fatalf("closed loop: %d requests are %.2f cores' worth at the floor", got, cores)
+	}
+}
