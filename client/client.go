@@ -68,6 +68,9 @@ var (
 	// ErrResponse: a response was not authentic (bad signature, unattested
 	// key, another request's answer) or not well formed.
 	ErrResponse = errors.New("client: response refused")
+	// ErrNoRequest: Send or Open was given no Request (or Open no Answer);
+	// both come from Prepare and Send.
+	ErrNoRequest = errors.New("client: no prepared request or answer")
 )
 
 // ParentError is an error the parent produced itself (enclave unavailable,
@@ -294,6 +297,9 @@ func (c *Client) prepare(ctx context.Context, method string, params any, replyKe
 
 // Send posts req and returns the parent's answer without verifying it.
 func (c *Client) Send(ctx context.Context, req *Request) (*Answer, error) {
+	if req == nil || req.body == nil {
+		return nil, ErrNoRequest
+	}
 	hr, err := http.NewRequestWithContext(ctx, http.MethodPost, c.cfg.URL+"/"+req.method, bytes.NewReader(req.body))
 	if err != nil {
 		return nil, err
@@ -311,6 +317,9 @@ func (c *Client) Send(ctx context.Context, req *Request) (*Answer, error) {
 // refusal by the enclave as an *envelope.Error, one by the parent as a
 // *ParentError.
 func (c *Client) Open(ctx context.Context, req *Request, a *Answer, result any) error {
+	if req == nil || req.body == nil || a == nil {
+		return ErrNoRequest
+	}
 	if a.ctype != "application/jose" {
 		return parentError(a.status, a.body)
 	}

@@ -155,6 +155,12 @@ func TestSignedAheadRequestsAreCheckedWhenOpened(t *testing.T) {
 	if err := c.Open(ctx(t), reqs[0], again, nil); !errors.As(err, &refusal) || refusal.Code != envelope.CodeReplayed {
 		t.Fatalf("a request sent twice: %v, want a signed refusal %s", err, envelope.CodeReplayed)
 	}
+	if _, err := c.Send(ctx(t), &client.Request{}); !errors.Is(err, client.ErrNoRequest) {
+		t.Fatalf("Send of a request not prepared: %v, want %v", err, client.ErrNoRequest)
+	}
+	if err := c.Open(ctx(t), reqs[0], nil, nil); !errors.Is(err, client.ErrNoRequest) {
+		t.Fatalf("Open without an answer: %v, want %v", err, client.ErrNoRequest)
+	}
 }
 
 func bytesHex(b []byte) string {
