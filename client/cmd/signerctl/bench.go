@@ -285,16 +285,22 @@ const maxSignAhead = 40 * time.Second
 // signAheadCount is how many requests to sign before a window of d: at a
 // fixed rate, one per due time; closed loop, as many as this machine's
 // cores could serve if the servers spent only the crypto floor (floorUS)
-// on each, which bounds what they can do when they run here.
+// on each, which bounds what they can do when they run here. Never more
+// than maxSignedAhead (about 2 KiB each with its answer).
 func signAheadCount(d time.Duration, rate, floorUS float64) int {
-	if rate > 0 {
-		return int(math.Ceil(rate*d.Seconds())) + 1
+	n := maxSignedAhead
+	switch {
+	case rate > 0:
+		n = int(math.Ceil(rate*d.Seconds())) + 1
+	case floorUS > 0:
+		n = int(math.Ceil(d.Seconds() * float64(runtime.NumCPU()) * 1e6 / floorUS))
 	}
-	if floorUS <= 0 {
-		floorUS = 100
-	}
-	return int(math.Ceil(d.Seconds() * float64(runtime.NumCPU()) * 1e6 / floorUS))
+	return min(n, maxSignedAhead)
 }
+
+// maxSignedAhead bounds the requests signed ahead, and so the memory they
+// and their answers hold.
+const maxSignedAhead = 400_000
 
 // signAhead signs n requests, the methods in the mix's proportions, on
 // every core.

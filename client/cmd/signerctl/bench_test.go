@@ -79,7 +79,21 @@ func TestSignAheadCount(t *testing.T) {
 	}
 	// Closed loop: as many as every core could serve at the floor's cost.
 	got := signAheadCount(10*time.Second, 0, 250)
-	if cores := float64(got) * 250e-6 / 10; cores < float64(runtime.NumCPU()) {
+	if cores := float64(got) * 250e-6 / 10; cores < float64(runtime.NumCPU()) && got < maxSignedAhead {
 		t.Fatalf("closed loop: %d requests are %.2f cores' worth at the floor", got, cores)
+	}
+	for _, tc := range []struct {
+		name    string
+		d       time.Duration
+		rate    float64
+		floorUS float64
+	}{
+		{"bad_closed_loop_over_memory_bound", time.Hour, 0, 1},
+		{"bad_rate_over_memory_bound", time.Hour, 1e6, 300},
+		{"bad_no_floor", time.Hour, 0, 0},
+	} {
+		if got := signAheadCount(tc.d, tc.rate, tc.floorUS); got != maxSignedAhead {
+			t.Fatalf("%s: %d, want the bound %d", tc.name, got, maxSignedAhead)
+		}
 	}
 }
