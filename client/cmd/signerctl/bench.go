@@ -201,23 +201,31 @@ func bench(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "bench: crypto floor: %v\n", err)
 		return 1
 	}
-	idleFloor, _, _ := idle.floor()
+	idleFloor, idleParts, _ := idle.floor()
 	ahead := !*signInline
 	if ahead && (*duration > maxSignAhead || *maxDuration > maxSignAhead) {
 		fmt.Fprintf(stderr, "bench: windows over %s sign inline: requests signed ahead would outlive the enclave's freshness window\n", maxSignAhead)
 		ahead = false
 	}
+	// load runs o, first signing its requests unless they are signed inline.
+	load := func(o loadOptions) (*BenchReport, error) {
+		if ahead {
+			pool, err := signAhead(ctx, c, mix, signAheadCount(o.duration, o.rate, idleFloor), stderr)
+			if err != nil {
+				return nil, err
+			}
+			o.pool = pool
+		}
+		return runLoad(ctx, c, o, stderr), nil
+	}
 	var maxRPS float64
 	if *rateOfMax > 0 {
 		fmt.Fprintf(stderr, "bench: finding the maximum (closed loop, %s)…\n", *maxDuration)
-		o := loadOptions{concurrency: *concurrency, duration: *maxDuration, mix: mix}
-		if ahead {
-			if o.pool, err = signAhead(ctx, c, mix, signAheadCount(*maxDuration, 0, idleFloor), stderr); err != nil {
-				fmt.Fprintf(stderr, "bench: %v\n", err)
-				return 1
-			}
+		m, err := load(loadOptions{concurrency: *concurrency, duration: *maxDuration, mix: mix})
+		if err != nil {
+			fmt.Fprintf(stderr, "bench: %v\n", err)
+			return 1
 		}
-		m := runLoad(ctx, c, o, stderr)
 		if m.OK == 0 {
 			fmt.Fprintf(stderr, "bench: no request succeeded while finding the maximum: %v\n", m.Errors)
 			return 1
@@ -226,19 +234,16 @@ func bench(args []string, stdout, stderr io.Writer) int {
 		*rate = *rateOfMax * maxRPS
 		fmt.Fprintf(stderr, "bench: maximum %.0f req/s; loading at %.0f req/s\n", maxRPS, *rate)
 	}
-	o := loadOptions{concurrency: *concurrency, duration: *duration, rate: *rate, mix: mix, pids: pids, floor: loaded}
-	if ahead {
-		if o.pool, err = signAhead(ctx, c, mix, signAheadCount(*duration, *rate, idleFloor), stderr); err != nil {
-			fmt.Fprintf(stderr, "bench: %v\n", err)
-			return 1
-		}
+	report, err := load(loadOptions{concurrency: *concurrency, duration: *duration, rate: *rate, mix: mix, pids: pids, floor: loaded})
+	if err != nil {
+		fmt.Fprintf(stderr, "bench: %v\n", err)
+		return 1
 	}
-	report := runLoad(ctx, c, o, stderr)
 	report.Protocol, report.Mix, report.Rate, report.MaxRPS = proto, mix, *rate, maxRPS
 	if p50 := report.LatencyMS["p50"]; p50 > 0 {
 		report.P99ToP50 = report.LatencyMS["p99"] / p50
 	}
-	report.FloorUS, report.FloorParts, _ = idle.floor()
+	report.FloorUS, report.FloorParts = idleFloor, idleParts
 	report.LoadedFloorUS, report.LoadedFloorParts, _ = loaded.floor()
 	if report.Processes != nil && report.OK > 0 {
 		var total float64
@@ -310,22 +315,33 @@ func signAhead(ctx context.Context, c *client.Client, mix map[string]int, n int,
 	pool := make([]*client.Request, n)
 	workers := runtime.GOMAXPROCS(0)
 	errs := make([]error, workers)
+	strided(workers, n, func(w, i int) {
+		if errs[w] != nil {
+			return
+		}
+		m := methods[i%len(methods)]
+		r, err := c.Prepare(ctx, m, benchParams[m])
+		if err != nil {
+			errs[w] = fmt.Errorf("signing ahead: %w", err)
+			return
+		}
+		pool[i] = r
+	})
+	return pool, errors.Join(errs...)
+}
+
+// strided calls f(w, i) for every i below n on workers goroutines, worker w
+// taking i = w, w+workers, …, and returns when all are done.
+func strided(workers, n int, f func(w, i int)) {
 	var wg sync.WaitGroup
 	for w := range workers {
 		wg.Go(func() {
 			for i := w; i < n; i += workers {
-				m := methods[i%len(methods)]
-				r, err := c.Prepare(ctx, m, benchParams[m])
-				if err != nil {
-					errs[w] = fmt.Errorf("signing ahead: %w", err)
-					return
-				}
-				pool[i] = r
+				f(w, i)
 			}
 		})
 	}
 	wg.Wait()
-	return pool, errors.Join(errs...)
 }
 
 // opener verifies an answer; *client.Client is one.
@@ -340,24 +356,20 @@ func verifyAnswers(ctx context.Context, c opener, reqs []*client.Request, answer
 	workers := runtime.GOMAXPROCS(0)
 	oks := make([]int64, workers)
 	perWorker := make([]map[string]int64, workers)
-	var wg sync.WaitGroup
 	for w := range workers {
 		perWorker[w] = map[string]int64{}
-		wg.Go(func() {
-			for i := w; i < len(answers); i += workers {
-				if answers[i] == nil {
-					continue
-				}
-				var result json.RawMessage
-				if err := c.Open(ctx, reqs[i], answers[i], &result); err != nil {
-					perWorker[w][errorCode(err)]++
-					continue
-				}
-				oks[w]++
-			}
-		})
 	}
-	wg.Wait()
+	strided(workers, len(answers), func(w, i int) {
+		if answers[i] == nil {
+			return
+		}
+		var result json.RawMessage
+		if err := c.Open(ctx, reqs[i], answers[i], &result); err != nil {
+			perWorker[w][errorCode(err)]++
+			return
+		}
+		oks[w]++
+	})
 	errs = map[string]int64{}
 	for w := range workers {
 		ok += oks[w]
@@ -414,7 +426,11 @@ func runLoad(ctx context.Context, c *client.Client, o loadOptions, stderr io.Wri
 		interval = time.Duration(float64(time.Second) / o.rate)
 	}
 	stop := make(chan struct{})
-	go func() { // progress line and RSS sampling
+	// background is the progress line and the floor sampling; both end at
+	// stop, and the report waits for them (the progress line reads errs and
+	// writes peakRSS).
+	var background sync.WaitGroup
+	background.Go(func() { // progress line and RSS sampling
 		t := time.NewTicker(time.Second)
 		defer t.Stop()
 		start, last := time.Now(), int64(0)
@@ -440,12 +456,9 @@ func runLoad(ctx context.Context, c *client.Client, o loadOptions, stderr io.Wri
 				last = n
 			}
 		}
-	}()
-	var sampling sync.WaitGroup
+	})
 	if o.floor != nil {
-		sampling.Add(1)
-		go func() {
-			defer sampling.Done()
+		background.Go(func() {
 			t := time.NewTicker(time.Second)
 			defer t.Stop()
 			for {
@@ -459,7 +472,7 @@ func runLoad(ctx context.Context, c *client.Client, o loadOptions, stderr io.Wri
 					}
 				}
 			}
-		}()
+		})
 	}
 	start := time.Now()
 	var wg sync.WaitGroup
@@ -512,7 +525,7 @@ func runLoad(ctx context.Context, c *client.Client, o loadOptions, stderr io.Wri
 	wg.Wait()
 	elapsed := time.Since(start)
 	close(stop)
-	sampling.Wait()
+	background.Wait()
 	if o.pool != nil {
 		fmt.Fprintf(stderr, "bench: verifying %d answers…\n", done.Load())
 		n, verrs := verifyAnswers(ctx, c, o.pool, answers)
