@@ -54,11 +54,26 @@ type Config struct {
 	// Transport, if set, replaces the HTTP transport (its TLS settings are
 	// then the caller's responsibility).
 	Transport http.RoundTripper
+	// KeyLifetime is how long an attested enclave key is trusted after its
+	// attestation; the client attests again before it signs for, or
+	// accepts an answer from, an older one. Default DefaultKeyLifetime.
+	KeyLifetime time.Duration
+	// MaxKeys bounds the attested keys remembered (the oldest is forgotten
+	// first). Default DefaultMaxKeys.
+	MaxKeys int
 }
 
-// DefaultMaxAge bounds the age of an attestation document the client
-// accepts when the policy sets none.
-const DefaultMaxAge = 5 * time.Minute
+// Defaults of Config.
+const (
+	// DefaultMaxAge bounds the age of an attestation document the client
+	// accepts when the policy sets none.
+	DefaultMaxAge = 5 * time.Minute
+	// DefaultKeyLifetime is how long an attested key is trusted.
+	DefaultKeyLifetime = time.Hour
+	// DefaultMaxKeys bounds the attested keys a client remembers: a few
+	// replicas and their restarts.
+	DefaultMaxKeys = 16
+)
 
 // Errors of the client. A refusal by the enclave is an *envelope.Error.
 var (
@@ -92,6 +107,9 @@ type Attested struct {
 	Key      *ecdsa.PublicKey
 	UserData *envelope.UserData
 	Document *attestation.Document
+	// Expires is when the client stops trusting the key without attesting
+	// again.
+	Expires time.Time
 }
 
 // Client is safe for concurrent use.
@@ -102,6 +120,9 @@ type Client struct {
 
 	mu   sync.RWMutex
 	keys map[string]*Attested
+	// current is the kid requests are signed for: the instance attested
+	// last, or the one that last refused a request as meant for another.
+	current string
 	// attestMu serialises attestation, and attestGen counts successful
 	// ones, so a burst of answers from an unknown key attests once.
 	attestMu  sync.Mutex
@@ -124,6 +145,15 @@ func New(cfg Config) (*Client, error) {
 	}
 	if cfg.Policy.MaxAge == 0 {
 		cfg.Policy.MaxAge = DefaultMaxAge
+	}
+	if cfg.KeyLifetime == 0 {
+		cfg.KeyLifetime = DefaultKeyLifetime
+	}
+	if cfg.MaxKeys == 0 {
+		cfg.MaxKeys = DefaultMaxKeys
+	}
+	if cfg.KeyLifetime < 0 || cfg.MaxKeys < 1 {
+		return nil, errors.New("client: KeyLifetime and MaxKeys must be positive")
 	}
 	cfg.Policy.At = time.Time{}
 	cfg.Policy.Clock = cfg.Clock
@@ -208,27 +238,65 @@ func (c *Client) attest(ctx context.Context) ([]byte, *Attested, error) {
 	if c.cfg.ConfigSHA256 != nil && !bytes.Equal(ud.ConfigSHA256, c.cfg.ConfigSHA256) {
 		return nil, nil, fmt.Errorf("%w: enclave configuration %x is not the pinned one", ErrAttestation, ud.ConfigSHA256)
 	}
-	a := &Attested{KeyID: envelope.KeyID(doc.PublicKey), Key: key, UserData: ud, Document: doc}
-	c.mu.Lock()
-	c.keys[a.KeyID] = a
-	c.mu.Unlock()
+	a := &Attested{KeyID: envelope.KeyID(doc.PublicKey), Key: key, UserData: ud, Document: doc,
+		Expires: c.cfg.Clock().Add(c.cfg.KeyLifetime)}
+	c.remember(a)
 	c.attestGen.Add(1)
 	return body, a, nil
 }
 
+// remember keeps a as the current key, forgetting expired keys and, past
+// MaxKeys, the ones that expire first.
+func (c *Client) remember(a *Attested) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	now := c.cfg.Clock()
+	for kid, k := range c.keys {
+		if !now.Before(k.Expires) {
+			delete(c.keys, kid)
+		}
+	}
+	delete(c.keys, a.KeyID)
+	for len(c.keys) >= c.cfg.MaxKeys {
+		var oldest *Attested
+		for _, k := range c.keys {
+			if oldest == nil || k.Expires.Before(oldest.Expires) {
+				oldest = k
+			}
+		}
+		delete(c.keys, oldest.KeyID)
+	}
+	c.keys[a.KeyID] = a
+	c.current = a.KeyID
+}
+
+// key returns the attested key kid while it is trusted.
 func (c *Client) key(kid string) *ecdsa.PublicKey {
 	c.mu.RLock()
 	defer c.mu.RUnlock()
-	if a, ok := c.keys[kid]; ok {
+	if a, ok := c.keys[kid]; ok && c.cfg.Clock().Before(a.Expires) {
 		return a.Key
 	}
 	return nil
 }
 
-func (c *Client) attested() bool {
+// target is the kid to sign requests for, "" when there is no trusted one.
+func (c *Client) target() string {
 	c.mu.RLock()
 	defer c.mu.RUnlock()
-	return len(c.keys) > 0
+	if a, ok := c.keys[c.current]; ok && c.cfg.Clock().Before(a.Expires) {
+		return a.KeyID
+	}
+	return ""
+}
+
+// retarget makes kid, an attested key, the one requests are signed for.
+func (c *Client) retarget(kid string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if _, ok := c.keys[kid]; ok {
+		c.current = kid
+	}
 }
 
 // Call calls method ("v1/derive-address") with params and decodes the
@@ -239,7 +307,7 @@ func (c *Client) Call(ctx context.Context, method string, params, result any) er
 }
 
 func (c *Client) call(ctx context.Context, method string, params, result any, replyKey *jose.JSONWebKey) error {
-	req, err := c.prepare(ctx, method, params, replyKey)
+	req, err := c.prepare(ctx, method, params, replyKey, "")
 	if err != nil {
 		return err
 	}
@@ -247,12 +315,31 @@ func (c *Client) call(ctx context.Context, method string, params, result any, re
 	if err != nil {
 		return err
 	}
-	return c.Open(ctx, req, a, result)
+	kid, err := c.open(ctx, req, a, result)
+	var e *envelope.Error
+	if !errors.As(err, &e) || e.Code != envelope.CodeWrongEnclave {
+		return err
+	}
+	// The request reached another instance than the one it was signed for
+	// (the enclave restarted, or the parent routes to another replica).
+	// That instance's refusal is signed by a key attested by now: sign
+	// again, once, for it.
+	c.retarget(kid)
+	if req, err = c.prepare(ctx, method, params, replyKey, kid); err != nil {
+		return err
+	}
+	if a, err = c.Send(ctx, req); err != nil {
+		return err
+	}
+	_, err = c.open(ctx, req, a, result)
+	return err
 }
 
 // A Request is a signed request, ready to send. It is valid for the
-// enclave's freshness window after it was made, and can be sent once: the
-// enclave refuses its nonce the second time.
+// enclave's freshness window after it was made, only at the enclave
+// instance the client had attested when it was made (another answers
+// wrong_enclave), and can be sent once: the enclave refuses its nonce the
+// second time.
 type Request struct {
 	method string
 	body   []byte
@@ -271,23 +358,30 @@ type Answer struct {
 // callers that sign ahead or verify later (signerctl bench signs before its
 // timed window and verifies every answer after it).
 func (c *Client) Prepare(ctx context.Context, method string, params any) (*Request, error) {
-	return c.prepare(ctx, method, params, nil)
+	return c.prepare(ctx, method, params, nil, "")
 }
 
-func (c *Client) prepare(ctx context.Context, method string, params any, replyKey *jose.JSONWebKey) (*Request, error) {
+// prepare signs a request for the enclave instance kid, or for the current
+// one when kid is "" (attesting first if there is none).
+func (c *Client) prepare(ctx context.Context, method string, params any, replyKey *jose.JSONWebKey, kid string) (*Request, error) {
 	gen := c.attestGen.Load()
-	if !c.attested() {
-		if err := c.reattest(ctx, gen); err != nil {
-			return nil, err
+	if kid == "" {
+		if kid = c.target(); kid == "" {
+			if err := c.reattest(ctx, gen); err != nil {
+				return nil, err
+			}
+			gen = c.attestGen.Load()
+			if kid = c.target(); kid == "" {
+				return nil, fmt.Errorf("%w: no attested key to sign for", ErrAttestation)
+			}
 		}
-		gen = c.attestGen.Load()
 	}
 	nonce := make([]byte, 16)
 	if _, err := rand.Read(nonce); err != nil {
 		return nil, err
 	}
 	body, err := envelope.SignRequest(c.creds, envelope.Outgoing{
-		Method: method, Params: params, Audience: c.cfg.SignerID, IAT: c.cfg.Clock(), Nonce: nonce, ReplyKey: replyKey,
+		Method: method, Params: params, Audience: c.cfg.SignerID, Enclave: kid, IAT: c.cfg.Clock(), Nonce: nonce, ReplyKey: replyKey,
 	})
 	if err != nil {
 		return nil, err
@@ -316,34 +410,45 @@ func (c *Client) Send(ctx context.Context, req *Request) (*Answer, error) {
 // decodes its result into result. It returns what Call would have: a
 // refusal by the enclave as an *envelope.Error, one by the parent as a
 // *ParentError.
+//
+// An answer wrong_enclave means the request reached another enclave
+// instance than the one it was signed for; Call signs again for that
+// instance, Open only reports it.
 func (c *Client) Open(ctx context.Context, req *Request, a *Answer, result any) error {
+	_, err := c.open(ctx, req, a, result)
+	return err
+}
+
+// open is Open that also returns the kid of the key that signed the
+// answer, once it verified.
+func (c *Client) open(ctx context.Context, req *Request, a *Answer, result any) (string, error) {
 	if req == nil || req.body == nil || a == nil {
-		return ErrNoRequest
+		return "", ErrNoRequest
 	}
 	if a.ctype != "application/jose" {
-		return parentError(a.status, a.body)
+		return "", parentError(a.status, a.body)
 	}
 	resp, err := envelope.VerifyResponse(a.body, req.body, c.key)
 	if errors.Is(err, envelope.ErrUnknownKey) {
 		// The enclave restarted or another replica answered: attest, then
 		// accept the response only if its key is the attested one.
 		if aerr := c.reattest(ctx, req.gen); aerr != nil {
-			return aerr
+			return "", aerr
 		}
 		resp, err = envelope.VerifyResponse(a.body, req.body, c.key)
 	}
 	if err != nil {
-		return fmt.Errorf("%w: %w", ErrResponse, err)
+		return "", fmt.Errorf("%w: %w", ErrResponse, err)
 	}
 	if resp.Err != nil {
-		return resp.Err
+		return resp.KeyID, resp.Err
 	}
 	if result != nil {
 		if err := envelope.DecodeJSON(resp.Result, result, envelope.MaxResponse); err != nil {
-			return fmt.Errorf("%w: result: %w", ErrResponse, err)
+			return resp.KeyID, fmt.Errorf("%w: result: %w", ErrResponse, err)
 		}
 	}
-	return nil
+	return resp.KeyID, nil
 }
 
 // reattest attests unless another attestation succeeded since gen was read.

@@ -128,7 +128,8 @@ func (h *hostileParent) send(route string, body []byte, chain [][]byte) envelope
 func (e *env) request(role, method string, params any, mutate func(*envelope.Outgoing)) ([]byte, [][]byte) {
 	e.t.Helper()
 	cert := e.tlsCert(role)
-	out := envelope.Outgoing{Method: method, Params: params, Audience: devpki.SignerID, IAT: time.Now(), Nonce: randomNonce()}
+	_, kid := e.enclaveKey(e.sock)
+	out := envelope.Outgoing{Method: method, Params: params, Audience: devpki.SignerID, Enclave: kid, IAT: time.Now(), Nonce: randomNonce()}
 	if mutate != nil {
 		mutate(&out)
 	}
@@ -170,7 +171,7 @@ func TestHostileParentCannotForgeOrReplayRequests(t *testing.T) {
 		// Signed by a key the parent holds, naming the broker's certificate.
 		key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 		body, err := envelope.SignRequest(envelope.Credentials{Signer: key, Leaf: chain[0]},
-			envelope.Outgoing{Method: route, Params: params, Audience: devpki.SignerID, IAT: time.Now(), Nonce: randomNonce()})
+			envelope.Outgoing{Method: route, Params: params, Audience: devpki.SignerID, Enclave: h.kid, IAT: time.Now(), Nonce: randomNonce()})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -178,13 +179,14 @@ func TestHostileParentCannotForgeOrReplayRequests(t *testing.T) {
 	}()
 	foreign := newForeignCaller(t, "broker")
 	foreignBody, err := envelope.SignRequest(envelope.Credentials{Signer: foreign.key, Leaf: foreign.leaf},
-		envelope.Outgoing{Method: route, Params: params, Audience: devpki.SignerID, IAT: time.Now(), Nonce: randomNonce()})
+		envelope.Outgoing{Method: route, Params: params, Audience: devpki.SignerID, Enclave: h.kid, IAT: time.Now(), Nonce: randomNonce()})
 	if err != nil {
 		t.Fatal(err)
 	}
 	stale, _ := e.request("broker", route, params, func(o *envelope.Outgoing) { o.IAT = time.Now().Add(-5 * time.Minute) })
 	future, _ := e.request("broker", route, params, func(o *envelope.Outgoing) { o.IAT = time.Now().Add(5 * time.Minute) })
 	wrongAud, _ := e.request("broker", route, params, func(o *envelope.Outgoing) { o.Audience = "another-signer" })
+	otherInstance, _ := e.request("broker", route, params, func(o *envelope.Outgoing) { o.Enclave = "another-instance" })
 	shortNonce, _ := e.request("broker", route, params, func(o *envelope.Outgoing) { o.Nonce = []byte("short") })
 	otherRoute, _ := e.request("broker", "dev/derive-address", map[string]string{"omni_account": omniHex}, nil)
 	adminBody, adminChain := e.request("admin", route, params, nil)
@@ -211,6 +213,7 @@ func TestHostileParentCannotForgeOrReplayRequests(t *testing.T) {
 		{"bad_stale_iat", route, stale, chain, envelope.CodeStale},
 		{"bad_future_iat", route, future, chain, envelope.CodeStale},
 		{"bad_wrong_audience", route, wrongAud, chain, envelope.CodeWrongAudience},
+		{"bad_signed_for_another_instance", route, otherInstance, chain, envelope.CodeWrongEnclave},
 		{"bad_short_nonce", route, shortNonce, chain, envelope.CodeBadRequest},
 		{"bad_signed_for_another_route", route, otherRoute, chain, envelope.CodeBadRequest},
 		{"bad_role_not_allowed", route, adminBody, adminChain, envelope.CodeUnauthorized},

@@ -58,6 +58,9 @@ type Limits struct {
 	InFlight int `json:"in_flight"`
 	// ReplayEntries bounds remembered nonces per generation.
 	ReplayEntries int `json:"replay_entries"`
+	// ReplayShare bounds the nonces one caller (certificate) may hold in a
+	// generation; by default half of ReplayEntries.
+	ReplayShare int `json:"replay_entries_per_caller"`
 }
 
 // Policy restricts what the signing methods sign. An empty list allows
@@ -257,6 +260,12 @@ func (c *Config) validate() error {
 	}
 	if c.Limits.ReplayEntries < 1024 || c.Limits.ReplayEntries > 1<<22 {
 		return fmt.Errorf("limits.replay_entries %d: want 1024..4194304", c.Limits.ReplayEntries)
+	}
+	if c.Limits.ReplayShare == 0 {
+		c.Limits.ReplayShare = c.Limits.ReplayEntries / 2
+	}
+	if c.Limits.ReplayShare < 1 || c.Limits.ReplayShare > c.Limits.ReplayEntries {
+		return fmt.Errorf("limits.replay_entries_per_caller %d: want 1..limits.replay_entries (%d)", c.Limits.ReplayShare, c.Limits.ReplayEntries)
 	}
 	return nil
 }

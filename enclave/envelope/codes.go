@@ -25,6 +25,7 @@ const (
 	CodeStale              Code = "stale_request"            // 401 iat outside the replay window
 	CodeReplayed           Code = "replayed"                 // 401 nonce already used
 	CodeWrongAudience      Code = "wrong_audience"           // 401 aud is not this signer
+	CodeWrongEnclave       Code = "wrong_enclave"            // 421 signed for another enclave instance: attest again and re-sign
 	CodeUnauthorized       Code = "unauthorized"             // 403 role may not call this method (/dev: any auth failure)
 	CodeUnknownMethod      Code = "unknown_method"           // 404 no such method on this surface
 	CodeUnknownEpoch       Code = "unknown_epoch"            // 404 the keyring does not hold that epoch
@@ -46,7 +47,7 @@ var statuses = map[Code]int{
 	CodeBadRequest: 400, CodeInvalidOmni: 400, CodeInvalidMessageHex: 400, CodeInvalidTypedData: 400,
 	CodeInvalidSIWE: 400, CodeInvalidAuditRow: 400, CodeAddressMismatch: 400, CodeMessageExpired: 400,
 	CodeMessageNotYetValid: 400, CodeIssuedInFuture: 400, CodePolicyDenied: 403,
-	CodeUnauthenticated: 401, CodeStale: 401, CodeReplayed: 401, CodeWrongAudience: 401,
+	CodeUnauthenticated: 401, CodeStale: 401, CodeReplayed: 401, CodeWrongAudience: 401, CodeWrongEnclave: 421,
 	CodeUnauthorized: 403, CodeUnknownMethod: 404, CodeUnknownEpoch: 404,
 	CodeSignerDisabled: 503, CodeOverloaded: 503, CodeEnclaveUnavailable: 503,
 	CodeTimeout: 504, CodeBodyTooLarge: 413, CodeNotFound: 404, CodeMethodNotAllowed: 405,

@@ -74,14 +74,14 @@ func (p pki) ed25519Caller(t testing.TB, uri string) caller {
 
 func verifier(p pki) *envelope.Verifier {
 	return &envelope.Verifier{SignerID: "s1", CallerCA: p.pool, TrustDomain: "td", Window: time.Minute,
-		Clock: func() time.Time { return now }, Replay: envelope.NewReplay(time.Minute, 1024, now)}
+		Clock: func() time.Time { return now }, Instance: "instance-a", Replay: envelope.NewReplay(time.Minute, 1024, 512, now)}
 }
 
 func sign(t testing.TB, c caller, mutate func(*envelope.Outgoing)) []byte {
 	t.Helper()
 	nonce := make([]byte, 16)
 	rand.Read(nonce)
-	out := envelope.Outgoing{Method: "v1/m", Params: map[string]int{"a": 1}, Audience: "s1", IAT: now, Nonce: nonce}
+	out := envelope.Outgoing{Method: "v1/m", Params: map[string]int{"a": 1}, Audience: "s1", Enclave: "instance-a", IAT: now, Nonce: nonce}
 	if mutate != nil {
 		mutate(&out)
 	}
@@ -122,7 +122,7 @@ func TestVerify(t *testing.T) {
 	thumb := func(c caller) string { s := sha256Sum(c.leaf); return base64.RawURLEncoding.EncodeToString(s[:]) }
 	nonceB64 := base64.RawURLEncoding.EncodeToString([]byte("0123456789abcdef"))
 	payload := func(extra string) string {
-		return `{"method":"v1/m","params":{},"nonce":"` + nonceB64 + `","iat":` + itoa(now.Unix()) + `,"aud":"s1"` + extra + `}`
+		return `{"method":"v1/m","params":{},"nonce":"` + nonceB64 + `","iat":` + itoa(now.Unix()) + `,"aud":"s1","enclave":"instance-a"` + extra + `}`
 	}
 	bk := broker.signer.(*ecdsa.PrivateKey)
 	hdr := `{"alg":"ES256","x5t#S256":"` + thumb(broker) + `"}`
@@ -162,6 +162,8 @@ func TestVerify(t *testing.T) {
 		{"bad_params_not_object", rawJWS(t, bk, hdr, strings.Replace(payload(""), `"params":{}`, `"params":[1]`, 1)), broker.chain, envelope.CodeBadRequest},
 		{"bad_iat_float", rawJWS(t, bk, hdr, strings.Replace(payload(""), itoa(now.Unix()), itoa(now.Unix())+".5", 1)), broker.chain, envelope.CodeBadRequest},
 		{"bad_wrong_audience", sign(t, broker, func(o *envelope.Outgoing) { o.Audience = "s2" }), broker.chain, envelope.CodeWrongAudience},
+		{"bad_signed_for_another_instance", sign(t, broker, func(o *envelope.Outgoing) { o.Enclave = "instance-b" }), broker.chain, envelope.CodeWrongEnclave},
+		{"bad_no_instance_named", sign(t, broker, func(o *envelope.Outgoing) { o.Enclave = "" }), broker.chain, envelope.CodeBadRequest},
 		{"bad_wrong_route", sign(t, broker, func(o *envelope.Outgoing) { o.Method = "v1/other" }), broker.chain, envelope.CodeBadRequest},
 		{"bad_stale", sign(t, broker, func(o *envelope.Outgoing) { o.IAT = now.Add(-61 * time.Second) }), broker.chain, envelope.CodeStale},
 		{"bad_future", sign(t, broker, func(o *envelope.Outgoing) { o.IAT = now.Add(61 * time.Second) }), broker.chain, envelope.CodeStale},
@@ -208,9 +210,35 @@ func TestReplayIsRefusedAndRemembered(t *testing.T) {
 	if _, err := v.Verify("v1/m", stale, c.chain); envelope.CodeOf(err) != envelope.CodeStale {
 		t.Fatal(err)
 	}
+	elsewhere := sign(t, c, func(o *envelope.Outgoing) { o.Nonce = nonce; o.Enclave = "instance-b" })
+	if _, err := v.Verify("v1/m", elsewhere, c.chain); envelope.CodeOf(err) != envelope.CodeWrongEnclave {
+		t.Fatal(err)
+	}
 	fresh := sign(t, c, func(o *envelope.Outgoing) { o.Nonce = nonce })
 	if _, err := v.Verify("v1/m", fresh, c.chain); err != nil {
 		t.Fatalf("fresh request after a refused one with the same nonce: %v", err)
+	}
+}
+
+// TestReplayShareIsPerCaller is finding 5 at the verifier: a caller that
+// fills its share of the replay cache is refused as overloaded; another
+// caller is not.
+func TestReplayShareIsPerCaller(t *testing.T) {
+	p := newPKI(t)
+	hog := p.caller(t, "spiffe://td/worker", x509.ExtKeyUsageClientAuth)
+	admin := p.caller(t, "spiffe://td/admin", x509.ExtKeyUsageClientAuth)
+	v := verifier(p)
+	v.Replay = envelope.NewReplay(time.Minute, 8, 4, now)
+	for i := range 4 {
+		if _, err := v.Verify("v1/m", sign(t, hog, nil), hog.chain); err != nil {
+			t.Fatalf("request %d within the share: %v", i, err)
+		}
+	}
+	if _, err := v.Verify("v1/m", sign(t, hog, nil), hog.chain); envelope.CodeOf(err) != envelope.CodeOverloaded {
+		t.Fatalf("past its share: %v, want overloaded", err)
+	}
+	if _, err := v.Verify("v1/m", sign(t, admin, nil), admin.chain); err != nil {
+		t.Fatalf("another caller after the first filled its share: %v", err)
 	}
 }
 

@@ -7,29 +7,66 @@ import (
 
 var now = time.Date(2026, 11, 28, 12, 0, 0, 0, time.UTC)
 
-func key(b byte) replayKey { return replayKey{b} }
+func key(b byte) replayKey { return replayKey(b) }
+
+var alice, bob = [32]byte{1}, [32]byte{2}
 
 func TestReplayGenerations(t *testing.T) {
-	r := NewReplay(time.Minute, 2, now)
+	r := NewReplay(time.Minute, 2, 2, now)
 	k := key(1)
-	if fresh, _ := r.Use(k, now); !fresh {
+	if fresh, _ := r.Use(alice, k, now); !fresh {
 		t.Fatal("first use not fresh")
 	}
 	// Remembered for at least two windows.
-	if fresh, _ := r.Use(k, now.Add(119*time.Second)); fresh {
+	if fresh, _ := r.Use(alice, k, now.Add(119*time.Second)); fresh {
 		t.Fatal("forgotten within two windows")
 	}
-	if fresh, _ := r.Use(k, now.Add(121*time.Second)); fresh {
+	if fresh, _ := r.Use(alice, k, now.Add(121*time.Second)); fresh {
 		t.Fatal("forgotten right after the first rotation")
 	}
 	// Bounded: a full generation refuses instead of growing.
-	r2 := NewReplay(time.Minute, 2, now)
-	r2.Use(key(1), now)
-	r2.Use(key(2), now)
-	if fresh, full := r2.Use(key(3), now); fresh || !full {
-		t.Fatalf("third entry: fresh %v full %v, want refused as full", fresh, full)
+	r2 := NewReplay(time.Minute, 2, 2, now)
+	r2.Use(alice, key(1), now)
+	r2.Use(bob, key(2), now)
+	if fresh, full := r2.Use(alice, key(3), now); fresh || full != CacheFull {
+		t.Fatalf("third entry: fresh %v full %v, want refused as CacheFull", fresh, full)
 	}
-	if fresh, full := r2.Use(key(3), now.Add(2*time.Minute)); !fresh || full {
+	if fresh, full := r2.Use(alice, key(3), now.Add(2*time.Minute)); !fresh || full != NotFull {
 		t.Fatal("still full after rotation")
+	}
+}
+
+// TestReplayShareFullRefusesOnlyThatCaller is finding 5: one caller that
+// fills its share is refused; the others are not.
+func TestReplayShareFullRefusesOnlyThatCaller(t *testing.T) {
+	r := NewReplay(time.Minute, 10, 3, now)
+	for i := range 3 {
+		if fresh, full := r.Use(alice, key(byte(i)), now); !fresh || full != NotFull {
+			t.Fatalf("alice's entry %d refused: %v", i, full)
+		}
+	}
+	if fresh, full := r.Use(alice, key(10), now); fresh || full != ShareFull {
+		t.Fatalf("alice past her share: fresh %v full %v, want ShareFull", fresh, full)
+	}
+	for i := range 3 {
+		if fresh, full := r.Use(bob, key(byte(20+i)), now); !fresh || full != NotFull {
+			t.Fatalf("bob refused after alice filled her share: %v", full)
+		}
+	}
+	// A replay is reported as such even when the share is full.
+	if fresh, full := r.Use(alice, key(0), now); fresh || full != NotFull {
+		t.Fatalf("replay with a full share: fresh %v full %v, want a replay", fresh, full)
+	}
+	// The share is per generation.
+	if fresh, full := r.Use(alice, key(11), now.Add(2*time.Minute)); !fresh || full != NotFull {
+		t.Fatalf("alice after rotation: %v", full)
+	}
+}
+
+func TestReplayShareDefaultsToTheWhole(t *testing.T) {
+	for _, share := range []int{0, -1, 11} {
+		if r := NewReplay(time.Minute, 10, share, now); r.share != 10 {
+			t.Errorf("share %d: got %d, want 10", share, r.share)
+		}
 	}
 }

@@ -37,6 +37,7 @@ type wireRequest struct {
 	Nonce    string          `json:"nonce"`
 	IAT      int64           `json:"iat"`
 	Aud      string          `json:"aud"`
+	Enclave  string          `json:"enclave"`
 	ReplyKey json.RawMessage `json:"reply_key,omitempty"`
 }
 
@@ -54,8 +55,11 @@ type Outgoing struct {
 	Method   string // "v1/derive-address", ...
 	Params   any
 	Audience string
-	IAT      time.Time
-	Nonce    []byte
+	// Enclave is the kid of the attested enclave instance the request is
+	// for (its per-boot response key): every other instance refuses it.
+	Enclave string
+	IAT     time.Time
+	Nonce   []byte
 	// ReplyKey is the P-256 public JWK that secret results are encrypted
 	// to; nil for methods that return none.
 	ReplyKey *jose.JSONWebKey
@@ -80,7 +84,7 @@ func SignRequest(c Credentials, out Outgoing) ([]byte, error) {
 	if err != nil {
 		return nil, fmt.Errorf("envelope: encoding params: %w", err)
 	}
-	w := wireRequest{Method: out.Method, Params: params, Nonce: b64.EncodeToString(out.Nonce), IAT: out.IAT.Unix(), Aud: out.Audience}
+	w := wireRequest{Method: out.Method, Params: params, Nonce: b64.EncodeToString(out.Nonce), IAT: out.IAT.Unix(), Aud: out.Audience, Enclave: out.Enclave}
 	if out.ReplyKey != nil {
 		if w.ReplyKey, err = out.ReplyKey.MarshalJSON(); err != nil {
 			return nil, fmt.Errorf("envelope: encoding reply key: %w", err)
@@ -139,6 +143,9 @@ type Verifier struct {
 	Window time.Duration
 	// Clock is the enclave's time source.
 	Clock func() time.Time
+	// Instance is this enclave instance's kid (its per-boot response key);
+	// a request's enclave must equal it.
+	Instance string
 	// Replay remembers used nonces.
 	Replay *Replay
 
@@ -226,6 +233,15 @@ func (v *Verifier) Verify(route string, body []byte, chain [][]byte) (*Verified,
 	if w.Method != route {
 		return nil, Errorf(CodeBadRequest, "method %q was signed for another route than %q", text.Truncate(w.Method), route)
 	}
+	if w.Enclave == "" {
+		return nil, Errorf(CodeBadRequest, "request names no enclave instance")
+	}
+	if w.Enclave != v.Instance {
+		// Signed for another replica, or for this one before it restarted:
+		// the caller attests again and signs for the instance it reaches.
+		// Nothing is recorded, so the refusal costs this instance nothing.
+		return nil, Errorf(CodeWrongEnclave, "request is for enclave %q, this is %q", text.Truncate(w.Enclave), v.Instance)
+	}
 	if len(w.Params) == 0 || w.Params[0] != '{' {
 		return nil, Errorf(CodeBadRequest, "params must be an object")
 	}
@@ -245,8 +261,11 @@ func (v *Verifier) Verify(route string, body []byte, chain [][]byte) (*Verified,
 		}
 	}
 	sum := sha256.Sum256(append(caller.Thumbprint[:], nonce...))
-	fresh, full := v.Replay.Use(replayKey(sum[:16]), now)
-	if full {
+	fresh, full := v.Replay.Use(caller.Thumbprint, replayKeyOf(sum[:8]), now)
+	switch full {
+	case ShareFull:
+		return nil, Errorf(CodeOverloaded, "this caller's share of the replay cache is full")
+	case CacheFull:
 		return nil, Errorf(CodeOverloaded, "replay cache full")
 	}
 	if !fresh {

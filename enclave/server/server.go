@@ -118,8 +118,8 @@ func New(o Options) (*Server, error) {
 		cfg: o.Config, nsm: o.NSM, keys: o.Keys, clock: o.Clock, log: logger,
 		verifier: &envelope.Verifier{
 			SignerID: o.Config.SignerID, CallerCA: o.Config.CallerPool, TrustDomain: o.Config.TrustDomain,
-			Window: o.Config.Window, Clock: o.Clock,
-			Replay: envelope.NewReplay(o.Config.Window, o.Config.Limits.ReplayEntries, o.Clock()),
+			Window: o.Config.Window, Clock: o.Clock, Instance: signer.KeyID(),
+			Replay: envelope.NewReplay(o.Config.Window, o.Config.Limits.ReplayEntries, o.Config.Limits.ReplayShare, o.Clock()),
 		},
 		signer: signer, x25519: x, methods: methods,
 	}

@@ -62,7 +62,7 @@ func newFixture(tb testing.TB) *fixture {
 func (f *fixture) request(tb testing.TB, method string, params any) []byte {
 	nonce := make([]byte, 16)
 	rand.Read(nonce)
-	b, err := envelope.SignRequest(f.creds, envelope.Outgoing{Method: method, Params: params, Audience: devpki.SignerID, IAT: time.Now(), Nonce: nonce})
+	b, err := envelope.SignRequest(f.creds, envelope.Outgoing{Method: method, Params: params, Audience: devpki.SignerID, Enclave: f.srv.KeyID(), IAT: time.Now(), Nonce: nonce})
 	if err != nil {
 		tb.Fatal(err)
 	}

@@ -649,7 +649,7 @@ func newFloorMeter() (*floorMeter, error) {
 		return nil, err
 	}
 	req, err := envelope.SignRequest(envelope.Credentials{Signer: callerKey, Leaf: []byte("leaf")},
-		envelope.Outgoing{Method: "dev/sign-message", Params: benchParams["dev/sign-message"], Audience: "bench", IAT: time.Now(), Nonce: make([]byte, 16)})
+		envelope.Outgoing{Method: "dev/sign-message", Params: benchParams["dev/sign-message"], Audience: "bench", Enclave: strings.Repeat("k", 43), IAT: time.Now(), Nonce: make([]byte, 16)})
 	if err != nil {
 		return nil, err
 	}
