@@ -19,7 +19,6 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -248,39 +247,19 @@ func TestHostileParentMalformedFramesDoNotStopTheEnclave(t *testing.T) {
 	}
 }
 
-// mitm sits between the parent and the enclave and rewrites replies.
-type mitm struct {
-	mode     atomic.Int32
-	capture  bytes.Buffer // every frame that crossed, both ways
-	mu       sync.Mutex
-	lastBody []byte // a previous method reply, for replays
-	key      *ecdsa.PrivateKey
-	forged   []byte // an attestation document from another root
-}
-
-const (
-	passThrough = iota
-	flipByte
-	replayPrevious
-	resignWithOwnKey
-	forgeAttestation
-)
-
-func (e *env) startMITM(t *testing.T) (*mitm, string) {
-	t.Helper()
-	m := &mitm{}
-	m.key, _ = ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	// A document in the right format, with the right PCRs, under a root
-	// the client does not trust.
+// forgedAttestation is a document in the right format, with the right PCRs,
+// binding key, under a root the client does not trust.
+func (e *env) forgedAttestation(key *ecdsa.PrivateKey) []byte {
+	e.t.Helper()
 	a, err := issuer.NewAuthority(time.Now())
 	if err != nil {
-		t.Fatal(err)
+		e.t.Fatal(err)
 	}
 	is, err := a.NewIssuer(time.Now(), issuer.Options{})
 	if err != nil {
-		t.Fatal(err)
+		e.t.Fatal(err)
 	}
-	spki, _ := x509.MarshalPKIXPublicKey(&m.key.PublicKey)
+	spki, _ := x509.MarshalPKIXPublicKey(&key.PublicKey)
 	pcrs := map[int][]byte{}
 	for i := range 16 {
 		pcrs[i] = make([]byte, 48)
@@ -288,143 +267,85 @@ func (e *env) startMITM(t *testing.T) (*mitm, string) {
 	for i, v := range e.pcrs {
 		pcrs[i] = v
 	}
-	m.forged, err = is.Issue(issuer.Payload{Timestamp: time.Now(), PCRs: pcrs, PublicKey: spki})
+	doc, err := is.Issue(issuer.Payload{Timestamp: time.Now(), PCRs: pcrs, PublicKey: spki})
 	if err != nil {
-		t.Fatal(err)
+		e.t.Fatal(err)
 	}
-	sock := filepath.Join(t.TempDir(), "mitm.sock")
-	ln, err := net.Listen("unix", sock)
+	return doc
+}
+
+// resign re-signs a response's payload with key, as a parent holding its
+// own key would.
+func resign(body []byte, key *ecdsa.PrivateKey) []byte {
+	jws, err := jose.ParseSignedCompact(string(body), []jose.SignatureAlgorithm{jose.ES256})
 	if err != nil {
-		t.Fatal(err)
+		return body
 	}
-	t.Cleanup(func() { ln.Close() })
-	go func() {
-		for {
-			up, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			down, err := net.Dial("unix", e.sock)
-			if err != nil {
-				up.Close()
-				continue
-			}
-			go m.pipe(up, down)
-		}
-	}()
-	return m, "unix://" + sock
-}
-
-func (m *mitm) pipe(parent, enclave net.Conn) {
-	defer parent.Close()
-	defer enclave.Close()
-	var routes sync.Map
-	go func() {
-		var buf []byte
-		for {
-			f, b, err := channel.ReadFrame(parent, buf)
-			buf = b
-			if err != nil {
-				enclave.Close()
-				return
-			}
-			routes.Store(f.ID, f.Route)
-			out, _ := channel.AppendFrame(nil, f)
-			m.record(out)
-			enclave.Write(out)
-		}
-	}()
-	var buf []byte
-	for {
-		f, b, err := channel.ReadFrame(enclave, buf)
-		buf = b
-		if err != nil {
-			return
-		}
-		route, _ := routes.LoadAndDelete(f.ID)
-		m.rewrite(route.(string), f)
-		out, _ := channel.AppendFrame(nil, f)
-		m.record(out)
-		parent.Write(out)
+	spki, _ := x509.MarshalPKIXPublicKey(&key.PublicKey)
+	signer, _ := jose.NewSigner(jose.SigningKey{Algorithm: jose.ES256, Key: key},
+		(&jose.SignerOptions{}).WithHeader("kid", envelope.KeyID(spki)))
+	out, err := signer.Sign(jws.UnsafePayloadWithoutVerification())
+	if err != nil {
+		return body
 	}
-}
-
-func (m *mitm) record(b []byte) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	m.capture.Write(b)
-}
-
-func (m *mitm) captured() []byte {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	return bytes.Clone(m.capture.Bytes())
-}
-
-func (m *mitm) rewrite(route string, f *channel.Frame) {
-	mode := m.mode.Load()
-	if route == "attestation" {
-		if mode == forgeAttestation {
-			f.Body = m.forged
-		}
-		return
-	}
-	if route == "ready" {
-		return
-	}
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	switch mode {
-	case flipByte:
-		f.Body = bytes.Clone(f.Body)
-		f.Body[len(f.Body)/2] ^= 0x01
-	case replayPrevious:
-		if m.lastBody != nil {
-			f.Body, m.lastBody = m.lastBody, f.Body
-			return
-		}
-	case resignWithOwnKey:
-		jws, err := jose.ParseSignedCompact(string(f.Body), []jose.SignatureAlgorithm{jose.ES256})
-		if err == nil {
-			spki, _ := x509.MarshalPKIXPublicKey(&m.key.PublicKey)
-			signer, _ := jose.NewSigner(jose.SigningKey{Algorithm: jose.ES256, Key: m.key},
-				(&jose.SignerOptions{}).WithHeader("kid", envelope.KeyID(spki)))
-			if out, err := signer.Sign(jws.UnsafePayloadWithoutVerification()); err == nil {
-				s, _ := out.CompactSerialize()
-				f.Body = []byte(s)
-			}
-		}
-	}
-	m.lastBody = f.Body
+	s, _ := out.CompactSerialize()
+	return []byte(s)
 }
 
 // TestClientDetectsTamperedResponses is G2 and G4: with a parent that
 // rewrites the enclave's replies, the client accepts nothing.
 func TestClientDetectsTamperedResponses(t *testing.T) {
 	e := newEnv(t)
-	m, addr := e.startMITM(t)
+	m := startFrameMITM(t, e.sock)
 	e.parentP.stop()
-	e.startParent(addr)
+	e.startParent(m.addr)
 	c := e.client("broker")
 	if _, err := c.DeriveAddress(ctx(t), omniHex, 0); err != nil {
 		t.Fatalf("through a passive proxy: %v", err)
 	}
+	ownKey, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	var lastMu sync.Mutex
+	var last []byte // the previous method reply, for replays
+	methodReplies := func(rewrite func(body []byte) []byte) func(call, reply *channel.Frame) bool {
+		return func(call, reply *channel.Frame) bool {
+			if call.Route == "attestation" || call.Route == "ready" {
+				return false
+			}
+			lastMu.Lock()
+			defer lastMu.Unlock()
+			orig := reply.Body
+			if rewrite != nil {
+				reply.Body = rewrite(orig)
+			}
+			last = orig
+			return false
+		}
+	}
 	tests := []struct {
-		name string
-		mode int32
-		want error
+		name    string
+		rewrite func([]byte) []byte
+		want    error
 	}{
-		{"bad_altered_response", flipByte, client.ErrResponse},
-		{"bad_replayed_response", replayPrevious, client.ErrResponse},
-		{"bad_response_signed_by_unattested_key", resignWithOwnKey, envelope.ErrUnknownKey},
+		{"bad_altered_response", func(b []byte) []byte {
+			b = bytes.Clone(b)
+			b[len(b)/2] ^= 0x01
+			return b
+		}, client.ErrResponse},
+		{"bad_replayed_response", func(b []byte) []byte {
+			if last != nil {
+				return last
+			}
+			return b
+		}, client.ErrResponse},
+		{"bad_response_signed_by_unattested_key", func(b []byte) []byte { return resign(b, ownKey) }, envelope.ErrUnknownKey},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			m.mode.Store(passThrough)
+			m.setHooks(nil, methodReplies(nil))
 			if _, err := c.DeriveAddress(ctx(t), omniHex, 0); err != nil {
 				t.Fatal(err)
 			}
-			m.mode.Store(tt.mode)
+			m.setHooks(nil, methodReplies(tt.rewrite))
 			_, err := c.DeriveAddress(ctx(t), omniHex, 0)
 			if !errors.Is(err, tt.want) {
 				t.Fatalf("DeriveAddress: %v, want %v", err, tt.want)
@@ -432,19 +353,33 @@ func TestClientDetectsTamperedResponses(t *testing.T) {
 		})
 	}
 	t.Run("bad_attestation_under_another_root", func(t *testing.T) {
-		m.mode.Store(forgeAttestation)
+		forged := e.forgedAttestation(ownKey)
+		m.setHooks(nil, func(call, reply *channel.Frame) bool {
+			if call.Route == "attestation" {
+				reply.Body = forged
+			}
+			return false
+		})
 		_, err := e.client("broker").Attest(ctx(t))
 		if !errors.Is(err, client.ErrAttestation) || !errors.Is(err, attestation.ErrUntrustedChain) {
 			t.Fatalf("Attest: %v, want ErrAttestation (untrusted chain)", err)
 		}
 	})
 	t.Run("bad_attestation_with_wrong_pcrs", func(t *testing.T) {
-		m.mode.Store(passThrough)
+		m.setHooks(nil, nil)
 		wrong := map[int][]byte{0: make([]byte, 48), 1: e.pcrs[1], 2: e.pcrs[2]}
 		wrong[0][0] = 1
 		_, err := e.client("broker", func(c *client.Config) { c.Policy.PCRs = wrong }).Attest(ctx(t))
 		if !errors.Is(err, attestation.ErrPCRMismatch) {
 			t.Fatalf("Attest: %v, want ErrPCRMismatch", err)
+		}
+	})
+	t.Run("bad_dropped_reply_times_out", func(t *testing.T) {
+		m.setHooks(nil, func(call, reply *channel.Frame) bool { return call.Route == "v1/derive-address" })
+		short, cancel := context.WithTimeout(ctx(t), 2*time.Second)
+		defer cancel()
+		if _, err := c.DeriveAddress(short, omniHex, 0); err == nil {
+			t.Fatal("a dropped reply produced a result")
 		}
 	})
 }
@@ -454,9 +389,9 @@ func TestClientDetectsTamperedResponses(t *testing.T) {
 // appears in none of it, in any encoding.
 func TestParentNeverSeesTheKEK(t *testing.T) {
 	e := newEnv(t)
-	m, addr := e.startMITM(t)
+	m := startFrameMITM(t, e.sock)
 	e.parentP.stop()
-	e.startParent(addr)
+	e.startParent(m.addr)
 	kek, err := e.client("broker").DeriveCredKEK(ctx(t), omniHex, 1)
 	if err != nil {
 		t.Fatal(err)
@@ -466,7 +401,7 @@ func TestParentNeverSeesTheKEK(t *testing.T) {
 	if !bytes.Equal(kek, want) {
 		t.Fatal("the decrypted KEK is not the DESIGN §5.1 KEK")
 	}
-	seen := m.captured()
+	seen := m.recorded()
 	if len(seen) < 1000 {
 		t.Fatalf("captured only %d bytes", len(seen))
 	}
