@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
 	"strings"
 	"sync"
@@ -27,6 +28,17 @@ type IMDS struct {
 }
 
 const imdsTokenTTL = "21600"
+
+// LogValue logs the endpoint and the cached key id, never the secrets.
+func (m *IMDS) LogValue() slog.Value {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	attrs := []slog.Attr{slog.String("endpoint", m.Endpoint)}
+	if m.cached != nil {
+		attrs = append(attrs, slog.String("access_key_id", m.cached.AccessKeyID), slog.Time("expiration", m.cached.Expiration))
+	}
+	return slog.GroupValue(attrs...)
+}
 
 // Credentials returns the cached credentials or fetches new ones.
 func (m *IMDS) Credentials(ctx context.Context) (*host.Credentials, error) {
@@ -104,5 +116,5 @@ func (m *IMDS) fetch(ctx context.Context) (*host.Credentials, error) {
 	if r.Code != "Success" || r.AccessKeyID == "" || r.SecretAccessKey == "" {
 		return nil, fmt.Errorf("imds: credentials not available (code %q)", r.Code)
 	}
-	return &host.Credentials{AccessKeyID: r.AccessKeyID, SecretAccessKey: r.SecretAccessKey, SessionToken: r.Token, Expiration: r.Expiration}, nil
+	return host.NewCredentials(r.AccessKeyID, r.SecretAccessKey, r.Token, r.Expiration), nil
 }

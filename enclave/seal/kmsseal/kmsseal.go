@@ -104,7 +104,7 @@ func New(o Options) (*Sealer, error) {
 			return aws.Credentials{}, err
 		}
 		return aws.Credentials{
-			AccessKeyID: c.AccessKeyID, SecretAccessKey: c.SecretAccessKey, SessionToken: c.SessionToken,
+			AccessKeyID: c.AccessKeyID, SecretAccessKey: c.SecretAccessKey(), SessionToken: c.SessionToken(),
 			Source: "parent-instance-role", CanExpire: !c.Expiration.IsZero(), Expires: c.Expiration,
 		}, nil
 	}))

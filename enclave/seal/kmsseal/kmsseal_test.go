@@ -136,8 +136,7 @@ func (f *fixture) sealerFor(sim *nsmsim.Simulator, endpoint, keyID string, a kms
 			return (&net.Dialer{}).DialContext(ctx, "unix", f.egress)
 		},
 		Credentials: func(context.Context) (*host.Credentials, error) {
-			return &host.Credentials{AccessKeyID: a.AccessKeyID, SecretAccessKey: a.SecretAccessKey,
-				SessionToken: a.SessionToken, Expiration: time.Now().Add(time.Hour)}, nil
+			return host.NewCredentials(a.AccessKeyID, a.SecretAccessKey, a.SessionToken, time.Now().Add(time.Hour)), nil
 		},
 		Attest: func(pub []byte) ([]byte, error) { return sim.Attest(nsm.AttestRequest{PublicKey: pub}) },
 	})
