@@ -9,6 +9,7 @@ package logtest
 import (
 	"bytes"
 	"encoding/base64"
+	"encoding/binary"
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
@@ -60,7 +61,7 @@ func Ways(v any) map[string]func(l *slog.Logger) {
 	return ways
 }
 
-// Forms are the encodings a secret could appear in.
+// Forms are the encodings a secret (of 8 bytes or more) could appear in.
 func Forms(secret []byte) [][]byte {
 	return [][]byte{
 		secret,
@@ -70,6 +71,13 @@ func Forms(secret []byte) [][]byte {
 		[]byte(base64.RawStdEncoding.EncodeToString(secret)),
 		[]byte(base64.RawURLEncoding.EncodeToString(secret)),
 		[]byte(strings.Trim(fmt.Sprint(secret), "[]")), // fmt's []byte
+		// An expanded key (an AES key schedule) holds the key as 32-bit
+		// words, which fmt prints in decimal.
+		fmt.Appendf(nil, "%d %d", binary.BigEndian.Uint32(secret), binary.BigEndian.Uint32(secret[4:])),
+		fmt.Appendf(nil, "%d %d", binary.LittleEndian.Uint32(secret), binary.LittleEndian.Uint32(secret[4:])),
+		// A big.Int (an ECDSA scalar) printed as a struct shows its
+		// 64-bit words in decimal, least significant first.
+		fmt.Appendf(nil, "[%d ", binary.BigEndian.Uint64(secret[len(secret)-8:])),
 	}
 }
 

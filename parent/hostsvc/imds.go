@@ -29,15 +29,10 @@ type IMDS struct {
 
 const imdsTokenTTL = "21600"
 
-// LogValue logs the endpoint and the cached key id, never the secrets.
+// LogValue logs the endpoint only: never the cached credentials, and
+// without taking the lock a fetch may hold.
 func (m *IMDS) LogValue() slog.Value {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	attrs := []slog.Attr{slog.String("endpoint", m.Endpoint)}
-	if m.cached != nil {
-		attrs = append(attrs, slog.String("access_key_id", m.cached.AccessKeyID), slog.Time("expiration", m.cached.Expiration))
-	}
-	return slog.GroupValue(attrs...)
+	return slog.GroupValue(slog.String("endpoint", m.Endpoint))
 }
 
 // Credentials returns the cached credentials or fetches new ones.

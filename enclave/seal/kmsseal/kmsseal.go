@@ -16,8 +16,10 @@ import (
 	"crypto/rsa"
 	"crypto/tls"
 	"crypto/x509"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net"
 	"net/http"
 	"net/url"
@@ -116,6 +118,22 @@ func New(o Options) (*Sealer, error) {
 		RetryMaxAttempts: 3,
 	})
 	return &Sealer{client: client, keyID: arn.String(), attest: o.Attest}, nil
+}
+
+// Format prints the key ARN only: the sealer holds the KMS client and its
+// cached credentials.
+func (s *Sealer) Format(f fmt.State, _ rune) {
+	fmt.Fprintf(f, "kmsseal.Sealer{key: %s, redacted}", s.keyID)
+}
+
+// LogValue logs the key ARN only.
+func (s *Sealer) LogValue() slog.Value {
+	return slog.GroupValue(slog.String("kind", "kms"), slog.String("key", s.keyID))
+}
+
+// MarshalJSON writes the key ARN only.
+func (s *Sealer) MarshalJSON() ([]byte, error) {
+	return json.Marshal(map[string]string{"kind": "kms", "key": s.keyID})
 }
 
 // Kind is "kms".

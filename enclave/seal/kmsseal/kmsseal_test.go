@@ -142,9 +142,11 @@ func (f *fixture) sealerFor(sim *nsmsim.Simulator, endpoint, keyID string, a kms
 	})
 }
 
+func secretBytes(b byte) []byte { return bytes.Repeat([]byte{b, b ^ 0x5a, b ^ 0xa5, ^b}, 8) }
+
 func secrets() *seal.Keyring {
-	a, _ := keyring.NewSecret(bytes.Repeat([]byte{0x11}, 32))
-	b, _ := keyring.NewSecret(bytes.Repeat([]byte{0x22}, 32))
+	a, _ := keyring.NewSecret(secretBytes(0x11))
+	b, _ := keyring.NewSecret(secretBytes(0x22))
 	return &seal.Keyring{Generation: 2, Epochs: []*keyring.Secret{a, b}}
 }
 
@@ -162,7 +164,7 @@ func TestSealAndUnsealThroughLocalKMS(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !out.Epochs[1].Equal(in.Epochs[1]) || out.Generation != 2 {
+	if !out.Epochs[1].Equal(in.Epochs[1]) || !out.Epochs[0].Equal(in.Epochs[0]) || out.Generation != 2 {
 		t.Fatal("unsealed keyring differs")
 	}
 	if f.kms.Calls("GenerateDataKey") != 1 || f.kms.Calls("Decrypt") != 1 {
