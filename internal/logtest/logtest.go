@@ -8,6 +8,7 @@ package logtest
 
 import (
 	"bytes"
+	"context"
 	"encoding/base64"
 	"encoding/binary"
 	"encoding/hex"
@@ -50,7 +51,7 @@ func Ways(v any) map[string]func(l *slog.Logger) {
 		"with":          func(l *slog.Logger) { l.With("v", v).Info("m") },
 		"with_group":    func(l *slog.Logger) { l.WithGroup("g").Info("m", "v", v) },
 		"error":         func(l *slog.Logger) { l.Error("m", "err", fmt.Errorf("failed with %v", v)) },
-		"log_attrs":     func(l *slog.Logger) { l.LogAttrs(nil, slog.LevelInfo, "m", slog.Any("v", v)) },
+		"log_attrs":     func(l *slog.Logger) { l.LogAttrs(context.Background(), slog.LevelInfo, "m", slog.Any("v", v)) },
 		"message_print": func(l *slog.Logger) { l.Info(fmt.Sprint(v, p.Interface(), field.Interface())) },
 	}
 	for _, verb := range []string{"%v", "%+v", "%#v", "%s", "%q", "%x", "%X", "%d"} {
