@@ -95,11 +95,22 @@ type Sealing struct {
 
 // KMS configures the KMS sealer.
 type KMS struct {
-	// KeyID is the KMS key's ARN.
+	// KeyID is the KMS key's full key ARN,
+	// arn:<partition>:kms:<region>:<account>:key/<id>. Alias names, alias
+	// ARNs and bare key ids are refused: AWS resolves an alias name or a
+	// bare id in the account of the credentials that sign the call, and
+	// those come from the parent; an alias ARN's target can be moved
+	// without changing the image.
 	KeyID string `json:"key_id"`
-	// Region is the key's region.
+	// Region is the key's region; empty means the ARN's, and anything else
+	// must equal it.
 	Region string `json:"region"`
-	// Endpoint is KMS's https URL; empty means https://kms.<region>.amazonaws.com.
+	// Endpoint is KMS's https URL; empty means https://kms.<region>.<dns
+	// suffix of the partition>. An AWS host (under amazonaws.com or
+	// amazonaws.com.cn) must be KMS's in the key's region and partition:
+	// kms., kms-fips. or a VPC endpoint's <id>.kms.<region>.vpce.; any
+	// other host (a private name of a VPC endpoint, a test KMS) is the
+	// image's choice, covered by PCR2 like the rest of this file.
 	Endpoint string `json:"endpoint"`
 	// CAPEM is the roots the endpoint's TLS certificate must chain to (the
 	// enclave image has no system roots): Amazon Root CA 1 for AWS.
@@ -107,12 +118,10 @@ type KMS struct {
 
 	Roots *x509.CertPool `json:"-"`
 	URL   *url.URL       `json:"-"`
+	ARN   KeyARN         `json:"-"`
 }
 
-var (
-	kmsKeyPattern = regexp.MustCompile(`^(arn:aws[a-z-]*:kms:[a-z0-9-]+:[0-9]{12}:(key|alias)/[A-Za-z0-9/_-]{1,256}|alias/[A-Za-z0-9/_-]{1,256}|[0-9a-f-]{36})$`)
-	regionPattern = regexp.MustCompile(`^[a-z]{2}(-[a-z]+)+-[0-9]$`)
-)
+var regionPattern = regexp.MustCompile(`^[a-z]{2}(-[a-z]+)+-[0-9]$`)
 
 func (s *Sealing) validate() error {
 	switch s.Kind {
@@ -126,24 +135,20 @@ func (s *Sealing) validate() error {
 		return fmt.Errorf("sealing.kind %q: want kms, dev or none", s.Kind)
 	}
 	k := &s.KMS
-	if !kmsKeyPattern.MatchString(k.KeyID) {
-		return fmt.Errorf("sealing.kms.key_id %q: want a key ARN, alias or key id", k.KeyID)
+	arn, err := ParseKeyARN(k.KeyID)
+	if err != nil {
+		return fmt.Errorf("sealing.kms.key_id: %w", err)
 	}
-	if !regionPattern.MatchString(k.Region) {
-		return fmt.Errorf("sealing.kms.region %q: want an AWS region", k.Region)
+	k.ARN = arn
+	if k.Region == "" {
+		k.Region = arn.Region
 	}
-	endpoint := k.Endpoint
-	if endpoint == "" {
-		endpoint = "https://kms." + k.Region + ".amazonaws.com"
+	if k.Region != arn.Region {
+		return fmt.Errorf("sealing.kms.region %q: %w: the key is in %s", k.Region, ErrKMSEndpoint, arn.Region)
 	}
-	u, err := url.Parse(endpoint)
-	if err != nil || u.Scheme != "https" || u.Host == "" || (u.Path != "" && u.Path != "/") || u.RawQuery != "" || u.User != nil {
-		return fmt.Errorf("sealing.kms.endpoint %q: want https://host[:port]", k.Endpoint)
+	if k.URL, err = kmsEndpoint(k.Endpoint, arn); err != nil {
+		return err
 	}
-	if u.Port() == "" {
-		u.Host += ":443"
-	}
-	k.URL = u
 	k.Roots = x509.NewCertPool()
 	if !k.Roots.AppendCertsFromPEM([]byte(k.CAPEM)) {
 		return errors.New("sealing.kms.ca_pem: no certificate (the enclave has no system roots)")

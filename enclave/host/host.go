@@ -44,19 +44,6 @@ type SequenceRef struct {
 	Seq uint64 `json:"seq"`
 }
 
-// Credentials are temporary AWS credentials of the instance role.
-type Credentials struct {
-	AccessKeyID     string    `json:"access_key_id"`
-	SecretAccessKey string    `json:"secret_access_key"`
-	SessionToken    string    `json:"session_token"`
-	Expiration      time.Time `json:"expiration"`
-}
-
-// Format prints the key id only, so credentials never reach a log whole.
-func (c Credentials) Format(f fmt.State, _ rune) {
-	fmt.Fprintf(f, "host.Credentials{AccessKeyID: %q, redacted}", c.AccessKeyID)
-}
-
 // ErrUnavailable: the parent did not answer, or answered with an error.
 var ErrUnavailable = errors.New("host: parent unavailable")
 
@@ -170,16 +157,6 @@ func (c *Client) Credentials(ctx context.Context) (*Credentials, error) {
 		return nil, err
 	}
 	return ParseCredentials(b)
-}
-
-// ParseCredentials checks an aws/credentials answer. Its errors never quote
-// the answer, which holds a secret.
-func ParseCredentials(b []byte) (*Credentials, error) {
-	var cr Credentials
-	if err := json.Unmarshal(b, &cr); err != nil || cr.AccessKeyID == "" || cr.SecretAccessKey == "" {
-		return nil, fmt.Errorf("%w: malformed credentials", ErrUnavailable)
-	}
-	return &cr, nil
 }
 
 // EgressDialer returns a DialContext for an http.Transport whose proxy is

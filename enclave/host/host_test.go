@@ -60,7 +60,7 @@ func FuzzParseReplies(f *testing.F) {
 		if seq, err := host.ParseSequenceRef(b); err == nil && seq == 0 {
 			t.Fatal("accepted sequence 0")
 		}
-		if c, err := host.ParseCredentials(b); err == nil && (c.AccessKeyID == "" || c.SecretAccessKey == "") {
+		if c, err := host.ParseCredentials(b); err == nil && (c.AccessKeyID == "" || c.SecretAccessKey() == "") {
 			t.Fatal("accepted empty credentials")
 		}
 	})

@@ -88,7 +88,14 @@ func (s *Service) Handle(ctx context.Context, call *channel.Call) channel.Reply 
 			s.Logger.Error("instance credentials unavailable", "err", err)
 			return fail(503, fmt.Sprintf("instance credentials unavailable: %v", err))
 		}
-		return reply(200, c)
+		// The one place the secrets are written: json.Marshal of
+		// Credentials redacts them.
+		b, err := host.EncodeCredentials(c)
+		if err != nil {
+			s.Logger.Error("instance credentials unencodable", "err", err)
+			return fail(503, "instance credentials unavailable")
+		}
+		return channel.Reply{Status: 200, Body: b}
 	}
 	return fail(404, "no such route")
 }

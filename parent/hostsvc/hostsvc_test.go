@@ -84,7 +84,7 @@ func TestIMDSv2Credentials(t *testing.T) {
 	for range 2 {
 		r := call(s, host.RouteCredentials, nil)
 		var c host.Credentials
-		if r.Status != 200 || json.Unmarshal(r.Body, &c) != nil || c.AccessKeyID != "AKID" || c.SessionToken != "TOKEN" {
+		if r.Status != 200 || json.Unmarshal(r.Body, &c) != nil || c.AccessKeyID != "AKID" || c.SessionToken() != "TOKEN" {
 			t.Fatalf("credentials: %d %s", r.Status, r.Body)
 		}
 	}
@@ -92,7 +92,7 @@ func TestIMDSv2Credentials(t *testing.T) {
 		t.Fatalf("fetched %d times; the credentials are cached until near expiry", puts)
 	}
 	// Credentials never print their secret half, whatever the verb.
-	c := host.Credentials{AccessKeyID: "AKID", SecretAccessKey: "SECRET", SessionToken: "TOKEN"}
+	c := *host.NewCredentials("AKID", "SECRET", "TOKEN", time.Time{})
 	if p := fmt.Sprintf("%v %+v %#v %s", c, c, c, c); strings.Contains(p, "SECRET") || strings.Contains(p, "TOKEN") || !strings.Contains(p, "AKID") {
 		t.Fatalf("credentials print as %q", p)
 	}

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
 	"strings"
 	"sync"
@@ -27,6 +28,12 @@ type IMDS struct {
 }
 
 const imdsTokenTTL = "21600"
+
+// LogValue logs the endpoint only: never the cached credentials, and
+// without taking the lock a fetch may hold.
+func (m *IMDS) LogValue() slog.Value {
+	return slog.GroupValue(slog.String("endpoint", m.Endpoint))
+}
 
 // Credentials returns the cached credentials or fetches new ones.
 func (m *IMDS) Credentials(ctx context.Context) (*host.Credentials, error) {
@@ -104,5 +111,5 @@ func (m *IMDS) fetch(ctx context.Context) (*host.Credentials, error) {
 	if r.Code != "Success" || r.AccessKeyID == "" || r.SecretAccessKey == "" {
 		return nil, fmt.Errorf("imds: credentials not available (code %q)", r.Code)
 	}
-	return &host.Credentials{AccessKeyID: r.AccessKeyID, SecretAccessKey: r.SecretAccessKey, SessionToken: r.Token, Expiration: r.Expiration}, nil
+	return host.NewCredentials(r.AccessKeyID, r.SecretAccessKey, r.Token, r.Expiration), nil
 }

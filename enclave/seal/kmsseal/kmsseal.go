@@ -16,8 +16,10 @@ import (
 	"crypto/rsa"
 	"crypto/tls"
 	"crypto/x509"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net"
 	"net/http"
 	"net/url"
@@ -28,6 +30,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/kms/types"
 	"github.com/aws/smithy-go"
 
+	"github.com/nitro-signer/nitro-signer/enclave/config"
 	"github.com/nitro-signer/nitro-signer/enclave/host"
 	"github.com/nitro-signer/nitro-signer/enclave/seal"
 	"github.com/nitro-signer/nitro-signer/enclave/seal/cms"
@@ -37,9 +40,22 @@ import (
 // deployment's signer_id.
 const ContextKey = "nitro-signer:signer_id"
 
+// Errors of the KMS sealer, for errors.Is.
+var (
+	// ErrKeyID: the key is not named by its full key ARN, or the region is
+	// not the ARN's. An alias name or a bare key id would be resolved in the
+	// account of the credentials the parent supplies.
+	ErrKeyID = errors.New("kmsseal: the key must be named by its full key ARN")
+	// ErrWrongKey: KMS answered for another key than the configured ARN;
+	// nothing of the answer is used.
+	ErrWrongKey = errors.New("kmsseal: KMS answered for another key than the configured one")
+)
+
 // Options build a Sealer.
 type Options struct {
-	KeyID    string
+	// KeyID is the key's full ARN (see config.ParseKeyARN).
+	KeyID string
+	// Region is the ARN's region, which requests are signed for.
 	Region   string
 	Endpoint *url.URL
 	// Roots verify the endpoint's TLS certificate.
@@ -67,6 +83,13 @@ func New(o Options) (*Sealer, error) {
 	if o.KeyID == "" || o.Region == "" || o.Endpoint == nil || o.Roots == nil || o.Dial == nil || o.Credentials == nil || o.Attest == nil {
 		return nil, errors.New("kmsseal: key, region, endpoint, roots, egress, credentials and attestation are required")
 	}
+	arn, err := config.ParseKeyARN(o.KeyID)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrKeyID, err)
+	}
+	if o.Region != arn.Region {
+		return nil, fmt.Errorf("%w: region %q, the key is in %s", ErrKeyID, o.Region, arn.Region)
+	}
 	transport := &http.Transport{
 		// Every connection is a CONNECT tunnel through the parent's egress
 		// proxy; TLS to KMS runs over it, inside the enclave.
@@ -83,7 +106,7 @@ func New(o Options) (*Sealer, error) {
 			return aws.Credentials{}, err
 		}
 		return aws.Credentials{
-			AccessKeyID: c.AccessKeyID, SecretAccessKey: c.SecretAccessKey, SessionToken: c.SessionToken,
+			AccessKeyID: c.AccessKeyID, SecretAccessKey: c.SecretAccessKey(), SessionToken: c.SessionToken(),
 			Source: "parent-instance-role", CanExpire: !c.Expiration.IsZero(), Expires: c.Expiration,
 		}, nil
 	}))
@@ -94,7 +117,23 @@ func New(o Options) (*Sealer, error) {
 		HTTPClient:       &http.Client{Transport: transport, Timeout: 30 * time.Second},
 		RetryMaxAttempts: 3,
 	})
-	return &Sealer{client: client, keyID: o.KeyID, attest: o.Attest}, nil
+	return &Sealer{client: client, keyID: arn.String(), attest: o.Attest}, nil
+}
+
+// Format prints the key ARN only: the sealer holds the KMS client and its
+// cached credentials.
+func (s *Sealer) Format(f fmt.State, _ rune) {
+	fmt.Fprintf(f, "kmsseal.Sealer{key: %s, redacted}", s.keyID)
+}
+
+// LogValue logs the key ARN only.
+func (s *Sealer) LogValue() slog.Value {
+	return slog.GroupValue(slog.String("kind", "kms"), slog.String("key", s.keyID))
+}
+
+// MarshalJSON writes the key ARN only.
+func (s *Sealer) MarshalJSON() ([]byte, error) {
+	return json.Marshal(map[string]string{"kind": "kms", "key": s.keyID})
 }
 
 // Kind is "kms".
@@ -137,6 +176,17 @@ func open(priv *rsa.PrivateKey, forRecipient, plaintext []byte) ([]byte, error) 
 	return key, nil
 }
 
+// sameKey requires an answer's KeyId to be the configured key ARN, byte
+// for byte; otherwise it clears any plaintext the answer carried. It does
+// not quote the answered id.
+func (s *Sealer) sameKey(answered *string, plaintext []byte) error {
+	if answered == nil || *answered != s.keyID {
+		clear(plaintext)
+		return fmt.Errorf("%w (%s)", ErrWrongKey, s.keyID)
+	}
+	return nil
+}
+
 // NewDataKey asks KMS for a data key for signerID.
 func (s *Sealer) NewDataKey(ctx context.Context, signerID string) ([]byte, []byte, error) {
 	priv, r, err := s.recipient()
@@ -148,6 +198,9 @@ func (s *Sealer) NewDataKey(ctx context.Context, signerID string) ([]byte, []byt
 		EncryptionContext: map[string]string{ContextKey: signerID}, Recipient: r,
 	})
 	if err != nil {
+		return nil, nil, fmt.Errorf("kms GenerateDataKey: %w", err)
+	}
+	if err := s.sameKey(out.KeyId, out.Plaintext); err != nil {
 		return nil, nil, fmt.Errorf("kms GenerateDataKey: %w", err)
 	}
 	key, err := open(priv, out.CiphertextForRecipient, out.Plaintext)
@@ -177,6 +230,12 @@ func (s *Sealer) Unwrap(ctx context.Context, signerID string, wrapped []byte) ([
 			// KMS judged the blob itself: this sealed keyring is bad, not KMS.
 			return nil, fmt.Errorf("kms Decrypt: %w: %w", seal.ErrWrappedKey, err)
 		}
+		return nil, fmt.Errorf("kms Decrypt: %w", err)
+	}
+	// A Decrypt answer for another key is KMS's (or the path's) fault, not
+	// the sealed file's: it does not wrap seal.ErrWrappedKey, so the
+	// enclave waits rather than falling back past the file.
+	if err := s.sameKey(out.KeyId, out.Plaintext); err != nil {
 		return nil, fmt.Errorf("kms Decrypt: %w", err)
 	}
 	return open(priv, out.CiphertextForRecipient, out.Plaintext)

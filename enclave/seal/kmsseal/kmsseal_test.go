@@ -27,7 +27,19 @@ import (
 	"github.com/nitro-signer/nitro-signer/parent/egress"
 )
 
-const keyARN = "arn:aws:kms:us-east-1:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab"
+const (
+	keyARN = "arn:aws:kms:us-east-1:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab"
+	// parentKeyARN is a key in an account the parent controls, under the
+	// same alias as the operator's key.
+	parentKeyARN = "arn:aws:kms:us-east-1:444455556666:key/1234abcd-12ab-34cd-56ef-1234567890ab"
+	alias        = "alias/signer"
+)
+
+// parentAccount is an AWS account the hostile parent controls.
+var parentAccount = kmstest.Account{
+	ID: "444455556666", AccessKeyID: "ASIAPARENTOWNACCOUNT", SecretAccessKey: "parent-secret-access-key",
+	SessionToken: "parent-session-token", Aliases: map[string]string{alias: parentKeyARN},
+}
 
 type fixture struct {
 	dir    string
@@ -74,8 +86,9 @@ func newFixture(t *testing.T) *fixture {
 		pcrs[i] = p.Value
 	}
 	f.policy = kmstest.Policy{
-		KeyID: keyARN, Roots: []*x509.Certificate{sim.Root()}, PCRs: pcrs, Region: "us-east-1",
+		KeyID: keyARN, Alias: alias, Roots: []*x509.Certificate{sim.Root()}, PCRs: pcrs, Region: "us-east-1",
 		AccessKeyID: "ASIATESTACCESSKEY", SecretAccessKey: "test-secret-access-key", SessionToken: "test-session-token",
+		Others: []kmstest.Account{parentAccount},
 	}
 	k, err := kmstest.Start(f.policy)
 	if err != nil {
@@ -104,29 +117,36 @@ func newFixture(t *testing.T) *fixture {
 
 func (f *fixture) sealer(t *testing.T, sim *nsmsim.Simulator, endpoint string) *kmsseal.Sealer {
 	t.Helper()
-	roots := x509.NewCertPool()
-	roots.AppendCertsFromPEM([]byte(f.kms.CAPEM))
-	u, _ := url.Parse(endpoint)
-	s, err := kmsseal.New(kmsseal.Options{
-		KeyID: keyARN, Region: "us-east-1", Endpoint: u, Roots: roots,
-		Dial: func(ctx context.Context, _, _ string) (net.Conn, error) {
-			return (&net.Dialer{}).DialContext(ctx, "unix", f.egress)
-		},
-		Credentials: func(context.Context) (*host.Credentials, error) {
-			return &host.Credentials{AccessKeyID: f.policy.AccessKeyID, SecretAccessKey: f.policy.SecretAccessKey,
-				SessionToken: f.policy.SessionToken, Expiration: time.Now().Add(time.Hour)}, nil
-		},
-		Attest: func(pub []byte) ([]byte, error) { return sim.Attest(nsm.AttestRequest{PublicKey: pub}) },
-	})
+	s, err := f.sealerFor(sim, endpoint, keyARN, f.policy.Operator())
 	if err != nil {
 		t.Fatal(err)
 	}
 	return s
 }
 
+// sealerFor is a sealer for keyID whose parent supplies the credentials of
+// account a.
+func (f *fixture) sealerFor(sim *nsmsim.Simulator, endpoint, keyID string, a kmstest.Account) (*kmsseal.Sealer, error) {
+	roots := x509.NewCertPool()
+	roots.AppendCertsFromPEM([]byte(f.kms.CAPEM))
+	u, _ := url.Parse(endpoint)
+	return kmsseal.New(kmsseal.Options{
+		KeyID: keyID, Region: "us-east-1", Endpoint: u, Roots: roots,
+		Dial: func(ctx context.Context, _, _ string) (net.Conn, error) {
+			return (&net.Dialer{}).DialContext(ctx, "unix", f.egress)
+		},
+		Credentials: func(context.Context) (*host.Credentials, error) {
+			return host.NewCredentials(a.AccessKeyID, a.SecretAccessKey, a.SessionToken, time.Now().Add(time.Hour)), nil
+		},
+		Attest: func(pub []byte) ([]byte, error) { return sim.Attest(nsm.AttestRequest{PublicKey: pub}) },
+	})
+}
+
+func secretBytes(b byte) []byte { return bytes.Repeat([]byte{b, b ^ 0x5a, b ^ 0xa5, ^b}, 8) }
+
 func secrets() *seal.Keyring {
-	a, _ := keyring.NewSecret(bytes.Repeat([]byte{0x11}, 32))
-	b, _ := keyring.NewSecret(bytes.Repeat([]byte{0x22}, 32))
+	a, _ := keyring.NewSecret(secretBytes(0x11))
+	b, _ := keyring.NewSecret(secretBytes(0x22))
 	return &seal.Keyring{Generation: 2, Epochs: []*keyring.Secret{a, b}}
 }
 
@@ -144,7 +164,7 @@ func TestSealAndUnsealThroughLocalKMS(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !out.Epochs[1].Equal(in.Epochs[1]) || out.Generation != 2 {
+	if !out.Epochs[1].Equal(in.Epochs[1]) || !out.Epochs[0].Equal(in.Epochs[0]) || out.Generation != 2 {
 		t.Fatal("unsealed keyring differs")
 	}
 	if f.kms.Calls("GenerateDataKey") != 1 || f.kms.Calls("Decrypt") != 1 {

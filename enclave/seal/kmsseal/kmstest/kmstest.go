@@ -40,32 +40,92 @@ import (
 	"github.com/nitro-signer/nitro-signer/enclave/seal/cms"
 )
 
-// Policy is the key policy the local KMS enforces.
+// Policy is the key policy the local KMS enforces on its one attested key,
+// and the other accounts it serves.
 type Policy struct {
-	// KeyID is the one key this KMS holds (an ARN).
+	// KeyID is the attested key (a key ARN); its account is the
+	// operator's, and its key policy is the one this server enforces.
 	KeyID string
+	// Alias, when set, is an alias name ("alias/signer") for KeyID in the
+	// operator's account.
+	Alias string
 	// Roots verify Recipient documents (the development root).
 	Roots []*x509.Certificate
 	// PCRs must all be present and equal in the Recipient document.
 	PCRs map[int][]byte
-	// AccessKeyID and SessionToken are what requests must be signed with.
+	// AccessKeyID and SessionToken are what the operator's requests must
+	// be signed with.
 	AccessKeyID, SecretAccessKey, SessionToken string
 	Region                                     string
+	// Others are further accounts, each with its own credentials and keys.
+	Others []Account
+}
+
+// Account is an AWS account the local KMS serves besides the operator's:
+// its own credentials, and keys whose key policies its owner wrote with no
+// attestation condition — what a hostile parent sets up in an account it
+// controls. As in AWS, an alias name or a bare key id is resolved in the
+// account of the credentials that signed the request.
+type Account struct {
+	// ID is the 12-digit account id.
+	ID string
+	// AccessKeyID, SecretAccessKey and SessionToken are the account's
+	// temporary credentials.
+	AccessKeyID, SecretAccessKey, SessionToken string
+	// Aliases map alias names ("alias/signer") to key ARNs in this account;
+	// every key named here exists.
+	Aliases map[string]string
+}
+
+// Operator returns the account that owns the policy's key.
+func (p Policy) Operator() Account {
+	a := Account{ID: arnAccount(p.KeyID), AccessKeyID: p.AccessKeyID, SecretAccessKey: p.SecretAccessKey,
+		SessionToken: p.SessionToken, Aliases: map[string]string{}}
+	if p.Alias != "" {
+		a.Aliases[p.Alias] = p.KeyID
+	}
+	return a
+}
+
+// arnAccount is the account field of an ARN, "" when s is not one.
+func arnAccount(s string) string {
+	f := strings.SplitN(s, ":", 6)
+	if len(f) != 6 || f[0] != "arn" {
+		return ""
+	}
+	return f[4]
+}
+
+// key is one KMS key the server holds.
+type key struct {
+	arn     string
+	account string
+	// attested: the key policy demands a Recipient document with the
+	// policy's PCRs (the operator's key); otherwise the owner's
+	// credentials may do anything, plaintext included.
+	attested bool
 }
 
 // Server is a running local KMS.
 type Server struct {
 	*httptest.Server
-	policy Policy
-	master cipher.AEAD
+	policy   Policy
+	accounts []Account
+	keys     map[string]*key // by ARN
+	master   cipher.AEAD
 	// CAPEM is the server certificate (self-signed) clients must trust.
 	CAPEM string
 	// Refuse, when set, makes every call fail with this error type, as a
 	// KMS whose key policy changed or whose key was disabled.
 	Refuse atomic.Pointer[string]
+	// AnswerKeyID, when set, is the KeyId every answer names instead of
+	// the key that served it: a KMS (or a path to one) that resolved the
+	// request to another key than the one asked for.
+	AnswerKeyID atomic.Pointer[string]
 
 	mu    sync.Mutex
 	calls map[string]int
+	used  map[string]int
 	// Refusals counts refused calls by reason.
 	refusals []string
 }
@@ -76,7 +136,17 @@ func Start(p Policy) (*Server, error) {
 	rand.Read(mk)
 	block, _ := aes.NewCipher(mk)
 	aead, _ := cipher.NewGCM(block)
-	s := &Server{policy: p, master: aead, calls: map[string]int{}}
+	s := &Server{policy: p, master: aead, calls: map[string]int{}, used: map[string]int{}, keys: map[string]*key{}}
+	s.accounts = append([]Account{p.Operator()}, p.Others...)
+	s.keys[p.KeyID] = &key{arn: p.KeyID, account: arnAccount(p.KeyID), attested: true}
+	for _, a := range p.Others {
+		for alias, arn := range a.Aliases {
+			if arnAccount(arn) != a.ID || !strings.HasPrefix(alias, "alias/") {
+				return nil, fmt.Errorf("kmstest: account %s: alias %s for %s", a.ID, alias, arn)
+			}
+			s.keys[arn] = &key{arn: arn, account: a.ID}
+		}
+	}
 	cert, caPEM, err := selfSigned()
 	if err != nil {
 		return nil, err
@@ -96,6 +166,13 @@ func (s *Server) Calls(op string) int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.calls[op]
+}
+
+// Used returns how many calls a key served (by ARN).
+func (s *Server) Used(keyARN string) int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.used[keyARN]
 }
 
 // Refusals lists the reasons of refused calls.
@@ -160,7 +237,8 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 		s.refuse(w, kmsError{400, "UnknownOperationException", "expected POST application/x-amz-json-1.1"})
 		return
 	}
-	if err := s.checkSignature(r); err != nil {
+	caller, err := s.checkSignature(r)
+	if err != nil {
 		s.refuse(w, kmsError{400, "UnrecognizedClientException", err.Error()})
 		return
 	}
@@ -175,13 +253,14 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	op := strings.TrimPrefix(r.Header.Get("X-Amz-Target"), "TrentService.")
-	var out any
+	var out map[string]any
+	var used *key
 	var kerr *kmsError
 	switch op {
 	case "GenerateDataKey":
-		out, kerr = s.generateDataKey(&req)
+		out, used, kerr = s.generateDataKey(caller, &req)
 	case "Decrypt":
-		out, kerr = s.decrypt(&req)
+		out, used, kerr = s.decrypt(caller, &req)
 	default:
 		kerr = &kmsError{400, "UnknownOperationException", op}
 	}
@@ -189,32 +268,80 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 		s.refuse(w, *kerr)
 		return
 	}
+	out["KeyId"] = used.arn
+	if other := s.AnswerKeyID.Load(); other != nil {
+		out["KeyId"] = *other
+	}
 	s.mu.Lock()
 	s.calls[op]++
+	s.used[used.arn]++
 	s.mu.Unlock()
 	w.Header().Set("Content-Type", "application/x-amz-json-1.1")
 	json.NewEncoder(w).Encode(out)
 }
 
 // checkSignature checks that the request is SigV4-signed for kms in the
-// policy's region with the expected credentials. (The signature itself is
-// not recomputed: the transport adds headers after signing.)
-func (s *Server) checkSignature(r *http.Request) error {
+// policy's region with the credentials of one of the accounts, and returns
+// that account. (The signature itself is not recomputed: the transport adds
+// headers after signing.)
+func (s *Server) checkSignature(r *http.Request) (*Account, error) {
 	auth := r.Header.Get("Authorization")
-	want := "AWS4-HMAC-SHA256 Credential=" + s.policy.AccessKeyID + "/"
-	if !strings.HasPrefix(auth, want) || !strings.Contains(auth, "/"+s.policy.Region+"/kms/aws4_request") ||
-		!strings.Contains(auth, "Signature=") {
-		return fmt.Errorf("request not signed with the instance role's credentials")
+	for i := range s.accounts {
+		a := &s.accounts[i]
+		if !strings.HasPrefix(auth, "AWS4-HMAC-SHA256 Credential="+a.AccessKeyID+"/") {
+			continue
+		}
+		if !strings.Contains(auth, "/"+s.policy.Region+"/kms/aws4_request") || !strings.Contains(auth, "Signature=") {
+			return nil, fmt.Errorf("request not signed for kms in %s", s.policy.Region)
+		}
+		if r.Header.Get("X-Amz-Security-Token") != a.SessionToken {
+			return nil, fmt.Errorf("wrong session token")
+		}
+		return a, nil
 	}
-	if r.Header.Get("X-Amz-Security-Token") != s.policy.SessionToken {
-		return fmt.Errorf("wrong session token")
+	return nil, fmt.Errorf("request not signed with the credentials of a known account")
+}
+
+// resolve finds the key a request's KeyId names, as AWS does: a key ARN or
+// an alias ARN names its account; an alias name or a bare key id is looked
+// up in the caller's account. The key policy of a key in another account
+// grants the caller nothing.
+func (s *Server) resolve(caller *Account, id string) (*key, *kmsError) {
+	notFound := &kmsError{400, "NotFoundException", "no such key"}
+	var arn string
+	switch f := strings.SplitN(id, ":", 6); {
+	case len(f) == 6 && f[0] == "arn" && f[2] == "kms":
+		if f[3] != s.policy.Region {
+			return nil, notFound
+		}
+		switch {
+		case strings.HasPrefix(f[5], "key/"):
+			arn = id
+		case strings.HasPrefix(f[5], "alias/"):
+			for _, a := range s.accounts {
+				if a.ID == f[4] {
+					arn = a.Aliases[f[5]]
+				}
+			}
+		}
+	case strings.HasPrefix(id, "alias/"):
+		arn = caller.Aliases[id]
+	case id != "":
+		arn = "arn:aws:kms:" + s.policy.Region + ":" + caller.ID + ":key/" + id
 	}
-	return nil
+	k := s.keys[arn]
+	if k == nil {
+		return nil, notFound
+	}
+	if k.account != caller.ID {
+		return nil, &kmsError{400, "AccessDeniedException", "the key policy of " + k.arn + " grants account " + caller.ID + " nothing"}
+	}
+	return k, nil
 }
 
 // checkRecipient applies the key policy to the Recipient document and
 // returns the RSA key to answer to.
-func (s *Server) checkRecipient(rc *recipient) (*rsa.PublicKey, *kmsError) {
+func (s *Server) checkRecipient(k *key, rc *recipient) (*rsa.PublicKey, *kmsError) {
 	if rc == nil {
 		return nil, &kmsError{400, "AccessDeniedException", "the key policy requires a Recipient attestation document"}
 	}
@@ -225,14 +352,16 @@ func (s *Server) checkRecipient(rc *recipient) (*rsa.PublicKey, *kmsError) {
 	if err != nil {
 		return nil, &kmsError{400, "ValidationException", "invalid attestation document: " + attestation.Rule(err)}
 	}
-	if doc.Debug {
-		return nil, &kmsError{400, "AccessDeniedException", "debug-mode enclaves do not match the key policy"}
-	}
-	// In index order, so the refusal names the first mismatch (PCR0, the
-	// image, when the image differs) the same way every time.
-	for _, i := range slices.Sorted(maps.Keys(s.policy.PCRs)) {
-		if v := s.policy.PCRs[i]; string(doc.PCRs[i]) != string(v) {
-			return nil, &kmsError{400, "AccessDeniedException", fmt.Sprintf("kms:RecipientAttestation:PCR%d does not match the key policy", i)}
+	if k.attested {
+		if doc.Debug {
+			return nil, &kmsError{400, "AccessDeniedException", "debug-mode enclaves do not match the key policy"}
+		}
+		// In index order, so the refusal names the first mismatch (PCR0,
+		// the image, when the image differs) the same way every time.
+		for _, i := range slices.Sorted(maps.Keys(s.policy.PCRs)) {
+			if v := s.policy.PCRs[i]; string(doc.PCRs[i]) != string(v) {
+				return nil, &kmsError{400, "AccessDeniedException", fmt.Sprintf("kms:RecipientAttestation:PCR%d does not match the key policy", i)}
+			}
 		}
 	}
 	pub, err := x509.ParsePKIXPublicKey(doc.PublicKey)
@@ -241,6 +370,25 @@ func (s *Server) checkRecipient(rc *recipient) (*rsa.PublicKey, *kmsError) {
 		return nil, &kmsError{400, "ValidationException", "the attestation document's public key is not an RSA key of 2048 bits or more"}
 	}
 	return rsaPub, nil
+}
+
+// answer puts the data key into out: to the Recipient when there is one
+// (always, for the attested key), in plaintext otherwise.
+func (s *Server) answer(k *key, rc *recipient, dataKey []byte, out map[string]any) *kmsError {
+	if rc == nil && !k.attested {
+		out["Plaintext"] = dataKey
+		return nil
+	}
+	pub, kerr := s.checkRecipient(k, rc)
+	if kerr != nil {
+		return kerr
+	}
+	env, err := cms.Encrypt(pub, dataKey, cms.EncryptOptions{Indefinite: true, SubjectKeyID: []byte("recipient")})
+	if err != nil {
+		return &kmsError{500, "KMSInternalException", err.Error()}
+	}
+	out["CiphertextForRecipient"] = env
+	return nil
 }
 
 func contextAAD(keyID string, ec map[string]string) []byte {
@@ -259,50 +407,62 @@ func contextAAD(keyID string, ec map[string]string) []byte {
 	return out
 }
 
-func (s *Server) generateDataKey(req *request) (any, *kmsError) {
-	if req.KeyID != s.policy.KeyID {
-		return nil, &kmsError{400, "NotFoundException", "no such key"}
+// A ciphertext blob is "FKMS" ‖ len(ARN) ‖ ARN ‖ nonce ‖ AES-GCM: like
+// AWS's, it names the key that made it.
+const blobMagic = "FKMS"
+
+func (s *Server) generateDataKey(caller *Account, req *request) (map[string]any, *key, *kmsError) {
+	k, kerr := s.resolve(caller, req.KeyID)
+	if kerr != nil {
+		return nil, nil, kerr
 	}
 	if req.KeySpec != "AES_256" {
-		return nil, &kmsError{400, "ValidationException", "KeySpec must be AES_256"}
+		return nil, nil, &kmsError{400, "ValidationException", "KeySpec must be AES_256"}
 	}
-	pub, kerr := s.checkRecipient(req.Recipient)
-	if kerr != nil {
-		return nil, kerr
+	dataKey := make([]byte, 32)
+	rand.Read(dataKey)
+	out := map[string]any{}
+	if kerr := s.answer(k, req.Recipient, dataKey, out); kerr != nil {
+		return nil, nil, kerr
 	}
-	key := make([]byte, 32)
-	rand.Read(key)
 	nonce := make([]byte, 12)
 	rand.Read(nonce)
-	blob := s.master.Seal(append([]byte("FKMS"), nonce...), nonce, key, contextAAD(req.KeyID, req.EncryptionContext))
-	env, err := cms.Encrypt(pub, key, cms.EncryptOptions{Indefinite: true, SubjectKeyID: []byte("recipient")})
-	if err != nil {
-		return nil, &kmsError{500, "KMSInternalException", err.Error()}
-	}
-	return map[string]any{"KeyId": s.policy.KeyID, "CiphertextBlob": blob, "CiphertextForRecipient": env}, nil
+	prefix := append(append([]byte(blobMagic), byte(len(k.arn))), k.arn...)
+	out["CiphertextBlob"] = s.master.Seal(append(prefix, nonce...), nonce, dataKey, contextAAD(k.arn, req.EncryptionContext))
+	return out, k, nil
 }
 
-func (s *Server) decrypt(req *request) (any, *kmsError) {
-	if req.KeyID != "" && req.KeyID != s.policy.KeyID {
-		return nil, &kmsError{400, "IncorrectKeyException", "the ciphertext was not encrypted under that key"}
-	}
-	pub, kerr := s.checkRecipient(req.Recipient)
-	if kerr != nil {
-		return nil, kerr
-	}
+func (s *Server) decrypt(caller *Account, req *request) (map[string]any, *key, *kmsError) {
 	b := req.CiphertextBlob
-	if len(b) < 4+12 || string(b[:4]) != "FKMS" {
-		return nil, &kmsError{400, "InvalidCiphertextException", "malformed ciphertext"}
+	if len(b) < len(blobMagic)+1 || string(b[:len(blobMagic)]) != blobMagic || len(b) < len(blobMagic)+1+int(b[len(blobMagic)])+12 {
+		return nil, nil, &kmsError{400, "InvalidCiphertextException", "malformed ciphertext"}
 	}
-	key, err := s.master.Open(nil, b[4:16], b[16:], contextAAD(s.policy.KeyID, req.EncryptionContext))
+	n := len(blobMagic) + 1 + int(b[len(blobMagic)])
+	k, kerr := s.resolve(caller, string(b[len(blobMagic)+1:n]))
+	if kerr != nil {
+		if kerr.typ == "NotFoundException" {
+			kerr = &kmsError{400, "InvalidCiphertextException", "malformed ciphertext"}
+		}
+		return nil, nil, kerr
+	}
+	if req.KeyID != "" {
+		named, kerr := s.resolve(caller, req.KeyID)
+		if kerr != nil {
+			return nil, nil, kerr
+		}
+		if named != k {
+			return nil, nil, &kmsError{400, "IncorrectKeyException", "the ciphertext was not encrypted under that key"}
+		}
+	}
+	dataKey, err := s.master.Open(nil, b[n:n+12], b[n+12:], contextAAD(k.arn, req.EncryptionContext))
 	if err != nil {
-		return nil, &kmsError{400, "InvalidCiphertextException", "the ciphertext or encryption context is wrong"}
+		return nil, nil, &kmsError{400, "InvalidCiphertextException", "the ciphertext or encryption context is wrong"}
 	}
-	env, err := cms.Encrypt(pub, key, cms.EncryptOptions{Indefinite: true, SubjectKeyID: []byte("recipient")})
-	if err != nil {
-		return nil, &kmsError{500, "KMSInternalException", err.Error()}
+	out := map[string]any{"EncryptionAlgorithm": "SYMMETRIC_DEFAULT"}
+	if kerr := s.answer(k, req.Recipient, dataKey, out); kerr != nil {
+		return nil, nil, kerr
 	}
-	return map[string]any{"KeyId": s.policy.KeyID, "EncryptionAlgorithm": "SYMMETRIC_DEFAULT", "CiphertextForRecipient": env}, nil
+	return out, k, nil
 }
 
 // IMDS is a fake EC2 instance metadata service (IMDSv2 only).
@@ -310,8 +470,13 @@ type IMDS struct {
 	*httptest.Server
 }
 
-// StartIMDS serves the policy's credentials for role "signer-role".
-func StartIMDS(p Policy) *IMDS {
+// StartIMDS serves the credentials of the policy's account for role
+// "signer-role".
+func StartIMDS(p Policy) *IMDS { return StartIMDSAs(p.Operator()) }
+
+// StartIMDSAs serves the credentials of account a for role "signer-role":
+// the IMDS of a parent that hands the enclave credentials of its choosing.
+func StartIMDSAs(p Account) *IMDS {
 	const token = "imds-session-token"
 	mux := http.NewServeMux()
 	mux.HandleFunc("PUT /latest/api/token", func(w http.ResponseWriter, r *http.Request) {
