@@ -313,7 +313,7 @@ func TestKeysPeerCopy(t *testing.T) {
 	if err := peerA.Call(ctx(t), custody.RoutePeerExport, custody.PeerExportRequest{Challenge: ch.Challenge, Document: offer.Document, Nonce: offer.Nonce}, &exp); err != nil {
 		t.Fatal(err)
 	}
-	imp := custody.PeerImportRequest{Nonce: offer.Nonce, Document: exp.Document, Keyring: exp.Keyring}
+	imp := custody.PeerImportRequest{Nonce: offer.Nonce, Document: exp.Document, Keyring: exp.Keyring, Signature: exp.Signature}
 	var again custody.ChangeResult
 	if err := adminB.Call(ctx(t), custody.RoutePeerImport, imp, &again); err != nil || !again.Unchanged {
 		t.Fatalf("first delivery: %+v, %v", again, err)

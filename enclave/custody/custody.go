@@ -12,6 +12,7 @@ package custody
 import (
 	"bytes"
 	"context"
+	"crypto"
 	"crypto/ecdh"
 	"crypto/x509"
 	"errors"
@@ -51,6 +52,12 @@ type Options struct {
 	// Attest returns an attestation document with the enclave's current
 	// user_data and the given nonce.
 	Attest func(nonce []byte) ([]byte, error)
+	// Signer is the per-boot response key, the public_key of every
+	// document Attest returns: a peer copy's keyring is signed with it.
+	Signer crypto.Signer
+	// ConfigSHA256 is the enclave configuration's hash, as in user_data:
+	// a peer must attest the same.
+	ConfigSHA256 []byte
 	// Random is the NSM's randomness, mixed into new epochs.
 	Random io.Reader
 	// Peers says which enclaves may exchange keyrings with this one.

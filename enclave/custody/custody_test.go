@@ -6,6 +6,8 @@ import (
 	"bytes"
 	"context"
 	"crypto/ecdh"
+	"crypto/ecdsa"
+	"crypto/elliptic"
 	"crypto/x509"
 	"encoding/json"
 	"errors"
@@ -85,11 +87,13 @@ func (m *memStore) count() int {
 
 // enclave is one custody with its own simulated NSM and per-boot key.
 type enclave struct {
-	c     *custody.Custody
-	keys  *keyring.Keyring
-	store *memStore
-	x     *ecdh.PrivateKey
-	sim   *nsmsim.Simulator
+	c      *custody.Custody
+	keys   *keyring.Keyring
+	store  *memStore
+	x      *ecdh.PrivateKey
+	sign   *ecdsa.PrivateKey
+	sim    *nsmsim.Simulator
+	attest func(nonce []byte) ([]byte, error)
 }
 
 type opts struct {
@@ -97,6 +101,11 @@ type opts struct {
 	debug  bool
 	store  *memStore
 	sealer seal.Sealer
+	// config is the configuration hash the enclave attests and holds its
+	// peers to; zero bytes when nil. attestConfig, when set, is attested
+	// instead while config is still what peers are held to: a sender that
+	// lies about itself, to test the receiver's own check.
+	config, attestConfig []byte
 }
 
 // world shares the development root and sealing key between enclaves, as
@@ -142,19 +151,29 @@ func (w *world) start(t testing.TB, o opts) *enclave {
 		pcrs[i] = p.Value
 	}
 	x, _ := ecdh.X25519().GenerateKey(nil)
+	sign, _ := ecdsa.GenerateKey(elliptic.P256(), nil)
+	spki, _ := x509.MarshalPKIXPublicKey(&sign.PublicKey)
+	if o.config == nil {
+		o.config = make([]byte, 32)
+	}
+	attested := o.config
+	if o.attestConfig != nil {
+		attested = o.attestConfig
+	}
 	keys := keyring.New()
-	e := &enclave{keys: keys, store: o.store, x: x, sim: sim}
+	e := &enclave{keys: keys, store: o.store, x: x, sign: sign, sim: sim}
+	e.attest = func(nonce []byte) ([]byte, error) {
+		ud, err := (&envelope.UserData{Version: envelope.UserDataVersion, X25519: x.PublicKey().Bytes(),
+			SignerID: signerID, ConfigSHA256: attested, Epoch: keys.Current()}).Marshal()
+		if err != nil {
+			return nil, err
+		}
+		return sim.Attest(nsm.AttestRequest{UserData: ud, Nonce: nonce, PublicKey: spki})
+	}
 	// The development root stands in for the AWS root.
 	e.c = custody.New(custody.Options{
 		Keys: keys, SignerID: signerID, Sealer: o.sealer, Store: o.store, X25519: x,
-		Attest: func(nonce []byte) ([]byte, error) {
-			ud, err := (&envelope.UserData{Version: envelope.UserDataVersion, X25519: x.PublicKey().Bytes(),
-				SignerID: signerID, ConfigSHA256: make([]byte, 32), Epoch: keys.Current()}).Marshal()
-			if err != nil {
-				return nil, err
-			}
-			return sim.Attest(nsm.AttestRequest{UserData: ud, Nonce: nonce})
-		},
+		Attest: e.attest, Signer: sign, ConfigSHA256: o.config,
 		Random: sim, Peers: custody.PeerPolicy{Roots: rootsOf(sim), PCRs: pcrs}, Clock: w.clock,
 	})
 	return e
@@ -466,7 +485,7 @@ func copyKeyring(t *testing.T, s, r *enclave) (custody.ChangeResult, error) {
 		return custody.ChangeResult{}, fmt.Errorf("export: %w", err)
 	}
 	var res custody.ChangeResult
-	err := r.call(t, custody.RoutePeerImport, custody.PeerImportRequest{Nonce: offer.Nonce, Document: exp.Document, Keyring: exp.Keyring}, &res)
+	err := r.call(t, custody.RoutePeerImport, custody.PeerImportRequest{Nonce: offer.Nonce, Document: exp.Document, Keyring: exp.Keyring, Signature: exp.Signature}, &res)
 	return res, err
 }
 
@@ -543,7 +562,7 @@ func TestPeerCopyRefusesReplay(t *testing.T) {
 	if err := s.call(t, custody.RoutePeerExport, exportReq, nil); code(err) != envelope.CodeReplayed {
 		t.Fatalf("replayed export: %v", err)
 	}
-	importReq := custody.PeerImportRequest{Nonce: offer.Nonce, Document: exp.Document, Keyring: exp.Keyring}
+	importReq := custody.PeerImportRequest{Nonce: offer.Nonce, Document: exp.Document, Keyring: exp.Keyring, Signature: exp.Signature}
 	if err := r.call(t, custody.RoutePeerImport, importReq, nil); err != nil {
 		t.Fatal(err)
 	}
@@ -628,6 +647,7 @@ func FuzzKeyMethodParams(f *testing.F) {
 	for i := range routes {
 		f.Add(uint8(i), []byte(`{}`))
 		f.Add(uint8(i), []byte(`{"sealed_secret":"AAAA","challenge":"AAAA","nonce":"AAAA","document":"AAAA","keyring":"AAAA"}`))
+		f.Add(uint8(i), []byte(`{"nonce":"AAAA","document":"AAAA","keyring":"AAAA","signature":"AAAA"}`))
 		f.Add(uint8(i), []byte(`{"challenge":"`+strings.Repeat("A", 43)+`="}`))
 	}
 	w := newWorld(f)
