@@ -605,11 +605,15 @@ func TestKeysUnsealThroughLocalKMS(t *testing.T) {
 	os.WriteFile(other, []byte("another enclave image"), 0o644)
 	e.enclave.kill()
 	e.startEnclave("--sim-image", other)
-	notReady("PCR0")
+	// Readiness gives KMS's error code only (its message can quote names
+	// the parent chose); the enclave's log has the whole answer.
+	notReady("KMS answered AccessDeniedException")
+	e.enclave.waitLine(t, "PCR0 does not match", 5*time.Second)
 	// A debug-mode enclave.
 	e.enclave.kill()
 	e.startEnclave("--debug")
-	notReady("debug")
+	notReady("KMS answered AccessDeniedException")
+	e.enclave.waitLine(t, "debug-mode enclaves do not match", 5*time.Second)
 	if n := len(kms.Refusals()); n < 3 {
 		t.Fatalf("KMS refused %d calls", n)
 	}

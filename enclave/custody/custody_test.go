@@ -21,6 +21,7 @@ import (
 
 	"github.com/nitro-signer/nitro-signer/enclave/custody"
 	"github.com/nitro-signer/nitro-signer/enclave/envelope"
+	"github.com/nitro-signer/nitro-signer/enclave/host"
 	"github.com/nitro-signer/nitro-signer/enclave/keyring"
 	"github.com/nitro-signer/nitro-signer/enclave/nsm"
 	"github.com/nitro-signer/nitro-signer/enclave/nsm/nsmsim"
@@ -32,10 +33,10 @@ const signerID = "signer-test"
 
 // memStore is a state store in memory that can be told to fail.
 type memStore struct {
-	mu       sync.Mutex
-	blobs    map[uint64][]byte
-	failPut  bool
-	failList bool
+	mu    sync.Mutex
+	blobs map[uint64][]byte
+	// failPut and failList, when set, are what Put and List fail with.
+	failPut, failList error
 }
 
 func newMemStore() *memStore { return &memStore{blobs: map[uint64][]byte{}} }
@@ -43,8 +44,8 @@ func newMemStore() *memStore { return &memStore{blobs: map[uint64][]byte{}} }
 func (m *memStore) List(context.Context) ([]uint64, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	if m.failList {
-		return nil, errors.New("store down")
+	if m.failList != nil {
+		return nil, m.failList
 	}
 	var out []uint64
 	for seq := uint64(len(m.blobs) + 16); seq > 0; seq-- {
@@ -68,8 +69,8 @@ func (m *memStore) Get(_ context.Context, seq uint64) ([]byte, error) {
 func (m *memStore) Put(_ context.Context, b []byte) (uint64, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	if m.failPut {
-		return 0, errors.New("disk full")
+	if m.failPut != nil {
+		return 0, m.failPut
 	}
 	seq := uint64(1)
 	for m.blobs[seq] != nil {
@@ -306,7 +307,7 @@ func TestImportRefusedWhenSealedToAnotherKey(t *testing.T) {
 func TestImportRefusedWhenStoreCannotWrite(t *testing.T) {
 	w := newWorld(t)
 	e := w.start(t, opts{})
-	e.store.failPut = true
+	e.store.failPut = errors.New("disk full")
 	if err := e.importSecret(t, secretBytes(1)); code(err) != envelope.CodeStateUnavailable {
 		t.Fatalf("import with a failing store: %v", err)
 	}
@@ -355,14 +356,14 @@ func TestRotateAddsSealedEpoch(t *testing.T) {
 func TestRotateRefusedWhenStoreCannotWrite(t *testing.T) {
 	w := newWorld(t)
 	e := imported(t, w)
-	e.store.failPut = true
+	e.store.failPut = errors.New("disk full")
 	if err := e.call(t, custody.RouteRotate, struct{}{}, nil); code(err) != envelope.CodeStateUnavailable {
 		t.Fatalf("rotate with a failing store: %v", err)
 	}
 	if st := e.c.Status(); st.Epoch != 1 || st.Generation != 1 || e.store.count() != 1 {
 		t.Fatalf("a refused rotation changed the state: %+v", st)
 	}
-	e.store.failPut = false
+	e.store.failPut = nil
 	if err := e.call(t, custody.RouteRotate, struct{}{}, nil); err != nil {
 		t.Fatalf("rotate after the store recovered: %v", err)
 	}
@@ -435,38 +436,120 @@ func TestUnsealFailsWhenEverySequenceIsCorrupt(t *testing.T) {
 	}
 }
 
+// lie is text from outside the enclave that must never reach readiness or
+// a signed answer.
+const lie = "visit https://evil.example/recover"
+
+// kmsRefusal is KMS's answer as the AWS SDK reports it: an error code and a
+// message that quotes the caller's principal, whose names the parent's
+// credentials choose.
+type kmsRefusal struct{ code string }
+
+func (k kmsRefusal) ErrorCode() string { return k.code }
+func (k kmsRefusal) Error() string {
+	return "api error " + k.code + ": User: arn:aws:sts::1:assumed-role/" + lie + " is not authorized"
+}
+
 // refusingSealer stands for KMS refusing to release data keys.
-type refusingSealer struct{ seal.Sealer }
-
-func (refusingSealer) Unwrap(context.Context, string, []byte) ([]byte, error) {
-	return nil, errors.New("kms: AccessDeniedException: the key policy does not allow these PCRs")
+type refusingSealer struct {
+	seal.Sealer
+	err error
 }
 
-func TestUnsealReportsSealerRefusal(t *testing.T) {
-	w := newWorld(t)
-	e := imported(t, w)
-	again := w.start(t, opts{store: e.store, sealer: refusingSealer{w.sealer}})
-	err := again.c.Unseal(context.Background())
-	if !errors.Is(err, seal.ErrUnwrap) {
-		t.Fatalf("unseal with a refusing sealer: %v", err)
-	}
-	st := again.c.Status()
-	if st.Ready || !strings.Contains(st.Reason, "AccessDeniedException") {
-		t.Fatalf("status does not say why: %+v", st)
+func (r refusingSealer) Unwrap(context.Context, string, []byte) ([]byte, error) { return nil, r.err }
+
+// Readiness and keys/status say why the keyring is sealed in the enclave's
+// own words: the step, the rule, the route and status of a failed call to
+// the parent, KMS's error code — never text from outside.
+func TestUnsealReasonNeverQuotesTextFromOutside(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		sealer func(seal.Sealer) seal.Sealer
+		store  func(*memStore, seal.Sealer)
+		want   string
+	}{
+		{name: "bad_kms_refusal", sealer: func(s seal.Sealer) seal.Sealer { return refusingSealer{s, kmsRefusal{"AccessDeniedException"}} },
+			want: "unsealing failed: sequence 1: the sealer could not unwrap the data key: KMS answered AccessDeniedException"},
+		{name: "bad_kms_error_code", sealer: func(s seal.Sealer) seal.Sealer { return refusingSealer{s, kmsRefusal{lie}} },
+			want: "unsealing failed: sequence 1: the sealer could not unwrap the data key: KMS refused"},
+		{name: "bad_credentials_reply", sealer: func(s seal.Sealer) seal.Sealer {
+			return refusingSealer{s, fmt.Errorf("get credentials: %w", &host.Error{Route: host.RouteCredentials, Status: 503})}
+		}, want: "unsealing failed: sequence 1: the sealer could not unwrap the data key: host: parent unavailable: aws/credentials: status 503"},
+		{name: "bad_sealer_error_text", sealer: func(s seal.Sealer) seal.Sealer { return refusingSealer{s, errors.New(lie)} },
+			want: "unsealing failed: sequence 1: the sealer could not unwrap the data key"},
+		{name: "bad_store_list_reply", store: func(m *memStore, _ seal.Sealer) { m.failList = &host.Error{Route: host.RouteStateList, Status: 500} },
+			want: "unsealing failed: listing sealed keyrings: host: parent unavailable: state/list: status 500"},
+		{name: "bad_store_error_text", store: func(m *memStore, _ seal.Sealer) { m.failList = errors.New(lie) },
+			want: "unsealing failed: listing sealed keyrings: failed (the enclave's log has the cause)"},
+		{name: "bad_sealed_header", store: func(m *memStore, s seal.Sealer) {
+			// The only file is sealed "for" a signer_id that is the lie.
+			b, err := seal.Seal(context.Background(), s, lie, &seal.Keyring{Generation: 1, Epochs: oneEpoch()}, time.Now())
+			if err != nil {
+				panic(err)
+			}
+			m.blobs[1] = b
+		}, want: "unsealing failed: no sealed keyring opens: sequence 1: sealed by another sealer or for another signer_id"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			w := newWorld(t)
+			e := imported(t, w)
+			sealer := w.sealer
+			if tc.sealer != nil {
+				sealer = tc.sealer(w.sealer)
+			}
+			if tc.store != nil {
+				tc.store(e.store, w.sealer)
+			}
+			again := w.start(t, opts{store: e.store, sealer: sealer})
+			if err := again.c.Unseal(context.Background()); err == nil || errors.Is(err, custody.ErrNoState) {
+				t.Fatalf("unseal: %v", err)
+			}
+			st := again.c.Status()
+			if st.Ready || st.Reason != tc.want {
+				t.Fatalf("reason %q, want %q", st.Reason, tc.want)
+			}
+			if strings.Contains(st.Reason, "evil") {
+				t.Fatalf("the reason quotes text from outside: %q", st.Reason)
+			}
+		})
 	}
 }
 
-func TestUnsealReportsStoreUnavailable(t *testing.T) {
+// A change the store or the sealer refuses is answered (and signed) in the
+// enclave's own words too.
+func TestChangeRefusalNeverQuotesTextFromOutside(t *testing.T) {
 	w := newWorld(t)
 	e := imported(t, w)
-	e.store.failList = true
-	again := w.start(t, opts{store: e.store})
-	if err := again.c.Unseal(context.Background()); err == nil || errors.Is(err, custody.ErrNoState) {
-		t.Fatalf("unseal with the store down: %v", err)
+	e.store.failPut = &host.Error{Route: host.RouteStatePut, Status: 507}
+	err := e.call(t, custody.RouteRotate, struct{}{}, nil)
+	if code(err) != envelope.CodeStateUnavailable ||
+		err.Error() != "state_unavailable: storing the sealed keyring failed: host: parent unavailable: state/put: status 507" {
+		t.Fatalf("rotate with state/put failing: %v", err)
 	}
-	if st := again.c.Status(); st.Ready || !strings.Contains(st.Reason, "store down") {
-		t.Fatalf("status: %+v", st)
+	e.store.failPut = errors.New(lie)
+	if err := e.call(t, custody.RouteRotate, struct{}{}, nil); code(err) != envelope.CodeStateUnavailable || strings.Contains(err.Error(), "evil") {
+		t.Fatalf("rotate with a store error quoting text: %v", err)
 	}
+	sealing := w.start(t, opts{store: newMemStore(), sealer: newKeySealer{w.sealer, kmsRefusal{"AccessDeniedException"}}})
+	if err := sealing.importSecret(t, secretBytes(3)); code(err) != envelope.CodeStateUnavailable ||
+		err.Error() != "state_unavailable: sealing failed: KMS answered AccessDeniedException" {
+		t.Fatalf("import with KMS refusing a data key: %v", err)
+	}
+}
+
+// newKeySealer stands for KMS refusing to make data keys.
+type newKeySealer struct {
+	seal.Sealer
+	err error
+}
+
+func (n newKeySealer) NewDataKey(context.Context, string) ([]byte, []byte, error) {
+	return nil, nil, n.err
+}
+
+func oneEpoch() []*keyring.Secret {
+	s, _ := keyring.NewSecret(secretBytes(5))
+	return []*keyring.Secret{s}
 }
 
 // copyKeyring runs the four peer calls from s to r, with hooks to tamper.
