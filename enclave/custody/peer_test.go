@@ -23,7 +23,7 @@ import (
 // generation gen) to x25519, in the base-mode HPKE and with the info string
 // of the receiver's exchange (nR, nS): what anyone who saw the receiver's
 // offer can make.
-func forge(t *testing.T, x25519, nR, nS, secret []byte, gen uint64) []byte {
+func forge(t testing.TB, x25519, nR, nS, secret []byte, gen uint64) []byte {
 	t.Helper()
 	pub, err := hpke.DHKEM(ecdh.X25519()).NewPublicKey(x25519)
 	if err != nil {
@@ -42,7 +42,7 @@ func forge(t *testing.T, x25519, nR, nS, secret []byte, gen uint64) []byte {
 	return ct
 }
 
-func signWith(t *testing.T, k *ecdsa.PrivateKey, nR, nS, ct []byte) []byte {
+func signWith(t testing.TB, k *ecdsa.PrivateKey, nR, nS, ct []byte) []byte {
 	t.Helper()
 	d := sha256.Sum256(custody.PeerSigned(signerID, nR, nS, ct))
 	sig, err := ecdsa.SignASN1(rand.Reader, k, d[:])
@@ -62,7 +62,7 @@ func nonce32() []byte {
 // (nS) and its own (nR), as an attacker sees them.
 type exchange struct{ nS, nR []byte }
 
-func offerFrom(t *testing.T, r *enclave, nS []byte) exchange {
+func offerFrom(t testing.TB, r *enclave, nS []byte) exchange {
 	t.Helper()
 	var offer custody.PeerOffer
 	if err := r.call(t, custody.RoutePeerRequest, custody.PeerRequest{Challenge: nS}, &offer); err != nil {
@@ -72,7 +72,7 @@ func offerFrom(t *testing.T, r *enclave, nS []byte) exchange {
 }
 
 // genuineExport runs a genuine sender's export for r's exchange.
-func genuineExport(t *testing.T, s, r *enclave) (exchange, custody.PeerExport) {
+func genuineExport(t testing.TB, s, r *enclave) (exchange, custody.PeerExport) {
 	t.Helper()
 	var ch custody.PeerChallenge
 	if err := s.call(t, custody.RoutePeerChallenge, struct{}{}, &ch); err != nil {
@@ -250,4 +250,39 @@ func TestPeerExportRefusesSelfAndOtherConfig(t *testing.T) {
 			}
 		})
 	}
+}
+
+// FuzzPeerImport hands a receiver's open exchange a document (the
+// sender's genuine one over the receiver's nonce, or arbitrary bytes), a
+// keyring and a signature of the fuzzer's choosing: without the sender's
+// signature over exactly that keyring, every call is a typed refusal that
+// leaves the receiver as it was.
+func FuzzPeerImport(f *testing.F) {
+	w := newWorld(f)
+	s := w.start(f, opts{})
+	if err := s.importSecret(f, secretBytes(4)); err != nil {
+		f.Fatal(err)
+	}
+	r := w.start(f, opts{})
+	_, exp := genuineExport(f, s, r)
+	f.Add(false, exp.Document, exp.Keyring, exp.Signature[:len(exp.Signature)-1])
+	f.Add(true, []byte{}, exp.Keyring, exp.Signature)
+	f.Add(true, exp.Document, []byte("keyring"), []byte{0x30, 0x06, 0x02, 0x01, 0x01, 0x02, 0x01, 0x01})
+	f.Fuzz(func(t *testing.T, genuineDoc bool, doc, ct, sig []byte) {
+		var offer custody.PeerOffer
+		if err := r.call(t, custody.RoutePeerRequest, custody.PeerRequest{Challenge: nonce32()}, &offer); err != nil {
+			t.Fatal(err)
+		}
+		if genuineDoc {
+			doc, _ = s.attest(offer.Nonce)
+		}
+		err := r.call(t, custody.RoutePeerImport, custody.PeerImportRequest{Nonce: offer.Nonce, Document: doc, Keyring: ct, Signature: sig}, nil)
+		var ee *envelope.Error
+		if err == nil || !errors.As(err, &ee) {
+			t.Fatalf("peer-import of the fuzzer's keyring: %v", err)
+		}
+		if r.keys.Current() != 0 || r.store.count() != 0 {
+			t.Fatal("a refused peer-import changed the receiver")
+		}
+	})
 }
