@@ -38,7 +38,8 @@ func (c *Client) ImportSecret(ctx context.Context, secret []byte) (*custody.Chan
 
 // CopyKeyring copies the keyring from the enclave behind from (called with
 // the peer role) to the one behind to (called with the admin role). The
-// two enclaves verify each other's attestation; this client only relays.
+// two enclaves verify each other's attestation, and the receiver takes only
+// a keyring signed by the attested sender; this client only relays.
 func CopyKeyring(ctx context.Context, from, to *Client) (*custody.ChangeResult, error) {
 	ch, err := callTyped[custody.PeerChallenge](ctx, from, custody.RoutePeerChallenge, custody.Empty{})
 	if err != nil {
@@ -54,7 +55,7 @@ func CopyKeyring(ctx context.Context, from, to *Client) (*custody.ChangeResult, 
 		return nil, fmt.Errorf("peer-export: %w", err)
 	}
 	res, err := callTyped[custody.ChangeResult](ctx, to, custody.RoutePeerImport,
-		custody.PeerImportRequest{Nonce: offer.Nonce, Document: exp.Document, Keyring: exp.Keyring})
+		custody.PeerImportRequest{Nonce: offer.Nonce, Document: exp.Document, Keyring: exp.Keyring, Signature: exp.Signature})
 	if err != nil {
 		return nil, fmt.Errorf("peer-import: %w", err)
 	}

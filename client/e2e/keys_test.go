@@ -313,7 +313,7 @@ func TestKeysPeerCopy(t *testing.T) {
 	if err := peerA.Call(ctx(t), custody.RoutePeerExport, custody.PeerExportRequest{Challenge: ch.Challenge, Document: offer.Document, Nonce: offer.Nonce}, &exp); err != nil {
 		t.Fatal(err)
 	}
-	imp := custody.PeerImportRequest{Nonce: offer.Nonce, Document: exp.Document, Keyring: exp.Keyring}
+	imp := custody.PeerImportRequest{Nonce: offer.Nonce, Document: exp.Document, Keyring: exp.Keyring, Signature: exp.Signature}
 	var again custody.ChangeResult
 	if err := adminB.Call(ctx(t), custody.RoutePeerImport, imp, &again); err != nil || !again.Unchanged {
 		t.Fatalf("first delivery: %+v, %v", again, err)
@@ -605,11 +605,15 @@ func TestKeysUnsealThroughLocalKMS(t *testing.T) {
 	os.WriteFile(other, []byte("another enclave image"), 0o644)
 	e.enclave.kill()
 	e.startEnclave("--sim-image", other)
-	notReady("PCR0")
+	// Readiness gives KMS's error code only (its message can quote names
+	// the parent chose); the enclave's log has the whole answer.
+	notReady("KMS answered AccessDeniedException")
+	e.enclave.waitLine(t, "PCR0 does not match", 5*time.Second)
 	// A debug-mode enclave.
 	e.enclave.kill()
 	e.startEnclave("--debug")
-	notReady("debug")
+	notReady("KMS answered AccessDeniedException")
+	e.enclave.waitLine(t, "debug-mode enclaves do not match", 5*time.Second)
 	if n := len(kms.Refusals()); n < 3 {
 		t.Fatalf("KMS refused %d calls", n)
 	}

@@ -12,17 +12,19 @@ package custody
 import (
 	"bytes"
 	"context"
+	"crypto"
 	"crypto/ecdh"
 	"crypto/x509"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
+	"strings"
 	"sync"
 	"time"
 
 	"github.com/nitro-signer/nitro-signer/enclave/envelope"
-	"github.com/nitro-signer/nitro-signer/enclave/internal/text"
+	"github.com/nitro-signer/nitro-signer/enclave/host"
 	"github.com/nitro-signer/nitro-signer/enclave/keyring"
 	"github.com/nitro-signer/nitro-signer/enclave/seal"
 )
@@ -51,6 +53,12 @@ type Options struct {
 	// Attest returns an attestation document with the enclave's current
 	// user_data and the given nonce.
 	Attest func(nonce []byte) ([]byte, error)
+	// Signer is the per-boot response key, the public_key of every
+	// document Attest returns: a peer copy's keyring is signed with it.
+	Signer crypto.Signer
+	// ConfigSHA256 is the enclave configuration's hash, as in user_data:
+	// a peer must attest the same.
+	ConfigSHA256 []byte
 	// Random is the NSM's randomness, mixed into new epochs.
 	Random io.Reader
 	// Peers says which enclaves may exchange keyrings with this one.
@@ -154,7 +162,7 @@ func (c *Custody) Unseal(ctx context.Context) error {
 	case errors.Is(err, ErrNoState):
 		c.setReason("no sealed keyring: import a master secret or copy from a peer")
 	default:
-		c.setReason("unsealing failed: %s", reason(err))
+		c.setReason("unsealing failed: %s", describe(err))
 	}
 	return err
 }
@@ -165,7 +173,7 @@ func (c *Custody) unseal(ctx context.Context) error {
 	}
 	seqs, err := c.o.Store.List(ctx)
 	if err != nil {
-		return fmt.Errorf("listing sealed keyrings: %w", err)
+		return &stepError{"listing sealed keyrings", err}
 	}
 	if len(seqs) == 0 {
 		return ErrNoState
@@ -177,7 +185,7 @@ func (c *Custody) unseal(ctx context.Context) error {
 		}
 		b, err := c.o.Store.Get(ctx, seq)
 		if err != nil {
-			return fmt.Errorf("reading sequence %d: %w", seq, err)
+			return &stepError{fmt.Sprintf("reading sequence %d", seq), err}
 		}
 		k, _, err := seal.Open(ctx, c.o.Sealer, c.o.SignerID, b)
 		if errors.Is(err, seal.ErrUnwrap) {
@@ -185,12 +193,12 @@ func (c *Custody) unseal(ctx context.Context) error {
 			// sequences would fail the same way, and loading one would hide
 			// this one's newer epochs. Retry later instead.
 			c.log.Error("sealer failed; the keyring stays sealed", "sequence", seq, "err", err)
-			return fmt.Errorf("sequence %d: %w", seq, err)
+			return &stepError{fmt.Sprintf("sequence %d", seq), err}
 		}
 		if err != nil {
 			c.log.Error("sealed keyring unusable; trying the one before it", "sequence", seq, "err", err)
 			if first == nil {
-				first = fmt.Errorf("sequence %d: %w", seq, err)
+				first = &stepError{fmt.Sprintf("sequence %d", seq), err}
 			}
 			continue
 		}
@@ -209,7 +217,7 @@ func (c *Custody) unseal(ctx context.Context) error {
 	if first == nil {
 		return nil
 	}
-	return fmt.Errorf("no sealed keyring opens: %w", first)
+	return &stepError{"no sealed keyring opens", first}
 }
 
 // Run unseals, then retries with backoff while the keyring is still empty
@@ -243,12 +251,12 @@ func (c *Custody) commit(ctx context.Context, next *seal.Keyring) error {
 	b, err := seal.Seal(ctx, c.o.Sealer, c.o.SignerID, next, c.o.Clock())
 	if err != nil {
 		c.log.Error("sealing failed", "err", err)
-		return envelope.Errorf(envelope.CodeStateUnavailable, "sealing failed: %s", text.Truncate(err.Error()))
+		return envelope.Errorf(envelope.CodeStateUnavailable, "sealing failed: %s", describe(err))
 	}
 	seq, err := c.o.Store.Put(ctx, b)
 	if err != nil {
 		c.log.Error("storing the sealed keyring failed", "err", err)
-		return envelope.Errorf(envelope.CodeStateUnavailable, "storing the sealed keyring failed: %s", text.Truncate(err.Error()))
+		return envelope.Errorf(envelope.CodeStateUnavailable, "storing the sealed keyring failed: %s", describe(err))
 	}
 	back, err := c.o.Store.Get(ctx, seq)
 	if err != nil || !bytes.Equal(back, b) {
@@ -263,14 +271,82 @@ func (c *Custody) commit(ctx context.Context, next *seal.Keyring) error {
 	return nil
 }
 
-// reason bounds an error quoted in readiness: long enough to name KMS's
-// refusal, short enough that an answer from outside cannot flood it.
-func reason(err error) string {
-	s := err.Error()
-	if len(s) > 400 {
-		s = s[:400] + "…"
+// stepError names, in the enclave's own words, the step of unsealing that
+// failed around its cause.
+type stepError struct {
+	step string
+	err  error
+}
+
+func (e *stepError) Error() string { return e.step + ": " + e.err.Error() }
+func (e *stepError) Unwrap() error { return e.err }
+
+// sealFaults name the faults of a sealed keyring, most specific first.
+var sealFaults = []struct {
+	err  error
+	text string
+}{
+	{seal.ErrMalformed, "malformed sealed keyring"},
+	{seal.ErrMismatch, "sealed by another sealer or for another signer_id"},
+	{seal.ErrWrappedKey, "the sealer says the wrapped data key is invalid"},
+	{seal.ErrAuthentication, "sealed keyring failed authentication"},
+	{seal.ErrUnwrap, "the sealer could not unwrap the data key"},
+}
+
+// describe names err for readiness and for answers the enclave signs, in
+// the enclave's own words. Errors from outside carry text the enclave did
+// not write — a host service's reply, a sealed file's header, KMS's message
+// (which quotes principal names the parent's credentials choose) — and none
+// of it is repeated: a failed call to the parent is named by route and
+// status (host.Error), KMS's refusal by its error code, a sealed keyring's
+// fault by the rule it broke, and anything else only as failed. The whole
+// error goes to the enclave's log.
+func describe(err error) string {
+	var parts []string
+	for e := err; ; {
+		var st *stepError
+		if !errors.As(e, &st) {
+			break
+		}
+		parts = append(parts, st.step)
+		e = st.err
 	}
-	return s
+	fault := false
+	for _, f := range sealFaults {
+		if errors.Is(err, f.err) {
+			parts, fault = append(parts, f.text), true
+			break
+		}
+	}
+	var he *host.Error
+	var api interface{ ErrorCode() string }
+	switch {
+	case errors.As(err, &he):
+		parts = append(parts, he.Error())
+	case errors.As(err, &api) && isErrorCode(api.ErrorCode()):
+		parts = append(parts, "KMS answered "+api.ErrorCode())
+	case errors.As(err, &api):
+		parts = append(parts, "KMS refused")
+	case errors.Is(err, context.DeadlineExceeded):
+		parts = append(parts, "timed out")
+	case !fault:
+		parts = append(parts, "failed (the enclave's log has the cause)")
+	}
+	return strings.Join(parts, ": ")
+}
+
+// isErrorCode reports whether s looks like an AWS error code
+// (AccessDeniedException): letters and digits only, at most 64.
+func isErrorCode(s string) bool {
+	if s == "" || len(s) > 64 {
+		return false
+	}
+	for _, r := range s {
+		if (r < 'a' || r > 'z') && (r < 'A' || r > 'Z') && (r < '0' || r > '9') {
+			return false
+		}
+	}
+	return true
 }
 
 // CanChange reports whether a sealer and a store are configured, so the

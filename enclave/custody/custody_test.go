@@ -6,6 +6,8 @@ import (
 	"bytes"
 	"context"
 	"crypto/ecdh"
+	"crypto/ecdsa"
+	"crypto/elliptic"
 	"crypto/x509"
 	"encoding/json"
 	"errors"
@@ -19,6 +21,7 @@ import (
 
 	"github.com/nitro-signer/nitro-signer/enclave/custody"
 	"github.com/nitro-signer/nitro-signer/enclave/envelope"
+	"github.com/nitro-signer/nitro-signer/enclave/host"
 	"github.com/nitro-signer/nitro-signer/enclave/keyring"
 	"github.com/nitro-signer/nitro-signer/enclave/nsm"
 	"github.com/nitro-signer/nitro-signer/enclave/nsm/nsmsim"
@@ -30,10 +33,10 @@ const signerID = "signer-test"
 
 // memStore is a state store in memory that can be told to fail.
 type memStore struct {
-	mu       sync.Mutex
-	blobs    map[uint64][]byte
-	failPut  bool
-	failList bool
+	mu    sync.Mutex
+	blobs map[uint64][]byte
+	// failPut and failList, when set, are what Put and List fail with.
+	failPut, failList error
 }
 
 func newMemStore() *memStore { return &memStore{blobs: map[uint64][]byte{}} }
@@ -41,8 +44,8 @@ func newMemStore() *memStore { return &memStore{blobs: map[uint64][]byte{}} }
 func (m *memStore) List(context.Context) ([]uint64, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	if m.failList {
-		return nil, errors.New("store down")
+	if m.failList != nil {
+		return nil, m.failList
 	}
 	var out []uint64
 	for seq := uint64(len(m.blobs) + 16); seq > 0; seq-- {
@@ -66,8 +69,8 @@ func (m *memStore) Get(_ context.Context, seq uint64) ([]byte, error) {
 func (m *memStore) Put(_ context.Context, b []byte) (uint64, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	if m.failPut {
-		return 0, errors.New("disk full")
+	if m.failPut != nil {
+		return 0, m.failPut
 	}
 	seq := uint64(1)
 	for m.blobs[seq] != nil {
@@ -85,11 +88,13 @@ func (m *memStore) count() int {
 
 // enclave is one custody with its own simulated NSM and per-boot key.
 type enclave struct {
-	c     *custody.Custody
-	keys  *keyring.Keyring
-	store *memStore
-	x     *ecdh.PrivateKey
-	sim   *nsmsim.Simulator
+	c      *custody.Custody
+	keys   *keyring.Keyring
+	store  *memStore
+	x      *ecdh.PrivateKey
+	sign   *ecdsa.PrivateKey
+	sim    *nsmsim.Simulator
+	attest func(nonce []byte) ([]byte, error)
 }
 
 type opts struct {
@@ -97,6 +102,11 @@ type opts struct {
 	debug  bool
 	store  *memStore
 	sealer seal.Sealer
+	// config is the configuration hash the enclave attests and holds its
+	// peers to; zero bytes when nil. attestConfig, when set, is attested
+	// instead while config is still what peers are held to: a sender that
+	// lies about itself, to test the receiver's own check.
+	config, attestConfig []byte
 }
 
 // world shares the development root and sealing key between enclaves, as
@@ -142,19 +152,29 @@ func (w *world) start(t testing.TB, o opts) *enclave {
 		pcrs[i] = p.Value
 	}
 	x, _ := ecdh.X25519().GenerateKey(nil)
+	sign, _ := ecdsa.GenerateKey(elliptic.P256(), nil)
+	spki, _ := x509.MarshalPKIXPublicKey(&sign.PublicKey)
+	if o.config == nil {
+		o.config = make([]byte, 32)
+	}
+	attested := o.config
+	if o.attestConfig != nil {
+		attested = o.attestConfig
+	}
 	keys := keyring.New()
-	e := &enclave{keys: keys, store: o.store, x: x, sim: sim}
+	e := &enclave{keys: keys, store: o.store, x: x, sign: sign, sim: sim}
+	e.attest = func(nonce []byte) ([]byte, error) {
+		ud, err := (&envelope.UserData{Version: envelope.UserDataVersion, X25519: x.PublicKey().Bytes(),
+			SignerID: signerID, ConfigSHA256: attested, Epoch: keys.Current()}).Marshal()
+		if err != nil {
+			return nil, err
+		}
+		return sim.Attest(nsm.AttestRequest{UserData: ud, Nonce: nonce, PublicKey: spki})
+	}
 	// The development root stands in for the AWS root.
 	e.c = custody.New(custody.Options{
 		Keys: keys, SignerID: signerID, Sealer: o.sealer, Store: o.store, X25519: x,
-		Attest: func(nonce []byte) ([]byte, error) {
-			ud, err := (&envelope.UserData{Version: envelope.UserDataVersion, X25519: x.PublicKey().Bytes(),
-				SignerID: signerID, ConfigSHA256: make([]byte, 32), Epoch: keys.Current()}).Marshal()
-			if err != nil {
-				return nil, err
-			}
-			return sim.Attest(nsm.AttestRequest{UserData: ud, Nonce: nonce})
-		},
+		Attest: e.attest, Signer: sign, ConfigSHA256: o.config,
 		Random: sim, Peers: custody.PeerPolicy{Roots: rootsOf(sim), PCRs: pcrs}, Clock: w.clock,
 	})
 	return e
@@ -287,7 +307,7 @@ func TestImportRefusedWhenSealedToAnotherKey(t *testing.T) {
 func TestImportRefusedWhenStoreCannotWrite(t *testing.T) {
 	w := newWorld(t)
 	e := w.start(t, opts{})
-	e.store.failPut = true
+	e.store.failPut = errors.New("disk full")
 	if err := e.importSecret(t, secretBytes(1)); code(err) != envelope.CodeStateUnavailable {
 		t.Fatalf("import with a failing store: %v", err)
 	}
@@ -336,14 +356,14 @@ func TestRotateAddsSealedEpoch(t *testing.T) {
 func TestRotateRefusedWhenStoreCannotWrite(t *testing.T) {
 	w := newWorld(t)
 	e := imported(t, w)
-	e.store.failPut = true
+	e.store.failPut = errors.New("disk full")
 	if err := e.call(t, custody.RouteRotate, struct{}{}, nil); code(err) != envelope.CodeStateUnavailable {
 		t.Fatalf("rotate with a failing store: %v", err)
 	}
 	if st := e.c.Status(); st.Epoch != 1 || st.Generation != 1 || e.store.count() != 1 {
 		t.Fatalf("a refused rotation changed the state: %+v", st)
 	}
-	e.store.failPut = false
+	e.store.failPut = nil
 	if err := e.call(t, custody.RouteRotate, struct{}{}, nil); err != nil {
 		t.Fatalf("rotate after the store recovered: %v", err)
 	}
@@ -416,38 +436,120 @@ func TestUnsealFailsWhenEverySequenceIsCorrupt(t *testing.T) {
 	}
 }
 
+// lie is text from outside the enclave that must never reach readiness or
+// a signed answer.
+const lie = "visit https://evil.example/recover"
+
+// kmsRefusal is KMS's answer as the AWS SDK reports it: an error code and a
+// message that quotes the caller's principal, whose names the parent's
+// credentials choose.
+type kmsRefusal struct{ code string }
+
+func (k kmsRefusal) ErrorCode() string { return k.code }
+func (k kmsRefusal) Error() string {
+	return "api error " + k.code + ": User: arn:aws:sts::1:assumed-role/" + lie + " is not authorized"
+}
+
 // refusingSealer stands for KMS refusing to release data keys.
-type refusingSealer struct{ seal.Sealer }
-
-func (refusingSealer) Unwrap(context.Context, string, []byte) ([]byte, error) {
-	return nil, errors.New("kms: AccessDeniedException: the key policy does not allow these PCRs")
+type refusingSealer struct {
+	seal.Sealer
+	err error
 }
 
-func TestUnsealReportsSealerRefusal(t *testing.T) {
-	w := newWorld(t)
-	e := imported(t, w)
-	again := w.start(t, opts{store: e.store, sealer: refusingSealer{w.sealer}})
-	err := again.c.Unseal(context.Background())
-	if !errors.Is(err, seal.ErrUnwrap) {
-		t.Fatalf("unseal with a refusing sealer: %v", err)
-	}
-	st := again.c.Status()
-	if st.Ready || !strings.Contains(st.Reason, "AccessDeniedException") {
-		t.Fatalf("status does not say why: %+v", st)
+func (r refusingSealer) Unwrap(context.Context, string, []byte) ([]byte, error) { return nil, r.err }
+
+// Readiness and keys/status say why the keyring is sealed in the enclave's
+// own words: the step, the rule, the route and status of a failed call to
+// the parent, KMS's error code — never text from outside.
+func TestUnsealReasonNeverQuotesTextFromOutside(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		sealer func(seal.Sealer) seal.Sealer
+		store  func(*memStore, seal.Sealer)
+		want   string
+	}{
+		{name: "bad_kms_refusal", sealer: func(s seal.Sealer) seal.Sealer { return refusingSealer{s, kmsRefusal{"AccessDeniedException"}} },
+			want: "unsealing failed: sequence 1: the sealer could not unwrap the data key: KMS answered AccessDeniedException"},
+		{name: "bad_kms_error_code", sealer: func(s seal.Sealer) seal.Sealer { return refusingSealer{s, kmsRefusal{lie}} },
+			want: "unsealing failed: sequence 1: the sealer could not unwrap the data key: KMS refused"},
+		{name: "bad_credentials_reply", sealer: func(s seal.Sealer) seal.Sealer {
+			return refusingSealer{s, fmt.Errorf("get credentials: %w", &host.Error{Route: host.RouteCredentials, Status: 503})}
+		}, want: "unsealing failed: sequence 1: the sealer could not unwrap the data key: host: parent unavailable: aws/credentials: status 503"},
+		{name: "bad_sealer_error_text", sealer: func(s seal.Sealer) seal.Sealer { return refusingSealer{s, errors.New(lie)} },
+			want: "unsealing failed: sequence 1: the sealer could not unwrap the data key"},
+		{name: "bad_store_list_reply", store: func(m *memStore, _ seal.Sealer) { m.failList = &host.Error{Route: host.RouteStateList, Status: 500} },
+			want: "unsealing failed: listing sealed keyrings: host: parent unavailable: state/list: status 500"},
+		{name: "bad_store_error_text", store: func(m *memStore, _ seal.Sealer) { m.failList = errors.New(lie) },
+			want: "unsealing failed: listing sealed keyrings: failed (the enclave's log has the cause)"},
+		{name: "bad_sealed_header", store: func(m *memStore, s seal.Sealer) {
+			// The only file is sealed "for" a signer_id that is the lie.
+			b, err := seal.Seal(context.Background(), s, lie, &seal.Keyring{Generation: 1, Epochs: oneEpoch()}, time.Now())
+			if err != nil {
+				panic(err)
+			}
+			m.blobs[1] = b
+		}, want: "unsealing failed: no sealed keyring opens: sequence 1: sealed by another sealer or for another signer_id"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			w := newWorld(t)
+			e := imported(t, w)
+			sealer := w.sealer
+			if tc.sealer != nil {
+				sealer = tc.sealer(w.sealer)
+			}
+			if tc.store != nil {
+				tc.store(e.store, w.sealer)
+			}
+			again := w.start(t, opts{store: e.store, sealer: sealer})
+			if err := again.c.Unseal(context.Background()); err == nil || errors.Is(err, custody.ErrNoState) {
+				t.Fatalf("unseal: %v", err)
+			}
+			st := again.c.Status()
+			if st.Ready || st.Reason != tc.want {
+				t.Fatalf("reason %q, want %q", st.Reason, tc.want)
+			}
+			if strings.Contains(st.Reason, "evil") {
+				t.Fatalf("the reason quotes text from outside: %q", st.Reason)
+			}
+		})
 	}
 }
 
-func TestUnsealReportsStoreUnavailable(t *testing.T) {
+// A change the store or the sealer refuses is answered (and signed) in the
+// enclave's own words too.
+func TestChangeRefusalNeverQuotesTextFromOutside(t *testing.T) {
 	w := newWorld(t)
 	e := imported(t, w)
-	e.store.failList = true
-	again := w.start(t, opts{store: e.store})
-	if err := again.c.Unseal(context.Background()); err == nil || errors.Is(err, custody.ErrNoState) {
-		t.Fatalf("unseal with the store down: %v", err)
+	e.store.failPut = &host.Error{Route: host.RouteStatePut, Status: 507}
+	err := e.call(t, custody.RouteRotate, struct{}{}, nil)
+	if code(err) != envelope.CodeStateUnavailable ||
+		err.Error() != "state_unavailable: storing the sealed keyring failed: host: parent unavailable: state/put: status 507" {
+		t.Fatalf("rotate with state/put failing: %v", err)
 	}
-	if st := again.c.Status(); st.Ready || !strings.Contains(st.Reason, "store down") {
-		t.Fatalf("status: %+v", st)
+	e.store.failPut = errors.New(lie)
+	if err := e.call(t, custody.RouteRotate, struct{}{}, nil); code(err) != envelope.CodeStateUnavailable || strings.Contains(err.Error(), "evil") {
+		t.Fatalf("rotate with a store error quoting text: %v", err)
 	}
+	sealing := w.start(t, opts{store: newMemStore(), sealer: newKeySealer{w.sealer, kmsRefusal{"AccessDeniedException"}}})
+	if err := sealing.importSecret(t, secretBytes(3)); code(err) != envelope.CodeStateUnavailable ||
+		err.Error() != "state_unavailable: sealing failed: KMS answered AccessDeniedException" {
+		t.Fatalf("import with KMS refusing a data key: %v", err)
+	}
+}
+
+// newKeySealer stands for KMS refusing to make data keys.
+type newKeySealer struct {
+	seal.Sealer
+	err error
+}
+
+func (n newKeySealer) NewDataKey(context.Context, string) ([]byte, []byte, error) {
+	return nil, nil, n.err
+}
+
+func oneEpoch() []*keyring.Secret {
+	s, _ := keyring.NewSecret(secretBytes(5))
+	return []*keyring.Secret{s}
 }
 
 // copyKeyring runs the four peer calls from s to r, with hooks to tamper.
@@ -466,7 +568,7 @@ func copyKeyring(t *testing.T, s, r *enclave) (custody.ChangeResult, error) {
 		return custody.ChangeResult{}, fmt.Errorf("export: %w", err)
 	}
 	var res custody.ChangeResult
-	err := r.call(t, custody.RoutePeerImport, custody.PeerImportRequest{Nonce: offer.Nonce, Document: exp.Document, Keyring: exp.Keyring}, &res)
+	err := r.call(t, custody.RoutePeerImport, custody.PeerImportRequest{Nonce: offer.Nonce, Document: exp.Document, Keyring: exp.Keyring, Signature: exp.Signature}, &res)
 	return res, err
 }
 
@@ -543,7 +645,7 @@ func TestPeerCopyRefusesReplay(t *testing.T) {
 	if err := s.call(t, custody.RoutePeerExport, exportReq, nil); code(err) != envelope.CodeReplayed {
 		t.Fatalf("replayed export: %v", err)
 	}
-	importReq := custody.PeerImportRequest{Nonce: offer.Nonce, Document: exp.Document, Keyring: exp.Keyring}
+	importReq := custody.PeerImportRequest{Nonce: offer.Nonce, Document: exp.Document, Keyring: exp.Keyring, Signature: exp.Signature}
 	if err := r.call(t, custody.RoutePeerImport, importReq, nil); err != nil {
 		t.Fatal(err)
 	}
@@ -628,6 +730,7 @@ func FuzzKeyMethodParams(f *testing.F) {
 	for i := range routes {
 		f.Add(uint8(i), []byte(`{}`))
 		f.Add(uint8(i), []byte(`{"sealed_secret":"AAAA","challenge":"AAAA","nonce":"AAAA","document":"AAAA","keyring":"AAAA"}`))
+		f.Add(uint8(i), []byte(`{"nonce":"AAAA","document":"AAAA","keyring":"AAAA","signature":"AAAA"}`))
 		f.Add(uint8(i), []byte(`{"challenge":"`+strings.Repeat("A", 43)+`="}`))
 	}
 	w := newWorld(f)

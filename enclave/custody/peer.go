@@ -3,10 +3,17 @@ package custody
 import (
 	"bytes"
 	"context"
+	"crypto"
 	"crypto/ecdh"
+	"crypto/ecdsa"
+	"crypto/elliptic"
 	"crypto/hpke"
 	"crypto/rand"
+	"crypto/sha256"
+	"crypto/x509"
+	"encoding/binary"
 	"encoding/json"
+	"errors"
 	"sync"
 	"time"
 
@@ -25,12 +32,23 @@ import (
 //     key in user_data) and R's nonce nR.
 //  3. S keys/peer-export {challenge: nS, document, nonce: nR} → S verifies
 //     R's document (same PCR0/1/2 as its own, not debug, nonce nS, same
-//     signer_id) and answers its own document over nR and the keyring
-//     encrypted to R's X25519 key.
-//  4. R keys/peer-import {nonce: nR, document, keyring} → R verifies S's
-//     document the same way over nR, opens the keyring and takes it only if
-//     it extends its own (no fewer epochs, no lower generation, the same
-//     secret for every epoch it holds), sealed and stored first.
+//     signer_id and config_sha256, not S itself) and answers its own
+//     document over nR, the keyring encrypted to R's X25519 key (HPKE base
+//     mode), and a signature over that ciphertext and both nonces by S's
+//     per-boot response key — the public_key of S's document.
+//  4. R keys/peer-import {nonce: nR, document, keyring, signature} → R
+//     verifies S's document the same way over nR, then the signature with
+//     the document's public_key, opens the keyring and takes it only if it
+//     extends its own (no fewer epochs, no lower generation, the same secret
+//     for every epoch it holds), sealed and stored first. Into an empty
+//     keyring it is taken only when the store holds no sealed keyring, as
+//     keys/import: a copy never starts a second lineage.
+//
+// A genuine document over nR proves only that some enclave of the image
+// attested over it, and anyone can have one made through the attestation
+// route. What binds the keyring to an attested sender is the signature: only
+// the enclave holding the document's public_key could have made it, and an
+// enclave signs only a keyring it holds itself, encrypted by itself.
 //
 // Each nonce is used once and expires after peerTTL.
 
@@ -41,6 +59,9 @@ const (
 	peerTTL       = 2 * time.Minute
 	peerPending   = 16
 	peerMaxAge    = 5 * time.Minute
+	// maxPeerSignature bounds an ASN.1 ECDSA P-256 signature (72 bytes at
+	// most).
+	maxPeerSignature = 80
 )
 
 // pending holds nonces this enclave issued and has not yet seen used.
@@ -157,12 +178,94 @@ type PeerExportRequest struct {
 type PeerExport struct {
 	Document []byte `json:"document"`
 	Keyring  []byte `json:"keyring"`
+	// Signature is the sender's response key's ECDSA signature (ASN.1)
+	// over the SHA-256 of PeerSigned's message.
+	Signature []byte `json:"signature"`
 }
 
 func peerInfo(signerID string, receiverNonce, senderNonce []byte) []byte {
 	out := []byte("nitro-signer peer-copy v1\x00" + signerID + "\x00")
 	out = append(out, receiverNonce...)
 	return append(out, senderNonce...)
+}
+
+// peerSignedLabel separates a peer copy's signature from everything else
+// the response key signs: JWS signing inputs are base64url text and cannot
+// begin with it.
+const peerSignedLabel = "nitro-signer peer-copy signature v1\x00"
+
+// PeerSigned is the message a sender signs for a receiver: the label,
+// signer_id (two-byte length first), the receiver's nonce, the sender's
+// nonce (32 bytes each) and the keyring ciphertext (HPKE enc ‖ ct).
+func PeerSigned(signerID string, receiverNonce, senderNonce, keyring []byte) []byte {
+	out := make([]byte, 0, len(peerSignedLabel)+2+len(signerID)+len(receiverNonce)+len(senderNonce)+len(keyring))
+	out = append(out, peerSignedLabel...)
+	out = binary.BigEndian.AppendUint16(out, uint16(len(signerID)))
+	out = append(out, signerID...)
+	out = append(out, receiverNonce...)
+	out = append(out, senderNonce...)
+	return append(out, keyring...)
+}
+
+// Rules a peer exchange breaks, under errors.Is; on the wire each is a
+// peer_attestation_refused or keyring_not_empty answer naming the rule.
+var (
+	// ErrPeerIsSelf: the peer's document is this enclave's own (its X25519
+	// key or its response key), as the attestation route gives anyone.
+	ErrPeerIsSelf = errors.New("custody: the peer's document is this enclave's own")
+	// ErrPeerConfig: the peer attests another config_sha256. Development
+	// builds do not measure the configuration into the PCRs.
+	ErrPeerConfig = errors.New("custody: the peer runs another configuration")
+	// ErrPeerUnsigned: the keyring is not signed by the response key of
+	// the document that came with it.
+	ErrPeerUnsigned = errors.New("custody: the keyring is not signed by the attested sender")
+	// ErrSecondLineage: a copy into an empty keyring while the store holds
+	// sealed keyrings, which keys/import refuses alike.
+	ErrSecondLineage = errors.New("custody: a copy into an empty keyring over sealed keyrings would start a second lineage")
+)
+
+// refusal is a wire error that is also its rule under errors.Is.
+type refusal struct {
+	rule error
+	wire *envelope.Error
+}
+
+func (r *refusal) Error() string   { return r.wire.Error() }
+func (r *refusal) Unwrap() []error { return []error{r.rule, r.wire} }
+
+func refuse(rule error, code envelope.Code, format string, args ...any) error {
+	return &refusal{rule: rule, wire: envelope.Errorf(code, format, args...)}
+}
+
+// signPeer signs a keyring ciphertext for a receiver with the response key.
+func (c *Custody) signPeer(receiverNonce, senderNonce, keyring []byte) ([]byte, error) {
+	if c.o.Signer == nil {
+		return nil, envelope.Errorf(envelope.CodeInternal, "no response key to sign a peer copy")
+	}
+	digest := sha256.Sum256(PeerSigned(c.o.SignerID, receiverNonce, senderNonce, keyring))
+	sig, err := c.o.Signer.Sign(rand.Reader, digest[:], crypto.SHA256)
+	if err != nil {
+		return nil, envelope.Errorf(envelope.CodeInternal, "signing the peer copy failed")
+	}
+	return sig, nil
+}
+
+// checkPeerSignature verifies a keyring ciphertext's signature with the
+// response key of the sender's verified document.
+func (c *Custody) checkPeerSignature(senderKey []byte, receiverNonce, senderNonce, keyring, sig []byte) error {
+	if len(senderKey) == 0 {
+		return refuse(ErrPeerUnsigned, envelope.CodePeerRefused, "the keyring is not signed by the attested sender: its document binds no public_key")
+	}
+	pub, err := x509.ParsePKIXPublicKey(senderKey)
+	k, ok := pub.(*ecdsa.PublicKey)
+	if err != nil || !ok || k.Curve != elliptic.P256() {
+		return refuse(ErrPeerUnsigned, envelope.CodePeerRefused, "the keyring is not signed by the attested sender: its public_key is not a P-256 key")
+	}
+	digest := sha256.Sum256(PeerSigned(c.o.SignerID, receiverNonce, senderNonce, keyring))
+	if len(sig) == 0 || len(sig) > maxPeerSignature || !ecdsa.VerifyASN1(k, digest[:], sig) {
+		return refuse(ErrPeerUnsigned, envelope.CodePeerRefused, "the keyring is not signed by the attested sender")
+	}
+	return nil
 }
 
 func (c *Custody) peerExport(_ context.Context, params json.RawMessage) (any, error) {
@@ -176,11 +279,11 @@ func (c *Custody) peerExport(_ context.Context, params json.RawMessage) (any, er
 	if _, err := c.peers.take(p.Challenge, false); err != nil {
 		return nil, err
 	}
-	ud, err := c.verifyPeer(p.Document, p.Challenge)
+	peer, err := c.verifyPeer(p.Document, p.Challenge)
 	if err != nil {
 		return nil, err
 	}
-	pub, err := hpkeKEM.NewPublicKey(ud.X25519)
+	pub, err := hpkeKEM.NewPublicKey(peer.ud.X25519)
 	if err != nil {
 		return nil, envelope.Errorf(envelope.CodePeerRefused, "the receiver's X25519 key is invalid")
 	}
@@ -196,19 +299,24 @@ func (c *Custody) peerExport(_ context.Context, params json.RawMessage) (any, er
 	if err != nil {
 		return nil, err
 	}
+	sig, err := c.signPeer(p.Nonce, p.Challenge, ct)
+	if err != nil {
+		return nil, err
+	}
 	doc, err := c.o.Attest(p.Nonce)
 	if err != nil {
 		return nil, envelope.Errorf(envelope.CodeInternal, "attestation failed")
 	}
 	c.log.Info("keyring exported to an attested peer", "generation", gen, "k3_epoch", len(epochs))
-	return &PeerExport{Document: doc, Keyring: ct}, nil
+	return &PeerExport{Document: doc, Keyring: ct, Signature: sig}, nil
 }
 
 // PeerImportRequest is the params of keys/peer-import.
 type PeerImportRequest struct {
-	Nonce    []byte `json:"nonce"`
-	Document []byte `json:"document"`
-	Keyring  []byte `json:"keyring"`
+	Nonce     []byte `json:"nonce"`
+	Document  []byte `json:"document"`
+	Keyring   []byte `json:"keyring"`
+	Signature []byte `json:"signature"`
 }
 
 func (c *Custody) peerImport(ctx context.Context, params json.RawMessage) (any, error) {
@@ -220,7 +328,11 @@ func (c *Custody) peerImport(ctx context.Context, params json.RawMessage) (any, 
 	if err != nil {
 		return nil, err
 	}
-	if _, err := c.verifyPeer(p.Document, p.Nonce); err != nil {
+	peer, err := c.verifyPeer(p.Document, p.Nonce)
+	if err != nil {
+		return nil, err
+	}
+	if err := c.checkPeerSignature(peer.key, p.Nonce, e.challenge, p.Keyring, p.Signature); err != nil {
 		return nil, err
 	}
 	priv, err := hpke.NewDHKEMPrivateKey(c.o.X25519)
@@ -238,6 +350,9 @@ func (c *Custody) peerImport(ctx context.Context, params json.RawMessage) (any, 
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	if err := c.checkLineage(ctx); err != nil {
+		return nil, err
+	}
 	if err := c.o.Keys.CheckExtends(epochs); err != nil {
 		return nil, envelope.Errorf(envelope.CodeRollback, "%v", err)
 	}
@@ -257,10 +372,42 @@ func (c *Custody) peerImport(ctx context.Context, params json.RawMessage) (any, 
 	return c.result(), nil
 }
 
+// checkLineage refuses a copy into an empty keyring while the store holds
+// sealed keyrings, readable or not, as Import does: those are this
+// deployment's lineage, to be unsealed, and a copy over them would become
+// the newest sequence and win every later boot. The caller holds c.mu.
+func (c *Custody) checkLineage(ctx context.Context) error {
+	if c.o.Keys.Current() != 0 {
+		return nil // the copy must extend what is loaded: CheckExtends
+	}
+	if c.o.Store == nil || c.o.Sealer == nil {
+		return envelope.Errorf(envelope.CodeStateUnavailable, "no state store or sealer configured: a copy could not be sealed")
+	}
+	seqs, err := c.o.Store.List(ctx)
+	if err != nil {
+		c.log.Error("listing the state store failed", "err", err)
+		return envelope.Errorf(envelope.CodeStateUnavailable, "listing the state store failed")
+	}
+	if len(seqs) > 0 {
+		return refuse(ErrSecondLineage, envelope.CodeKeyringNotEmpty,
+			"the state store holds %d sealed keyrings (newest sequence %d) that this enclave has not unsealed: "+
+				"a copy into its empty keyring would start a second lineage; unseal them", len(seqs), seqs[0])
+	}
+	return nil
+}
+
+// attestedPeer is what a verified peer document tells: its user_data and
+// its response key (DER SubjectPublicKeyInfo; empty if it binds none).
+type attestedPeer struct {
+	ud  *envelope.UserData
+	key []byte
+}
+
 // verifyPeer checks a peer's attestation document: under the trusted roots,
 // PCR0, PCR1 and PCR2 equal to this enclave's, not debug, over nonce, recent,
-// for the same signer_id, with an X25519 key.
-func (c *Custody) verifyPeer(doc, nonce []byte) (*envelope.UserData, error) {
+// for the same signer_id and config_sha256, with an X25519 key, and not this
+// enclave's own document.
+func (c *Custody) verifyPeer(doc, nonce []byte) (*attestedPeer, error) {
 	pcrs := c.o.Peers.PCRs
 	if len(pcrs) < 3 {
 		return nil, envelope.Errorf(envelope.CodePeerRefused, "this enclave's PCRs are unknown: it cannot judge a peer")
@@ -276,6 +423,9 @@ func (c *Custody) verifyPeer(doc, nonce []byte) (*envelope.UserData, error) {
 	}
 	if zero {
 		return nil, envelope.Errorf(envelope.CodePeerRefused, "a debug-mode enclave does not exchange keyrings")
+	}
+	if len(c.o.ConfigSHA256) != sha256.Size {
+		return nil, envelope.Errorf(envelope.CodePeerRefused, "this enclave's config_sha256 is unknown: it cannot judge a peer")
 	}
 	d, err := attestation.Verify(doc, attestation.Policy{
 		Roots: c.o.Peers.Roots, PCRs: map[int][]byte{0: pcrs[0], 1: pcrs[1], 2: pcrs[2]},
@@ -295,5 +445,27 @@ func (c *Custody) verifyPeer(doc, nonce []byte) (*envelope.UserData, error) {
 	if len(ud.X25519) == 0 {
 		return nil, envelope.Errorf(envelope.CodePeerRefused, "peer user_data has no X25519 key")
 	}
-	return ud, nil
+	if c.isSelf(ud.X25519, d.PublicKey) {
+		c.log.Warn("peer document refused: it is this enclave's own")
+		return nil, refuse(ErrPeerIsSelf, envelope.CodePeerRefused, "the peer's document is this enclave's own")
+	}
+	if !bytes.Equal(ud.ConfigSHA256, c.o.ConfigSHA256) {
+		c.log.Warn("peer document refused: another configuration", "peer_config_sha256", ud.ConfigSHA256)
+		return nil, refuse(ErrPeerConfig, envelope.CodePeerRefused, "the peer runs another configuration (config_sha256 %x, this enclave %x)",
+			ud.ConfigSHA256, c.o.ConfigSHA256)
+	}
+	return &attestedPeer{ud: ud, key: d.PublicKey}, nil
+}
+
+// isSelf reports whether a document's X25519 key or response key is this
+// enclave's.
+func (c *Custody) isSelf(x25519, publicKey []byte) bool {
+	if c.o.X25519 != nil && bytes.Equal(x25519, c.o.X25519.PublicKey().Bytes()) {
+		return true
+	}
+	if c.o.Signer == nil || len(publicKey) == 0 {
+		return false
+	}
+	own, err := x509.MarshalPKIXPublicKey(c.o.Signer.Public())
+	return err == nil && bytes.Equal(own, publicKey)
 }

@@ -47,6 +47,38 @@ type SequenceRef struct {
 // ErrUnavailable: the parent did not answer, or answered with an error.
 var ErrUnavailable = errors.New("host: parent unavailable")
 
+// Error is a call to the parent that failed: its route and the status the
+// parent answered, or Status 0 when no answer came. It never holds the
+// body of the parent's reply: that text is the parent's to choose, and the
+// enclave quotes errors in its readiness and in answers it signs, where a
+// hostile parent's words ("visit … to recover") must never appear as the
+// enclave's. It is ErrUnavailable under errors.Is.
+type Error struct {
+	Route  string
+	Status int
+	// cause is the channel's error when no answer came (the enclave's own
+	// words, for errors.Is); not part of Error().
+	cause error
+}
+
+func (e *Error) Error() string {
+	switch {
+	case e.Status != 0:
+		return fmt.Sprintf("%v: %s: status %d", ErrUnavailable, e.Route, e.Status)
+	case errors.Is(e.cause, context.DeadlineExceeded):
+		return fmt.Sprintf("%v: %s: no answer in time", ErrUnavailable, e.Route)
+	}
+	return fmt.Sprintf("%v: %s: no answer", ErrUnavailable, e.Route)
+}
+
+// Unwrap gives ErrUnavailable and, when no answer came, the channel's error.
+func (e *Error) Unwrap() []error {
+	if e.cause == nil {
+		return []error{ErrUnavailable}
+	}
+	return []error{ErrUnavailable, e.cause}
+}
+
 // ErrNotFound: the state store has no such sequence.
 var ErrNotFound = errors.New("host: no such sequence")
 
@@ -71,28 +103,22 @@ func (c *Client) call(ctx context.Context, route string, body []byte) ([]byte, e
 	for c.ch.Live() == 0 {
 		select {
 		case <-ctx.Done():
-			return nil, fmt.Errorf("%w: %s: no connection", ErrUnavailable, route)
+			return nil, &Error{Route: route, cause: ctx.Err()}
 		case <-time.After(20 * time.Millisecond):
 		}
 	}
 	r, err := c.ch.Call(ctx, &channel.Call{Route: route, Body: body})
 	if err != nil {
-		return nil, fmt.Errorf("%w: %s: %v", ErrUnavailable, route, err)
+		return nil, &Error{Route: route, cause: err}
 	}
 	switch {
 	case r.Status == 404:
 		return nil, ErrNotFound
 	case r.Status != 200:
-		return nil, fmt.Errorf("%w: %s: status %d: %s", ErrUnavailable, route, r.Status, short(r.Body))
+		// The body is the parent's text: only the status is kept.
+		return nil, &Error{Route: route, Status: r.Status}
 	}
 	return r.Body, nil
-}
-
-func short(b []byte) string {
-	if len(b) > 200 {
-		b = b[:200]
-	}
-	return string(b)
 }
 
 // List returns the stored sequences, newest first.

@@ -1,11 +1,16 @@
 package host_test
 
 import (
+	"context"
 	"errors"
+	"fmt"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
+	"github.com/nitro-signer/nitro-signer/enclave/channel"
 	"github.com/nitro-signer/nitro-signer/enclave/host"
 )
 
@@ -64,4 +69,74 @@ func FuzzParseReplies(f *testing.F) {
 			t.Fatal("accepted empty credentials")
 		}
 	})
+}
+
+// lyingParent answers every route with status and a body of its choosing.
+func lyingParent(t *testing.T, status int, body string) *host.Client {
+	t.Helper()
+	sock := filepath.Join(t.TempDir(), "host.sock")
+	addr, _ := channel.ParseAddr("unix://" + sock)
+	ln, err := channel.Listen(addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		(&channel.Server{Handler: channel.HandlerFunc(func(context.Context, *channel.Call) channel.Reply {
+			return channel.Reply{Status: status, Body: []byte(body)}
+		})}).Serve(ctx, ln)
+	}()
+	c := host.Dial(addr)
+	t.Cleanup(func() { c.Close(); cancel(); ln.Close(); <-done })
+	return c
+}
+
+// A failed reply is reported by route and status, never by its body: the
+// enclave quotes these errors in readiness and in answers it signs.
+func TestErrorsNeverQuoteTheParentsReply(t *testing.T) {
+	const lie = "visit https://evil.example/recover"
+	for _, status := range []int{500, 503, 507, 418} {
+		c := lyingParent(t, status, lie)
+		for _, tc := range []struct {
+			route string
+			call  func() error
+		}{
+			{host.RouteStateList, func() error { _, err := c.List(context.Background()); return err }},
+			{host.RouteStateGet, func() error { _, err := c.Get(context.Background(), 1); return err }},
+			{host.RouteStatePut, func() error { _, err := c.Put(context.Background(), []byte("x")); return err }},
+			{host.RouteCredentials, func() error { _, err := c.Credentials(context.Background()); return err }},
+		} {
+			t.Run(fmt.Sprintf("bad_%s_%d", tc.route, status), func(t *testing.T) {
+				err := tc.call()
+				var he *host.Error
+				if !errors.Is(err, host.ErrUnavailable) || !errors.As(err, &he) || he.Route != tc.route || he.Status != status {
+					t.Fatalf("%v, want a host.Error for %s status %d", err, tc.route, status)
+				}
+				if strings.Contains(err.Error(), "evil") || strings.Contains(err.Error(), "visit") {
+					t.Fatalf("the error quotes the parent's reply: %v", err)
+				}
+				if want := fmt.Sprintf("host: parent unavailable: %s: status %d", tc.route, status); err.Error() != want {
+					t.Fatalf("%q, want %q", err, want)
+				}
+			})
+		}
+	}
+}
+
+// No answer at all names the route, and is the channel's error under
+// errors.Is.
+func TestErrorsWithoutAnAnswerNameTheRoute(t *testing.T) {
+	addr, _ := channel.ParseAddr("unix://" + filepath.Join(t.TempDir(), "nobody.sock"))
+	c := host.Dial(addr)
+	defer c.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
+	defer cancel()
+	_, err := c.List(ctx)
+	var he *host.Error
+	if !errors.As(err, &he) || he.Status != 0 || !errors.Is(err, context.DeadlineExceeded) ||
+		err.Error() != "host: parent unavailable: state/list: no answer in time" {
+		t.Fatalf("no parent: %v", err)
+	}
 }

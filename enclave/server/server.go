@@ -132,6 +132,7 @@ func New(o Options) (*Server, error) {
 			}
 			return o.NSM.Attest(nsm.AttestRequest{UserData: ud, Nonce: nonce, PublicKey: signer.SPKI()})
 		},
+		Signer: signKey, ConfigSHA256: o.Config.Hash[:],
 		Random: o.NSM, Peers: custody.PeerPolicy{Roots: o.PeerRoots, PCRs: pcrs}, Clock: o.Clock, Logger: logger,
 	})
 	for route, h := range s.custody.Methods() {
