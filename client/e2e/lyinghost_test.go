@@ -150,7 +150,11 @@ func (h *lyingHost) Handle(_ context.Context, call *channel.Call) channel.Reply 
 		if h.creds == nil {
 			return reply(503, map[string]string{"error": "no credentials"})
 		}
-		return reply(200, h.creds)
+		b, err := host.EncodeCredentials(h.creds)
+		if err != nil {
+			return reply(500, map[string]string{"error": "credentials do not encode"})
+		}
+		return channel.Reply{Status: 200, Body: b}
 	}
 	return reply(404, map[string]string{"error": "no such route"})
 }
@@ -215,10 +219,10 @@ func kmsSealedBlob(t *testing.T) []byte {
 func useLocalKMS(t *testing.T, dir string) ([]string, *host.Credentials) {
 	t.Helper()
 	const keyARN = "arn:aws:kms:us-east-1:111122223333:key/0f1e2d3c-4b5a-6978-8796-a5b4c3d2e1f0"
-	creds := &host.Credentials{AccessKeyID: "ASIAE2ELYINGHOST0001", SecretAccessKey: "lying-host-secret-access-key-0123456789",
-		SessionToken: "lying-host-session-token", Expiration: time.Now().Add(time.Hour)}
+	creds := host.NewCredentials("ASIAE2ELYINGHOST0001", "lying-host-secret-access-key-0123456789",
+		"lying-host-session-token", time.Now().Add(time.Hour))
 	kms, err := kmstest.Start(kmstest.Policy{KeyID: keyARN, Region: "us-east-1", PCRs: map[int][]byte{},
-		AccessKeyID: creds.AccessKeyID, SecretAccessKey: creds.SecretAccessKey, SessionToken: creds.SessionToken})
+		AccessKeyID: creds.AccessKeyID, SecretAccessKey: creds.SecretAccessKey(), SessionToken: creds.SessionToken()})
 	if err != nil {
 		t.Fatal(err)
 	}
