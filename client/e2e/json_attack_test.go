@@ -38,7 +38,11 @@ func typedDataDoc(domain string) json.RawMessage {
 // real binaries: a broker, an audit pipeline or a policy engine in front of
 // the signer that reads JSON case-sensitively sees omni_account = A, while
 // encoding/json matched OMNI_ACCOUNT to the same field and let the last one
-// win, so the enclave signed for B. Every such request is now refused.
+// win, so the enclave signed for B. Every such request is now refused: two
+// keys equal under case folding anywhere in the signed payload make it
+// bad_request before any method sees it; a key in another case than its
+// field is refused by the decoder of the part that holds it (bad_request
+// for params, invalid_typed_data inside typed_data).
 func TestKeysEqualUnderCaseFoldingAreRefused(t *testing.T) {
 	e := newEnv(t)
 	c := e.client("broker")
@@ -67,15 +71,15 @@ func TestKeysEqualUnderCaseFoldingAreRefused(t *testing.T) {
 			json.RawMessage(`{"Operator_Omni":"` + otherOmni + `"}`), envelope.CodeBadRequest},
 		{"typed_data_exact", "v1/sign/typed-data", typed(typedDataDoc(domain)), ""},
 		{"bad_typed_data_domain_keys_equal_under_case_folding", "v1/sign/typed-data",
-			typed(typedDataDoc(strings.Replace(domain, `"chainId":1`, `"chainId":1,"chainID":137`, 1))), envelope.CodeInvalidTypedData},
+			typed(typedDataDoc(strings.Replace(domain, `"chainId":1`, `"chainId":1,"chainID":137`, 1))), envelope.CodeBadRequest},
 		{"bad_typed_data_domain_field_in_other_case", "v1/sign/typed-data",
 			typed(typedDataDoc(strings.Replace(domain, `"chainId"`, `"chainID"`, 1))), envelope.CodeInvalidTypedData},
 		{"bad_typed_data_type_field_in_other_case", "v1/sign/typed-data",
 			typed(json.RawMessage(strings.Replace(string(typedDataDoc(domain)), `{"name":"contents","type":"string"}`, `{"name":"contents","Type":"string"}`, 1))), envelope.CodeInvalidTypedData},
 		{"bad_typed_data_message_keys_equal_under_case_folding", "v1/sign/typed-data",
-			typed(json.RawMessage(strings.Replace(string(typedDataDoc(domain)), `"contents":"Hello, Bob!"`, `"contents":"Hello, Bob!","Contents":"Pay Eve"`, 1))), envelope.CodeInvalidTypedData},
+			typed(json.RawMessage(strings.Replace(string(typedDataDoc(domain)), `"contents":"Hello, Bob!"`, `"contents":"Hello, Bob!","Contents":"Pay Eve"`, 1))), envelope.CodeBadRequest},
 		{"bad_dev_typed_data_domain_keys_equal_under_case_folding", "dev/sign-typed-data",
-			mustJSON(t, map[string]any{"omni_account": omniHex, "typed_data": typedDataDoc(strings.Replace(domain, `"chainId":1`, `"chainId":1,"chainID":137`, 1))}), envelope.CodeInvalidTypedData},
+			mustJSON(t, map[string]any{"omni_account": omniHex, "typed_data": typedDataDoc(strings.Replace(domain, `"chainId":1`, `"chainId":1,"chainID":137`, 1))}), envelope.CodeBadRequest},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

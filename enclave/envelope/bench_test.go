@@ -38,11 +38,16 @@ type benchParams struct {
 	Epoch        *uint32 `json:"k3_epoch"`
 }
 
+type benchField struct {
+	Name string `json:"name"`
+	Type string `json:"type"`
+}
+
 type benchTyped struct {
-	Types       map[string][]struct{ Name, Type string } `json:"types"`
-	PrimaryType string                                   `json:"primaryType"`
-	Domain      map[string]any                           `json:"domain"`
-	Message     json.RawMessage                          `json:"message"`
+	Types       map[string][]benchField `json:"types"`
+	PrimaryType string                  `json:"primaryType"`
+	Domain      map[string]any          `json:"domain"`
+	Message     json.RawMessage         `json:"message"`
 }
 
 func benchDecode[T any](b *testing.B, in string) {

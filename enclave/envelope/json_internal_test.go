@@ -31,7 +31,7 @@ func TestCheckJSONEscapedAndManyKeys(t *testing.T) {
 		"valid_utf8":                 {`{"é":"ü","e":"u"}`, false},
 	} {
 		t.Run(name, func(t *testing.T) {
-			err := checkJSON([]byte(tc.in))
+			err := checkJSON([]byte(tc.in), anyShape)
 			if (err != nil) != tc.fail {
 				t.Fatalf("checkJSON: %v, want failure %v", err, tc.fail)
 			}
@@ -49,7 +49,7 @@ func FuzzCheckJSONAgrees(f *testing.F) {
 		f.Add([]byte(s))
 	}
 	f.Fuzz(func(t *testing.T, b []byte) {
-		fast, slow := checkJSON(b), checkJSONTokens(b)
+		fast, slow := checkJSON(b, anyShape), checkJSONTokens(b)
 		if (fast == nil) != (slow == nil) {
 			t.Fatalf("scan says %v, token walk says %v", fast, slow)
 		}
