@@ -31,14 +31,28 @@ var ErrJSON = errors.New("malformed JSON")
 // DecodeJSON in turn); two keys equal under case folding are refused in
 // every object all the same.
 func DecodeJSON(data []byte, v any, maxSize int) error {
+	return decodeJSON(data, v, maxSize, false)
+}
+
+// DecodeOpenJSON is DecodeJSON for a format whose writers may add members
+// (WebAuthn's clientDataJSON, §5.8.1): a key that names no field is
+// ignored, as encoding/json ignores it; one that names a field in another
+// case is still refused, and so are keys equal under case folding.
+func DecodeOpenJSON(data []byte, v any, maxSize int) error {
+	return decodeJSON(data, v, maxSize, true)
+}
+
+func decodeJSON(data []byte, v any, maxSize int, open bool) error {
 	if len(data) > maxSize {
 		return fmt.Errorf("%w: %d bytes, limit %d", ErrJSON, len(data), maxSize)
 	}
-	if err := checkJSON(data, shapeOfTarget(v)); err != nil {
+	if err := checkJSON(data, shapeOfTarget(v), open); err != nil {
 		return err
 	}
 	dec := json.NewDecoder(bytes.NewReader(data))
-	dec.DisallowUnknownFields()
+	if !open {
+		dec.DisallowUnknownFields()
+	}
 	if err := dec.Decode(v); err != nil {
 		return fmt.Errorf("%w: %v", ErrJSON, err)
 	}
@@ -57,7 +71,7 @@ var errNotUTF8 = fmt.Errorf("%w: not UTF-8", ErrJSON)
 // different invalid bytes would decode as one; RFC 8259 requires UTF-8
 // anyway.) Valid JSON is checked in one pass over the bytes beside the
 // target's shape; keys with escapes are unescaped before they are compared.
-func checkJSON(data []byte, sh *shape) error {
+func checkJSON(data []byte, sh *shape, open bool) error {
 	if !utf8.Valid(data) {
 		return errNotUTF8
 	}
@@ -65,7 +79,7 @@ func checkJSON(data []byte, sh *shape) error {
 		return checkJSONTokens(data) // for its error message
 	}
 	s := scanners.Get().(*scanner)
-	s.data, s.i, s.fold = data, 0, s.fold[:0]
+	s.data, s.i, s.fold, s.open = data, 0, s.fold[:0], open
 	err := s.value(sh, 0)
 	s.data = nil
 	if cap(s.fold) <= 4096 {
@@ -82,6 +96,8 @@ type scanner struct {
 	i    int
 	// fold holds the folded keys of the objects open on the walk.
 	fold []byte
+	// open lets keys that name no field through (DecodeOpenJSON).
+	open bool
 }
 
 // span is a folded key in scanner.fold.
@@ -225,13 +241,14 @@ func (s *scanner) members(sh *shape, depth int) error {
 		switch sh.kind {
 		case shapeStruct:
 			f, ok := sh.fields[string(key)]
-			if !ok {
-				if name, other := sh.foldedName(folded); other {
-					return fmt.Errorf("%w: key %q names field %q in another case", ErrJSON, text.Truncate(string(key)), name)
-				}
+			switch {
+			case ok:
+				val = f
+			case sh.foldedName(folded) != "":
+				return fmt.Errorf("%w: key %q names field %q in another case", ErrJSON, text.Truncate(string(key)), sh.foldedName(folded))
+			case !s.open:
 				return fmt.Errorf("%w: unknown field %q", ErrJSON, text.Truncate(string(key)))
 			}
-			val = f
 		case shapeMap:
 			val = sh.elem
 		}

@@ -118,3 +118,32 @@ func TestDecodeJSONKeysAtEveryScale(t *testing.T) {
 		}
 	}
 }
+
+// TestDecodeOpenJSONIgnoresOnlyUnknownKeys: an extensible format may carry
+// members no field names, but not a field in another case, nor keys equal
+// under case folding.
+func TestDecodeOpenJSONIgnoresOnlyUnknownKeys(t *testing.T) {
+	type clientData struct {
+		Type   string `json:"type"`
+		Origin string `json:"origin"`
+	}
+	for _, tc := range []struct {
+		name string
+		in   string
+		ok   bool
+	}{
+		{"unknown_member_ignored", `{"type":"webauthn.get","origin":"https://a","other_keys_can_be_added_here":"x"}`, true},
+		{"bad_field_in_other_case", `{"type":"webauthn.get","Origin":"https://evil"}`, false},
+		{"bad_keys_equal_under_case_folding", `{"origin":"https://a","ORIGIN":"https://evil"}`, false},
+		{"bad_keys_equal_under_case_folding_unknown", `{"x":1,"X":2}`, false},
+		{"bad_duplicate", `{"origin":"https://a","origin":"https://evil"}`, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var v clientData
+			err := envelope.DecodeOpenJSON([]byte(tc.in), &v, 1<<10)
+			if tc.ok != (err == nil) || (err != nil && !errors.Is(err, envelope.ErrJSON)) {
+				t.Fatalf("DecodeOpenJSON(%s): %v, want ok %v", tc.in, err, tc.ok)
+			}
+		})
+	}
+}

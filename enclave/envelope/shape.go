@@ -33,10 +33,9 @@ const (
 
 var anyShape = &shape{kind: shapeAny}
 
-// foldedName is the field whose name folds to folded, if there is one.
-func (s *shape) foldedName(folded []byte) (string, bool) {
-	name, ok := s.folded[string(folded)]
-	return name, ok
+// foldedName is the name of the field whose name folds to folded, or "".
+func (s *shape) foldedName(folded []byte) string {
+	return s.folded[string(folded)]
 }
 
 var (
