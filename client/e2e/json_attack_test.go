@@ -5,11 +5,11 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"crypto/x509/pkix"
+	"encoding/asn1"
 	"encoding/json"
 	"encoding/pem"
 	"errors"
 	"fmt"
-	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -141,12 +141,15 @@ func newEnvOwnCallerCA(t *testing.T) (e *env, issue func(uri string) tls.Certifi
 	}
 	issue = func(uri string) tls.Certificate {
 		t.Helper()
-		u, err := url.Parse(uri)
+		// The URI SAN is written as given: crypto/x509 would write a
+		// url.URL's String(), which lower-cases the scheme.
+		san, err := asn1.Marshal([]asn1.RawValue{{Class: asn1.ClassContextSpecific, Tag: 6, Bytes: []byte(uri)}})
 		if err != nil {
 			t.Fatal(err)
 		}
-		cert, key, err := devpki.Issue(&x509.Certificate{Subject: pkix.Name{CommonName: "c"}, URIs: []*url.URL{u},
-			ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}}, ca, caKey, time.Now())
+		cert, key, err := devpki.Issue(&x509.Certificate{Subject: pkix.Name{CommonName: "c"},
+			ExtraExtensions: []pkix.Extension{{Id: asn1.ObjectIdentifier{2, 5, 29, 17}, Value: san}},
+			ExtKeyUsage:     []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}}, ca, caKey, time.Now())
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -199,6 +202,8 @@ func TestSPIFFEIDIsParsedAsTheSpecificationDefinesIt(t *testing.T) {
 		{"bad_query", "spiffe://" + td + "/admin?x=1"},
 		{"bad_fragment", "spiffe://" + td + "/admin#x"},
 		{"bad_uppercase_scheme", "SPIFFE://" + td + "/admin"},
+		{"bad_port", "spiffe://" + td + ":443/admin"},
+		{"bad_userinfo", "spiffe://admin@" + td + "/admin"},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			c := e.client("admin", withCert(issue(tt.uri)))
