@@ -2,8 +2,8 @@ package attestation_test
 
 import (
 	"bytes"
-	"reflect"
 	"errors"
+	"reflect"
 	"strings"
 	"testing"
 
