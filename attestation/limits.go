@@ -20,6 +20,14 @@ const (
 	coseSignatureLen = 96 // ES384: r || s, 48 bytes each
 	maxNestedLevels  = 4  // COSE array > payload map > pcrs map / cabundle array
 
+	// MaxManifestSize bounds a pcrs.json manifest; the manifest's fields
+	// are bounded by maxManifestVersion, maxManifestInputs and
+	// maxManifestInputName.
+	MaxManifestSize      = 64 << 10
+	maxManifestVersion   = 128
+	maxManifestInputs    = 64
+	maxManifestInputName = 128
+
 	// DefaultClockSkew is how far in the future of the verification time a
 	// document's timestamp may be before it is refused.
 	DefaultClockSkew = time.Minute

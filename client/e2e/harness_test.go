@@ -269,14 +269,11 @@ func (e *env) loadDevState() {
 	if err != nil {
 		e.t.Fatal(err)
 	}
-	var m map[string]string
-	if err := json.Unmarshal(b, &m); err != nil {
+	m, err := attestation.ParseManifest(b)
+	if err != nil {
 		e.t.Fatal(err)
 	}
-	e.pcrs = map[int][]byte{}
-	for i := range 3 {
-		e.pcrs[i] = unhex(e.t, m[fmt.Sprintf("pcr%d", i)])
-	}
+	e.pcrs = m.PCRs
 	rootPEM, err := os.ReadFile(filepath.Join(e.dir, "nsm", "dev-root.pem"))
 	if err != nil {
 		e.t.Fatal(err)

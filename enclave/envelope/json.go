@@ -6,24 +6,53 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"reflect"
+	"sync"
 	"unicode/utf8"
+
+	"github.com/nitro-signer/nitro-signer/enclave/internal/text"
 )
 
 // ErrJSON marks JSON refused by DecodeJSON.
 var ErrJSON = errors.New("malformed JSON")
 
 // DecodeJSON decodes data into v strictly: at most maxSize bytes, nesting at
-// most MaxJSONDepth, no duplicate object keys, no fields v does not have, and
-// nothing after the value.
+// most MaxJSONDepth, UTF-8 only, no two keys of one object equal under
+// Unicode case folding (so no duplicates either), every key of an object
+// decoded into a struct exactly a field's name (encoding/json would match
+// it in any case), no fields v does not have, and nothing after the value.
+//
+// encoding/json matches "OMNI_ACCOUNT", "Omni_Account" and "omni_account"
+// to one field and lets the last of them win; a broker or audit pipeline
+// that reads the same bytes case-sensitively would see another value than
+// the one signed. The keys of maps, and of anything under a
+// json.RawMessage, an interface or a type with its own UnmarshalJSON, are
+// the caller's to check (a RawMessage is checked when it is decoded with
+// DecodeJSON in turn); two keys equal under case folding are refused in
+// every object all the same.
 func DecodeJSON(data []byte, v any, maxSize int) error {
+	return decodeJSON(data, v, maxSize, false)
+}
+
+// DecodeOpenJSON is DecodeJSON for a format whose writers may add members
+// (WebAuthn's clientDataJSON, §5.8.1): a key that names no field is
+// ignored, as encoding/json ignores it; one that names a field in another
+// case is still refused, and so are keys equal under case folding.
+func DecodeOpenJSON(data []byte, v any, maxSize int) error {
+	return decodeJSON(data, v, maxSize, true)
+}
+
+func decodeJSON(data []byte, v any, maxSize int, open bool) error {
 	if len(data) > maxSize {
 		return fmt.Errorf("%w: %d bytes, limit %d", ErrJSON, len(data), maxSize)
 	}
-	if err := checkJSON(data); err != nil {
+	if err := checkJSON(data, shapeOfTarget(v), open); err != nil {
 		return err
 	}
 	dec := json.NewDecoder(bytes.NewReader(data))
-	dec.DisallowUnknownFields()
+	if !open {
+		dec.DisallowUnknownFields()
+	}
 	if err := dec.Decode(v); err != nil {
 		return fmt.Errorf("%w: %v", ErrJSON, err)
 	}
@@ -33,98 +62,237 @@ func DecodeJSON(data []byte, v any, maxSize int) error {
 	return nil
 }
 
-// checkJSON refuses malformed JSON, text that is not UTF-8, duplicate keys
-// and deep nesting before anything is decoded into Go values. (encoding/json
-// turns invalid UTF-8 into U+FFFD, so two keys of different invalid bytes
-// would decode as one; RFC 8259 requires UTF-8 anyway.) The common case — valid JSON whose
-// keys have no escapes — is checked in one pass over the bytes; a key with
-// an escape sends the document to the token walk, which compares keys
-// after unescaping.
 var errNotUTF8 = fmt.Errorf("%w: not UTF-8", ErrJSON)
 
-func checkJSON(data []byte) error {
+// checkJSON refuses malformed JSON, text that is not UTF-8, keys equal
+// under case folding, keys that do not exactly name a field of the struct
+// they are decoded into, and deep nesting, before anything is decoded into
+// Go values. (encoding/json turns invalid UTF-8 into U+FFFD, so two keys of
+// different invalid bytes would decode as one; RFC 8259 requires UTF-8
+// anyway.) Valid JSON is checked in one pass over the bytes beside the
+// target's shape; keys with escapes are unescaped before they are compared.
+func checkJSON(data []byte, sh *shape, open bool) error {
 	if !utf8.Valid(data) {
 		return errNotUTF8
 	}
 	if !json.Valid(data) {
 		return checkJSONTokens(data) // for its error message
 	}
-	escaped, err := scanKeys(data)
-	if err != nil {
-		return err
+	s := scanners.Get().(*scanner)
+	s.data, s.i, s.fold, s.open = data, 0, s.fold[:0], open
+	err := s.value(sh, 0)
+	s.data = nil
+	if cap(s.fold) <= 4096 {
+		scanners.Put(s)
 	}
-	if escaped {
-		return checkJSONTokens(data)
+	return err
+}
+
+var scanners = sync.Pool{New: func() any { return &scanner{fold: make([]byte, 0, 256)} }}
+
+// scanner walks JSON that json.Valid accepted.
+type scanner struct {
+	data []byte
+	i    int
+	// fold holds the folded keys of the objects open on the walk.
+	fold []byte
+	// open lets keys that name no field through (DecodeOpenJSON).
+	open bool
+}
+
+// span is a folded key in scanner.fold.
+type span struct{ off, end int }
+
+// smallObject is how many keys an object compares pairwise before it
+// switches to a set.
+const smallObject = 16
+
+func (s *scanner) space() {
+	for s.i < len(s.data) {
+		switch s.data[s.i] {
+		case ' ', '\t', '\n', '\r':
+			s.i++
+		default:
+			return
+		}
+	}
+}
+
+func (s *scanner) value(sh *shape, depth int) error {
+	s.space()
+	switch s.data[s.i] {
+	case '{':
+		return s.object(sh, depth+1)
+	case '[':
+		return s.array(sh, depth+1)
+	case '"':
+		s.str()
+	default: // number, true, false, null
+		for s.i < len(s.data) {
+			switch s.data[s.i] {
+			case ',', ']', '}', ' ', '\t', '\n', '\r':
+				return nil
+			}
+			s.i++
+		}
 	}
 	return nil
 }
 
-// scanKeys walks valid JSON bytes, tracking nesting and the keys of each
-// open object. It reports whether any key contains an escape (and then
-// stops comparing: the caller falls back to the token walk).
-func scanKeys(data []byte) (escaped bool, err error) {
-	type level struct {
-		object bool
-		keys   [][]byte            // the first few keys
-		set    map[string]struct{} // all keys, once there are many
-	}
-	var stack []level
-	for i := 0; i < len(data); i++ {
-		switch c := data[i]; c {
-		case '{', '[':
-			stack = append(stack, level{object: c == '{'})
-			if len(stack) > MaxJSONDepth {
-				return false, fmt.Errorf("%w: nested deeper than %d", ErrJSON, MaxJSONDepth)
-			}
-		case '}', ']':
-			stack = stack[:len(stack)-1]
-		case '"':
-			start := i + 1
-			hasEscape := false
-			for i++; data[i] != '"'; i++ {
-				if data[i] == '\\' {
-					hasEscape = true
-					i++
-				}
-			}
-			str := data[start:i]
-			// A string is a key when the next non-space byte is ':'.
-			j := i + 1
-			for j < len(data) && (data[j] == ' ' || data[j] == '\t' || data[j] == '\n' || data[j] == '\r') {
-				j++
-			}
-			if j < len(data) && data[j] == ':' && len(stack) > 0 && stack[len(stack)-1].object {
-				if hasEscape {
-					return true, nil
-				}
-				top := &stack[len(stack)-1]
-				dup := false
-				if top.set != nil {
-					_, dup = top.set[string(str)]
-					top.set[string(str)] = struct{}{}
-				} else {
-					for _, k := range top.keys {
-						dup = dup || bytes.Equal(k, str)
-					}
-					top.keys = append(top.keys, str)
-					if len(top.keys) > 16 { // linear search stops paying
-						top.set = make(map[string]struct{}, 2*len(top.keys))
-						for _, k := range top.keys {
-							top.set[string(k)] = struct{}{}
-						}
-					}
-				}
-				if dup {
-					return false, fmt.Errorf("%w: duplicate key %q", ErrJSON, str)
-				}
-			}
+// str skips the string at s.i, quotes included, and returns where it
+// starts and whether it has an escape.
+func (s *scanner) str() (start int, escaped bool) {
+	start = s.i
+	for s.i++; s.data[s.i] != '"'; s.i++ {
+		if s.data[s.i] == '\\' {
+			escaped = true
+			s.i++
 		}
 	}
-	return false, nil
+	s.i++
+	return start, escaped
 }
 
-// checkJSONTokens walks the tokens of data, refusing duplicate keys and deep
-// nesting; keys are compared after unescaping.
+func (s *scanner) array(sh *shape, depth int) error {
+	if depth > MaxJSONDepth {
+		return fmt.Errorf("%w: nested deeper than %d", ErrJSON, MaxJSONDepth)
+	}
+	elem := anyShape
+	if sh.kind == shapeList {
+		elem = sh.elem
+	}
+	s.i++ // [
+	s.space()
+	if s.data[s.i] == ']' {
+		s.i++
+		return nil
+	}
+	for {
+		if err := s.value(elem, depth); err != nil {
+			return err
+		}
+		s.space()
+		c := s.data[s.i]
+		s.i++
+		if c == ']' {
+			return nil
+		}
+	}
+}
+
+func (s *scanner) object(sh *shape, depth int) error {
+	if depth > MaxJSONDepth {
+		return fmt.Errorf("%w: nested deeper than %d", ErrJSON, MaxJSONDepth)
+	}
+	mark := len(s.fold)
+	err := s.members(sh, depth)
+	s.fold = s.fold[:mark]
+	return err
+}
+
+// members checks the members of the object at s.i.
+func (s *scanner) members(sh *shape, depth int) error {
+	var small [smallObject]span
+	n := 0
+	var set map[string]struct{}
+	s.i++ // {
+	s.space()
+	if s.data[s.i] == '}' {
+		s.i++
+		return nil
+	}
+	for {
+		s.space()
+		start, escaped := s.str()
+		key := s.data[start+1 : s.i-1]
+		if escaped {
+			var k string
+			if err := json.Unmarshal(s.data[start:s.i], &k); err != nil {
+				return fmt.Errorf("%w: %v", ErrJSON, err)
+			}
+			key = []byte(k)
+		}
+		off := len(s.fold)
+		s.fold = appendFold(s.fold, key)
+		folded := s.fold[off:]
+		dup := false
+		if set != nil {
+			_, dup = set[string(folded)]
+			set[string(folded)] = struct{}{}
+		} else {
+			for _, k := range small[:n] {
+				dup = dup || bytes.Equal(s.fold[k.off:k.end], folded)
+			}
+			if n < smallObject {
+				small[n] = span{off, len(s.fold)}
+				n++
+			} else {
+				set = make(map[string]struct{}, 4*smallObject)
+				for _, k := range small {
+					set[string(s.fold[k.off:k.end])] = struct{}{}
+				}
+				set[string(folded)] = struct{}{}
+			}
+		}
+		if dup {
+			return fmt.Errorf("%w: key %q repeats another key of its object (keys are compared regardless of case)", ErrJSON, text.Truncate(string(key)))
+		}
+		val := anyShape
+		switch sh.kind {
+		case shapeStruct:
+			f, ok := sh.fields[string(key)]
+			switch {
+			case ok:
+				val = f
+			case sh.foldedName(folded) != "":
+				return fmt.Errorf("%w: key %q names field %q in another case", ErrJSON, text.Truncate(string(key)), sh.foldedName(folded))
+			case !s.open:
+				return fmt.Errorf("%w: unknown field %q", ErrJSON, text.Truncate(string(key)))
+			}
+		case shapeMap:
+			val = sh.elem
+		}
+		s.space()
+		s.i++ // :
+		if err := s.value(val, depth); err != nil {
+			return err
+		}
+		s.space()
+		c := s.data[s.i]
+		s.i++
+		if c == '}' {
+			return nil
+		}
+	}
+}
+
+// appendFold appends k folded so that two keys fold to the same bytes
+// exactly when bytes.EqualFold — and so encoding/json, which matches field
+// names with it — takes them for one: each rune becomes the smallest rune
+// of its Unicode simple-folding orbit ('k', 'K' and the Kelvin sign U+212A
+// all become 'K'; 's', 'S' and the long s U+017F become 'S').
+func appendFold(dst, k []byte) []byte {
+	for i := 0; i < len(k); {
+		c := k[i]
+		if c < utf8.RuneSelf {
+			if 'a' <= c && c <= 'z' {
+				c -= 'a' - 'A'
+			}
+			dst = append(dst, c)
+			i++
+			continue
+		}
+		r, size := utf8.DecodeRune(k[i:])
+		dst = utf8.AppendRune(dst, foldRune(r))
+		i += size
+	}
+	return dst
+}
+
+// checkJSONTokens walks the tokens of data, refusing keys equal under case
+// folding and deep nesting; keys are compared after unescaping. It knows
+// no target type; DecodeJSON uses it for the error message of invalid JSON,
+// and the fuzz tests hold the scanner to it.
 func checkJSONTokens(data []byte) error {
 	if !utf8.Valid(data) {
 		return errNotUTF8
@@ -156,10 +324,11 @@ func checkJSONTokens(data []byte) error {
 					continue
 				}
 				k, _ := tok.(string)
-				if _, dup := top.keys[k]; dup {
-					return fmt.Errorf("%w: duplicate key %q", ErrJSON, k)
+				folded := string(appendFold(nil, []byte(k)))
+				if _, dup := top.keys[folded]; dup {
+					return fmt.Errorf("%w: key %q repeats another key of its object (keys are compared regardless of case)", ErrJSON, text.Truncate(k))
 				}
-				top.keys[k] = struct{}{}
+				top.keys[folded] = struct{}{}
 				top.key = false
 				continue
 			}
@@ -177,4 +346,13 @@ func checkJSONTokens(data []byte) error {
 			return fmt.Errorf("%w: nested deeper than %d", ErrJSON, MaxJSONDepth)
 		}
 	}
+}
+
+// shapeOfTarget is the shape of what v points to.
+func shapeOfTarget(v any) *shape {
+	t := reflect.TypeOf(v)
+	if t == nil || t.Kind() != reflect.Pointer {
+		return anyShape // json.Decode refuses it
+	}
+	return shapeOf(t.Elem())
 }

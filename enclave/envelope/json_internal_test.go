@@ -31,7 +31,7 @@ func TestCheckJSONEscapedAndManyKeys(t *testing.T) {
 		"valid_utf8":                 {`{"é":"ü","e":"u"}`, false},
 	} {
 		t.Run(name, func(t *testing.T) {
-			err := checkJSON([]byte(tc.in))
+			err := checkJSON([]byte(tc.in), anyShape, false)
 			if (err != nil) != tc.fail {
 				t.Fatalf("checkJSON: %v, want failure %v", err, tc.fail)
 			}
@@ -45,11 +45,12 @@ func TestCheckJSONEscapedAndManyKeys(t *testing.T) {
 // FuzzCheckJSONAgrees: the one-pass scan and the token walk agree on every
 // input about whether it is acceptable.
 func FuzzCheckJSONAgrees(f *testing.F) {
-	for _, s := range []string{`{"a":1,"a":2}`, `{"a":{"b":[1,{"c":2}]}}`, `{"\u0061":1,"a":2}`, `[1,2]`, `{"a":"\"","b":1}`} {
+	for _, s := range []string{`{"a":1,"a":2}`, `{"a":{"b":[1,{"c":2}]}}`, `{"\u0061":1,"a":2}`, `[1,2]`, `{"a":"\"","b":1}`,
+		`{"a":1,"A":2}`, `{"k":1,"\u212a":2}`, "{\"k\":1,\"\u212a\":2}", "{\"s\":1,\"\u017f\":2}", "{\"\u03a3\":1,\"\u03c2\":2}"} {
 		f.Add([]byte(s))
 	}
 	f.Fuzz(func(t *testing.T, b []byte) {
-		fast, slow := checkJSON(b), checkJSONTokens(b)
+		fast, slow := checkJSON(b, anyShape, false), checkJSONTokens(b)
 		if (fast == nil) != (slow == nil) {
 			t.Fatalf("scan says %v, token walk says %v", fast, slow)
 		}

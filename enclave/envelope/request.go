@@ -12,9 +12,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"net/url"
 	"regexp"
-	"strings"
 	"sync"
 	"time"
 
@@ -337,22 +335,26 @@ func (v *Verifier) verifyChain(chain [][]byte, now time.Time) (Caller, crypto.Pu
 	return caller, e.leafKey, nil
 }
 
+// callerOf is the caller a verified leaf certificate names: an X509-SVID
+// carries exactly one URI SAN, its SPIFFE ID, which must be exactly
+// spiffe://<trust domain>/<role>.
 func (v *Verifier) callerOf(leaf *x509.Certificate) (Caller, error) {
-	var ids []*url.URL
-	for _, u := range leaf.URIs {
-		if u.Scheme == "spiffe" {
-			ids = append(ids, u)
-		}
+	uris, err := uriSANs(leaf)
+	if err != nil {
+		return Caller{}, Errorf(CodeUnauthenticated, "client certificate: %v", err)
 	}
-	if len(ids) != 1 {
-		return Caller{}, Errorf(CodeUnauthenticated, "client certificate has %d SPIFFE IDs, want 1", len(ids))
+	if len(uris) != 1 {
+		return Caller{}, Errorf(CodeUnauthenticated, "client certificate has %d URI SANs, want one SPIFFE ID", len(uris))
 	}
-	id := ids[0]
-	role := strings.TrimPrefix(id.Path, "/")
-	if id.Host != v.TrustDomain || !roleName.MatchString(role) || id.RawQuery != "" || id.Fragment != "" || id.User != nil {
-		return Caller{}, Errorf(CodeUnauthenticated, "SPIFFE ID %q is not spiffe://%s/<role>", text.Truncate(id.String()), v.TrustDomain)
+	id := uris[0]
+	td, path, err := parseSPIFFEID(id)
+	if err != nil {
+		return Caller{}, Errorf(CodeUnauthenticated, "client certificate's URI SAN %q: %v", text.Truncate(id), err)
 	}
-	return Caller{Role: role, ID: id.String(), Thumbprint: sha256.Sum256(leaf.Raw)}, nil
+	if td != v.TrustDomain || len(path) != 1 || !roleName.MatchString(path[0]) {
+		return Caller{}, Errorf(CodeUnauthenticated, "SPIFFE ID %q is not spiffe://%s/<role>", text.Truncate(id), v.TrustDomain)
+	}
+	return Caller{Role: path[0], ID: id, Thumbprint: sha256.Sum256(leaf.Raw)}, nil
 }
 
 type chainEntry struct {

@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"log/slog"
 	"time"
+
+	"github.com/nitro-signer/nitro-signer/enclave/envelope"
 )
 
 // Credentials are temporary AWS credentials of the instance role.
@@ -99,7 +101,7 @@ func EncodeCredentials(c *Credentials) ([]byte, error) {
 // the answer, which holds a secret.
 func ParseCredentials(b []byte) (*Credentials, error) {
 	var w credentialsWire
-	if err := json.Unmarshal(b, &w); err != nil || w.AccessKeyID == "" || w.SecretAccessKey == "" {
+	if err := envelope.DecodeJSON(b, &w, maxCredentialsJSON); err != nil || w.AccessKeyID == "" || w.SecretAccessKey == "" {
 		return nil, fmt.Errorf("%w: malformed credentials", ErrUnavailable)
 	}
 	return NewCredentials(w.AccessKeyID, w.SecretAccessKey, w.SessionToken, w.Expiration), nil

@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/nitro-signer/nitro-signer/enclave/channel"
+	"github.com/nitro-signer/nitro-signer/enclave/envelope"
 )
 
 // Routes the parent serves to the enclave.
@@ -32,6 +33,10 @@ const (
 	MaxSequences = 4096
 	MaxBlob      = 64 << 10
 	callTimeout  = 10 * time.Second
+	// The parent's JSON answers, decoded strictly (envelope.DecodeJSON).
+	maxListJSON        = 32 + MaxSequences*21
+	maxRefJSON         = 64
+	maxCredentialsJSON = 16 << 10
 )
 
 // SequenceList is the body of a state/list reply.
@@ -134,7 +139,7 @@ func (c *Client) List(ctx context.Context) ([]uint64, error) {
 // sequences, each positive, strictly newest first.
 func ParseSequenceList(b []byte) ([]uint64, error) {
 	var l SequenceList
-	if err := json.Unmarshal(b, &l); err != nil || len(l.Sequences) > MaxSequences {
+	if err := envelope.DecodeJSON(b, &l, maxListJSON); err != nil || len(l.Sequences) > MaxSequences {
 		return nil, fmt.Errorf("%w: malformed sequence list", ErrUnavailable)
 	}
 	for i, seq := range l.Sequences {
@@ -170,7 +175,7 @@ func (c *Client) Put(ctx context.Context, b []byte) (uint64, error) {
 // ParseSequenceRef checks a state/put answer.
 func ParseSequenceRef(b []byte) (uint64, error) {
 	var ref SequenceRef
-	if err := json.Unmarshal(b, &ref); err != nil || ref.Seq == 0 {
+	if err := envelope.DecodeJSON(b, &ref, maxRefJSON); err != nil || ref.Seq == 0 {
 		return 0, fmt.Errorf("%w: malformed put reply", ErrUnavailable)
 	}
 	return ref.Seq, nil

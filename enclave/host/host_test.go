@@ -140,3 +140,31 @@ func TestErrorsWithoutAnAnswerNameTheRoute(t *testing.T) {
 		t.Fatalf("no parent: %v", err)
 	}
 }
+
+// TestParentAnswersAreDecodedStrictly: the parent's answers go through the
+// enclave's strict JSON decoder — no keys equal under case folding, no key
+// in another case than its field, no unknown fields (issue 13 finding 7).
+func TestParentAnswersAreDecodedStrictly(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		parse func([]byte) error
+		in    string
+	}{
+		{"bad_list_keys_equal_under_case_folding", listErr, `{"sequences":[3],"Sequences":[9]}`},
+		{"bad_list_field_in_other_case", listErr, `{"SEQUENCES":[3]}`},
+		{"bad_ref_field_in_other_case", refErr, `{"Seq":5}`},
+		{"bad_ref_unknown_field", refErr, `{"seq":5,"note":"x"}`},
+		{"bad_credentials_keys_equal_under_case_folding", credErr, `{"access_key_id":"A","ACCESS_KEY_ID":"B","secret_access_key":"S"}`},
+		{"bad_credentials_field_in_other_case_kelvin", credErr, `{"access_\u212aey_id":"A","secret_access_key":"S"}`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if err := tc.parse([]byte(tc.in)); !errors.Is(err, host.ErrUnavailable) {
+				t.Fatalf("%s: %v, want ErrUnavailable", tc.in, err)
+			}
+		})
+	}
+}
+
+func listErr(b []byte) error { _, err := host.ParseSequenceList(b); return err }
+func refErr(b []byte) error  { _, err := host.ParseSequenceRef(b); return err }
+func credErr(b []byte) error { _, err := host.ParseCredentials(b); return err }

@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/base64"
-	"encoding/json"
 	"fmt"
 
 	"github.com/go-webauthn/webauthn/protocol"
@@ -136,7 +135,7 @@ func (a *Assertion) Verify() (*VerifyK11Response, error) {
 	var cd protocol.CollectedClientData
 	// clientDataJSON may be extended with further members (WebAuthn
 	// §5.8.1), so unknown fields are allowed here; size is bounded above.
-	if err := json.Unmarshal(a.ClientDataJSON, &cd); err != nil {
+	if err := envelope.DecodeOpenJSON(a.ClientDataJSON, &cd, maxClientDataJSON); err != nil {
 		return nil, envelope.Errorf(envelope.CodeBadRequest, "client_data_json is not JSON")
 	}
 	out := &VerifyK11Response{SignCount: auth.Counter, UserVerified: auth.Flags.UserVerified()}

@@ -3,8 +3,6 @@ package main
 import (
 	"crypto/tls"
 	"crypto/x509"
-	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -125,30 +123,19 @@ func (c *clientFlags) client() (*client.Client, error) {
 	return client.New(cfg)
 }
 
-// readPCRManifest reads {"pcr0": HEX, "pcr1": HEX, "pcr2": HEX, ...}.
+// readPCRManifest pins the PCRs of a pcrs.json manifest
+// (attestation.ParseManifest).
 func readPCRManifest(path string, into map[int][]byte) error {
 	b, err := os.ReadFile(path)
 	if err != nil {
 		return err
 	}
-	var m map[string]any
-	if err := json.Unmarshal(b, &m); err != nil {
-		return fmt.Errorf("%s: %v", path, err)
+	m, err := attestation.ParseManifest(b)
+	if err != nil {
+		return fmt.Errorf("%s: %w", path, err)
 	}
-	for k, v := range m {
-		var i int
-		if _, err := fmt.Sscanf(k, "pcr%d", &i); err != nil || v == "" || v == nil {
-			continue // other manifest fields
-		}
-		str, ok := v.(string)
-		if !ok {
-			return fmt.Errorf("%s: %s is not a hex string", path, k)
-		}
-		raw, err := hex.DecodeString(str)
-		if err != nil {
-			return fmt.Errorf("%s: %s: %v", path, k, err)
-		}
-		into[i] = raw
+	for i, v := range m.PCRs {
+		into[i] = v
 	}
 	return nil
 }

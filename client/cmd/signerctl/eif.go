@@ -10,20 +10,9 @@ import (
 	"os"
 	"strings"
 
+	"github.com/nitro-signer/nitro-signer/attestation"
 	"github.com/nitro-signer/nitro-signer/eif"
 )
-
-// Manifest is pcrs.json: what an image measures to and what it was built
-// from. Clients pin pcr0..pcr2 (and pcr8 when signed) from it.
-type Manifest struct {
-	Version string            `json:"version"`
-	PCR0    string            `json:"pcr0"`
-	PCR1    string            `json:"pcr1"`
-	PCR2    string            `json:"pcr2"`
-	PCR8    string            `json:"pcr8,omitempty"`
-	EIF     string            `json:"eif_sha256"`
-	Inputs  map[string]string `json:"inputs,omitempty"`
-}
 
 // inputFlags collects repeated --input NAME=FILE flags.
 type inputFlags map[string]string
@@ -84,15 +73,29 @@ func eifMeasure(args []string, stdout, stderr io.Writer) int {
 			fmt.Fprintf(stderr, "eif measure: %v\n", err)
 			return 1
 		}
-		man := Manifest{Version: *version, PCR0: hexOrEmpty(m.PCR0), PCR1: hexOrEmpty(m.PCR1), PCR2: hexOrEmpty(m.PCR2),
-			PCR8: hexOrEmpty(m.PCR8), EIF: sum, Inputs: map[string]string{}}
+		man := attestation.Manifest{Version: *version, PCRs: map[int][]byte{0: m.PCR0, 1: m.PCR1, 2: m.PCR2}, Inputs: map[string][]byte{}}
+		if m.PCR8 != nil {
+			man.PCRs[8] = m.PCR8
+		}
+		if man.EIFSHA256, err = hex.DecodeString(sum); err != nil {
+			fmt.Fprintf(stderr, "eif measure: %v\n", err)
+			return 1
+		}
 		for name, p := range inputs {
-			if man.Inputs[name], err = fileSHA256(p); err != nil {
+			s, err := fileSHA256(p)
+			if err != nil {
 				fmt.Fprintf(stderr, "eif measure: input %s: %v\n", name, err)
 				return 1
 			}
+			man.Inputs[name], _ = hex.DecodeString(s)
 		}
-		out = man
+		b, err := man.Marshal()
+		if err != nil {
+			fmt.Fprintf(stderr, "eif measure: %v\n", err)
+			return 1
+		}
+		stdout.Write(b)
+		return 0
 	}
 	b, _ := json.MarshalIndent(out, "", "  ")
 	fmt.Fprintf(stdout, "%s\n", b)

@@ -2,12 +2,14 @@ package main
 
 import (
 	"bytes"
+	"encoding/hex"
 	"encoding/json"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
+	"github.com/nitro-signer/nitro-signer/attestation"
 	"github.com/nitro-signer/nitro-signer/attestation/testvectors"
 	"github.com/nitro-signer/nitro-signer/eif"
 )
@@ -41,11 +43,11 @@ func TestEIFMeasureAndManifestPins(t *testing.T) {
 	if code := run([]string{"eif", "measure", path, "--manifest", "--version", "v1.2.3", "--input", "config=" + cfg}, nil, &stdout, &stderr); code != 0 {
 		t.Fatalf("exit %d: %s", code, stderr.String())
 	}
-	var m Manifest
-	if err := json.Unmarshal(stdout.Bytes(), &m); err != nil {
+	m, err := attestation.ParseManifest(stdout.Bytes())
+	if err != nil {
 		t.Fatal(err)
 	}
-	if m.Version != "v1.2.3" || m.PCR1 != want.PCRHex()["pcr1"] || len(m.EIF) != 64 || len(m.Inputs["config"]) != 64 {
+	if m.Version != "v1.2.3" || hex.EncodeToString(m.PCRs[1]) != want.PCRHex()["pcr1"] || len(m.EIFSHA256) != 32 || len(m.Inputs["config"]) != 32 {
 		t.Fatalf("manifest %+v", m)
 	}
 	pins := map[int][]byte{}
@@ -81,7 +83,17 @@ func TestAttestVerifyPinsFromManifest(t *testing.T) {
 		code int
 	}{"matching": {meta.Payload.PCR0, 0}, "bad_other_image": {strings.Repeat("ab", 48), 1}} {
 		t.Run(name, func(t *testing.T) {
-			b, _ := json.Marshal(Manifest{Version: "x", PCR0: tc.pcr0, PCR1: meta.Payload.PCR1, PCR2: meta.Payload.PCR2})
+			pins := map[int][]byte{}
+			for i, h := range []string{tc.pcr0, meta.Payload.PCR1, meta.Payload.PCR2} {
+				var err error
+				if pins[i], err = hex.DecodeString(h); err != nil {
+					t.Fatal(err)
+				}
+			}
+			b, err := (&attestation.Manifest{Version: "x", PCRs: pins}).Marshal()
+			if err != nil {
+				t.Fatal(err)
+			}
 			p := filepath.Join(dir, name+".json")
 			os.WriteFile(p, b, 0o644)
 			var stdout, stderr bytes.Buffer

@@ -5,13 +5,9 @@ package main
 import (
 	"context"
 	"crypto/x509"
-	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"flag"
-	"fmt"
 	"log/slog"
-	"os"
 	"path/filepath"
 	"time"
 
@@ -63,16 +59,7 @@ func openNSM(p *platformFlags, clock func() time.Time) (nsm.Module, error) {
 	if err != nil {
 		return nil, err
 	}
-	pcrs := map[string]string{}
-	for i := range 3 {
-		v, err := sim.DescribePCR(i)
-		if err != nil {
-			return nil, err
-		}
-		pcrs[fmt.Sprintf("pcr%d", i)] = hex.EncodeToString(v.Value)
-	}
-	b, _ := json.MarshalIndent(pcrs, "", "  ")
-	if err := os.WriteFile(filepath.Join(p.stateDir, pcrFile), append(b, '\n'), 0o644); err != nil {
+	if err := sim.WriteManifest(filepath.Join(p.stateDir, pcrFile)); err != nil {
 		return nil, err
 	}
 	return sim, nil

@@ -19,6 +19,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/nitro-signer/nitro-signer/attestation"
 	"github.com/nitro-signer/nitro-signer/attestation/issuer"
 	"github.com/nitro-signer/nitro-signer/enclave/nsm"
 )
@@ -166,6 +167,29 @@ func (s *Simulator) DescribePCR(index int) (nsm.PCR, error) {
 		return nsm.PCR{Value: append([]byte(nil), v...), Locked: true}, nil
 	}
 	return nsm.PCR{Value: make([]byte, sha512.Size384)}, nil
+}
+
+// Manifest is the pcrs.json manifest of the simulated image: its PCR0..2,
+// for development clients to pin (attestation.ParseManifest reads it).
+func (s *Simulator) Manifest() ([]byte, error) {
+	m := attestation.Manifest{PCRs: map[int][]byte{}}
+	for i := range 3 {
+		v, err := s.DescribePCR(i)
+		if err != nil {
+			return nil, err
+		}
+		m.PCRs[i] = v.Value
+	}
+	return m.Marshal()
+}
+
+// WriteManifest writes Manifest to path.
+func (s *Simulator) WriteManifest(path string) error {
+	b, err := s.Manifest()
+	if err != nil {
+		return err
+	}
+	return os.WriteFile(path, b, 0o644)
 }
 
 // Close does nothing; the simulator holds no device.

@@ -272,3 +272,31 @@ func TestSimulatedAndRealDocumentsShareOneVerifier(t *testing.T) {
 		}
 	}
 }
+
+// TestManifestIsTheSimulatedPCRs: the simulator's pcrs.json is read by the
+// one strict manifest parser and pins exactly the PCRs its documents carry.
+func TestManifestIsTheSimulatedPCRs(t *testing.T) {
+	dir, clock := t.TempDir(), &fakeClock{time.Date(2026, 11, 28, 12, 0, 0, 0, time.UTC)}
+	s := open(t, dir, writeBinary(t, "image"), false, clock)
+	path := filepath.Join(dir, "pcrs.json")
+	if err := s.WriteManifest(path); err != nil {
+		t.Fatal(err)
+	}
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := attestation.ParseManifest(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(m.PCRs) != 3 {
+		t.Fatalf("manifest pins %d PCRs, want 3", len(m.PCRs))
+	}
+	for i, v := range m.PCRs {
+		pcr, err := s.DescribePCR(i)
+		if err != nil || !bytes.Equal(pcr.Value, v) {
+			t.Fatalf("PCR%d: manifest %x, simulator %x (%v)", i, v, pcr.Value, err)
+		}
+	}
+}
