@@ -1,8 +1,12 @@
 package e2e
 
 import (
+	"bufio"
 	"encoding/json"
 	"errors"
+	"fmt"
+	"net/http"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -61,6 +65,39 @@ func TestOneRequestCannotCrashTheEnclave(t *testing.T) {
 	if got := e.enclave.cmd.Process.Pid; got != pid {
 		t.Fatalf("enclave pid %d, was %d", got, pid)
 	}
+	// Nothing panicked, and the parent says so: it exports the count the
+	// enclave reports in its readiness reply.
+	resp, err := e.httpClient("broker").Get(e.parent + "/readyz")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if got, err := scrapeMetric(e.metricsAddr(), "signer_enclave_panics_total"); err != nil || got != 0 {
+		t.Fatalf("signer_enclave_panics_total %v (%v), want 0", got, err)
+	}
+}
+
+func (e *env) metricsAddr() string {
+	line := e.parentP.waitLine(e.t, "parent serving", time.Second)
+	var l struct{ Metrics string }
+	json.Unmarshal([]byte(line), &l)
+	return "http://" + l.Metrics + "/metrics"
+}
+
+// scrapeMetric reads one unlabelled sample from a Prometheus scrape.
+func scrapeMetric(url, name string) (float64, error) {
+	resp, err := http.Get(url)
+	if err != nil {
+		return 0, err
+	}
+	defer resp.Body.Close()
+	sc := bufio.NewScanner(resp.Body)
+	for sc.Scan() {
+		if v, ok := strings.CutPrefix(sc.Text(), name+" "); ok {
+			return strconv.ParseFloat(v, 64)
+		}
+	}
+	return 0, fmt.Errorf("no metric %s", name)
 }
 
 // tail is the last n log lines of p.
