@@ -11,6 +11,7 @@ import (
 	"sort"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/fxamacker/cbor/v2"
 	"github.com/go-jose/go-jose/v4"
@@ -87,7 +88,13 @@ func FuzzHashTypedData(f *testing.F) {
 		}
 	}
 	f.Fuzz(func(t *testing.T, raw []byte) {
+		start := time.Now()
 		d, err := service.HashTypedData(raw)
+		// Bounded in time too: a request's typed data is hashed in
+		// milliseconds (the bound leaves room for a loaded machine).
+		if took := time.Since(start); took > time.Second {
+			t.Fatalf("hashing took %s", took)
+		}
 		if err == nil && len(d.Digest) != 32 {
 			t.Fatal("digest is not 32 bytes")
 		}

@@ -117,10 +117,11 @@ func parseFieldType(types apitypes.Types, s string) (fieldType, error) {
 type typedChecker struct {
 	types  apitypes.Types
 	fields map[string][]fieldType // by struct name, in declaration order
-	// structs counts struct values checked: go-ethereum re-validates every
-	// type and recomputes a type hash for each, so their number bounds the
-	// time hashing takes.
-	structs int
+	// structs counts struct values checked, and work their cost to
+	// go-ethereum, which re-validates every field of every type and
+	// recomputes a type hash for each struct value: together they bound
+	// the time hashing takes.
+	structs, work, declared int
 }
 
 // checkTypes refuses types go-ethereum would encode ambiguously or not at
@@ -130,6 +131,7 @@ type typedChecker struct {
 func checkTypes(types apitypes.Types) (*typedChecker, error) {
 	c := &typedChecker{types: types, fields: map[string][]fieldType{}}
 	for name, fields := range types {
+		c.declared += 1 + len(fields)
 		if !typeNamePattern.MatchString(name) {
 			return nil, fmt.Errorf("type name %q is not an identifier", text.Truncate(name))
 		}
@@ -187,8 +189,10 @@ func checkTypes(types apitypes.Types) (*typedChecker, error) {
 // each of its declared shape, and replaces integers by their *big.Int.
 func (c *typedChecker) checkStruct(name string, data map[string]any) error {
 	c.structs++
-	if c.structs > maxStructValues {
-		return fmt.Errorf("more than %d struct values", maxStructValues)
+	c.work += c.declared
+	if c.structs > maxStructValues || c.work > maxTypedWork {
+		return fmt.Errorf("%d struct values of %d declared types and fields: limit %d values, %d for their product",
+			c.structs, c.declared, maxStructValues, maxTypedWork)
 	}
 	declared := c.types[name]
 	if len(data) != len(declared) {

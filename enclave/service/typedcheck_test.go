@@ -2,6 +2,7 @@ package service_test
 
 import (
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 
@@ -77,6 +78,16 @@ func TestTypedDataGoEthereumCannotEncodeIsRefused(t *testing.T) {
 		{"bad_too_many_struct_values", typed(one("Item[]")+item, "M", `{"v":[`+strings.Repeat(`{"a":1},`, 1100)+`{"a":1}]}`),
 			typed(one("Item[]")+item, "M", `{"v":[`+strings.Repeat(`{"a":1},`, 1000)+`{"a":1}]}`)},
 	}
+	// Each struct value costs go-ethereum a pass over every declared type.
+	var many []string
+	for i := range 60 {
+		many = append(many, fmt.Sprintf(`"T%d":[%s]`, i, strings.TrimSuffix(strings.Repeat(`{"name":"f","type":"uint8"},`, 8), ",")))
+	}
+	empties := `{"v":[` + strings.TrimSuffix(strings.Repeat(`{},`, 200), ",") + `]}`
+	tests = append(tests, struct {
+		name      string
+		raw, good []byte
+	}{"bad_struct_values_times_types_over_budget", typed(one("E[]")+`,"E":[],`+strings.Join(many, ","), "M", empties), typed(one("E[]")+`,"E":[]`, "M", empties)})
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			_, err := service.HashTypedData(tt.raw)

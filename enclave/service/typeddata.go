@@ -26,8 +26,10 @@ const (
 	maxArrayDims  = 8
 	maxFixedArray = 1024
 	// maxStructValues bounds the struct values in a message and its
-	// domain: go-ethereum re-validates every type for each of them.
+	// domain, and maxTypedWork their number times the types and fields
+	// declared: go-ethereum re-validates every type for each of them.
 	maxStructValues = 1024
+	maxTypedWork    = 1 << 15
 )
 
 // SignTypedDataRequest is v1/sign/typed-data's params.
