@@ -30,8 +30,8 @@ func TestPanickingMethodAnswersSignedInternal(t *testing.T) {
 		crash func()
 	}{
 		{"runtime_error", "v1/derive-address", func() {
-			var m map[string]int
-			m["x"] = 1
+			var xs []int
+			_ = xs[len(xs)]
 		}},
 		{"panic_with_secret_value", "dev/derive-address", func() { panic("key " + marker) }},
 	}
