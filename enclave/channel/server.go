@@ -9,6 +9,9 @@ import (
 	"runtime"
 	"sync"
 	"time"
+
+	"github.com/nitro-signer/nitro-signer/enclave/internal/recovered"
+	"github.com/nitro-signer/nitro-signer/enclave/internal/text"
 )
 
 // Call is a call as the enclave receives it.
@@ -110,13 +113,21 @@ var Overloaded = Reply{Status: 503, Body: []byte(`{"error":"overloaded","message
 // call its caller has given up on. Like Overloaded it is not signed.
 var Expired = Reply{Status: 504, Body: []byte(`{"error":"timeout","message":"the call's deadline passed while it waited for a worker"}`)}
 
+// Internal is the reply to a call whose handler panicked. It is not signed:
+// the handler that could sign did not return.
+var Internal = Reply{Status: 500, Body: []byte(`{"error":"internal","message":"the call failed inside the enclave"}`)}
+
+func (s *Server) logger() *slog.Logger {
+	if s.Logger == nil {
+		return slog.New(slog.DiscardHandler)
+	}
+	return s.Logger
+}
+
 // Serve accepts connections until ctx ends or the listener fails, then waits
 // for the calls in flight to finish.
 func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
-	logger := s.Logger
-	if logger == nil {
-		logger = slog.New(slog.DiscardHandler)
-	}
+	logger := s.logger()
 	stop := context.AfterFunc(ctx, func() { ln.Close() })
 	defer stop()
 	defer s.startWorkers()()
@@ -192,6 +203,16 @@ func (s *Server) serveConn(ctx context.Context, conn net.Conn) error {
 		s.run(f.Route, func() {
 			defer calls.Done()
 			defer func() { <-sem }()
+			// The last resort: a handler that panics must not end the
+			// process (and with it the keyring and the replay cache).
+			// The answer is unsigned; the enclave's server recovers first
+			// and signs its own.
+			defer func() {
+				if v := recover(); v != nil {
+					s.logger().Error("channel call panicked", "route", text.Truncate(f.Route), "panic", recovered.Value(v), "stack", recovered.Stack())
+					write(f.ID, Internal)
+				}
+			}()
 			if !time.Now().Before(deadline) {
 				write(f.ID, Expired)
 				return

@@ -257,6 +257,9 @@ func (c *Config) validate() error {
 			return fmt.Errorf("policy.siwe_domains: %q", d)
 		}
 	}
+	if err := c.checkSurfaceOverlap(); err != nil {
+		return err
+	}
 	if c.Limits.InFlight < 0 || c.Limits.InFlight > 65536 {
 		return fmt.Errorf("limits.in_flight %d: want 0..65536", c.Limits.InFlight)
 	}
@@ -273,6 +276,47 @@ func (c *Config) validate() error {
 		return fmt.Errorf("limits.replay_entries_per_caller %d: want 1..limits.replay_entries (%d)", c.Limits.ReplayShare, c.Limits.ReplayEntries)
 	}
 	return nil
+}
+
+// Methods whose signatures another route can produce without their checks:
+// dev/sign-message signs EIP-191 of any bytes, and v1/sign/audit-row signs
+// EIP-191 of keccak256(row), 32 bytes, with the same wallet key. Through
+// dev/sign-message a caller could sign the digest of any row, deterministic
+// CBOR or not, or of no row at all. What audit-row signs cannot change
+// without breaking the calling system's verifiers, so a configuration that
+// serves both is refused. (sign/siwe's overlap is closed in the service:
+// dev/sign-message holds an EIP-4361 message to the same checks.)
+const (
+	devSignMessage = "dev/sign-message"
+	signAuditRow   = "v1/sign/audit-row"
+)
+
+// ErrSurfaceOverlap marks a configuration whose compatibility surface would
+// sign what a checked method signs, without the checks.
+var ErrSurfaceOverlap = errors.New("dev_surface would bypass a signing method's checks")
+
+func (c *Config) checkSurfaceOverlap() error {
+	if !c.DevSurface {
+		return nil // the dev routes do not exist
+	}
+	dev, rows := c.rolesAllowed(devSignMessage), c.rolesAllowed(signAuditRow)
+	if len(dev) == 0 || len(rows) == 0 {
+		return nil
+	}
+	return fmt.Errorf("%w: %s signs any 32 bytes as %s signs a row's keccak256 (roles %v may call %s, roles %v %s): "+
+		"turn dev_surface off or allow only one of them", ErrSurfaceOverlap, devSignMessage, signAuditRow, dev, devSignMessage, rows, signAuditRow)
+}
+
+// rolesAllowed lists the roles that may call method, sorted.
+func (c *Config) rolesAllowed(method string) []string {
+	var out []string
+	for role, methods := range c.allowed {
+		if methods[method] {
+			out = append(out, role)
+		}
+	}
+	sort.Strings(out)
+	return out
 }
 
 // CheckMethods fails if a role names a method that is not in known.

@@ -15,12 +15,14 @@ import (
 	"io"
 	"log/slog"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/nitro-signer/nitro-signer/enclave/channel"
 	"github.com/nitro-signer/nitro-signer/enclave/config"
 	"github.com/nitro-signer/nitro-signer/enclave/custody"
 	"github.com/nitro-signer/nitro-signer/enclave/envelope"
+	"github.com/nitro-signer/nitro-signer/enclave/internal/recovered"
 	"github.com/nitro-signer/nitro-signer/enclave/internal/text"
 	"github.com/nitro-signer/nitro-signer/enclave/keyring"
 	"github.com/nitro-signer/nitro-signer/enclave/nsm"
@@ -68,6 +70,9 @@ type Server struct {
 	x25519   *ecdh.PrivateKey
 	methods  map[string]service.Handler
 	custody  *custody.Custody
+	// panics counts the calls recovered from a panic since boot; the
+	// readiness reply reports it, and the parent exports it.
+	panics atomic.Uint64
 }
 
 var _ channel.Handler = (*Server)(nil)
@@ -158,8 +163,16 @@ func (s *Server) Custody() *custody.Custody { return s.custody }
 // KeyID is the per-boot signing key's kid.
 func (s *Server) KeyID() string { return s.signer.KeyID() }
 
-// Handle answers one channel call.
-func (s *Server) Handle(ctx context.Context, call *channel.Call) channel.Reply {
+// Handle answers one channel call. A call that panics is answered with a
+// signed internal error (unsigned outside the envelope: attestation,
+// readiness), logged with its route and stack and counted; one request
+// cannot take the enclave, its keyring and its replay cache down.
+func (s *Server) Handle(ctx context.Context, call *channel.Call) (reply channel.Reply) {
+	defer func() {
+		if v := recover(); v != nil {
+			reply = s.recover(call, v)
+		}
+	}()
 	switch call.Route {
 	case RouteAttestation:
 		return s.attest(call.Body)
@@ -167,6 +180,21 @@ func (s *Server) Handle(ctx context.Context, call *channel.Call) channel.Reply {
 		return s.ready()
 	}
 	return s.method(ctx, call)
+}
+
+// recover answers a call that panicked. The log line names the route, what
+// panicked (a runtime error's message or only the value's type) and the
+// stack without argument words: never the params, the payload or a key.
+func (s *Server) recover(call *channel.Call, v any) channel.Reply {
+	n := s.panics.Add(1)
+	s.log.Error("call panicked", "route", text.Truncate(call.Route), "panic", recovered.Value(v),
+		"stack", recovered.Stack(), "panics_since_boot", n)
+	e := envelope.Errorf(envelope.CodeInternal, "internal error")
+	switch call.Route {
+	case RouteAttestation, RouteReady:
+		return plainError(e)
+	}
+	return s.refuse(call, strings.HasPrefix(call.Route, "dev/"), e)
 }
 
 func (s *Server) attest(nonce []byte) channel.Reply {
@@ -200,11 +228,14 @@ type Readiness struct {
 	Reason string `json:"reason,omitempty"`
 	Epoch  uint32 `json:"k3_epoch"`
 	KeyID  string `json:"kid"`
+	// Panics counts the calls recovered from a panic since boot (the
+	// parent exports it as signer_enclave_panics_total).
+	Panics uint64 `json:"panics"`
 }
 
 func (s *Server) ready() channel.Reply {
 	st := s.custody.Status()
-	r := Readiness{Ready: st.Ready, Reason: st.Reason, Epoch: st.Epoch, KeyID: s.signer.KeyID()}
+	r := Readiness{Ready: st.Ready, Reason: st.Reason, Epoch: st.Epoch, KeyID: s.signer.KeyID(), Panics: s.panics.Load()}
 	status := 200
 	if !r.Ready {
 		status = 503

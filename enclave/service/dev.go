@@ -3,6 +3,7 @@ package service
 import (
 	"context"
 	"encoding/hex"
+	"regexp"
 	"strings"
 
 	"github.com/nitro-signer/nitro-signer/enclave/envelope"
@@ -75,9 +76,35 @@ func (s *Service) devSignMessage(_ context.Context, r *Request) (any, error) {
 	if err != nil {
 		return nil, keyError(err)
 	}
+	if err := s.checkPersonalMessage(msg, k); err != nil {
+		return nil, err
+	}
 	sig, err := SignPersonal(k, msg)
 	if err != nil {
 		return nil, err
 	}
 	return &DevSignMessageResponse{Signature: sig, Address: address(k), KeyVersion: k.Epoch}, nil
+}
+
+// siweHeader finds EIP-4361's header phrase however it is cased or spaced:
+// what a lenient SIWE verifier might take for a sign-in message.
+var siweHeader = regexp.MustCompile(`(?i)wants\s+you\s+to\s+sign\s+in\s+with\s+your\s+ethereum\s+account`)
+
+// checkPersonalMessage holds a message dev/sign-message is asked to sign
+// to v1/sign/siwe's rules when it looks like a sign-in message: both sign
+// EIP-191 of the text with the same wallet key, so without this the
+// compatibility surface would give the same signature without the checks.
+// A message with the header phrase must parse exactly as EIP-4361 (else
+// invalid_siwe_message: a lenient verifier might still read it as one) and
+// pass the SIWE policy: the omni's wallet, within its validity, an allowed
+// domain and chain id.
+func (s *Service) checkPersonalMessage(msg []byte, k *keyring.Key) error {
+	if !siweHeader.Match(msg) {
+		return nil
+	}
+	m, err := CheckSIWE(string(msg))
+	if err != nil {
+		return err
+	}
+	return s.siwePolicy(m, k.Address())
 }

@@ -21,6 +21,15 @@ const (
 	maxTypes         = 64
 	maxFieldsPerType = 64
 	maxTypeName      = 64
+	// maxArrayDims bounds the dimensions of one field's type, and
+	// maxFixedArray the length a fixed-size array may declare.
+	maxArrayDims  = 8
+	maxFixedArray = 1024
+	// maxStructValues bounds the struct values in a message and its
+	// domain, and maxTypedWork their number times the types and fields
+	// declared: go-ethereum re-validates every type for each of them.
+	maxStructValues = 1024
+	maxTypedWork    = 1 << 15
 )
 
 // SignTypedDataRequest is v1/sign/typed-data's params.
@@ -82,8 +91,20 @@ func HashTypedData(raw []byte) (*TypedDigest, error) {
 	if _, ok := wire.Types["EIP712Domain"]; !ok {
 		wire.Types["EIP712Domain"] = domainType(&wire.Domain)
 	}
+	check, err := checkTypes(wire.Types)
+	if err != nil {
+		return nil, bad("types: %v", err)
+	}
 	message, err := decodeMessage(wire.Message)
 	if err != nil {
+		return nil, bad("message: %v", err)
+	}
+	// Nothing reaches go-ethereum that has not been checked against its
+	// type (typedcheck.go).
+	if err := check.checkStruct("EIP712Domain", wire.Domain.Map()); err != nil {
+		return nil, bad("domain: %v", err)
+	}
+	if err := check.checkStruct(wire.PrimaryType, message); err != nil {
 		return nil, bad("message: %v", err)
 	}
 	td := apitypes.TypedData{Types: wire.Types, PrimaryType: wire.PrimaryType, Domain: wire.Domain, Message: message}
@@ -128,7 +149,8 @@ func domainType(d *apitypes.TypedDataDomain) []apitypes.Type {
 
 // decodeMessage decodes the message object keeping integers exact: a JSON
 // integer becomes a *big.Int, anything else with a fraction or exponent a
-// float64 (which go-ethereum accepts only when it is integral).
+// float64 (accepted only when it is an exact integer), and a number float64
+// cannot hold stays a json.Number, which no type accepts.
 func decodeMessage(raw json.RawMessage) (map[string]any, error) {
 	if len(raw) == 0 || raw[0] != '{' {
 		return nil, fmt.Errorf("not an object")
@@ -160,7 +182,7 @@ func convertNumbers(v any) any {
 		}
 		f, err := x.Float64()
 		if err != nil {
-			return string(x) // refused later as a type mismatch
+			return x // refused by the check: a number, but no integer
 		}
 		return f
 	}

@@ -1,7 +1,9 @@
 package proxy
 
 import (
+	"encoding/json"
 	"strconv"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -14,6 +16,9 @@ type Metrics struct {
 	inflight    prometheus.Gauge
 	ready       prometheus.Gauge
 	Connections prometheus.Gauge
+	// enclavePanics is the enclave's count of recovered panics, as its
+	// last readiness reply gave it.
+	enclavePanics atomic.Uint64
 }
 
 // NewMetrics creates the metrics and registers them with reg (nil: none).
@@ -36,8 +41,16 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Name: "signer_parent_enclave_connections", Help: "Live channel connections to the enclave.",
 		}),
 	}
+	// The enclave has no metrics listener: it counts the calls it
+	// recovered from a panic and reports the count in every readiness
+	// reply; the parent exports the last one it saw. It starts again at 0
+	// when the enclave restarts, as a counter does when its process does.
+	panics := prometheus.NewCounterFunc(prometheus.CounterOpts{
+		Name: "signer_enclave_panics_total",
+		Help: "Calls the enclave recovered from a panic since it booted, as of the last /readyz (any rise is a bug to report).",
+	}, func() float64 { return float64(m.enclavePanics.Load()) })
 	if reg != nil {
-		reg.MustRegister(m.requests, m.latency, m.inflight, m.ready, m.Connections)
+		reg.MustRegister(m.requests, m.latency, m.inflight, m.ready, m.Connections, panics)
 	}
 	return m
 }
@@ -45,4 +58,14 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 func (m *Metrics) observe(route string, status int, d time.Duration) {
 	m.requests.WithLabelValues(route, strconv.Itoa(status)).Inc()
 	m.latency.WithLabelValues(route).Observe(d.Seconds())
+}
+
+// observeReadiness takes what the parent exports from a readiness reply.
+func (m *Metrics) observeReadiness(body []byte) {
+	var r struct {
+		Panics *uint64 `json:"panics"`
+	}
+	if json.Unmarshal(body, &r) == nil && r.Panics != nil {
+		m.enclavePanics.Store(*r.Panics)
+	}
 }

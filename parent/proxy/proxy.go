@@ -201,6 +201,7 @@ func (p *Proxy) readyz(w http.ResponseWriter, r *http.Request) {
 	} else {
 		p.opts.Metrics.ready.Set(0)
 	}
+	p.opts.Metrics.observeReadiness(reply.Body)
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(reply.Status)
 	w.Write(reply.Body)
