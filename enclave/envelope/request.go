@@ -181,11 +181,13 @@ func (v *Verifier) Verify(route string, body []byte, chain [][]byte) (*Verified,
 		Alg        string `json:"alg"`
 		Thumbprint string `json:"x5t#S256"`
 	}
+	// Until the caller's signature verifies, every byte is the parent's:
+	// refusals (which the enclave signs) name the rule, never the bytes.
 	if err := DecodeJSON(headerJSON, &header, 1024); err != nil {
-		return nil, Errorf(CodeBadRequest, "JWS header: %v", err)
+		return nil, Errorf(CodeBadRequest, "JWS header is not a strict JSON object of alg and x5t#S256")
 	}
 	if header.Alg != string(jose.ES256) && header.Alg != string(jose.EdDSA) {
-		return nil, Errorf(CodeUnauthenticated, "alg %q: want ES256 or EdDSA", header.Alg)
+		return nil, Errorf(CodeUnauthenticated, "alg: want ES256 or EdDSA")
 	}
 	thumb, err := b64.DecodeString(header.Thumbprint)
 	if err != nil || len(thumb) != sha256.Size {
@@ -229,7 +231,8 @@ func (v *Verifier) Verify(route string, body []byte, chain [][]byte) (*Verified,
 		return nil, Errorf(CodeWrongAudience, "aud %q is not this signer", text.Truncate(w.Aud))
 	}
 	if w.Method != route {
-		return nil, Errorf(CodeBadRequest, "method %q was signed for another route than %q", text.Truncate(w.Method), route)
+		// route is the parent's; method, signed, is the caller's.
+		return nil, Errorf(CodeBadRequest, "method %q was signed for another route than the one called", text.Truncate(w.Method))
 	}
 	if w.Enclave == "" {
 		return nil, Errorf(CodeBadRequest, "request names no enclave instance")
@@ -316,7 +319,9 @@ func (v *Verifier) verifyChain(chain [][]byte, now time.Time) (Caller, crypto.Pu
 		KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth},
 	})
 	if err != nil {
-		return Caller{}, nil, Errorf(CodeUnauthenticated, "client certificate not issued by the caller CA: %v", err)
+		// x509's errors can name certificates of the forwarded chain,
+		// which the parent chose: say which rule, not what it said.
+		return Caller{}, nil, Errorf(CodeUnauthenticated, "client certificate not issued by the caller CA: %s", chainRule(err))
 	}
 	caller, err := v.callerOf(certs[0])
 	if err != nil {
@@ -361,4 +366,30 @@ type chainEntry struct {
 	caller              Caller
 	leafKey             crypto.PublicKey
 	notBefore, notAfter time.Time
+}
+
+// chainRule names the rule a chain verification error breaks, in the
+// enclave's words.
+func chainRule(err error) string {
+	var invalid x509.CertificateInvalidError
+	var unknown x509.UnknownAuthorityError
+	switch {
+	case errors.As(err, &unknown):
+		return "no chain to the caller CA"
+	case errors.As(err, &invalid):
+		switch invalid.Reason {
+		case x509.Expired:
+			return "a certificate is expired or not yet valid"
+		case x509.IncompatibleUsage:
+			return "a certificate is not for client authentication"
+		case x509.CANotAuthorizedForThisName, x509.CANotAuthorizedForExtKeyUsage:
+			return "a CA's constraints exclude the certificate"
+		case x509.NotAuthorizedToSign:
+			return "an intermediate is not a CA"
+		case x509.TooManyIntermediates:
+			return "the chain is too long"
+		}
+		return "a certificate is invalid"
+	}
+	return "the chain does not verify"
 }
