@@ -29,6 +29,7 @@ import (
 	"github.com/go-jose/go-jose/v4"
 
 	"github.com/nitro-signer/nitro-signer/attestation"
+	"github.com/nitro-signer/nitro-signer/enclave/custody"
 	"github.com/nitro-signer/nitro-signer/enclave/envelope"
 )
 
@@ -306,8 +307,29 @@ func (c *Client) Call(ctx context.Context, method string, params, result any) er
 	return c.call(ctx, method, params, result, nil)
 }
 
+// changesState lists the methods whose second execution is not the first's
+// answer again: a rotation twice is two epochs. The client never signs one
+// of them twice for one call.
+var changesState = map[string]bool{
+	custody.RouteRotate:     true,
+	custody.RouteImport:     true,
+	custody.RoutePeerImport: true,
+}
+
 func (c *Client) call(ctx context.Context, method string, params, result any, replyKey *jose.JSONWebKey) error {
-	req, err := c.prepare(ctx, method, params, replyKey, "")
+	kid := ""
+	if changesState[method] {
+		// Attest now and sign for the instance that answers, and never
+		// sign again for another one: a re-signed copy would leave the
+		// first request valid at the instance it names, and a parent
+		// could deliver both (one call, two rotations on two replicas).
+		a, err := c.Attest(ctx)
+		if err != nil {
+			return err
+		}
+		kid = a.KeyID
+	}
+	req, err := c.prepare(ctx, method, params, replyKey, kid)
 	if err != nil {
 		return err
 	}
@@ -315,9 +337,9 @@ func (c *Client) call(ctx context.Context, method string, params, result any, re
 	if err != nil {
 		return err
 	}
-	kid, err := c.open(ctx, req, a, result)
+	kid, err = c.open(ctx, req, a, result)
 	var e *envelope.Error
-	if !errors.As(err, &e) || e.Code != envelope.CodeWrongEnclave {
+	if !errors.As(err, &e) || e.Code != envelope.CodeWrongEnclave || changesState[method] {
 		return err
 	}
 	// The request reached another instance than the one it was signed for

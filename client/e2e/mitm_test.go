@@ -35,6 +35,7 @@ type frameMITM struct {
 	target atomic.Int32
 
 	mu      sync.Mutex
+	router  func(f *channel.Frame) int
 	frames  []mitmFrame
 	onCall  func(f *channel.Frame) (drop bool)
 	onReply func(call, reply *channel.Frame) (drop bool)
@@ -73,6 +74,14 @@ func startFrameMITM(t *testing.T, targets ...string) *frameMITM {
 
 // route sends every later call to targets[i].
 func (m *frameMITM) route(i int) { m.target.Store(int32(i)) }
+
+// setRouter chooses the enclave of each later call by the call itself
+// (its route, say); nil goes back to route's choice.
+func (m *frameMITM) setRouter(f func(*channel.Frame) int) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.router = f
+}
 
 // setHooks installs functions that may alter a call or a reply in place,
 // or drop it. nil restores pass-through.
@@ -177,11 +186,14 @@ func (m *frameMITM) serve(parent net.Conn) {
 		if err != nil {
 			return
 		}
-		i := int(m.target.Load())
-		m.record(true, i, f)
 		m.mu.Lock()
-		hook := m.onCall
+		hook, router := m.onCall, m.router
 		m.mu.Unlock()
+		i := int(m.target.Load())
+		if router != nil {
+			i = router(f)
+		}
+		m.record(true, i, f)
 		if hook != nil && hook(f) {
 			continue
 		}
