@@ -83,7 +83,7 @@ func attackSize(t *testing.T, enclavePID, want int) int {
 	if n < want {
 		t.Logf("open-file limits (this process %d, the enclave %d): %d connections instead of %d", lim.Cur, enclaveLimit, n, want)
 	}
-	if n < 2*channel.DefaultMaxConns {
+	if n < min(want, 2*channel.DefaultMaxConns) {
 		t.Skipf("open-file limits allow only %d connections", n)
 	}
 	t.Logf("%d connections; open-file limit of the enclave %d, of this process %d", n, enclaveLimit, lim.Cur)
@@ -159,11 +159,15 @@ func countOpen(conns []net.Conn, wait time.Duration) (open int, newestOpen bool)
 // client gets its answers while they are held.
 func TestPartialFramesDoNotPinEnclaveMemory(t *testing.T) {
 	tests := []struct {
-		name string
-		body int // bytes of the body sent
+		name  string
+		body  int // bytes of the body sent, beyond a few
+		conns int
 	}{
-		{"bad_a_few_bytes", 0},
-		{"bad_32KiB_of_body", 32 << 10},
+		{"bad_a_few_bytes", 0, 3000},
+		{"bad_32KiB_of_body", 32 << 10, 3000},
+		// The most a connection can hold, on twice as many connections
+		// as the enclave keeps.
+		{"bad_one_byte_short_of_the_largest_frame", channel.MaxFrame - 6, 2 * channel.DefaultMaxConns},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -173,7 +177,7 @@ func TestPartialFramesDoNotPinEnclaveMemory(t *testing.T) {
 				t.Fatal(err)
 			}
 			pid := e.enclave.cmd.Process.Pid
-			n := attackSize(t, pid, 3000)
+			n := attackSize(t, pid, tt.conns)
 			base, err := rssMiB(pid)
 			if err != nil {
 				t.Fatal(err)

@@ -64,7 +64,7 @@ func frameStream(b *testing.B, f *channel.Frame, k int) []byte {
 }
 
 // benchReadFrames reads frames the way the server's connection reader does.
-func benchReadFrames(b *testing.B, f *channel.Frame, r io.Reader) {
+func benchReadFrames(b *testing.B, r io.Reader) {
 	read := channel.NewFrameReader(r, channel.DefaultFrameTimeout).ReadFrame
 	b.ReportAllocs()
 	for b.Loop() {
@@ -84,7 +84,7 @@ func BenchmarkReadFrame(b *testing.B) {
 		b.Run(tt.name+"/memory", func(b *testing.B) {
 			s := frameStream(b, tt.f, 64)
 			b.SetBytes(int64(len(s) / 64))
-			benchReadFrames(b, tt.f, &loopReader{data: s, chunk: 64 << 10})
+			benchReadFrames(b, &loopReader{data: s, chunk: 64 << 10})
 		})
 		b.Run(tt.name+"/unix", func(b *testing.B) {
 			s := frameStream(b, tt.f, 64)
@@ -112,7 +112,7 @@ func BenchmarkReadFrame(b *testing.B) {
 				b.Fatal(err)
 			}
 			defer conn.Close()
-			benchReadFrames(b, tt.f, conn)
+			benchReadFrames(b, conn)
 		})
 	}
 }

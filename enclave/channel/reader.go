@@ -17,7 +17,8 @@ var ErrFrameTimeout = errors.New("channel: frame incomplete past its deadline")
 
 // FrameReader reads frames from one connection. Its buffer grows with the
 // bytes that arrive, never ahead of them to what a length prefix declares,
-// and a buffer grown for a large frame is dropped once that frame is read.
+// and a buffer grown for a large frame is given back once that frame is
+// read.
 // A frame whose first byte has arrived must complete within the timeout; a
 // connection idle between frames waits as long as it likes.
 type FrameReader struct {
@@ -27,9 +28,10 @@ type FrameReader struct {
 	buf      []byte // buf[start:end] is read and not yet consumed
 	start    int
 	end      int
-	small    []byte  // the connection's own buffer of readBuffer bytes, once it has one
-	pooled   *[]byte // buf's entry in its pool, when buf is a large buffer
+	small    *[]byte // the reader's own buffer of readBuffer bytes, once it has one
+	large    *[]byte // buf, when it is a larger buffer
 	err      error   // from r, returned once the buffered bytes are used up
+	spent    error   // what ended the reader
 	armed    bool    // a read deadline is set on r
 	// last is when the last frame was read, stalled when the frame being
 	// read began waiting for more bytes (0 if it is not), both on the clock
@@ -49,23 +51,42 @@ func NewFrameReader(r io.Reader, timeout time.Duration) *FrameReader {
 	return fr
 }
 
-// ReadFrame reads, decodes and validates the next frame. An error other
-// than a malformed frame's leaves the connection unusable.
+// ReadFrame reads, decodes and validates the next frame. After an error
+// the reader is spent (a length-prefixed stream cannot resynchronise): it
+// has given its buffers back and returns that error again.
 func (fr *FrameReader) ReadFrame() (*Frame, error) {
+	if fr.spent != nil {
+		return nil, fr.spent
+	}
 	if err := fr.fill(4); err != nil {
-		return nil, err
+		return nil, fr.spend(err)
 	}
 	n := binary.BigEndian.Uint32(fr.buf[fr.start:])
 	if n == 0 || n > MaxFrame {
-		return nil, fmt.Errorf("%w: length %d", ErrFrame, n)
+		return nil, fr.spend(fmt.Errorf("%w: length %d", ErrFrame, n))
 	}
 	if err := fr.fill(4 + int(n)); err != nil {
-		return nil, err
+		return nil, fr.spend(err)
 	}
 	f, err := Unmarshal(fr.buf[fr.start+4 : fr.start+4+int(n)])
 	fr.start += 4 + int(n)
 	fr.done()
-	return f, err
+	if err != nil {
+		return nil, fr.spend(err)
+	}
+	return f, nil
+}
+
+// spend ends the reader with err and gives its buffers back.
+func (fr *FrameReader) spend(err error) error {
+	fr.spent = err
+	for _, b := range []*[]byte{fr.small, fr.large} {
+		if b != nil {
+			buffers[len(*b)].Put(b)
+		}
+	}
+	fr.buf, fr.small, fr.large, fr.start, fr.end = nil, nil, nil, 0, 0
+	return err
 }
 
 // fill reads until need bytes of the current frame are buffered.
@@ -135,41 +156,43 @@ func (fr *FrameReader) makeRoom(need int) {
 	}
 }
 
-// largeBuffers hold the buffers of midBuffer and bigBuffer bytes that
-// readers grow into for a large frame and give back when it is read, so
-// that no idle connection keeps one and a stream of large frames allocates
-// none.
-var largeBuffers = map[int]*sync.Pool{
-	midBuffer: {New: func() any { b := make([]byte, midBuffer); return &b }},
-	bigBuffer: {New: func() any { b := make([]byte, bigBuffer); return &b }},
+// buffers hold the buffers readers use once they have read a frame
+// (readBuffer bytes) and those they grow into for a large one (midBuffer and
+// bigBuffer), given back when the frame is read or the reader is spent: no
+// idle connection keeps a large one, and connections that come and go, or a
+// stream of large frames, allocate none.
+var buffers = map[int]*sync.Pool{
+	readBuffer: {New: func() any { b := make([]byte, readBuffer); return &b }},
+	midBuffer:  {New: func() any { b := make([]byte, midBuffer); return &b }},
+	bigBuffer:  {New: func() any { b := make([]byte, bigBuffer); return &b }},
 }
 
-// switchTo moves what is buffered to a buffer of size bytes: the
-// connection's own for readBuffer, else one from largeBuffers; a large
-// buffer left behind goes back to its pool.
+// switchTo moves what is buffered to a buffer of size bytes: the reader's
+// own for readBuffer, else a larger one; a larger one left behind is given
+// back.
 func (fr *FrameReader) switchTo(size int) {
 	var b []byte
-	var entry *[]byte
+	var large *[]byte
 	if size == readBuffer {
 		if fr.small == nil {
-			fr.small = make([]byte, readBuffer)
+			fr.small = buffers[readBuffer].Get().(*[]byte)
 		}
-		b = fr.small
+		b = *fr.small
 	} else {
-		entry = largeBuffers[size].Get().(*[]byte)
-		b = *entry
+		large = buffers[size].Get().(*[]byte)
+		b = *large
 	}
 	n := copy(b, fr.buf[fr.start:fr.end])
-	if fr.pooled != nil {
-		largeBuffers[len(*fr.pooled)].Put(fr.pooled)
+	if fr.large != nil {
+		buffers[len(*fr.large)].Put(fr.large)
 	}
-	fr.buf, fr.pooled, fr.start, fr.end = b, entry, 0, n
+	fr.buf, fr.large, fr.start, fr.end = b, large, 0, n
 }
 
 // done ends a frame: the deadline is lifted, and the reader goes back to
-// its own buffer of readBuffer bytes (from the small first buffer, or from a
-// large one, which goes back to its pool), unless what follows the frame is
-// already more than that.
+// its own buffer of readBuffer bytes (from the first buffer, or from a
+// larger one, given back), unless what follows the frame is already more
+// than that.
 func (fr *FrameReader) done() {
 	if fr.armed {
 		fr.armed = false

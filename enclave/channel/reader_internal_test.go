@@ -16,26 +16,52 @@ import (
 
 var errStalled = errors.New("stalled")
 
+// spyReader records the most buffer a reader offers it to read into,
+// counted from the first byte it delivered.
+type spyReader struct {
+	r         io.Reader
+	delivered int
+	most      int
+}
+
+func (s *spyReader) Read(p []byte) (int, error) {
+	s.most = max(s.most, s.delivered+len(p))
+	n, err := s.r.Read(p)
+	s.delivered += n
+	return n, err
+}
+
 // TestFrameBufferGrowsAsBytesArrive: the length prefix alone allocates
-// nothing near what it declares; the buffer grows with the bytes that came.
+// nothing near what it declares; the buffer grows with the bytes that came,
+// and a reader that fails gives its buffers back.
 func TestFrameBufferGrowsAsBytesArrive(t *testing.T) {
 	for _, sent := range []int{0, 5, 1000, 40 << 10, 100 << 10, MaxFrame - 1} {
 		in := append(binary.BigEndian.AppendUint32(nil, MaxFrame), make([]byte, sent)...)
-		stalled := func() io.Reader { return io.MultiReader(bytes.NewReader(in), iotest.ErrReader(errStalled)) }
-		limit := max(readBuffer, growth*sent)
-		_, buf, err := ReadFrame(stalled(), nil)
+		stalled := func() *spyReader {
+			return &spyReader{r: io.MultiReader(bytes.NewReader(in), iotest.ErrReader(errStalled))}
+		}
+		limit := max(readBuffer, growth*(sent+4))
+		spy := stalled()
+		_, buf, err := ReadFrame(spy, nil)
 		if !errors.Is(err, errStalled) {
 			t.Fatalf("ReadFrame, %d bytes sent: %v, want the reader's error", sent, err)
 		}
-		if cap(buf) > limit {
-			t.Fatalf("ReadFrame, %d bytes of a %d-byte frame sent: buffer of %d bytes, want at most %d", sent, MaxFrame, cap(buf), limit)
+		if cap(buf) > limit || spy.most > limit+4 {
+			t.Fatalf("ReadFrame, %d bytes of a %d-byte frame sent: buffer of %d bytes, want at most %d", sent, MaxFrame, max(cap(buf), spy.most), limit)
 		}
-		fr := NewFrameReader(stalled(), time.Second)
+		spy = stalled()
+		fr := NewFrameReader(spy, time.Second)
 		if _, err := fr.ReadFrame(); !errors.Is(err, errStalled) {
 			t.Fatalf("FrameReader, %d bytes sent: %v, want the reader's error", sent, err)
 		}
-		if cap(fr.buf) > limit {
-			t.Fatalf("FrameReader, %d bytes of a %d-byte frame sent: buffer of %d bytes, want at most %d", sent, MaxFrame, cap(fr.buf), limit)
+		if spy.most > limit {
+			t.Fatalf("FrameReader, %d bytes of a %d-byte frame sent: buffer of %d bytes, want at most %d", sent, MaxFrame, spy.most, limit)
+		}
+		if fr.buf != nil || fr.small != nil || fr.large != nil {
+			t.Fatalf("FrameReader, %d bytes sent: a failed reader keeps buffers of %d bytes", sent, cap(fr.buf))
+		}
+		if _, again := fr.ReadFrame(); !errors.Is(again, errStalled) {
+			t.Fatalf("FrameReader read again after failing: %v, want the same error", again)
 		}
 	}
 }
