@@ -2,6 +2,9 @@ package channel_test
 
 import (
 	"bytes"
+	"io"
+	"net"
+	"path/filepath"
 	"testing"
 
 	"github.com/nitro-signer/nitro-signer/enclave/channel"
@@ -31,5 +34,85 @@ func BenchmarkUnmarshalFrame(b *testing.B) {
 		if _, err := channel.Unmarshal(enc[4:]); err != nil {
 			b.Fatal(err)
 		}
+	}
+}
+
+// loopReader yields data over and over, at most chunk bytes a read, as a
+// socket delivering a busy peer's batches would.
+type loopReader struct {
+	data  []byte
+	off   int
+	chunk int
+}
+
+func (r *loopReader) Read(p []byte) (int, error) {
+	n := copy(p[:min(len(p), r.chunk)], r.data[r.off:])
+	r.off = (r.off + n) % len(r.data)
+	return n, nil
+}
+
+// frameStream is k encodings of f back to back.
+func frameStream(b *testing.B, f *channel.Frame, k int) []byte {
+	var s []byte
+	for range k {
+		var err error
+		if s, err = channel.AppendFrame(s, f); err != nil {
+			b.Fatal(err)
+		}
+	}
+	return s
+}
+
+// benchReadFrames reads frames the way the server's connection reader does.
+func benchReadFrames(b *testing.B, r io.Reader) {
+	read := channel.NewFrameReader(r, channel.DefaultFrameTimeout).ReadFrame
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := read(); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+func BenchmarkReadFrame(b *testing.B) {
+	large := benchFrame()
+	large.Body = bytes.Repeat([]byte("e"), channel.MaxBody)
+	for _, tt := range []struct {
+		name string
+		f    *channel.Frame
+	}{{"small", benchFrame()}, {"large", large}} {
+		b.Run(tt.name+"/memory", func(b *testing.B) {
+			s := frameStream(b, tt.f, 64)
+			b.SetBytes(int64(len(s) / 64))
+			benchReadFrames(b, &loopReader{data: s, chunk: 64 << 10})
+		})
+		b.Run(tt.name+"/unix", func(b *testing.B) {
+			s := frameStream(b, tt.f, 64)
+			b.SetBytes(int64(len(s) / 64))
+			dir := b.TempDir()
+			ln, err := net.Listen("unix", filepath.Join(dir, "s"))
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer ln.Close()
+			go func() {
+				w, err := ln.Accept()
+				if err != nil {
+					return
+				}
+				defer w.Close()
+				for {
+					if _, err := w.Write(s); err != nil {
+						return
+					}
+				}
+			}()
+			conn, err := net.Dial("unix", filepath.Join(dir, "s"))
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer conn.Close()
+			benchReadFrames(b, conn)
+		})
 	}
 }

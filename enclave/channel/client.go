@@ -1,7 +1,6 @@
 package channel
 
 import (
-	"bufio"
 	"context"
 	"errors"
 	"math/rand/v2"
@@ -127,12 +126,11 @@ func (c *Client) changed(delta int64) {
 // read delivers replies until the connection fails or the enclave breaks
 // the protocol.
 func (c *Client) read(s *slot, conn net.Conn) {
-	r := bufio.NewReaderSize(conn, 64<<10)
-	var buf []byte
+	// The same reader as the enclave's: the enclave is trusted, but a
+	// reply that stalls halfway fails the connection, not the pool.
+	r := NewFrameReader(conn, DefaultFrameTimeout)
 	for {
-		var f *Frame
-		var err error
-		f, buf, err = ReadFrame(r, buf)
+		f, err := r.ReadFrame()
 		if err != nil || f.Type != TypeReply {
 			return
 		}

@@ -4,7 +4,6 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
-	"io"
 
 	"github.com/nitro-signer/nitro-signer/enclave/internal/strictcbor"
 )
@@ -159,25 +158,4 @@ func appendHead(dst []byte, major byte, n uint64) []byte {
 		return binary.BigEndian.AppendUint32(append(dst, major|26), uint32(n))
 	}
 	return binary.BigEndian.AppendUint64(append(dst, major|27), n)
-}
-
-// ReadFrame reads one frame. buf is reused when large enough.
-func ReadFrame(r io.Reader, buf []byte) (*Frame, []byte, error) {
-	var head [4]byte
-	if _, err := io.ReadFull(r, head[:]); err != nil {
-		return nil, buf, err
-	}
-	n := binary.BigEndian.Uint32(head[:])
-	if n == 0 || n > MaxFrame {
-		return nil, buf, fmt.Errorf("%w: length %d", ErrFrame, n)
-	}
-	if cap(buf) < int(n) {
-		buf = make([]byte, n)
-	}
-	buf = buf[:n]
-	if _, err := io.ReadFull(r, buf); err != nil {
-		return nil, buf, err
-	}
-	f, err := Unmarshal(buf)
-	return f, buf, err
 }

@@ -1,13 +1,13 @@
 package channel
 
 import (
-	"bufio"
 	"context"
 	"errors"
 	"log/slog"
 	"net"
 	"runtime"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/nitro-signer/nitro-signer/enclave/internal/recovered"
@@ -53,6 +53,14 @@ type Server struct {
 	// of their own, outside the Workers bound, so they cannot hold up the
 	// calls that only compute.
 	Dedicated func(route string) bool
+	// MaxConns bounds the connections open at once; a newcomer beyond it
+	// closes the one least worth keeping (see DefaultMaxConns). Zero means
+	// DefaultMaxConns; it is at most MaxConns.
+	MaxConns int
+	// FrameTimeout bounds how long a frame may take to arrive once its
+	// first byte has; a connection idle between frames has no deadline.
+	// Zero means DefaultFrameTimeout.
+	FrameTimeout time.Duration
 	// Logger receives connection-level events; nil discards them.
 	Logger *slog.Logger
 
@@ -131,39 +139,154 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	stop := context.AfterFunc(ctx, func() { ln.Close() })
 	defer stop()
 	defer s.startWorkers()()
-	var conns sync.Map
+	conns := newConnSet(s.MaxConns)
+	frameTimeout := s.FrameTimeout
+	if frameTimeout <= 0 {
+		frameTimeout = DefaultFrameTimeout
+	}
+	backoff := time.Duration(0)
+	var evicted int
+	var reported time.Time
 	for {
 		conn, err := ln.Accept()
 		if err != nil {
-			conns.Range(func(k, _ any) bool { k.(net.Conn).Close(); return true })
+			if ctx.Err() == nil && outOfFiles(err) {
+				// Out of descriptors (the cap is above what the process
+				// may open): wait for some to close rather than stop.
+				backoff = min(max(2*backoff, minAcceptBackoff), maxAcceptBackoff)
+				logger.Warn("channel accept failed, retrying", "err", err, "backoff", backoff)
+				select {
+				case <-time.After(backoff):
+				case <-ctx.Done():
+				}
+				continue
+			}
+			conns.closeAll()
 			s.wg.Wait()
 			if ctx.Err() != nil {
 				return nil
 			}
 			return err
 		}
-		conns.Store(conn, true)
+		backoff = 0
+		c := &tracked{conn: conn, fr: NewFrameReader(conn, frameTimeout), accepted: activity.Add(1)}
+		if conns.add(c) {
+			evicted++
+			if time.Since(reported) > time.Second {
+				logger.Warn("channel connections at their cap: closed the least active", "max_conns", conns.max, "closed", evicted)
+				evicted, reported = 0, time.Now()
+			}
+		}
 		s.wg.Add(1)
 		go func() {
 			defer s.wg.Done()
-			defer conns.Delete(conn)
-			if err := s.serveConn(ctx, conn); err != nil && !errors.Is(err, net.ErrClosed) {
+			defer conns.remove(c)
+			if err := s.serveConn(ctx, c); err != nil && !errors.Is(err, net.ErrClosed) {
 				logger.Warn("channel connection closed", "err", err)
 			}
 		}()
 	}
 }
 
-func (s *Server) serveConn(ctx context.Context, conn net.Conn) error {
+// outOfFiles reports an accept error that passes once connections close.
+func outOfFiles(err error) bool {
+	return errors.Is(err, syscall.EMFILE) || errors.Is(err, syscall.ENFILE)
+}
+
+// tracked is an accepted connection and what the server knows of it.
+type tracked struct {
+	conn     net.Conn
+	fr       *FrameReader
+	accepted int64 // on the clock of activity
+}
+
+// rank orders connections for closing, least worth keeping first: those
+// that never completed a frame or are stalled in one (class 0), oldest
+// first, then those idle between frames (class 1), idle longest first (in
+// accepts since; ties are broken by the map's order). A
+// peer that holds connections open without using them, or with frames it
+// never finishes, loses them to a newcomer before a pool connection that
+// carries calls does.
+func (c *tracked) rank() (class int, at int64) {
+	last := c.fr.last.Load()
+	if last == 0 {
+		return 0, c.accepted
+	}
+	if stalled := c.fr.stalled.Load(); stalled != 0 {
+		return 0, stalled
+	}
+	return 1, last
+}
+
+// connSet is the server's open connections, at most max.
+type connSet struct {
+	max  int
+	mu   sync.Mutex
+	open map[*tracked]struct{}
+}
+
+func newConnSet(max int) *connSet {
+	if max <= 0 {
+		max = DefaultMaxConns
+	}
+	return &connSet{max: min(max, MaxConns), open: map[*tracked]struct{}{}}
+}
+
+// add admits c; if the set was full it first closes the connection least
+// worth keeping, and reports so. A newcomer always gets in: a parent that
+// restarted must reach the enclave whatever its predecessor left open.
+func (cs *connSet) add(c *tracked) (evicted bool) {
+	cs.mu.Lock()
+	defer cs.mu.Unlock()
+	if len(cs.open) >= cs.max {
+		var victim *tracked
+		var vClass int
+		var vAt int64
+		for o := range cs.open {
+			class, at := o.rank()
+			if victim == nil || class < vClass || class == vClass && at < vAt {
+				victim, vClass, vAt = o, class, at
+			}
+		}
+		delete(cs.open, victim)
+		victim.conn.Close()
+		evicted = true
+	}
+	cs.open[c] = struct{}{}
+	return evicted
+}
+
+func (cs *connSet) remove(c *tracked) {
+	cs.mu.Lock()
+	delete(cs.open, c)
+	cs.mu.Unlock()
+}
+
+func (cs *connSet) closeAll() {
+	cs.mu.Lock()
+	defer cs.mu.Unlock()
+	for c := range cs.open {
+		c.conn.Close()
+	}
+}
+
+func (s *Server) serveConn(ctx context.Context, c *tracked) error {
+	conn := c.conn
 	defer conn.Close()
 	limit := s.InFlight
 	if limit <= 0 {
 		limit = DefaultInFlight
 	}
 	sem := make(chan struct{}, limit)
-	w := newBatchWriter(conn, 2*limit)
+	// The writer starts with the first frame: a connection that never
+	// completes one costs its reader alone.
+	var w *batchWriter
 	var calls sync.WaitGroup
-	defer w.stop()
+	defer func() {
+		if w != nil {
+			w.stop()
+		}
+	}()
 	defer calls.Wait()
 	write := func(id uint64, r Reply) {
 		b, err := AppendFrame(make([]byte, 0, len(r.Body)+32), &Frame{Type: TypeReply, ID: id, Status: uint16(r.Status), Body: r.Body})
@@ -174,17 +297,16 @@ func (s *Server) serveConn(ctx context.Context, conn net.Conn) error {
 		// writer's deadline closes the connection and unblocks it.
 		w.send(b)
 	}
-	r := bufio.NewReaderSize(conn, 64<<10)
-	var buf []byte
 	for {
-		var f *Frame
-		var err error
-		f, buf, err = ReadFrame(r, buf)
+		f, err := c.fr.ReadFrame()
 		if err != nil {
 			return err
 		}
 		if f.Type != TypeCall {
 			return ErrFrame
+		}
+		if w == nil {
+			w = newBatchWriter(conn, 2*limit)
 		}
 		select {
 		case sem <- struct{}{}:

@@ -35,7 +35,9 @@ type Config struct {
 	// means none, and the keyring cannot be sealed.
 	Host string
 	// Egress is the parent's egress proxy, for KMS.
-	Egress   string
+	Egress string
+	// MaxConns bounds the channel connections the enclave keeps open.
+	MaxConns int
 	Platform platformFlags
 }
 
@@ -46,6 +48,9 @@ func (c *Config) Validate() error {
 	}
 	if _, err := channel.ParseAddr(c.Listen); err != nil {
 		return err
+	}
+	if c.MaxConns < 1 || c.MaxConns > channel.MaxConns {
+		return fmt.Errorf("--max-conns %d: want 1..%d", c.MaxConns, channel.MaxConns)
 	}
 	for _, a := range []string{c.Host, c.Egress} {
 		if a == "" {
@@ -65,6 +70,7 @@ func main() {
 	fs.StringVar(&c.Listen, "listen", "vsock://4294967295:5000", "channel address: vsock://CID:PORT, unix:///path or tcp://host:port")
 	fs.StringVar(&c.Host, "host", "", "the parent's host service (sealed state, credentials): vsock://3:5001 in an enclave; empty for none")
 	fs.StringVar(&c.Egress, "egress", "", "the parent's egress proxy (KMS): vsock://3:5002 in an enclave; empty for none")
+	fs.IntVar(&c.MaxConns, "max-conns", channel.DefaultMaxConns, "channel connections kept open at once; a newcomer beyond them closes the least active (keep it above the parent's --pool)")
 	c.Platform.register(fs)
 	if err := fs.Parse(os.Args[1:]); err != nil {
 		os.Exit(2)
@@ -140,7 +146,7 @@ func run(ctx context.Context, c *Config, logger *slog.Logger) error {
 	}
 	logger.Info("enclave serving", "listen", addr.String(), "signer_id", cfg.SignerID,
 		"config_sha256", fmt.Sprintf("%x", cfg.Hash), "kid", srv.KeyID(), "k3_epoch", keys.Current(), "build", buildKind)
-	err = (&channel.Server{Handler: srv, InFlight: cfg.Limits.InFlight, Dedicated: custody.WaitsOnIO, Logger: logger}).Serve(ctx, ln)
+	err = (&channel.Server{Handler: srv, InFlight: cfg.Limits.InFlight, MaxConns: c.MaxConns, Dedicated: custody.WaitsOnIO, Logger: logger}).Serve(ctx, ln)
 	logger.Info("enclave stopped serving")
 	return err
 }
