@@ -58,9 +58,12 @@ type Limits struct {
 	InFlight int `json:"in_flight"`
 	// ReplayEntries bounds remembered nonces per generation.
 	ReplayEntries int `json:"replay_entries"`
-	// ReplayShare bounds the nonces one caller (certificate) may hold in a
-	// generation; by default half of ReplayEntries.
-	ReplayShare int `json:"replay_entries_per_caller"`
+	// ReplayCallerShare bounds the nonces one caller (certificate) may
+	// hold in a generation; by default half of ReplayRoleShare. The
+	// callers of one role together hold at most ReplayRoleShare,
+	// ReplayEntries divided by the number of roles.
+	ReplayCallerShare int `json:"replay_entries_per_caller"`
+	ReplayRoleShare   int `json:"-"`
 }
 
 // Policy restricts what the signing methods sign. An empty list allows
@@ -266,14 +269,18 @@ func (c *Config) validate() error {
 	if c.Limits.ReplayEntries == 0 {
 		c.Limits.ReplayEntries = envelope.DefaultReplayEntries
 	}
-	if c.Limits.ReplayEntries < 1024 || c.Limits.ReplayEntries > 1<<22 {
-		return fmt.Errorf("limits.replay_entries %d: want 1024..4194304", c.Limits.ReplayEntries)
+	if c.Limits.ReplayEntries < 1024 || c.Limits.ReplayEntries > 1<<24 {
+		return fmt.Errorf("limits.replay_entries %d: want 1024..16777216", c.Limits.ReplayEntries)
 	}
-	if c.Limits.ReplayShare == 0 {
-		c.Limits.ReplayShare = c.Limits.ReplayEntries / 2
+	// No role can fill the replay cache for another: each holds at most
+	// its equal part.
+	c.Limits.ReplayRoleShare = c.Limits.ReplayEntries / max(1, len(c.Roles))
+	if c.Limits.ReplayCallerShare == 0 {
+		c.Limits.ReplayCallerShare = max(1, c.Limits.ReplayRoleShare/2)
 	}
-	if c.Limits.ReplayShare < 1 || c.Limits.ReplayShare > c.Limits.ReplayEntries {
-		return fmt.Errorf("limits.replay_entries_per_caller %d: want 1..limits.replay_entries (%d)", c.Limits.ReplayShare, c.Limits.ReplayEntries)
+	if c.Limits.ReplayCallerShare < 1 || c.Limits.ReplayCallerShare > c.Limits.ReplayRoleShare {
+		return fmt.Errorf("limits.replay_entries_per_caller %d: want 1..%d (limits.replay_entries divided by the %d roles)",
+			c.Limits.ReplayCallerShare, c.Limits.ReplayRoleShare, len(c.Roles))
 	}
 	return nil
 }

@@ -77,7 +77,7 @@ func BenchmarkVerify(b *testing.B) {
 	p := newPKI(b)
 	c := p.caller(b, "spiffe://td/broker", x509.ExtKeyUsageClientAuth)
 	v := &envelope.Verifier{SignerID: "s1", CallerCA: p.pool, TrustDomain: "td", Window: time.Minute,
-		Clock: func() time.Time { return now }, Instance: "instance-a", Replay: envelope.NewReplay(time.Minute, 1<<20, 1<<20, now)}
+		Clock: func() time.Time { return now }, Instance: "instance-a", Replay: envelope.NewReplay(time.Minute, 1<<20, 1<<20, 1<<20, now)}
 	params := map[string]any{"operator_omni": "0c2d9e6b3a8f4e1d7c5b2a9f8e6d4c3b1a0f9e8d7c6b5a4f3e2d1c0b9a8f7e6d", "k3_epoch": 1}
 	b.ReportAllocs()
 	for b.Loop() {

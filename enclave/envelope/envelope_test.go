@@ -74,7 +74,7 @@ func (p pki) ed25519Caller(t testing.TB, uri string) caller {
 
 func verifier(p pki) *envelope.Verifier {
 	return &envelope.Verifier{SignerID: "s1", CallerCA: p.pool, TrustDomain: "td", Window: time.Minute,
-		Clock: func() time.Time { return now }, Instance: "instance-a", Replay: envelope.NewReplay(time.Minute, 1024, 512, now)}
+		Clock: func() time.Time { return now }, Instance: "instance-a", Replay: envelope.NewReplay(time.Minute, 1024, 512, 512, now)}
 }
 
 func sign(t testing.TB, c caller, mutate func(*envelope.Outgoing)) []byte {
@@ -228,7 +228,7 @@ func TestReplayShareIsPerCaller(t *testing.T) {
 	hog := p.caller(t, "spiffe://td/worker", x509.ExtKeyUsageClientAuth)
 	admin := p.caller(t, "spiffe://td/admin", x509.ExtKeyUsageClientAuth)
 	v := verifier(p)
-	v.Replay = envelope.NewReplay(time.Minute, 8, 4, now)
+	v.Replay = envelope.NewReplay(time.Minute, 8, 8, 4, now)
 	for i := range 4 {
 		if _, err := v.Verify("v1/m", sign(t, hog, nil), hog.chain); err != nil {
 			t.Fatalf("request %d within the share: %v", i, err)
@@ -357,5 +357,24 @@ func TestCodesHaveStatuses(t *testing.T) {
 	}
 	if envelope.Code("nope").Status() != 500 {
 		t.Error("an unknown code is not 500")
+	}
+}
+
+// TestUnconfiguredRoleTakesNoReplayEntry: a caller whose role the
+// configuration does not name is refused before its nonce takes room, so
+// certificates of made-up roles cannot fill the cache in shares of their
+// own.
+func TestUnconfiguredRoleTakesNoReplayEntry(t *testing.T) {
+	p := newPKI(t)
+	stranger := p.caller(t, "spiffe://td/stranger", x509.ExtKeyUsageClientAuth)
+	v := verifier(p)
+	v.Roles = map[string]bool{"broker": true}
+	v.Replay = envelope.NewReplay(time.Minute, 1, 1, 1, now)
+	if _, err := v.Verify("v1/m", sign(t, stranger, nil), stranger.chain); envelope.CodeOf(err) != envelope.CodeUnauthorized {
+		t.Fatalf("unconfigured role: %v, want unauthorized", err)
+	}
+	broker := p.caller(t, "spiffe://td/broker", x509.ExtKeyUsageClientAuth)
+	if _, err := v.Verify("v1/m", sign(t, broker, nil), broker.chain); err != nil {
+		t.Fatalf("the one entry was taken by the refused caller: %v", err)
 	}
 }

@@ -144,6 +144,9 @@ type Verifier struct {
 	// Instance is this enclave instance's kid (its per-boot response key);
 	// a request's enclave must equal it.
 	Instance string
+	// Roles, if set, are the roles the configuration names; a caller of
+	// another role is refused before its nonce is recorded.
+	Roles map[string]bool
 	// Replay remembers used nonces.
 	Replay *Replay
 
@@ -261,11 +264,18 @@ func (v *Verifier) Verify(route string, body []byte, chain [][]byte) (*Verified,
 			return nil, err
 		}
 	}
+	if v.Roles != nil && !v.Roles[caller.Role] {
+		// Refused before its nonce takes room: a role the configuration
+		// does not name has no share of the replay cache.
+		return nil, Errorf(CodeUnauthorized, "role %q is not configured", caller.Role)
+	}
 	sum := sha256.Sum256(append(caller.Thumbprint[:], nonce...))
-	fresh, full := v.Replay.Use(caller.Thumbprint, replayKeyOf(sum[:8]), now)
+	fresh, full := v.Replay.Use(caller.Role, caller.Thumbprint, replayKeyOf(sum[:8]), now)
 	switch full {
-	case ShareFull:
+	case CallerFull:
 		return nil, Errorf(CodeOverloaded, "this caller's share of the replay cache is full")
+	case RoleFull:
+		return nil, Errorf(CodeOverloaded, "the share of the replay cache of role %q is full", caller.Role)
 	case CacheFull:
 		return nil, Errorf(CodeOverloaded, "replay cache full")
 	}

@@ -124,7 +124,9 @@ func New(o Options) (*Server, error) {
 		verifier: &envelope.Verifier{
 			SignerID: o.Config.SignerID, CallerCA: o.Config.CallerPool, TrustDomain: o.Config.TrustDomain,
 			Window: o.Config.Window, Clock: o.Clock, Instance: signer.KeyID(),
-			Replay: envelope.NewReplay(o.Config.Window, o.Config.Limits.ReplayEntries, o.Config.Limits.ReplayShare, o.Clock()),
+			Roles: roleSet(o.Config.Roles),
+			Replay: envelope.NewReplay(o.Config.Window, o.Config.Limits.ReplayEntries,
+				o.Config.Limits.ReplayRoleShare, o.Config.Limits.ReplayCallerShare, o.Clock()),
 		},
 		signer: signer, x25519: x, methods: methods,
 	}
@@ -304,4 +306,12 @@ func (s *Server) refuse(call *channel.Call, dev bool, err error) channel.Reply {
 func plainError(e *envelope.Error) channel.Reply {
 	b, _ := json.Marshal(map[string]string{"error": string(e.Code), "message": e.Message})
 	return channel.Reply{Status: e.Code.Status(), Body: b}
+}
+
+func roleSet(roles map[string][]string) map[string]bool {
+	out := make(map[string]bool, len(roles))
+	for r := range roles {
+		out[r] = true
+	}
+	return out
 }
