@@ -88,14 +88,14 @@ func TestParseRefuses(t *testing.T) {
 		"bad_method_twice": edit(t, b, func(m map[string]any) {
 			m["roles"] = map[string]any{"a": []string{"v1/derive-address", "v1/derive-address"}}
 		}),
-		"bad_in_flight":     edit(t, b, func(m map[string]any) { m["limits"] = map[string]any{"in_flight": -1} }),
+		"bad_in_flight": edit(t, b, func(m map[string]any) { m["limits"] = map[string]any{"in_flight": -1} }),
 		"bad_caller_share_above_the_roles_part": edit(t, b, func(m map[string]any) {
 			m["limits"] = map[string]any{"replay_entries": 4096, "replay_entries_per_caller": 4096}
 		}),
 		"bad_replay_entries_too_many": edit(t, b, func(m map[string]any) { m["limits"] = map[string]any{"replay_entries": 1 << 25} }),
-		"bad_duplicate_key": []byte(strings.Replace(string(b), `"signer_id"`, `"signer_id": "x", "signer_id"`, 1)),
-		"bad_not_json":      []byte("signer_id = x"),
-		"bad_sealing_kind":  edit(t, b, func(m map[string]any) { m["sealing"] = map[string]any{"kind": "tpm"} }),
+		"bad_duplicate_key":           []byte(strings.Replace(string(b), `"signer_id"`, `"signer_id": "x", "signer_id"`, 1)),
+		"bad_not_json":                []byte("signer_id = x"),
+		"bad_sealing_kind":            edit(t, b, func(m map[string]any) { m["sealing"] = map[string]any{"kind": "tpm"} }),
 		"bad_kms_key_id": edit(t, b, func(m map[string]any) {
 			m["sealing"] = kmsSealing(ca, func(k map[string]any) { k["key_id"] = "my key" })
 		}),
