@@ -2,10 +2,12 @@ package channel_test
 
 import (
 	"bytes"
+	"context"
 	"io"
 	"net"
 	"path/filepath"
 	"testing"
+	"time"
 
 	"github.com/nitro-signer/nitro-signer/enclave/channel"
 )
@@ -115,4 +117,45 @@ func BenchmarkReadFrame(b *testing.B) {
 			benchReadFrames(b, conn)
 		})
 	}
+}
+
+// BenchmarkServerCall is a round trip through a client and the server on a
+// unix socket, many calls in flight: the server's hot path (reading,
+// admitting, running, answering a call) at the usual size of a call.
+func BenchmarkServerCall(b *testing.B) {
+	dir := b.TempDir()
+	addr, err := channel.ParseAddr("unix://" + filepath.Join(dir, "s"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	ln, err := channel.Listen(addr)
+	if err != nil {
+		b.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		(&channel.Server{Handler: channel.HandlerFunc(func(ctx context.Context, c *channel.Call) channel.Reply {
+			return channel.Reply{Status: 200, Body: c.Body[:64]}
+		})}).Serve(ctx, ln)
+	}()
+	defer func() { cancel(); <-done }()
+	c := channel.NewClient(addr, channel.ClientOptions{PoolSize: 2})
+	defer c.Close()
+	for c.Live() < 2 {
+		time.Sleep(time.Millisecond)
+	}
+	f := benchFrame()
+	call := &channel.Call{Route: f.Route, Body: f.Body, Chain: f.Chain}
+	b.SetParallelism(16)
+	b.ReportAllocs()
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			if r, err := c.Call(context.Background(), call); err != nil || r.Status != 200 {
+				b.Errorf("call: %v %d", err, r.Status)
+				return
+			}
+		}
+	})
 }

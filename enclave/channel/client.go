@@ -99,7 +99,7 @@ func (c *Client) maintain(ctx context.Context, s *slot) {
 		}
 		backoff = minBackoff
 		s.mu.Lock()
-		s.conn, s.w, s.pending = conn, newBatchWriter(conn, c.opts.InFlight), map[uint64]chan Reply{}
+		s.conn, s.w, s.pending = conn, newBatchWriter(conn, c.opts.InFlight, nil), map[uint64]chan Reply{}
 		s.mu.Unlock()
 		c.changed(+1)
 		c.read(s, conn)
@@ -184,7 +184,7 @@ func (c *Client) Call(ctx context.Context, call *Call) (Reply, error) {
 	// The slot's semaphore bounds the calls in flight to the writer's
 	// depth, so this does not block; a stopped writer means the
 	// connection broke and the pending call is failed by the reader.
-	if !w.send(frame) {
+	if !w.send(outFrame{b: frame}) {
 		return Reply{}, ErrUnavailable
 	}
 	select {

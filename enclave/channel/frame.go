@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 
+	"github.com/fxamacker/cbor/v2"
+
 	"github.com/nitro-signer/nitro-signer/enclave/internal/strictcbor"
 )
 
@@ -37,6 +39,31 @@ type Frame struct {
 var ErrFrame = errors.New("channel: malformed frame")
 
 var decMode = strictcbor.Dec
+
+// frameHead is what a frame refused unread is decoded for: its type and ID,
+// to answer it. The body and chain are skipped, not copied.
+type frameHead struct {
+	Type uint8  `cbor:"1,keyasint"`
+	ID   uint64 `cbor:"2,keyasint"`
+}
+
+// headMode decodes a frameHead: as decMode does, but the fields frameHead
+// lacks are skipped rather than refused.
+var headMode = func() cbor.DecMode {
+	dm, err := cbor.DecOptions{
+		DupMapKey:        cbor.DupMapKeyEnforcedAPF,
+		IndefLength:      cbor.IndefLengthForbidden,
+		TagsMd:           cbor.TagsForbidden,
+		MaxNestedLevels:  4,
+		MaxArrayElements: 16,
+		MaxMapPairs:      16,
+		UTF8:             cbor.UTF8RejectInvalid,
+	}.DecMode()
+	if err != nil {
+		panic(err) // constant options
+	}
+	return dm
+}()
 
 // Validate checks a decoded frame's fields against the protocol's bounds.
 func (f *Frame) Validate() error {

@@ -24,8 +24,10 @@ const (
 	DefaultInFlight = 256
 	// DefaultPoolSize is how many connections the parent keeps open.
 	DefaultPoolSize = 4
-	// writeTimeout bounds one frame write to a peer that stopped reading.
-	writeTimeout = 10 * time.Second
+	// WriteTimeout bounds a batch of frames written to a peer: one that has
+	// not been written within it (the peer stopped reading, or reads too
+	// slowly to keep up) closes the connection.
+	WriteTimeout = 10 * time.Second
 	// reconnect backoff bounds.
 	minBackoff = 50 * time.Millisecond
 	maxBackoff = 2 * time.Second
@@ -39,7 +41,7 @@ const (
 // 400 KiB. With DefaultMaxConns connections each stalled one byte short of
 // the largest frame that is about 25 MiB, for at most DefaultFrameTimeout at
 // a time; with a few bytes of a frame each, under 1 MiB. (The calls a
-// connection has in flight are bounded apart: Server.InFlight.)
+// connection has in flight are bounded apart: by Server.MaxHeldBytes.)
 const (
 	// DefaultMaxConns is how many connections a server keeps open at once
 	// (Server.MaxConns). A newcomer beyond it closes the connection least
@@ -75,4 +77,34 @@ const (
 	// process ran out of file descriptors.
 	minAcceptBackoff = 5 * time.Millisecond
 	maxAcceptBackoff = time.Second
+)
+
+// Bounds of what the calls a peer sends can make a server hold. A call read
+// holds its bytes (body, chain and route) until its handler returns, then
+// its reply's until the reply is written; its bytes count against the
+// server's budget from the moment it is read. Calls are refused once that
+// budget is spent, or once a connection has its InFlight calls whose
+// replies are not yet written, or once MaxDedicated calls run on dedicated
+// routes: such a call is answered Overloaded at once and not run. The
+// refusals a connection has queued are bounded by its InFlight too; beyond
+// them its reader waits, which holds its peer back. So whatever a peer sends
+// and however slowly it reads, what its calls hold is the budget, a frame
+// each over it for the replies of the calls admitted, and an Overloaded
+// reply for each refusal queued.
+const (
+	// DefaultMaxHeldBytes is the server's budget of bytes held by calls
+	// read and not yet answered (Server.MaxHeldBytes): about twenty-five of
+	// the largest calls, thousands of the usual size (a few KiB with their
+	// chain; the parent's pool has at most DefaultPoolSize*DefaultInFlight
+	// in flight). It is a sixth of the enclave's 48 MiB heap limit: the
+	// heap also holds what the calls running allocate, and what the
+	// collector has yet to free of those refused and answered.
+	DefaultMaxHeldBytes = 8 << 20
+	// DefaultMaxDedicated bounds the calls on dedicated routes that run at
+	// once, each on its goroutine (Server.MaxDedicated). Unlike a call
+	// waiting for a worker, a call running works on its bytes: the enclave
+	// decoding the largest request uses a few times its size, so sixteen
+	// of them are about 20 MiB. The dedicated routes are the key methods,
+	// an operator's, run a few at a time.
+	DefaultMaxDedicated = 16
 )

@@ -55,26 +55,50 @@ func NewFrameReader(r io.Reader, timeout time.Duration) *FrameReader {
 // the reader is spent (a length-prefixed stream cannot resynchronise): it
 // has given its buffers back and returns that error again.
 func (fr *FrameReader) ReadFrame() (*Frame, error) {
+	f, _, err := fr.readCall(nil)
+	return f, err
+}
+
+// readCall reads the next frame, as ReadFrame does, but first asks admit,
+// if set, whether to take a frame of its size (length prefix included). A
+// frame admit refuses is not decoded (nothing of it is kept): readCall
+// returns its ID alone, read from its head, and a nil frame. A frame that
+// is not a call fails with ErrFrame.
+func (fr *FrameReader) readCall(admit func(size int) bool) (f *Frame, refused uint64, err error) {
 	if fr.spent != nil {
-		return nil, fr.spent
+		return nil, 0, fr.spent
 	}
 	if err := fr.fill(4); err != nil {
-		return nil, fr.spend(err)
+		return nil, 0, fr.spend(err)
 	}
 	n := binary.BigEndian.Uint32(fr.buf[fr.start:])
 	if n == 0 || n > MaxFrame {
-		return nil, fr.spend(fmt.Errorf("%w: length %d", ErrFrame, n))
+		return nil, 0, fr.spend(fmt.Errorf("%w: length %d", ErrFrame, n))
 	}
 	if err := fr.fill(4 + int(n)); err != nil {
-		return nil, fr.spend(err)
+		return nil, 0, fr.spend(err)
 	}
-	f, err := Unmarshal(fr.buf[fr.start+4 : fr.start+4+int(n)])
+	b := fr.buf[fr.start+4 : fr.start+4+int(n)]
+	if admit != nil && !admit(4+int(n)) {
+		var h frameHead
+		err = headMode.Unmarshal(b, &h)
+		fr.start += 4 + int(n)
+		fr.done()
+		if err != nil || h.Type != TypeCall {
+			return nil, 0, fr.spend(fmt.Errorf("%w: refused frame of type %d: %v", ErrFrame, h.Type, err))
+		}
+		return nil, h.ID, nil
+	}
+	f, err = Unmarshal(b)
 	fr.start += 4 + int(n)
 	fr.done()
 	if err != nil {
-		return nil, fr.spend(err)
+		return nil, 0, fr.spend(err)
 	}
-	return f, nil
+	if admit != nil && f.Type != TypeCall {
+		return nil, 0, fr.spend(fmt.Errorf("%w: type %d from the caller", ErrFrame, f.Type))
+	}
+	return f, 0, nil
 }
 
 // spend ends the reader with err and gives its buffers back.

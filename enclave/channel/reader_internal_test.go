@@ -234,3 +234,51 @@ func FuzzFrameReader(f *testing.F) {
 		}
 	})
 }
+
+// FuzzRefusedFrames holds the server's reading of calls, some refused
+// before they are decoded, to the plain reader: a frame admitted reads the
+// same; a frame refused yields the ID of the call it is, fails with
+// ErrFrame if it is a valid frame of another type, and at worst is refused
+// rather than failed if it is malformed; the stream fails where it does.
+func FuzzRefusedFrames(f *testing.F) {
+	call, _ := AppendFrame(nil, &Frame{Type: TypeCall, ID: 7, Route: "v1/keys/status", Body: make([]byte, 4<<10), Chain: [][]byte{{0x30}}, TimeoutMS: 100})
+	reply, _ := AppendFrame(nil, &Frame{Type: TypeReply, ID: 1, Status: 200, Body: []byte("x")})
+	f.Add(append(append(append([]byte{}, call...), reply...), call...), uint16(1000), uint8(0b101))
+	f.Add(append(append([]byte{}, call...), call[:100]...), uint16(7), uint8(0xff))
+	f.Add(append(append([]byte{}, reply...), call...), uint16(64), uint8(1))
+	f.Fuzz(func(t *testing.T, stream []byte, chunk uint16, refuse uint8) {
+		want := bytes.NewReader(stream)
+		fr := NewFrameReader(chunkReader{bytes.NewReader(stream), int(chunk)%(70<<10) + 1}, time.Second)
+		for i := 0; ; i++ {
+			refused := refuse>>(i%8)&1 == 1
+			var asked int
+			wf, _, werr := ReadFrame(want, nil)
+			gf, id, gerr := fr.readCall(func(size int) bool { asked = size; return !refused })
+			switch {
+			case werr != nil && !errors.Is(werr, ErrFrame):
+				if gerr == nil || errors.Is(gerr, ErrFrame) {
+					t.Fatalf("plain reader: %v, server reader: %v", werr, gerr)
+				}
+				return
+			case werr != nil: // malformed: failed, or refused unread
+				if gerr == nil && (!refused || gf != nil) {
+					t.Fatalf("a malformed frame read as %+v (refused: %v)", gf, refused)
+				}
+				return
+			case wf.Type != TypeCall:
+				if !errors.Is(gerr, ErrFrame) {
+					t.Fatalf("a frame of type %d from the caller: %v, want ErrFrame", wf.Type, gerr)
+				}
+				return
+			case gerr != nil:
+				t.Fatalf("a valid call (refused: %v): %v", refused, gerr)
+			case asked <= 4:
+				t.Fatalf("admit asked about %d bytes", asked)
+			case refused && (gf != nil || id != wf.ID):
+				t.Fatalf("refused call %d: frame %+v, id %d", wf.ID, gf, id)
+			case !refused && (gf == nil || gf.ID != wf.ID || gf.Route != wf.Route || !bytes.Equal(gf.Body, wf.Body)):
+				t.Fatalf("admitted call differs: %+v, %+v", gf, wf)
+			}
+		}
+	})
+}

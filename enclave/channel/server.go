@@ -7,6 +7,7 @@ import (
 	"net"
 	"runtime"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -41,8 +42,9 @@ func (f HandlerFunc) Handle(ctx context.Context, call *Call) Reply { return f(ct
 // Server serves calls on accepted connections (the enclave side).
 type Server struct {
 	Handler Handler
-	// InFlight bounds concurrent calls per connection; beyond it a call is
-	// answered at once with 503. Zero means DefaultInFlight.
+	// InFlight bounds the calls per connection whose replies are not yet
+	// written; beyond it a call is answered Overloaded at once. Zero means
+	// DefaultInFlight.
 	InFlight int
 	// Workers bounds how many calls run at once across all connections;
 	// the others wait their turn in arrival order, their deadlines running.
@@ -61,11 +63,23 @@ type Server struct {
 	// first byte has; a connection idle between frames has no deadline.
 	// Zero means DefaultFrameTimeout.
 	FrameTimeout time.Duration
+	// MaxHeldBytes bounds the bytes held by calls read and not yet
+	// answered, across all connections: their bodies, chains and routes
+	// until their handlers return, then their replies until written. A call
+	// beyond it is answered Overloaded at once and not run. Zero means
+	// DefaultMaxHeldBytes; it is at least MaxFrame.
+	MaxHeldBytes int64
+	// MaxDedicated bounds the calls on dedicated routes running at once; a
+	// call beyond it is answered Overloaded at once and not run. Zero means
+	// DefaultMaxDedicated.
+	MaxDedicated int
 	// Logger receives connection-level events; nil discards them.
 	Logger *slog.Logger
 
-	wg    sync.WaitGroup
-	queue chan func()
+	wg        sync.WaitGroup
+	queue     chan func()
+	held      atomic.Int64 // bytes held by calls and replies not yet written
+	dedicated atomic.Int64 // calls running on dedicated routes
 }
 
 // Calls that only compute run on a fixed set of workers, one per CPU by
@@ -101,19 +115,10 @@ func (s *Server) startWorkers() (stop func()) {
 	}
 }
 
-// run runs a call on a worker, or on its own goroutine if its route is
-// dedicated.
-func (s *Server) run(route string, f func()) {
-	if s.Dedicated != nil && s.Dedicated(route) {
-		go f()
-		return
-	}
-	s.queue <- f
-}
-
-// Overloaded is the reply body for a call refused because the connection
-// has too many calls in flight. It is not signed: the enclave did not look
-// at the call.
+// Overloaded is the reply to a call refused because the connection has too
+// many calls in flight, the server holds its budget of bytes for calls, or
+// too many calls run on dedicated routes. It is not signed: the enclave did
+// not look at the call.
 var Overloaded = Reply{Status: 503, Body: []byte(`{"error":"overloaded","message":"enclave connection has too many calls in flight"}`)}
 
 // Expired is the reply body for a call whose deadline passed while it waited
@@ -277,7 +282,23 @@ func (s *Server) serveConn(ctx context.Context, c *tracked) error {
 	if limit <= 0 {
 		limit = DefaultInFlight
 	}
+	maxHeld := s.MaxHeldBytes
+	if maxHeld <= 0 {
+		maxHeld = DefaultMaxHeldBytes
+	}
+	// However small the budget, a server with nothing held admits any call.
+	maxHeld = max(maxHeld, MaxFrame)
+	maxDedicated := int64(s.MaxDedicated)
+	if maxDedicated <= 0 {
+		maxDedicated = DefaultMaxDedicated
+	}
+	// A slot of sem is a call admitted whose reply is not yet written, a
+	// slot of refusals an Overloaded reply not yet written; the writer
+	// gives them back. With its queue as deep as both, a handler never
+	// waits to queue its reply, so a peer that stops reading holds up its
+	// own calls and no worker.
 	sem := make(chan struct{}, limit)
+	refusals := make(chan struct{}, limit)
 	// The writer starts with the first frame: a connection that never
 	// completes one costs its reader alone.
 	var w *batchWriter
@@ -288,30 +309,63 @@ func (s *Server) serveConn(ctx context.Context, c *tracked) error {
 		}
 	}()
 	defer calls.Wait()
-	write := func(id uint64, r Reply) {
-		b, err := AppendFrame(make([]byte, 0, len(r.Body)+32), &Frame{Type: TypeReply, ID: id, Status: uint16(r.Status), Body: r.Body})
-		if err != nil {
-			b, _ = AppendFrame(nil, &Frame{Type: TypeReply, ID: id, Status: 500, Body: []byte(`{"error":"internal","message":"reply could not be framed"}`)})
+	// refuse answers a call Overloaded; it waits while the connection has
+	// limit refusals not yet written.
+	refuse := func(id uint64) error {
+		select {
+		case refusals <- struct{}{}:
+		case <-w.dead:
+			return net.ErrClosed
 		}
-		// A peer that stops reading cannot hold a handler forever: the
-		// writer's deadline closes the connection and unblocks it.
-		w.send(b)
+		b, _ := AppendFrame(make([]byte, 0, len(Overloaded.Body)+32), &Frame{Type: TypeReply, ID: id, Status: uint16(Overloaded.Status), Body: Overloaded.Body})
+		w.send(outFrame{b: b, slot: refusals})
+		return nil
 	}
-	for {
-		f, err := c.fr.ReadFrame()
-		if err != nil {
-			return err
-		}
-		if f.Type != TypeCall {
-			return ErrFrame
-		}
-		if w == nil {
-			w = newBatchWriter(conn, 2*limit)
-		}
+	// admit takes a slot of sem and the frame's bytes of the budget, or
+	// refuses the frame: a frame refused here is not even decoded.
+	var reserved int64
+	admit := func(size int) bool {
 		select {
 		case sem <- struct{}{}:
 		default:
-			write(f.ID, Overloaded)
+			return false
+		}
+		if s.held.Add(int64(size)) > maxHeld {
+			s.held.Add(-int64(size))
+			<-sem
+			return false
+		}
+		reserved = int64(size)
+		return true
+	}
+	for {
+		reserved = 0
+		f, refused, err := c.fr.readCall(admit)
+		if err != nil {
+			if reserved != 0 {
+				s.held.Add(-reserved)
+				<-sem
+			}
+			return err
+		}
+		if w == nil {
+			w = newBatchWriter(conn, 2*limit, &s.held)
+		}
+		if f == nil {
+			if err := refuse(refused); err != nil {
+				return err
+			}
+			continue
+		}
+		n := reserved
+		dedicated := s.Dedicated != nil && s.Dedicated(f.Route)
+		if dedicated && s.dedicated.Add(1) > maxDedicated {
+			s.dedicated.Add(-1)
+			s.held.Add(-n)
+			<-sem
+			if err := refuse(f.ID); err != nil {
+				return err
+			}
 			continue
 		}
 		timeout := time.Duration(f.TimeoutMS) * time.Millisecond
@@ -322,26 +376,50 @@ func (s *Server) serveConn(ctx context.Context, c *tracked) error {
 		// counts against it.
 		deadline := time.Now().Add(timeout)
 		calls.Add(1)
-		s.run(f.Route, func() {
+		run := func() {
 			defer calls.Done()
-			defer func() { <-sem }()
-			// The last resort: a handler that panics must not end the
-			// process (and with it the keyring and the replay cache).
-			// The answer is unsigned; the enclave's server recovers first
-			// and signs its own.
-			defer func() {
-				if v := recover(); v != nil {
-					s.logger().Error("channel call panicked", "route", text.Truncate(f.Route), "panic", recovered.Value(v), "stack", recovered.Stack())
-					write(f.ID, Internal)
-				}
-			}()
-			if !time.Now().Before(deadline) {
-				write(f.ID, Expired)
-				return
+			r := s.answer(ctx, f, deadline)
+			b, err := AppendFrame(make([]byte, 0, len(r.Body)+32), &Frame{Type: TypeReply, ID: f.ID, Status: uint16(r.Status), Body: r.Body})
+			if err != nil {
+				b, _ = AppendFrame(nil, &Frame{Type: TypeReply, ID: f.ID, Status: 500, Body: []byte(`{"error":"internal","message":"reply could not be framed"}`)})
 			}
-			cctx, cancel := context.WithDeadline(ctx, deadline)
-			defer cancel()
-			write(f.ID, s.Handler.Handle(cctx, &Call{Route: f.Route, Body: f.Body, Chain: f.Chain}))
-		})
+			// The call is done with: its bytes are given back, its
+			// reply's held until the writer has written it (or dropped
+			// it with the connection).
+			s.held.Add(int64(len(b)) - n)
+			w.send(outFrame{b: b, held: int64(len(b)), slot: sem})
+			if dedicated {
+				s.dedicated.Add(-1)
+			}
+		}
+		if dedicated {
+			go run()
+		} else {
+			s.queue <- run
+		}
 	}
 }
+
+// answer runs the handler on the call of f, unless its deadline has passed.
+func (s *Server) answer(ctx context.Context, f *Frame, deadline time.Time) (r Reply) {
+	// The last resort: a handler that panics must not end the process
+	// (and with it the keyring and the replay cache). The answer is
+	// unsigned; the enclave's server recovers first and signs its own.
+	defer func() {
+		if v := recover(); v != nil {
+			s.logger().Error("channel call panicked", "route", text.Truncate(f.Route), "panic", recovered.Value(v), "stack", recovered.Stack())
+			r = Internal
+		}
+	}()
+	if !time.Now().Before(deadline) {
+		return Expired
+	}
+	cctx, cancel := context.WithDeadline(ctx, deadline)
+	defer cancel()
+	return s.Handler.Handle(cctx, &Call{Route: f.Route, Body: f.Body, Chain: f.Chain})
+}
+
+// HeldBytes reports the bytes the server holds for calls read and not yet
+// answered and for replies not yet written: what Server.MaxHeldBytes
+// bounds.
+func (s *Server) HeldBytes() int64 { return s.held.Load() }

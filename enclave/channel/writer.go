@@ -3,6 +3,7 @@ package channel
 import (
 	"bufio"
 	"net"
+	"sync/atomic"
 	"time"
 )
 
@@ -10,15 +11,30 @@ import (
 // goroutines are written in order and flushed once per batch, so a busy
 // connection makes one write system call for many frames instead of one
 // each. A write error closes the connection; its reader then fails what is
-// in flight.
+// in flight. A batch that has not been written within WriteTimeout of its
+// start (the peer stopped reading, or reads too slowly to keep up) is a
+// write error.
+//
+// A frame queued is given back once it is written or dropped: its bytes to
+// the server's budget of held bytes, its slot to the semaphore it took one
+// from. So what a peer that stops reading makes the writer hold is bounded
+// by those: the queue never holds more frames than slots were taken.
 type batchWriter struct {
-	out  chan []byte
+	out  chan outFrame
+	held *atomic.Int64 // the budget the frames' held bytes are given back to; nil if none
 	done chan struct{} // closed by stop
 	dead chan struct{} // closed when run returns
 }
 
-func newBatchWriter(conn net.Conn, depth int) *batchWriter {
-	w := &batchWriter{out: make(chan []byte, depth), done: make(chan struct{}), dead: make(chan struct{})}
+// outFrame is a frame queued for writing and what it holds until written.
+type outFrame struct {
+	b    []byte
+	held int64         // bytes of the budget held for the frame
+	slot chan struct{} // a semaphore a slot was taken from for the frame; nil if none
+}
+
+func newBatchWriter(conn net.Conn, depth int, held *atomic.Int64) *batchWriter {
+	w := &batchWriter{out: make(chan outFrame, depth), held: held, done: make(chan struct{}), dead: make(chan struct{})}
 	go w.run(conn)
 	return w
 }
@@ -27,45 +43,70 @@ func (w *batchWriter) run(conn net.Conn) {
 	defer close(w.dead)
 	bw := bufio.NewWriterSize(conn, 64<<10)
 	for {
-		var b []byte
+		var f outFrame
 		select {
-		case b = <-w.out:
+		case f = <-w.out:
 		case <-w.done:
 			return
 		}
-		conn.SetWriteDeadline(time.Now().Add(writeTimeout))
-		failed := false
+		conn.SetWriteDeadline(time.Now().Add(WriteTimeout))
+		var err error
 		for {
-			if _, err := bw.Write(b); err != nil {
-				failed = true
+			_, err = bw.Write(f.b)
+			// Written (into the buffer or the socket) or not, the frame
+			// is done with.
+			w.release(f)
+			if err != nil {
 				break
 			}
 			select {
-			case b = <-w.out:
+			case f = <-w.out:
 				continue
 			default:
 			}
 			break
 		}
-		if failed || bw.Flush() != nil {
+		if err != nil || bw.Flush() != nil {
 			conn.Close()
 			return
 		}
 	}
 }
 
-// send queues a frame; it blocks only when depth frames are already queued.
-// It reports false once the writer has stopped.
-func (w *batchWriter) send(b []byte) bool {
-	select {
-	case w.out <- b:
-		return true
-	case <-w.done:
-		return false
-	case <-w.dead:
-		return false
+// release gives back what f holds.
+func (w *batchWriter) release(f outFrame) {
+	if f.held != 0 && w.held != nil {
+		w.held.Add(-f.held)
+	}
+	if f.slot != nil {
+		<-f.slot
 	}
 }
 
-// stop ends the writer; frames still queued are dropped.
-func (w *batchWriter) stop() { close(w.done) }
+// send queues a frame; it blocks only when depth frames are already queued.
+// It reports false once the writer has stopped, having given back what the
+// frame holds.
+func (w *batchWriter) send(f outFrame) bool {
+	select {
+	case w.out <- f:
+		return true
+	case <-w.done:
+	case <-w.dead:
+	}
+	w.release(f)
+	return false
+}
+
+// stop ends the writer; frames still queued are dropped. It must be called
+// once no more frames are sent: what they hold is given back.
+func (w *batchWriter) stop() {
+	close(w.done)
+	for {
+		select {
+		case f := <-w.out:
+			w.release(f)
+		default:
+			return
+		}
+	}
+}
