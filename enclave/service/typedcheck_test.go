@@ -59,6 +59,15 @@ func TestTypedDataGoEthereumCannotEncodeIsRefused(t *testing.T) {
 		{"bad_missing_field", typed(`,"M":[{"name":"a","type":"uint8"},{"name":"b","type":"uint8"}]`, "M", `{"a":1}`),
 			typed(`,"M":[{"name":"a","type":"uint8"},{"name":"b","type":"uint8"}]`, "M", `{"a":1,"b":2}`)},
 		{"bad_extra_field", typed(one("uint8"), "M", `{"v":1,"w":2}`), typed(one("uint8"), "M", `{"v":1}`)},
+		// Without EIP712Domain in types, go-ethereum leaves an empty
+		// string out of the domain and ethers hashes it: the signature
+		// would verify under neither reading of the other.
+		{"bad_empty_domain_name_without_domain_type", []byte(`{"types":{` + one("uint8")[1:] + `},"primaryType":"M","domain":{"name":"","chainId":1},"message":{"v":1}}`),
+			[]byte(`{"types":{` + one("uint8")[1:] + `},"primaryType":"M","domain":{"name":"x","chainId":1},"message":{"v":1}}`)},
+		{"bad_empty_domain_version_without_domain_type", []byte(`{"types":{` + one("uint8")[1:] + `},"primaryType":"M","domain":{"version":"","chainId":1},"message":{"v":1}}`),
+			[]byte(`{"types":{` + one("uint8")[1:] + `},"primaryType":"M","domain":{"version":"1","chainId":1},"message":{"v":1}}`)},
+		{"bad_empty_domain_salt", []byte(`{"types":{` + one("uint8")[1:] + `},"primaryType":"M","domain":{"salt":"","chainId":1},"message":{"v":1}}`),
+			[]byte(`{"types":{` + one("uint8")[1:] + `},"primaryType":"M","domain":{"chainId":1},"message":{"v":1}}`)},
 		{"bad_missing_domain_field", []byte(`{"types":{"EIP712Domain":[{"name":"name","type":"string"},{"name":"version","type":"string"}]` + one("uint8") +
 			`},"primaryType":"M","domain":{"name":"x"},"message":{"v":1}}`), typed(one("uint8"), "M", `{"v":1}`)},
 		{"bad_domain_chain_id_out_of_range", []byte(`{"types":{"EIP712Domain":[{"name":"chainId","type":"uint8"}]` + one("uint8") +

@@ -88,6 +88,9 @@ func HashTypedData(raw []byte) (*TypedDigest, error) {
 	if _, ok := wire.Types[wire.PrimaryType]; !ok || wire.PrimaryType == "EIP712Domain" {
 		return nil, bad("primaryType %q is not a defined type", text.Truncate(wire.PrimaryType))
 	}
+	if err := refuseEmptyDomainStrings(raw); err != nil {
+		return nil, bad("domain: %v", err)
+	}
 	if _, ok := wire.Types["EIP712Domain"]; !ok {
 		wire.Types["EIP712Domain"] = domainType(&wire.Domain)
 	}
@@ -125,6 +128,28 @@ func HashTypedData(raw []byte) (*TypedDigest, error) {
 		out.ChainID = (*big.Int)(td.Domain.ChainId)
 	}
 	return out, nil
+}
+
+// refuseEmptyDomainStrings refuses a domain field given as "". go-ethereum
+// decodes it as absent (TypedDataDomain.Map leaves it out), ethers hashes it
+// as present: the enclave would sign a digest the caller's library does not
+// compute. raw has passed DecodeJSON already.
+func refuseEmptyDomainStrings(raw []byte) error {
+	var doc struct {
+		Types       json.RawMessage            `json:"types"`
+		PrimaryType json.RawMessage            `json:"primaryType"`
+		Domain      map[string]json.RawMessage `json:"domain"`
+		Message     json.RawMessage            `json:"message"`
+	}
+	if err := json.Unmarshal(raw, &doc); err != nil {
+		return err
+	}
+	for _, name := range []string{"name", "version", "verifyingContract", "salt"} {
+		if v, ok := doc.Domain[name]; ok && string(v) == `""` {
+			return fmt.Errorf("%s is the empty string: leave it out instead", name)
+		}
+	}
+	return nil
 }
 
 func domainType(d *apitypes.TypedDataDomain) []apitypes.Type {
