@@ -356,3 +356,47 @@ func rssMiB(pid int) (float64, error) {
 	}
 	return 0, errors.New("no VmRSS")
 }
+
+// metricsURL is the parent's metrics endpoint.
+func (e *env) metricsURL() string {
+	line := e.parentP.waitLine(e.t, "parent serving", time.Second)
+	var l struct{ Metrics string }
+	json.Unmarshal([]byte(line), &l)
+	return "http://" + l.Metrics + "/metrics"
+}
+
+// metric reads one unlabelled sample from a Prometheus scrape.
+func metric(url, name string) (float64, error) {
+	resp, err := http.Get(url)
+	if err != nil {
+		return 0, err
+	}
+	defer resp.Body.Close()
+	sc := bufio.NewScanner(resp.Body)
+	for sc.Scan() {
+		if v, ok := strings.CutPrefix(sc.Text(), name+" "); ok {
+			return strconv.ParseFloat(v, 64)
+		}
+	}
+	return 0, fmt.Errorf("no metric %s", name)
+}
+
+// editConfig rewrites the enclave configuration at path through edit.
+func editConfig(t *testing.T, path string, edit func(cfg map[string]any)) {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var cfg map[string]any
+	if err := json.Unmarshal(b, &cfg); err != nil {
+		t.Fatal(err)
+	}
+	edit(cfg)
+	if b, err = json.MarshalIndent(cfg, "", "  "); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(path, b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+}

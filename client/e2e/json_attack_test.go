@@ -126,19 +126,7 @@ func newEnvOwnCallerCA(t *testing.T) (e *env, issue func(uri string) tls.Certifi
 	if err := os.WriteFile(filepath.Join(pkiDir, devpki.CallerCAFile), caPEM, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	cfgPath := filepath.Join(pkiDir, devpki.EnclaveJSON)
-	b, err := os.ReadFile(cfgPath)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var cfg map[string]any
-	if err := json.Unmarshal(b, &cfg); err != nil {
-		t.Fatal(err)
-	}
-	cfg["caller_ca_pem"] = string(caPEM)
-	if err := os.WriteFile(cfgPath, mustJSON(t, cfg), 0o644); err != nil {
-		t.Fatal(err)
-	}
+	editConfig(t, filepath.Join(pkiDir, devpki.EnclaveJSON), func(cfg map[string]any) { cfg["caller_ca_pem"] = string(caPEM) })
 	issue = func(uri string) tls.Certificate {
 		t.Helper()
 		// The URI SAN is written as given: crypto/x509 would write a

@@ -227,21 +227,10 @@ func useLocalKMS(t *testing.T, dir string) ([]string, *host.Credentials) {
 		t.Fatal(err)
 	}
 	t.Cleanup(kms.Close)
-	cfgPath := filepath.Join(dir, "pki", devpki.EnclaveJSON)
-	b, err := os.ReadFile(cfgPath)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var cfg map[string]any
-	if err := json.Unmarshal(b, &cfg); err != nil {
-		t.Fatal(err)
-	}
-	cfg["sealing"] = map[string]any{"kind": "kms", "kms": map[string]string{
-		"key_id": keyARN, "region": "us-east-1", "endpoint": kms.URL, "ca_pem": kms.CAPEM}}
-	b, _ = json.MarshalIndent(cfg, "", "  ")
-	if err := os.WriteFile(cfgPath, b, 0o644); err != nil {
-		t.Fatal(err)
-	}
+	editConfig(t, filepath.Join(dir, "pki", devpki.EnclaveJSON), func(cfg map[string]any) {
+		cfg["sealing"] = map[string]any{"kind": "kms", "kms": map[string]string{
+			"key_id": keyARN, "region": "us-east-1", "endpoint": kms.URL, "ca_pem": kms.CAPEM}}
+	})
 	egress := filepath.Join(dir, "egress.sock")
 	return []string{"--egress-listen", "unix://" + egress, "--egress-allow", kms.HostPort(), "--imds", "off"}, creds
 }

@@ -1,12 +1,8 @@
 package e2e
 
 import (
-	"bufio"
 	"encoding/json"
 	"errors"
-	"fmt"
-	"net/http"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -72,32 +68,9 @@ func TestOneRequestCannotCrashTheEnclave(t *testing.T) {
 		t.Fatal(err)
 	}
 	resp.Body.Close()
-	if got, err := scrapeMetric(e.metricsAddr(), "signer_enclave_panics_total"); err != nil || got != 0 {
+	if got, err := metric(e.metricsURL(), "signer_enclave_panics_total"); err != nil || got != 0 {
 		t.Fatalf("signer_enclave_panics_total %v (%v), want 0", got, err)
 	}
-}
-
-func (e *env) metricsAddr() string {
-	line := e.parentP.waitLine(e.t, "parent serving", time.Second)
-	var l struct{ Metrics string }
-	json.Unmarshal([]byte(line), &l)
-	return "http://" + l.Metrics + "/metrics"
-}
-
-// scrapeMetric reads one unlabelled sample from a Prometheus scrape.
-func scrapeMetric(url, name string) (float64, error) {
-	resp, err := http.Get(url)
-	if err != nil {
-		return 0, err
-	}
-	defer resp.Body.Close()
-	sc := bufio.NewScanner(resp.Body)
-	for sc.Scan() {
-		if v, ok := strings.CutPrefix(sc.Text(), name+" "); ok {
-			return strconv.ParseFloat(v, 64)
-		}
-	}
-	return 0, fmt.Errorf("no metric %s", name)
 }
 
 // tail is the last n log lines of p.

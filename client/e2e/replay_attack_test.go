@@ -1,7 +1,6 @@
 package e2e
 
 import (
-	"encoding/json"
 	"os"
 	"path/filepath"
 	"sort"
@@ -178,27 +177,14 @@ func TestClientRidesThroughRestartAndReplicaChange(t *testing.T) {
 // is used up, and the admin and the broker are still served.
 func TestOneCallerCannotFillTheReplayCacheForAll(t *testing.T) {
 	e := newEnv(t)
-	cfgPath := filepath.Join(e.dir, "pki", devpki.EnclaveJSON)
-	b, err := os.ReadFile(cfgPath)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var cfg map[string]any
-	if err := json.Unmarshal(b, &cfg); err != nil {
-		t.Fatal(err)
-	}
-	limits, _ := cfg["limits"].(map[string]any)
-	if limits == nil {
-		limits = map[string]any{}
-	}
-	limits["replay_entries"] = 1024 // the smallest cache the configuration allows
-	cfg["limits"] = limits
-	if b, err = json.Marshal(cfg); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(cfgPath, b, 0o644); err != nil {
-		t.Fatal(err)
-	}
+	editConfig(t, filepath.Join(e.dir, "pki", devpki.EnclaveJSON), func(cfg map[string]any) {
+		limits, _ := cfg["limits"].(map[string]any)
+		if limits == nil {
+			limits = map[string]any{}
+		}
+		limits["replay_entries"] = 1024 // the smallest cache the configuration allows
+		cfg["limits"] = limits
+	})
 	e.enclave.stop()
 	e.startEnclave()
 	e.waitConnected()

@@ -3,15 +3,9 @@
 package e2e
 
 import (
-	"bufio"
-	"encoding/json"
 	"errors"
-	"fmt"
-	"net/http"
 	"os"
 	"slices"
-	"strconv"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -188,26 +182,4 @@ func measureMax(t *testing.T, c *client.Client, workers int, d time.Duration) fl
 	}
 	wg.Wait()
 	return float64(n.Load()) / d.Seconds()
-}
-
-func (e *env) metricsURL() string {
-	line := e.parentP.waitLine(e.t, "parent serving", time.Second)
-	var l struct{ Metrics string }
-	json.Unmarshal([]byte(line), &l)
-	return "http://" + l.Metrics + "/metrics"
-}
-
-func metric(url, name string) (float64, error) {
-	resp, err := http.Get(url)
-	if err != nil {
-		return 0, err
-	}
-	defer resp.Body.Close()
-	sc := bufio.NewScanner(resp.Body)
-	for sc.Scan() {
-		if v, ok := strings.CutPrefix(sc.Text(), name+" "); ok {
-			return strconv.ParseFloat(v, 64)
-		}
-	}
-	return 0, fmt.Errorf("no metric %s", name)
 }

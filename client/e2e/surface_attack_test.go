@@ -2,7 +2,6 @@ package e2e
 
 import (
 	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"os"
 	"path/filepath"
@@ -36,25 +35,6 @@ func newEnvWithConfig(t *testing.T, edit func(cfg map[string]any)) *env {
 	e.startEnclave()
 	e.startParent("unix://" + e.sock)
 	return e
-}
-
-func editConfig(t *testing.T, path string, edit func(cfg map[string]any)) {
-	t.Helper()
-	b, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var cfg map[string]any
-	if err := json.Unmarshal(b, &cfg); err != nil {
-		t.Fatal(err)
-	}
-	edit(cfg)
-	if b, err = json.MarshalIndent(cfg, "", "  "); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(path, b, 0o644); err != nil {
-		t.Fatal(err)
-	}
 }
 
 // withoutMethod removes method from every role.

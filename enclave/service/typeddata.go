@@ -69,13 +69,17 @@ func HashTypedData(raw []byte) (*TypedDigest, error) {
 		return nil, bad("typed_data of %d bytes, want 1..%d", len(raw), MaxTypedData)
 	}
 	var wire struct {
-		Types       apitypes.Types           `json:"types"`
-		PrimaryType string                   `json:"primaryType"`
-		Domain      apitypes.TypedDataDomain `json:"domain"`
-		Message     json.RawMessage          `json:"message"`
+		Types       apitypes.Types  `json:"types"`
+		PrimaryType string          `json:"primaryType"`
+		Domain      json.RawMessage `json:"domain"`
+		Message     json.RawMessage `json:"message"`
 	}
 	if err := envelope.DecodeJSON(raw, &wire, MaxTypedData); err != nil {
 		return nil, bad("%v", err)
+	}
+	domain, err := decodeDomain(wire.Domain)
+	if err != nil {
+		return nil, bad("domain: %v", err)
 	}
 	if len(wire.Types) > maxTypes {
 		return nil, bad("%d types, limit %d", len(wire.Types), maxTypes)
@@ -88,11 +92,8 @@ func HashTypedData(raw []byte) (*TypedDigest, error) {
 	if _, ok := wire.Types[wire.PrimaryType]; !ok || wire.PrimaryType == "EIP712Domain" {
 		return nil, bad("primaryType %q is not a defined type", text.Truncate(wire.PrimaryType))
 	}
-	if err := refuseEmptyDomainStrings(raw); err != nil {
-		return nil, bad("domain: %v", err)
-	}
 	if _, ok := wire.Types["EIP712Domain"]; !ok {
-		wire.Types["EIP712Domain"] = domainType(&wire.Domain)
+		wire.Types["EIP712Domain"] = domainType(domain)
 	}
 	check, err := checkTypes(wire.Types)
 	if err != nil {
@@ -104,13 +105,13 @@ func HashTypedData(raw []byte) (*TypedDigest, error) {
 	}
 	// Nothing reaches go-ethereum that has not been checked against its
 	// type (typedcheck.go).
-	if err := check.checkStruct("EIP712Domain", wire.Domain.Map()); err != nil {
+	if err := check.checkStruct("EIP712Domain", domain.Map()); err != nil {
 		return nil, bad("domain: %v", err)
 	}
 	if err := check.checkStruct(wire.PrimaryType, message); err != nil {
 		return nil, bad("message: %v", err)
 	}
-	td := apitypes.TypedData{Types: wire.Types, PrimaryType: wire.PrimaryType, Domain: wire.Domain, Message: message}
+	td := apitypes.TypedData{Types: wire.Types, PrimaryType: wire.PrimaryType, Domain: *domain, Message: message}
 	domainSep, err := td.HashStruct("EIP712Domain", td.Domain.Map())
 	if err != nil {
 		return nil, bad("domain: %v", err)
@@ -130,26 +131,32 @@ func HashTypedData(raw []byte) (*TypedDigest, error) {
 	return out, nil
 }
 
-// refuseEmptyDomainStrings refuses a domain field given as "". go-ethereum
-// decodes it as absent (TypedDataDomain.Map leaves it out), ethers hashes it
-// as present: the enclave would sign a digest the caller's library does not
-// compute. raw has passed DecodeJSON already.
-func refuseEmptyDomainStrings(raw []byte) error {
-	var doc struct {
-		Types       json.RawMessage            `json:"types"`
-		PrimaryType json.RawMessage            `json:"primaryType"`
-		Domain      map[string]json.RawMessage `json:"domain"`
-		Message     json.RawMessage            `json:"message"`
+// decodeDomain decodes the EIP-712 domain strictly and refuses a field
+// given as "": go-ethereum decodes it as absent (TypedDataDomain.Map leaves
+// it out) and ethers hashes it as present, so the enclave would sign a
+// digest the caller's library does not compute. Only the domain object,
+// a few hundred bytes, is read twice.
+func decodeDomain(raw json.RawMessage) (*apitypes.TypedDataDomain, error) {
+	var d apitypes.TypedDataDomain
+	if len(raw) == 0 {
+		return &d, nil
 	}
-	if err := json.Unmarshal(raw, &doc); err != nil {
-		return err
+	if err := envelope.DecodeJSON(raw, &d, MaxTypedData); err != nil {
+		return nil, err
+	}
+	if d.Name != "" && d.Version != "" && d.VerifyingContract != "" && d.Salt != "" {
+		return &d, nil // nothing absent, so nothing given as ""
+	}
+	var present map[string]json.RawMessage
+	if err := json.Unmarshal(raw, &present); err != nil {
+		return nil, err
 	}
 	for _, name := range []string{"name", "version", "verifyingContract", "salt"} {
-		if v, ok := doc.Domain[name]; ok && string(v) == `""` {
-			return fmt.Errorf("%s is the empty string: leave it out instead", name)
+		if v, ok := present[name]; ok && string(v) == `""` {
+			return nil, fmt.Errorf("%s is the empty string: leave it out instead", name)
 		}
 	}
-	return nil
+	return &d, nil
 }
 
 func domainType(d *apitypes.TypedDataDomain) []apitypes.Type {
