@@ -296,9 +296,7 @@ func resign(body []byte, key *ecdsa.PrivateKey) []byte {
 // rewrites the enclave's replies, the client accepts nothing.
 func TestClientDetectsTamperedResponses(t *testing.T) {
 	e := newEnv(t)
-	m := startFrameMITM(t, e.sock)
-	e.parentP.stop()
-	e.startParent(m.addr)
+	m := e.behindMITM()
 	c := e.client("broker")
 	if _, err := c.DeriveAddress(ctx(t), omniHex, 0); err != nil {
 		t.Fatalf("through a passive proxy: %v", err)
@@ -389,9 +387,7 @@ func TestClientDetectsTamperedResponses(t *testing.T) {
 // appears in none of it, in any encoding.
 func TestParentNeverSeesTheKEK(t *testing.T) {
 	e := newEnv(t)
-	m := startFrameMITM(t, e.sock)
-	e.parentP.stop()
-	e.startParent(m.addr)
+	m := e.behindMITM()
 	kek, err := e.client("broker").DeriveCredKEK(ctx(t), omniHex, 1)
 	if err != nil {
 		t.Fatal(err)

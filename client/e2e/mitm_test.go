@@ -72,6 +72,30 @@ func startFrameMITM(t *testing.T, targets ...string) *frameMITM {
 	return m
 }
 
+// behindMITM restarts e's parent on a frameMITM in front of e's enclave
+// (target 0) and the enclaves at others (targets 1, …).
+func (e *env) behindMITM(others ...string) *frameMITM {
+	e.t.Helper()
+	m := startFrameMITM(e.t, append([]string{e.sock}, others...)...)
+	e.parentP.stop()
+	e.startParent(m.addr)
+	return m
+}
+
+// twoReplicas starts two sealed stacks of one deployment (one PKI, one
+// sealing key, each its own store), ready, with a's parent behind a
+// frameMITM that reaches a (target 0) and b (target 1).
+func twoReplicas(t *testing.T) (a, b *env, m *frameMITM) {
+	t.Helper()
+	dir := t.TempDir()
+	a = newSealedEnv(t, dir, "a-")
+	b = newSealedEnv(t, dir, "b-")
+	b.waitReady()
+	m = a.behindMITM(b.sock)
+	a.waitReady()
+	return a, b, m
+}
+
 // route sends every later call to targets[i].
 func (m *frameMITM) route(i int) { m.target.Store(int32(i)) }
 

@@ -8,7 +8,6 @@ import (
 	"sync/atomic"
 	"testing"
 
-	"github.com/nitro-signer/nitro-signer/client"
 	"github.com/nitro-signer/nitro-signer/client/devpki"
 	"github.com/nitro-signer/nitro-signer/enclave/channel"
 	"github.com/nitro-signer/nitro-signer/enclave/custody"
@@ -25,9 +24,7 @@ import (
 // returns the recorded call frame and the MITM.
 func recordedRotation(t *testing.T, e *env, others ...string) (channel.Frame, *frameMITM) {
 	t.Helper()
-	m := startFrameMITM(t, append([]string{e.sock}, others...)...)
-	e.parentP.stop()
-	e.startParent(m.addr)
+	m := e.behindMITM(others...)
 	e.waitReady()
 	res, err := e.client("admin").RotateKeys(ctx(t))
 	if err != nil {
@@ -69,9 +66,8 @@ func sealedFiles(t *testing.T, dir string) []string {
 }
 
 func TestReplayToAnotherReplicaIsRefused(t *testing.T) {
-	dir := t.TempDir()
-	a := newSealedEnv(t, dir, "a-")
-	b := newSealedEnv(t, dir, "b-")
+	a := newSealedEnv(t, "", "a-")
+	b := newSealedEnv(t, a.dir, "b-")
 	b.waitReady()
 	rotate, m := recordedRotation(t, a, b.sock)
 	reply := m.replay(1, rotate)
@@ -137,38 +133,29 @@ func TestReplayAfterHidingSealedFilesIsRefused(t *testing.T) {
 // the parent routing it to another replica) re-attests and re-signs once,
 // without an error surfacing.
 func TestClientRidesThroughRestartAndReplicaChange(t *testing.T) {
-	dir := t.TempDir()
-	a := newSealedEnv(t, dir, "a-")
-	b := newSealedEnv(t, dir, "b-")
-	b.waitReady()
-	m := startFrameMITM(t, a.sock, b.sock)
-	a.parentP.stop()
-	a.startParent(m.addr)
+	a, _, m := twoReplicas(t)
+	c := a.client("broker")
+	first, err := c.DeriveAddress(ctx(t), omniHex, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a.enclave.kill()
+	a.startEnclave()
 	a.waitReady()
-	for _, c := range []*client.Client{a.client("broker")} {
-		first, err := c.DeriveAddress(ctx(t), omniHex, 0)
-		if err != nil {
-			t.Fatal(err)
-		}
-		a.enclave.kill()
-		a.startEnclave()
-		a.waitReady()
-		got, err := c.DeriveAddress(ctx(t), omniHex, 0)
-		if err != nil {
-			t.Fatalf("after an enclave restart: %v", err)
-		}
-		if got.Address != first.Address {
-			t.Fatalf("after the restart %s, before %s", got.Address, first.Address)
-		}
-		m.route(1)
-		got, err = c.DeriveAddress(ctx(t), omniHex, 0)
-		if err != nil {
-			t.Fatalf("after a change of replica: %v", err)
-		}
-		if got.Address != first.Address {
-			t.Fatalf("replica b answered %s, a %s", got.Address, first.Address)
-		}
-		m.route(0)
+	got, err := c.DeriveAddress(ctx(t), omniHex, 0)
+	if err != nil {
+		t.Fatalf("after an enclave restart: %v", err)
+	}
+	if got.Address != first.Address {
+		t.Fatalf("after the restart %s, before %s", got.Address, first.Address)
+	}
+	m.route(1)
+	got, err = c.DeriveAddress(ctx(t), omniHex, 0)
+	if err != nil {
+		t.Fatalf("after a change of replica: %v", err)
+	}
+	if got.Address != first.Address {
+		t.Fatalf("replica b answered %s, a %s", got.Address, first.Address)
 	}
 }
 

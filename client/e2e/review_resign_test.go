@@ -38,14 +38,7 @@ func TestOneRotateCallChangesOneReplica(t *testing.T) {
 		}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			dir := t.TempDir()
-			a := newSealedEnv(t, dir, "a-")
-			b := newSealedEnv(t, dir, "b-")
-			b.waitReady()
-			m := startFrameMITM(t, a.sock, b.sock)
-			a.parentP.stop()
-			a.startParent(m.addr)
-			a.waitReady()
+			a, b, m := twoReplicas(t)
 
 			admin := a.client("admin")
 			if _, err := admin.KeyStatus(ctx(t)); err != nil { // attests a

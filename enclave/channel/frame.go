@@ -5,8 +5,6 @@ import (
 	"errors"
 	"fmt"
 
-	"github.com/fxamacker/cbor/v2"
-
 	"github.com/nitro-signer/nitro-signer/enclave/internal/strictcbor"
 )
 
@@ -49,21 +47,7 @@ type frameHead struct {
 
 // headMode decodes a frameHead: as decMode does, but the fields frameHead
 // lacks are skipped rather than refused.
-var headMode = func() cbor.DecMode {
-	dm, err := cbor.DecOptions{
-		DupMapKey:        cbor.DupMapKeyEnforcedAPF,
-		IndefLength:      cbor.IndefLengthForbidden,
-		TagsMd:           cbor.TagsForbidden,
-		MaxNestedLevels:  4,
-		MaxArrayElements: 16,
-		MaxMapPairs:      16,
-		UTF8:             cbor.UTF8RejectInvalid,
-	}.DecMode()
-	if err != nil {
-		panic(err) // constant options
-	}
-	return dm
-}()
+var headMode = strictcbor.DecHead
 
 // Validate checks a decoded frame's fields against the protocol's bounds.
 func (f *Frame) Validate() error {

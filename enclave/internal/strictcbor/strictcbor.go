@@ -6,24 +6,31 @@ package strictcbor
 
 import "github.com/fxamacker/cbor/v2"
 
+// options are Dec's, but for unknown fields.
+var options = cbor.DecOptions{
+	DupMapKey:        cbor.DupMapKeyEnforcedAPF,
+	IndefLength:      cbor.IndefLengthForbidden,
+	TagsMd:           cbor.TagsForbidden,
+	MaxNestedLevels:  4,
+	MaxArrayElements: 16,
+	MaxMapPairs:      16,
+	UTF8:             cbor.UTF8RejectInvalid,
+}
+
+func mode(o cbor.DecOptions) cbor.DecMode {
+	dm, err := o.DecMode()
+	if err != nil {
+		panic(err) // constant options
+	}
+	return dm
+}
+
 var (
 	// Dec decodes small protocol messages strictly.
-	Dec = func() cbor.DecMode {
-		dm, err := cbor.DecOptions{
-			DupMapKey:         cbor.DupMapKeyEnforcedAPF,
-			IndefLength:       cbor.IndefLengthForbidden,
-			TagsMd:            cbor.TagsForbidden,
-			MaxNestedLevels:   4,
-			MaxArrayElements:  16,
-			MaxMapPairs:       16,
-			ExtraReturnErrors: cbor.ExtraDecErrorUnknownField,
-			UTF8:              cbor.UTF8RejectInvalid,
-		}.DecMode()
-		if err != nil {
-			panic(err) // constant options
-		}
-		return dm
-	}()
+	Dec = mode(func() cbor.DecOptions { o := options; o.ExtraReturnErrors = cbor.ExtraDecErrorUnknownField; return o }())
+	// DecHead is Dec for reading a few fields of a message and skipping
+	// the rest (the channel reads a refused frame's type and id only).
+	DecHead = mode(options)
 	// Enc encodes in the core deterministic encoding.
 	Enc = func() cbor.EncMode {
 		em, err := cbor.CoreDetEncOptions().EncMode()
