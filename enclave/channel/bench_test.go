@@ -128,19 +128,9 @@ func BenchmarkServerCall(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	ln, err := channel.Listen(addr)
-	if err != nil {
-		b.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		(&channel.Server{Handler: channel.HandlerFunc(func(ctx context.Context, c *channel.Call) channel.Reply {
-			return channel.Reply{Status: 200, Body: c.Body[:64]}
-		})}).Serve(ctx, ln)
-	}()
-	defer func() { cancel(); <-done }()
+	serveWith(b, addr, &channel.Server{Handler: channel.HandlerFunc(func(ctx context.Context, c *channel.Call) channel.Reply {
+		return channel.Reply{Status: 200, Body: c.Body[:64]}
+	})})
 	c := channel.NewClient(addr, channel.ClientOptions{PoolSize: 2})
 	defer c.Close()
 	for c.Live() < 2 {

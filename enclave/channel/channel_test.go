@@ -351,7 +351,7 @@ func FuzzAppendFrameMatchesCBOR(f *testing.F) {
 
 // serveWith starts s on addr and stops it at cleanup (or at stop, which
 // may be called first).
-func serveWith(t *testing.T, addr channel.Addr, s *channel.Server) (stop func()) {
+func serveWith(t testing.TB, addr channel.Addr, s *channel.Server) (stop func()) {
 	t.Helper()
 	ln, err := channel.Listen(addr)
 	if err != nil {
