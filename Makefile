@@ -156,7 +156,7 @@ SOAK_RESTART_EVERY ?= 2m
 
 soak: ## load the real stack at 70% of its maximum for SOAK_DURATION with enclave restarts; fail on unexpected errors or growth
 	SOAK_DURATION=$(SOAK_DURATION) SOAK_RESTART_EVERY=$(SOAK_RESTART_EVERY) \
-		$(GO) test -count=1 -tags soak -run '^TestSoak$$' -timeout 0 -v ./client/e2e
+		$(GO) test -count=1 -tags soak -run '^TestSoak$$' -timeout 0 -v ./e2e
 
 clean: ## remove build outputs (not the development state)
 	rm -rf $(BIN)

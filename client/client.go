@@ -30,7 +30,8 @@ import (
 
 	"github.com/nitro-signer/nitro-signer/attestation"
 	"github.com/nitro-signer/nitro-signer/enclave/custody"
-	"github.com/nitro-signer/nitro-signer/enclave/envelope"
+	"github.com/nitro-signer/nitro-signer/envelope"
+	"github.com/nitro-signer/nitro-signer/internal/strictjson"
 )
 
 // Config configures a Client.
@@ -466,7 +467,7 @@ func (c *Client) open(ctx context.Context, req *Request, a *Answer, result any) 
 		return resp.KeyID, resp.Err
 	}
 	if result != nil {
-		if err := envelope.DecodeJSON(resp.Result, result, envelope.MaxResponse); err != nil {
+		if err := strictjson.Decode(resp.Result, result, envelope.MaxResponse); err != nil {
 			return resp.KeyID, fmt.Errorf("%w: result: %w", ErrResponse, err)
 		}
 	}
@@ -506,7 +507,7 @@ func parentError(status int, body []byte) error {
 		Error   string `json:"error"`
 		Message string `json:"message"`
 	}
-	if err := envelope.DecodeJSON(body, &e, 4096); err != nil {
+	if err := strictjson.Decode(body, &e, 4096); err != nil {
 		return &ParentError{Status: status, Code: "unknown", Message: "unparsable answer"}
 	}
 	return &ParentError{Status: status, Code: e.Error, Message: e.Message}

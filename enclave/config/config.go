@@ -15,7 +15,8 @@ import (
 	"sort"
 	"time"
 
-	"github.com/nitro-signer/nitro-signer/enclave/envelope"
+	"github.com/nitro-signer/nitro-signer/envelope"
+	"github.com/nitro-signer/nitro-signer/internal/strictjson"
 )
 
 // MaxSize bounds the configuration file.
@@ -177,7 +178,7 @@ func Load(path string) (*Config, error) {
 // Parse decodes and validates configuration bytes.
 func Parse(b []byte) (*Config, error) {
 	var c Config
-	if err := envelope.DecodeJSON(b, &c, MaxSize); err != nil {
+	if err := strictjson.Decode(b, &c, MaxSize); err != nil {
 		return nil, fmt.Errorf("config: %w", err)
 	}
 	c.Hash = sha256.Sum256(b)

@@ -8,7 +8,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/nitro-signer/nitro-signer/client/devpki"
+	"github.com/nitro-signer/nitro-signer/internal/devpki"
 	"github.com/nitro-signer/nitro-signer/enclave/config"
 	"github.com/nitro-signer/nitro-signer/enclave/server"
 )

@@ -5,7 +5,7 @@ import (
 	"testing"
 
 	"github.com/nitro-signer/nitro-signer/enclave/config"
-	"github.com/nitro-signer/nitro-signer/enclave/envelope"
+	"github.com/nitro-signer/nitro-signer/internal/strictjson"
 )
 
 // TestParseMatchesKeysExactly is issue 13 finding 7 for the configuration:
@@ -25,7 +25,7 @@ func TestParseMatchesKeysExactly(t *testing.T) {
 		{"bad_field_in_other_case_kelvin", func(m map[string]any) { m["sealing"] = map[string]any{"\u212aind": "dev"} }},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			if _, err := config.Parse(edit(t, b, tc.edit)); !errors.Is(err, envelope.ErrJSON) {
+			if _, err := config.Parse(edit(t, b, tc.edit)); !errors.Is(err, strictjson.ErrJSON) {
 				t.Fatalf("Parse: %v, want ErrJSON", err)
 			}
 		})

@@ -23,7 +23,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/nitro-signer/nitro-signer/enclave/envelope"
+	"github.com/nitro-signer/nitro-signer/envelope"
 	"github.com/nitro-signer/nitro-signer/enclave/host"
 	"github.com/nitro-signer/nitro-signer/enclave/keyring"
 	"github.com/nitro-signer/nitro-signer/enclave/seal"

@@ -20,13 +20,14 @@ import (
 	"time"
 
 	"github.com/nitro-signer/nitro-signer/enclave/custody"
-	"github.com/nitro-signer/nitro-signer/enclave/envelope"
 	"github.com/nitro-signer/nitro-signer/enclave/host"
 	"github.com/nitro-signer/nitro-signer/enclave/keyring"
 	"github.com/nitro-signer/nitro-signer/enclave/nsm"
 	"github.com/nitro-signer/nitro-signer/enclave/nsm/nsmsim"
 	"github.com/nitro-signer/nitro-signer/enclave/seal"
 	"github.com/nitro-signer/nitro-signer/enclave/seal/devseal"
+	"github.com/nitro-signer/nitro-signer/envelope"
+	"github.com/nitro-signer/nitro-signer/internal/hostproto"
 )
 
 const signerID = "signer-test"
@@ -473,11 +474,13 @@ func TestUnsealReasonNeverQuotesTextFromOutside(t *testing.T) {
 		{name: "bad_kms_error_code", sealer: func(s seal.Sealer) seal.Sealer { return refusingSealer{s, kmsRefusal{lie}} },
 			want: "unsealing failed: sequence 1: the sealer could not unwrap the data key: KMS refused"},
 		{name: "bad_credentials_reply", sealer: func(s seal.Sealer) seal.Sealer {
-			return refusingSealer{s, fmt.Errorf("get credentials: %w", &host.Error{Route: host.RouteCredentials, Status: 503})}
+			return refusingSealer{s, fmt.Errorf("get credentials: %w", &host.Error{Route: hostproto.RouteCredentials, Status: 503})}
 		}, want: "unsealing failed: sequence 1: the sealer could not unwrap the data key: host: parent unavailable: aws/credentials: status 503"},
 		{name: "bad_sealer_error_text", sealer: func(s seal.Sealer) seal.Sealer { return refusingSealer{s, errors.New(lie)} },
 			want: "unsealing failed: sequence 1: the sealer could not unwrap the data key"},
-		{name: "bad_store_list_reply", store: func(m *memStore, _ seal.Sealer) { m.failList = &host.Error{Route: host.RouteStateList, Status: 500} },
+		{name: "bad_store_list_reply", store: func(m *memStore, _ seal.Sealer) {
+			m.failList = &host.Error{Route: hostproto.RouteStateList, Status: 500}
+		},
 			want: "unsealing failed: listing sealed keyrings: host: parent unavailable: state/list: status 500"},
 		{name: "bad_store_error_text", store: func(m *memStore, _ seal.Sealer) { m.failList = errors.New(lie) },
 			want: "unsealing failed: listing sealed keyrings: failed (the enclave's log has the cause)"},
@@ -520,7 +523,7 @@ func TestUnsealReasonNeverQuotesTextFromOutside(t *testing.T) {
 func TestChangeRefusalNeverQuotesTextFromOutside(t *testing.T) {
 	w := newWorld(t)
 	e := imported(t, w)
-	e.store.failPut = &host.Error{Route: host.RouteStatePut, Status: 507}
+	e.store.failPut = &host.Error{Route: hostproto.RouteStatePut, Status: 507}
 	err := e.call(t, custody.RouteRotate, struct{}{}, nil)
 	if code(err) != envelope.CodeStateUnavailable ||
 		err.Error() != "state_unavailable: storing the sealed keyring failed: host: parent unavailable: state/put: status 507" {

@@ -12,7 +12,7 @@ import (
 	"io"
 	"strings"
 
-	"github.com/nitro-signer/nitro-signer/enclave/envelope"
+	"github.com/nitro-signer/nitro-signer/envelope"
 	"github.com/nitro-signer/nitro-signer/enclave/keyring"
 	"github.com/nitro-signer/nitro-signer/enclave/seal"
 	"github.com/nitro-signer/nitro-signer/enclave/service"

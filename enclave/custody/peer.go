@@ -18,7 +18,7 @@ import (
 	"time"
 
 	"github.com/nitro-signer/nitro-signer/attestation"
-	"github.com/nitro-signer/nitro-signer/enclave/envelope"
+	"github.com/nitro-signer/nitro-signer/envelope"
 	"github.com/nitro-signer/nitro-signer/enclave/seal"
 	"github.com/nitro-signer/nitro-signer/enclave/service"
 )

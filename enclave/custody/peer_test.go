@@ -15,7 +15,7 @@ import (
 	"testing"
 
 	"github.com/nitro-signer/nitro-signer/enclave/custody"
-	"github.com/nitro-signer/nitro-signer/enclave/envelope"
+	"github.com/nitro-signer/nitro-signer/envelope"
 	"github.com/nitro-signer/nitro-signer/enclave/keyring"
 )
 

@@ -16,38 +16,18 @@ import (
 	"net"
 	"time"
 
-	"github.com/nitro-signer/nitro-signer/enclave/channel"
-	"github.com/nitro-signer/nitro-signer/enclave/envelope"
-)
-
-// Routes the parent serves to the enclave.
-const (
-	RouteStateList   = "state/list"
-	RouteStateGet    = "state/get"
-	RouteStatePut    = "state/put"
-	RouteCredentials = "aws/credentials"
+	"github.com/nitro-signer/nitro-signer/internal/channel"
+	"github.com/nitro-signer/nitro-signer/internal/hostproto"
+	"github.com/nitro-signer/nitro-signer/internal/strictjson"
 )
 
 // Bounds on what the enclave accepts from the parent.
 const (
-	MaxSequences = 4096
-	MaxBlob      = 64 << 10
-	callTimeout  = 10 * time.Second
-	// The parent's JSON answers, decoded strictly (envelope.DecodeJSON).
-	maxListJSON        = 32 + MaxSequences*21
-	maxRefJSON         = 64
-	maxCredentialsJSON = 16 << 10
+	callTimeout = 10 * time.Second
+	// The parent's JSON answers, decoded strictly (strictjson.Decode).
+	maxListJSON = 32 + hostproto.MaxSequences*21
+	maxRefJSON  = 64
 )
-
-// SequenceList is the body of a state/list reply.
-type SequenceList struct {
-	Sequences []uint64 `json:"sequences"`
-}
-
-// SequenceRef is the body of a state/get call and a state/put reply.
-type SequenceRef struct {
-	Seq uint64 `json:"seq"`
-}
 
 // ErrUnavailable: the parent did not answer, or answered with an error.
 var ErrUnavailable = errors.New("host: parent unavailable")
@@ -128,18 +108,18 @@ func (c *Client) call(ctx context.Context, route string, body []byte) ([]byte, e
 
 // List returns the stored sequences, newest first.
 func (c *Client) List(ctx context.Context) ([]uint64, error) {
-	b, err := c.call(ctx, RouteStateList, nil)
+	b, err := c.call(ctx, hostproto.RouteStateList, nil)
 	if err != nil {
 		return nil, err
 	}
 	return ParseSequenceList(b)
 }
 
-// ParseSequenceList checks a state/list answer: at most MaxSequences
+// ParseSequenceList checks a state/list answer: at most hostproto.MaxSequences
 // sequences, each positive, strictly newest first.
 func ParseSequenceList(b []byte) ([]uint64, error) {
-	var l SequenceList
-	if err := envelope.DecodeJSON(b, &l, maxListJSON); err != nil || len(l.Sequences) > MaxSequences {
+	var l hostproto.SequenceList
+	if err := strictjson.Decode(b, &l, maxListJSON); err != nil || len(l.Sequences) > hostproto.MaxSequences {
 		return nil, fmt.Errorf("%w: malformed sequence list", ErrUnavailable)
 	}
 	for i, seq := range l.Sequences {
@@ -152,12 +132,12 @@ func ParseSequenceList(b []byte) ([]uint64, error) {
 
 // Get reads one sequence.
 func (c *Client) Get(ctx context.Context, seq uint64) ([]byte, error) {
-	body, _ := json.Marshal(SequenceRef{Seq: seq})
-	b, err := c.call(ctx, RouteStateGet, body)
+	body, _ := json.Marshal(hostproto.SequenceRef{Seq: seq})
+	b, err := c.call(ctx, hostproto.RouteStateGet, body)
 	if err != nil {
 		return nil, err
 	}
-	if len(b) > MaxBlob {
+	if len(b) > hostproto.MaxBlob {
 		return nil, fmt.Errorf("%w: sequence %d of %d bytes", ErrUnavailable, seq, len(b))
 	}
 	return b, nil
@@ -165,7 +145,7 @@ func (c *Client) Get(ctx context.Context, seq uint64) ([]byte, error) {
 
 // Put stores b and returns its sequence once the parent reports it durable.
 func (c *Client) Put(ctx context.Context, b []byte) (uint64, error) {
-	r, err := c.call(ctx, RouteStatePut, b)
+	r, err := c.call(ctx, hostproto.RouteStatePut, b)
 	if err != nil {
 		return 0, err
 	}
@@ -174,20 +154,24 @@ func (c *Client) Put(ctx context.Context, b []byte) (uint64, error) {
 
 // ParseSequenceRef checks a state/put answer.
 func ParseSequenceRef(b []byte) (uint64, error) {
-	var ref SequenceRef
-	if err := envelope.DecodeJSON(b, &ref, maxRefJSON); err != nil || ref.Seq == 0 {
+	var ref hostproto.SequenceRef
+	if err := strictjson.Decode(b, &ref, maxRefJSON); err != nil || ref.Seq == 0 {
 		return 0, fmt.Errorf("%w: malformed put reply", ErrUnavailable)
 	}
 	return ref.Seq, nil
 }
 
 // Credentials fetches the instance role's temporary credentials.
-func (c *Client) Credentials(ctx context.Context) (*Credentials, error) {
-	b, err := c.call(ctx, RouteCredentials, nil)
+func (c *Client) Credentials(ctx context.Context) (*hostproto.Credentials, error) {
+	b, err := c.call(ctx, hostproto.RouteCredentials, nil)
 	if err != nil {
 		return nil, err
 	}
-	return ParseCredentials(b)
+	creds, err := hostproto.ParseCredentials(b)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrUnavailable, err)
+	}
+	return creds, nil
 }
 
 // EgressDialer returns a DialContext for an http.Transport whose proxy is

@@ -10,8 +10,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/nitro-signer/nitro-signer/enclave/channel"
 	"github.com/nitro-signer/nitro-signer/enclave/host"
+	"github.com/nitro-signer/nitro-signer/internal/channel"
+	"github.com/nitro-signer/nitro-signer/internal/hostproto"
 )
 
 func TestParseSequenceList(t *testing.T) {
@@ -27,7 +28,7 @@ func TestParseSequenceList(t *testing.T) {
 	}
 	for _, bad := range []string{
 		`{"sequences":[1,2]}`, `{"sequences":[2,2]}`, `{"sequences":[0]}`, `{"sequences":[-1]}`,
-		`{"sequences":"x"}`, `[]`, ``, `{"sequences":[` + strings.Repeat("1,", host.MaxSequences) + `1]}`,
+		`{"sequences":"x"}`, `[]`, ``, `{"sequences":[` + strings.Repeat("1,", hostproto.MaxSequences) + `1]}`,
 	} {
 		if _, err := host.ParseSequenceList([]byte(bad)); !errors.Is(err, host.ErrUnavailable) {
 			t.Errorf("%.40s: %v", bad, err)
@@ -36,11 +37,11 @@ func TestParseSequenceList(t *testing.T) {
 }
 
 func TestParseCredentialsNeverQuotesTheAnswer(t *testing.T) {
-	_, err := host.ParseCredentials([]byte(`{"access_key_id":"AKID","secret_access_key":"","session_token":"s3cr3t-token"}`))
+	_, err := hostproto.ParseCredentials([]byte(`{"access_key_id":"AKID","secret_access_key":"","session_token":"s3cr3t-token"}`))
 	if err == nil || strings.Contains(err.Error(), "s3cr3t") {
 		t.Fatalf("credentials without a secret key: %v", err)
 	}
-	c, err := host.ParseCredentials([]byte(`{"access_key_id":"AKID","secret_access_key":"SK","session_token":"T","expiration":"2030-01-01T00:00:00Z"}`))
+	c, err := hostproto.ParseCredentials([]byte(`{"access_key_id":"AKID","secret_access_key":"SK","session_token":"T","expiration":"2030-01-01T00:00:00Z"}`))
 	if err != nil || c.AccessKeyID != "AKID" || c.Expiration.Year() != 2030 {
 		t.Fatalf("%+v, %v", c, err)
 	}
@@ -65,7 +66,7 @@ func FuzzParseReplies(f *testing.F) {
 		if seq, err := host.ParseSequenceRef(b); err == nil && seq == 0 {
 			t.Fatal("accepted sequence 0")
 		}
-		if c, err := host.ParseCredentials(b); err == nil && (c.AccessKeyID == "" || c.SecretAccessKey() == "") {
+		if c, err := hostproto.ParseCredentials(b); err == nil && (c.AccessKeyID == "" || c.SecretAccessKey() == "") {
 			t.Fatal("accepted empty credentials")
 		}
 	})
@@ -103,10 +104,10 @@ func TestErrorsNeverQuoteTheParentsReply(t *testing.T) {
 			route string
 			call  func() error
 		}{
-			{host.RouteStateList, func() error { _, err := c.List(context.Background()); return err }},
-			{host.RouteStateGet, func() error { _, err := c.Get(context.Background(), 1); return err }},
-			{host.RouteStatePut, func() error { _, err := c.Put(context.Background(), []byte("x")); return err }},
-			{host.RouteCredentials, func() error { _, err := c.Credentials(context.Background()); return err }},
+			{hostproto.RouteStateList, func() error { _, err := c.List(context.Background()); return err }},
+			{hostproto.RouteStateGet, func() error { _, err := c.Get(context.Background(), 1); return err }},
+			{hostproto.RouteStatePut, func() error { _, err := c.Put(context.Background(), []byte("x")); return err }},
+			{hostproto.RouteCredentials, func() error { _, err := c.Credentials(context.Background()); return err }},
 		} {
 			t.Run(fmt.Sprintf("bad_%s_%d", tc.route, status), func(t *testing.T) {
 				err := tc.call()
@@ -167,4 +168,9 @@ func TestParentAnswersAreDecodedStrictly(t *testing.T) {
 
 func listErr(b []byte) error { _, err := host.ParseSequenceList(b); return err }
 func refErr(b []byte) error  { _, err := host.ParseSequenceRef(b); return err }
-func credErr(b []byte) error { _, err := host.ParseCredentials(b); return err }
+func credErr(b []byte) error {
+	if _, err := hostproto.ParseCredentials(b); err != nil {
+		return fmt.Errorf("%w: %w", host.ErrUnavailable, err)
+	}
+	return nil
+}

@@ -14,7 +14,7 @@ import (
 	"io"
 	"sync"
 
-	"github.com/nitro-signer/nitro-signer/enclave/internal/bounded"
+	"github.com/nitro-signer/nitro-signer/internal/bounded"
 )
 
 // SecretSize is the size of a master secret.

@@ -24,7 +24,7 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/nitro-signer/nitro-signer/enclave/internal/strictcbor"
+	"github.com/nitro-signer/nitro-signer/internal/strictcbor"
 	"github.com/nitro-signer/nitro-signer/enclave/keyring"
 )
 

@@ -12,8 +12,8 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/nitro-signer/nitro-signer/enclave/channel"
-	"github.com/nitro-signer/nitro-signer/enclave/envelope"
+	"github.com/nitro-signer/nitro-signer/internal/channel"
+	"github.com/nitro-signer/nitro-signer/envelope"
 	"github.com/nitro-signer/nitro-signer/enclave/server"
 	"github.com/nitro-signer/nitro-signer/enclave/service"
 )

@@ -13,10 +13,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/nitro-signer/nitro-signer/client/devpki"
-	"github.com/nitro-signer/nitro-signer/enclave/channel"
+	"github.com/nitro-signer/nitro-signer/internal/devpki"
+	"github.com/nitro-signer/nitro-signer/internal/channel"
 	"github.com/nitro-signer/nitro-signer/enclave/config"
-	"github.com/nitro-signer/nitro-signer/enclave/envelope"
+	"github.com/nitro-signer/nitro-signer/envelope"
 	"github.com/nitro-signer/nitro-signer/enclave/keyring"
 	"github.com/nitro-signer/nitro-signer/enclave/nsm/nsmsim"
 	"github.com/nitro-signer/nitro-signer/enclave/server"

@@ -11,7 +11,7 @@ import (
 
 	"github.com/ethereum/go-ethereum/crypto"
 
-	"github.com/nitro-signer/nitro-signer/enclave/envelope"
+	"github.com/nitro-signer/nitro-signer/envelope"
 	"github.com/nitro-signer/nitro-signer/enclave/keyring"
 )
 

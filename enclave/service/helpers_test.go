@@ -14,7 +14,7 @@ import (
 	"github.com/ethereum/go-ethereum/crypto"
 
 	"github.com/nitro-signer/nitro-signer/enclave/config"
-	"github.com/nitro-signer/nitro-signer/enclave/envelope"
+	"github.com/nitro-signer/nitro-signer/envelope"
 	"github.com/nitro-signer/nitro-signer/enclave/keyring"
 	"github.com/nitro-signer/nitro-signer/enclave/service"
 )

@@ -5,7 +5,7 @@ import (
 
 	"github.com/go-jose/go-jose/v4"
 
-	"github.com/nitro-signer/nitro-signer/enclave/envelope"
+	"github.com/nitro-signer/nitro-signer/envelope"
 )
 
 // DeriveCredKEKRequest is v1/derive-cred-kek's params. The request must

@@ -12,8 +12,9 @@ import (
 	"github.com/go-jose/go-jose/v4"
 
 	"github.com/nitro-signer/nitro-signer/enclave/config"
-	"github.com/nitro-signer/nitro-signer/enclave/envelope"
 	"github.com/nitro-signer/nitro-signer/enclave/keyring"
+	"github.com/nitro-signer/nitro-signer/envelope"
+	"github.com/nitro-signer/nitro-signer/internal/strictjson"
 )
 
 // MaxParams bounds a method's params.
@@ -88,7 +89,7 @@ func decode(r *Request, v any) error { return DecodeParams(r.Params, v) }
 // DecodeParams decodes a method's params strictly into v; a refusal is
 // bad_request. The key methods (enclave/custody) decode with it too.
 func DecodeParams(params json.RawMessage, v any) error {
-	if err := envelope.DecodeJSON(params, v, MaxParams); err != nil {
+	if err := strictjson.Decode(params, v, MaxParams); err != nil {
 		return envelope.Errorf(envelope.CodeBadRequest, "params: %v", err)
 	}
 	return nil

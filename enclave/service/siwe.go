@@ -9,8 +9,8 @@ import (
 	"github.com/ethereum/go-ethereum/common"
 	"github.com/nitro-signer/nitro-signer/enclave/siwe"
 
-	"github.com/nitro-signer/nitro-signer/enclave/envelope"
-	"github.com/nitro-signer/nitro-signer/enclave/internal/text"
+	"github.com/nitro-signer/nitro-signer/envelope"
+	"github.com/nitro-signer/nitro-signer/internal/text"
 	"github.com/nitro-signer/nitro-signer/enclave/keyring"
 )
 

@@ -11,7 +11,7 @@ import (
 
 	"github.com/nitro-signer/nitro-signer/attestation/testvectors"
 	"github.com/nitro-signer/nitro-signer/enclave/config"
-	"github.com/nitro-signer/nitro-signer/enclave/envelope"
+	"github.com/nitro-signer/nitro-signer/envelope"
 	"github.com/nitro-signer/nitro-signer/enclave/siwe"
 )
 

@@ -11,7 +11,7 @@ import (
 	"github.com/ethereum/go-ethereum/common/math"
 	"github.com/ethereum/go-ethereum/signer/core/apitypes"
 
-	"github.com/nitro-signer/nitro-signer/enclave/internal/text"
+	"github.com/nitro-signer/nitro-signer/internal/text"
 )
 
 // go-ethereum's apitypes hashes whatever it is given and trusts its shape:

@@ -6,7 +6,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/nitro-signer/nitro-signer/enclave/envelope"
+	"github.com/nitro-signer/nitro-signer/envelope"
 	"github.com/nitro-signer/nitro-signer/enclave/service"
 )
 

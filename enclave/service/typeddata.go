@@ -10,9 +10,10 @@ import (
 
 	"github.com/ethereum/go-ethereum/signer/core/apitypes"
 
-	"github.com/nitro-signer/nitro-signer/enclave/envelope"
-	"github.com/nitro-signer/nitro-signer/enclave/internal/text"
 	"github.com/nitro-signer/nitro-signer/enclave/keyring"
+	"github.com/nitro-signer/nitro-signer/envelope"
+	"github.com/nitro-signer/nitro-signer/internal/strictjson"
+	"github.com/nitro-signer/nitro-signer/internal/text"
 )
 
 // Bounds on EIP-712 typed data.
@@ -74,7 +75,7 @@ func HashTypedData(raw []byte) (*TypedDigest, error) {
 		Domain      json.RawMessage `json:"domain"`
 		Message     json.RawMessage `json:"message"`
 	}
-	if err := envelope.DecodeJSON(raw, &wire, MaxTypedData); err != nil {
+	if err := strictjson.Decode(raw, &wire, MaxTypedData); err != nil {
 		return nil, bad("%v", err)
 	}
 	domain, err := decodeDomain(wire.Domain)
@@ -141,7 +142,7 @@ func decodeDomain(raw json.RawMessage) (*apitypes.TypedDataDomain, error) {
 	if len(raw) == 0 {
 		return &d, nil
 	}
-	if err := envelope.DecodeJSON(raw, &d, MaxTypedData); err != nil {
+	if err := strictjson.Decode(raw, &d, MaxTypedData); err != nil {
 		return nil, err
 	}
 	if d.Name != "" && d.Version != "" && d.VerifyingContract != "" && d.Salt != "" {

@@ -9,8 +9,9 @@ import (
 	"github.com/go-webauthn/webauthn/protocol"
 	"github.com/go-webauthn/webauthn/protocol/webauthncose"
 
-	"github.com/nitro-signer/nitro-signer/enclave/envelope"
-	"github.com/nitro-signer/nitro-signer/enclave/internal/text"
+	"github.com/nitro-signer/nitro-signer/envelope"
+	"github.com/nitro-signer/nitro-signer/internal/strictjson"
+	"github.com/nitro-signer/nitro-signer/internal/text"
 )
 
 // Bounds on a WebAuthn assertion.
@@ -135,7 +136,7 @@ func (a *Assertion) Verify() (*VerifyK11Response, error) {
 	var cd protocol.CollectedClientData
 	// clientDataJSON may be extended with further members (WebAuthn
 	// §5.8.1), so unknown fields are allowed here; size is bounded above.
-	if err := envelope.DecodeOpenJSON(a.ClientDataJSON, &cd, maxClientDataJSON); err != nil {
+	if err := strictjson.DecodeOpen(a.ClientDataJSON, &cd, maxClientDataJSON); err != nil {
 		return nil, envelope.Errorf(envelope.CodeBadRequest, "client_data_json is not JSON")
 	}
 	out := &VerifyK11Response{SignCount: auth.Counter, UserVerified: auth.Flags.UserVerified()}

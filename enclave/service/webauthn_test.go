@@ -8,7 +8,7 @@ import (
 	"testing"
 
 	"github.com/nitro-signer/nitro-signer/attestation/testvectors"
-	"github.com/nitro-signer/nitro-signer/enclave/envelope"
+	"github.com/nitro-signer/nitro-signer/envelope"
 	"github.com/nitro-signer/nitro-signer/enclave/service"
 )
 

@@ -14,7 +14,7 @@ import (
 
 	"github.com/ethereum/go-ethereum/common"
 
-	txt "github.com/nitro-signer/nitro-signer/enclave/internal/text"
+	txt "github.com/nitro-signer/nitro-signer/internal/text"
 )
 
 // MaxSize bounds a message.

@@ -21,7 +21,7 @@ func (r *recorder) Fatalf(format string, args ...any) {
 	r.failures = append(r.failures, fmt.Sprintf(format, args...))
 }
 
-// leaky redacts itself from fmt only, as host.Credentials did.
+// leaky redacts itself from fmt only, as hostproto.Credentials did.
 type leaky struct{ Secret string }
 
 func (leaky) Format(f fmt.State, _ rune) { fmt.Fprint(f, "leaky{redacted}") }

@@ -10,7 +10,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/nitro-signer/nitro-signer/enclave/host"
+	"github.com/nitro-signer/nitro-signer/internal/hostproto"
 	"github.com/nitro-signer/nitro-signer/internal/logtest"
 	"github.com/nitro-signer/nitro-signer/parent/hostsvc"
 	"github.com/nitro-signer/nitro-signer/parent/proxy"
@@ -59,9 +59,9 @@ func TestCredentialsNeverReachTheLog(t *testing.T) {
 	h, flush := parentHandler(io.Discard)
 	s.Logger = slog.New(h)
 	s.Credentials = imds
-	r := call(s, host.RouteCredentials, nil)
+	r := call(s, hostproto.RouteCredentials, nil)
 	flush()
-	back, err := host.ParseCredentials(r.Body)
+	back, err := hostproto.ParseCredentials(r.Body)
 	if r.Status != 200 || err != nil || back.SecretAccessKey() != imdsSecretKey || back.SessionToken() != imdsToken {
 		t.Fatalf("aws/credentials: %d, %v", r.Status, err)
 	}

@@ -10,14 +10,14 @@ import (
 	"fmt"
 	"log/slog"
 
-	"github.com/nitro-signer/nitro-signer/enclave/channel"
-	"github.com/nitro-signer/nitro-signer/enclave/host"
+	"github.com/nitro-signer/nitro-signer/internal/channel"
+	"github.com/nitro-signer/nitro-signer/internal/hostproto"
 	"github.com/nitro-signer/nitro-signer/parent/state"
 )
 
 // CredentialSource supplies temporary AWS credentials (IMDSv2 on EC2).
 type CredentialSource interface {
-	Credentials(ctx context.Context) (*host.Credentials, error)
+	Credentials(ctx context.Context) (*hostproto.Credentials, error)
 }
 
 // Service is a channel.Handler for the enclave's calls.
@@ -44,18 +44,18 @@ func fail(status int, msg string) channel.Reply {
 // Handle answers one call from the enclave.
 func (s *Service) Handle(ctx context.Context, call *channel.Call) channel.Reply {
 	switch call.Route {
-	case host.RouteStateList:
+	case hostproto.RouteStateList:
 		seqs, err := s.Store.List()
 		if err != nil {
 			s.Logger.Error("state list failed", "err", err)
 			return fail(500, "state store unreadable")
 		}
-		if len(seqs) > host.MaxSequences {
-			seqs = seqs[:host.MaxSequences]
+		if len(seqs) > hostproto.MaxSequences {
+			seqs = seqs[:hostproto.MaxSequences]
 		}
-		return reply(200, host.SequenceList{Sequences: append([]uint64{}, seqs...)})
-	case host.RouteStateGet:
-		var ref host.SequenceRef
+		return reply(200, hostproto.SequenceList{Sequences: append([]uint64{}, seqs...)})
+	case hostproto.RouteStateGet:
+		var ref hostproto.SequenceRef
 		if err := json.Unmarshal(call.Body, &ref); err != nil || ref.Seq == 0 {
 			return fail(400, "state/get needs {\"seq\": N}")
 		}
@@ -68,7 +68,7 @@ func (s *Service) Handle(ctx context.Context, call *channel.Call) channel.Reply 
 			return fail(500, "state store unreadable")
 		}
 		return channel.Reply{Status: 200, Body: b}
-	case host.RouteStatePut:
+	case hostproto.RouteStatePut:
 		seq, err := s.Store.Put(call.Body)
 		if s.OnPut != nil {
 			s.OnPut(seq, err)
@@ -78,8 +78,8 @@ func (s *Service) Handle(ctx context.Context, call *channel.Call) channel.Reply 
 			return fail(507, fmt.Sprintf("state store cannot write: %v", err))
 		}
 		s.Logger.Info("sealed keyring stored", "seq", seq, "bytes", len(call.Body), "file", state.Name(seq))
-		return reply(200, host.SequenceRef{Seq: seq})
-	case host.RouteCredentials:
+		return reply(200, hostproto.SequenceRef{Seq: seq})
+	case hostproto.RouteCredentials:
 		if s.Credentials == nil {
 			return fail(503, "no credential source configured (--imds)")
 		}
@@ -90,7 +90,7 @@ func (s *Service) Handle(ctx context.Context, call *channel.Call) channel.Reply 
 		}
 		// The one place the secrets are written: json.Marshal of
 		// Credentials redacts them.
-		b, err := host.EncodeCredentials(c)
+		b, err := hostproto.EncodeCredentials(c)
 		if err != nil {
 			s.Logger.Error("instance credentials unencodable", "err", err)
 			return fail(503, "instance credentials unavailable")

@@ -11,8 +11,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/nitro-signer/nitro-signer/enclave/channel"
-	"github.com/nitro-signer/nitro-signer/enclave/host"
+	"github.com/nitro-signer/nitro-signer/internal/channel"
+	"github.com/nitro-signer/nitro-signer/internal/hostproto"
 	"github.com/nitro-signer/nitro-signer/parent/hostsvc"
 	"github.com/nitro-signer/nitro-signer/parent/state"
 )
@@ -32,13 +32,13 @@ func call(s *hostsvc.Service, route string, body []byte) channel.Reply {
 
 func TestStateRoutes(t *testing.T) {
 	s := service(t)
-	if r := call(s, host.RouteStatePut, []byte("sealed")); r.Status != 200 || string(r.Body) != `{"seq":1}` {
+	if r := call(s, hostproto.RouteStatePut, []byte("sealed")); r.Status != 200 || string(r.Body) != `{"seq":1}` {
 		t.Fatalf("put: %d %s", r.Status, r.Body)
 	}
-	if r := call(s, host.RouteStateList, nil); r.Status != 200 || string(r.Body) != `{"sequences":[1]}` {
+	if r := call(s, hostproto.RouteStateList, nil); r.Status != 200 || string(r.Body) != `{"sequences":[1]}` {
 		t.Fatalf("list: %d %s", r.Status, r.Body)
 	}
-	if r := call(s, host.RouteStateGet, []byte(`{"seq":1}`)); r.Status != 200 || string(r.Body) != "sealed" {
+	if r := call(s, hostproto.RouteStateGet, []byte(`{"seq":1}`)); r.Status != 200 || string(r.Body) != "sealed" {
 		t.Fatalf("get: %d %s", r.Status, r.Body)
 	}
 	for name, tc := range map[string]struct {
@@ -46,12 +46,12 @@ func TestStateRoutes(t *testing.T) {
 		body   string
 		status int
 	}{
-		"get_missing_sequence": {host.RouteStateGet, `{"seq":9}`, 404},
-		"get_malformed":        {host.RouteStateGet, `{"seq":"x"}`, 400},
-		"get_sequence_zero":    {host.RouteStateGet, `{"seq":0}`, 400},
-		"put_empty":            {host.RouteStatePut, ``, 507},
+		"get_missing_sequence": {hostproto.RouteStateGet, `{"seq":9}`, 404},
+		"get_malformed":        {hostproto.RouteStateGet, `{"seq":"x"}`, 400},
+		"get_sequence_zero":    {hostproto.RouteStateGet, `{"seq":0}`, 400},
+		"put_empty":            {hostproto.RouteStatePut, ``, 507},
 		"unknown_route":        {"state/delete", `{}`, 404},
-		"no_credential_source": {host.RouteCredentials, ``, 503},
+		"no_credential_source": {hostproto.RouteCredentials, ``, 503},
 	} {
 		if r := call(s, tc.route, []byte(tc.body)); r.Status != tc.status {
 			t.Errorf("%s: status %d (%s), want %d", name, r.Status, r.Body, tc.status)
@@ -82,8 +82,8 @@ func TestIMDSv2Credentials(t *testing.T) {
 	s := service(t)
 	s.Credentials = &hostsvc.IMDS{Endpoint: srv.URL}
 	for range 2 {
-		r := call(s, host.RouteCredentials, nil)
-		var c host.Credentials
+		r := call(s, hostproto.RouteCredentials, nil)
+		var c hostproto.Credentials
 		if r.Status != 200 || json.Unmarshal(r.Body, &c) != nil || c.AccessKeyID != "AKID" || c.SessionToken() != "TOKEN" {
 			t.Fatalf("credentials: %d %s", r.Status, r.Body)
 		}
@@ -92,7 +92,7 @@ func TestIMDSv2Credentials(t *testing.T) {
 		t.Fatalf("fetched %d times; the credentials are cached until near expiry", puts)
 	}
 	// Credentials never print their secret half, whatever the verb.
-	c := *host.NewCredentials("AKID", "SECRET", "TOKEN", time.Time{})
+	c := *hostproto.NewCredentials("AKID", "SECRET", "TOKEN", time.Time{})
 	if p := fmt.Sprintf("%v %+v %#v %s", c, c, c, c); strings.Contains(p, "SECRET") || strings.Contains(p, "TOKEN") || !strings.Contains(p, "AKID") {
 		t.Fatalf("credentials print as %q", p)
 	}

@@ -12,7 +12,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/nitro-signer/nitro-signer/enclave/host"
+	"github.com/nitro-signer/nitro-signer/internal/hostproto"
 )
 
 // IMDS fetches the instance role's credentials from the EC2 instance
@@ -24,7 +24,7 @@ type IMDS struct {
 	Client   *http.Client
 
 	mu     sync.Mutex
-	cached *host.Credentials
+	cached *hostproto.Credentials
 }
 
 const imdsTokenTTL = "21600"
@@ -36,7 +36,7 @@ func (m *IMDS) LogValue() slog.Value {
 }
 
 // Credentials returns the cached credentials or fetches new ones.
-func (m *IMDS) Credentials(ctx context.Context) (*host.Credentials, error) {
+func (m *IMDS) Credentials(ctx context.Context) (*hostproto.Credentials, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if m.cached != nil && time.Until(m.cached.Expiration) > 5*time.Minute {
@@ -81,7 +81,7 @@ func (m *IMDS) do(ctx context.Context, method, path, token string) (string, erro
 	return string(b), nil
 }
 
-func (m *IMDS) fetch(ctx context.Context) (*host.Credentials, error) {
+func (m *IMDS) fetch(ctx context.Context) (*hostproto.Credentials, error) {
 	token, err := m.do(ctx, http.MethodPut, "/latest/api/token", "")
 	if err != nil {
 		return nil, err
@@ -111,5 +111,5 @@ func (m *IMDS) fetch(ctx context.Context) (*host.Credentials, error) {
 	if r.Code != "Success" || r.AccessKeyID == "" || r.SecretAccessKey == "" {
 		return nil, fmt.Errorf("imds: credentials not available (code %q)", r.Code)
 	}
-	return host.NewCredentials(r.AccessKeyID, r.SecretAccessKey, r.Token, r.Expiration), nil
+	return hostproto.NewCredentials(r.AccessKeyID, r.SecretAccessKey, r.Token, r.Expiration), nil
 }

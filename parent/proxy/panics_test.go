@@ -10,7 +10,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
-	"github.com/nitro-signer/nitro-signer/enclave/channel"
+	"github.com/nitro-signer/nitro-signer/internal/channel"
 	"github.com/nitro-signer/nitro-signer/parent/proxy"
 )
 

@@ -18,8 +18,8 @@ import (
 	"strings"
 	"time"
 
-	"github.com/nitro-signer/nitro-signer/enclave/channel"
-	"github.com/nitro-signer/nitro-signer/enclave/envelope"
+	"github.com/nitro-signer/nitro-signer/internal/channel"
+	"github.com/nitro-signer/nitro-signer/envelope"
 )
 
 // Caller is the channel to the enclave, as the proxy uses it.

@@ -15,7 +15,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/nitro-signer/nitro-signer/enclave/channel"
+	"github.com/nitro-signer/nitro-signer/internal/channel"
 	"github.com/nitro-signer/nitro-signer/parent/proxy"
 )
 

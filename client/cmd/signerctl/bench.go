@@ -28,7 +28,7 @@ import (
 	"github.com/go-jose/go-jose/v4"
 
 	"github.com/nitro-signer/nitro-signer/client"
-	"github.com/nitro-signer/nitro-signer/enclave/envelope"
+	"github.com/nitro-signer/nitro-signer/envelope"
 	"github.com/nitro-signer/nitro-signer/enclave/keyring"
 	"github.com/nitro-signer/nitro-signer/enclave/service"
 )

@@ -9,7 +9,7 @@ import (
 	"time"
 
 	"github.com/nitro-signer/nitro-signer/client"
-	"github.com/nitro-signer/nitro-signer/enclave/envelope"
+	"github.com/nitro-signer/nitro-signer/envelope"
 )
 
 // fakeOpener refuses the answers whose index it names, in the ways the

@@ -12,8 +12,8 @@ import (
 	"path/filepath"
 	"time"
 
-	"github.com/nitro-signer/nitro-signer/client/devpki"
-	"github.com/nitro-signer/nitro-signer/enclave/envelope"
+	"github.com/nitro-signer/nitro-signer/internal/devpki"
+	"github.com/nitro-signer/nitro-signer/envelope"
 )
 
 // call: signerctl call METHOD --params JSON [client flags]

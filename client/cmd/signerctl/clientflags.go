@@ -14,7 +14,7 @@ import (
 
 	"github.com/nitro-signer/nitro-signer/attestation"
 	"github.com/nitro-signer/nitro-signer/client"
-	"github.com/nitro-signer/nitro-signer/client/devpki"
+	"github.com/nitro-signer/nitro-signer/internal/devpki"
 )
 
 // clientFlags are the flags of every command that talks to the signer.

@@ -19,7 +19,7 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/nitro-signer/nitro-signer/enclave/channel"
+	"github.com/nitro-signer/nitro-signer/internal/channel"
 	"github.com/nitro-signer/nitro-signer/enclave/config"
 	"github.com/nitro-signer/nitro-signer/enclave/custody"
 	"github.com/nitro-signer/nitro-signer/enclave/host"

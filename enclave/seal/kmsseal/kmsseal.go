@@ -31,9 +31,9 @@ import (
 	"github.com/aws/smithy-go"
 
 	"github.com/nitro-signer/nitro-signer/enclave/config"
-	"github.com/nitro-signer/nitro-signer/enclave/host"
 	"github.com/nitro-signer/nitro-signer/enclave/seal"
 	"github.com/nitro-signer/nitro-signer/enclave/seal/cms"
+	"github.com/nitro-signer/nitro-signer/internal/hostproto"
 )
 
 // ContextKey is the encryption context key that binds a data key to the
@@ -63,7 +63,7 @@ type Options struct {
 	// Dial reaches the parent's egress proxy.
 	Dial func(ctx context.Context, network, addr string) (net.Conn, error)
 	// Credentials supplies the instance role's credentials.
-	Credentials func(ctx context.Context) (*host.Credentials, error)
+	Credentials func(ctx context.Context) (*hostproto.Credentials, error)
 	// Attest returns an attestation document binding publicKey (DER
 	// SubjectPublicKeyInfo).
 	Attest func(publicKey []byte) ([]byte, error)

@@ -17,13 +17,13 @@ import (
 	"testing"
 	"time"
 
-	"github.com/nitro-signer/nitro-signer/enclave/host"
 	"github.com/nitro-signer/nitro-signer/enclave/keyring"
 	"github.com/nitro-signer/nitro-signer/enclave/nsm"
 	"github.com/nitro-signer/nitro-signer/enclave/nsm/nsmsim"
 	"github.com/nitro-signer/nitro-signer/enclave/seal"
 	"github.com/nitro-signer/nitro-signer/enclave/seal/kmsseal"
 	"github.com/nitro-signer/nitro-signer/enclave/seal/kmsseal/kmstest"
+	"github.com/nitro-signer/nitro-signer/internal/hostproto"
 	"github.com/nitro-signer/nitro-signer/parent/egress"
 )
 
@@ -135,8 +135,8 @@ func (f *fixture) sealerFor(sim *nsmsim.Simulator, endpoint, keyID string, a kms
 		Dial: func(ctx context.Context, _, _ string) (net.Conn, error) {
 			return (&net.Dialer{}).DialContext(ctx, "unix", f.egress)
 		},
-		Credentials: func(context.Context) (*host.Credentials, error) {
-			return host.NewCredentials(a.AccessKeyID, a.SecretAccessKey, a.SessionToken, time.Now().Add(time.Hour)), nil
+		Credentials: func(context.Context) (*hostproto.Credentials, error) {
+			return hostproto.NewCredentials(a.AccessKeyID, a.SecretAccessKey, a.SessionToken, time.Now().Add(time.Hour)), nil
 		},
 		Attest: func(pub []byte) ([]byte, error) { return sim.Attest(nsm.AttestRequest{PublicKey: pub}) },
 	})

@@ -9,7 +9,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
-	"github.com/nitro-signer/nitro-signer/enclave/channel"
+	"github.com/nitro-signer/nitro-signer/internal/channel"
 	"github.com/nitro-signer/nitro-signer/parent/egress"
 	"github.com/nitro-signer/nitro-signer/parent/hostsvc"
 	"github.com/nitro-signer/nitro-signer/parent/state"

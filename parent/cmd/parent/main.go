@@ -28,7 +28,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
-	"github.com/nitro-signer/nitro-signer/enclave/channel"
+	"github.com/nitro-signer/nitro-signer/internal/channel"
 	"github.com/nitro-signer/nitro-signer/parent/egress"
 	"github.com/nitro-signer/nitro-signer/parent/proxy"
 )
