@@ -17,8 +17,8 @@ import (
 	"time"
 
 	"github.com/nitro-signer/nitro-signer/client"
-	"github.com/nitro-signer/nitro-signer/internal/devpki"
 	"github.com/nitro-signer/nitro-signer/envelope"
+	"github.com/nitro-signer/nitro-signer/internal/devpki"
 )
 
 // otherOmni is a second omni account: an attack succeeds when the enclave

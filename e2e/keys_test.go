@@ -20,10 +20,10 @@ import (
 	"github.com/ethereum/go-ethereum/crypto"
 
 	"github.com/nitro-signer/nitro-signer/client"
-	"github.com/nitro-signer/nitro-signer/internal/devpki"
 	"github.com/nitro-signer/nitro-signer/enclave/custody"
-	"github.com/nitro-signer/nitro-signer/envelope"
 	"github.com/nitro-signer/nitro-signer/enclave/seal/kmsseal/kmstest"
+	"github.com/nitro-signer/nitro-signer/envelope"
+	"github.com/nitro-signer/nitro-signer/internal/devpki"
 )
 
 // newSealedEnv starts a stack whose parent keeps a state store and whose

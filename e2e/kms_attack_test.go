@@ -11,10 +11,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/nitro-signer/nitro-signer/internal/devpki"
 	"github.com/nitro-signer/nitro-signer/enclave/keyring"
 	"github.com/nitro-signer/nitro-signer/enclave/seal"
 	"github.com/nitro-signer/nitro-signer/enclave/seal/kmsseal/kmstest"
+	"github.com/nitro-signer/nitro-signer/internal/devpki"
 )
 
 const (

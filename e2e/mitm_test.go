@@ -13,8 +13,8 @@ import (
 	"time"
 
 	"github.com/nitro-signer/nitro-signer/attestation"
-	"github.com/nitro-signer/nitro-signer/internal/channel"
 	"github.com/nitro-signer/nitro-signer/envelope"
+	"github.com/nitro-signer/nitro-signer/internal/channel"
 )
 
 // The hostile parent's tools. A frameMITM sits on the channel between the

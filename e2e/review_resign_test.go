@@ -3,9 +3,9 @@ package e2e
 import (
 	"testing"
 
-	"github.com/nitro-signer/nitro-signer/internal/channel"
 	"github.com/nitro-signer/nitro-signer/enclave/custody"
 	"github.com/nitro-signer/nitro-signer/envelope"
+	"github.com/nitro-signer/nitro-signer/internal/channel"
 )
 
 // TestOneRotateCallChangesOneReplica: one RotateKeys call changes at most

@@ -9,8 +9,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/nitro-signer/nitro-signer/internal/devpki"
 	"github.com/nitro-signer/nitro-signer/internal/channel"
+	"github.com/nitro-signer/nitro-signer/internal/devpki"
 )
 
 // TestSlowEnclave puts the real parent in front of an enclave that never

@@ -8,9 +8,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/nitro-signer/nitro-signer/internal/devpki"
 	"github.com/nitro-signer/nitro-signer/enclave/config"
 	"github.com/nitro-signer/nitro-signer/enclave/server"
+	"github.com/nitro-signer/nitro-signer/internal/devpki"
 )
 
 func devConfig(t testing.TB) []byte {

@@ -23,10 +23,10 @@ import (
 	"sync"
 	"time"
 
-	"github.com/nitro-signer/nitro-signer/envelope"
 	"github.com/nitro-signer/nitro-signer/enclave/host"
 	"github.com/nitro-signer/nitro-signer/enclave/keyring"
 	"github.com/nitro-signer/nitro-signer/enclave/seal"
+	"github.com/nitro-signer/nitro-signer/envelope"
 )
 
 // Store is the parent's state store as the enclave sees it.

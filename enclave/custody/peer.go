@@ -18,9 +18,9 @@ import (
 	"time"
 
 	"github.com/nitro-signer/nitro-signer/attestation"
-	"github.com/nitro-signer/nitro-signer/envelope"
 	"github.com/nitro-signer/nitro-signer/enclave/seal"
 	"github.com/nitro-signer/nitro-signer/enclave/service"
+	"github.com/nitro-signer/nitro-signer/envelope"
 )
 
 // Peer copy moves the keyring from a live enclave (the sender, S) to another

@@ -15,8 +15,8 @@ import (
 	"testing"
 
 	"github.com/nitro-signer/nitro-signer/enclave/custody"
-	"github.com/nitro-signer/nitro-signer/envelope"
 	"github.com/nitro-signer/nitro-signer/enclave/keyring"
+	"github.com/nitro-signer/nitro-signer/envelope"
 )
 
 // forge encrypts a keyring of the attacker's choosing (secret as epoch 1,

@@ -24,8 +24,8 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/nitro-signer/nitro-signer/internal/strictcbor"
 	"github.com/nitro-signer/nitro-signer/enclave/keyring"
+	"github.com/nitro-signer/nitro-signer/internal/strictcbor"
 )
 
 // Format constants.

@@ -12,10 +12,10 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/nitro-signer/nitro-signer/internal/channel"
-	"github.com/nitro-signer/nitro-signer/envelope"
 	"github.com/nitro-signer/nitro-signer/enclave/server"
 	"github.com/nitro-signer/nitro-signer/enclave/service"
+	"github.com/nitro-signer/nitro-signer/envelope"
+	"github.com/nitro-signer/nitro-signer/internal/channel"
 )
 
 // TestPanickingMethodAnswersSignedInternal stands a bug in for a method: a

@@ -8,8 +8,8 @@ import (
 
 	"github.com/ethereum/go-ethereum/crypto"
 
-	"github.com/nitro-signer/nitro-signer/envelope"
 	"github.com/nitro-signer/nitro-signer/enclave/keyring"
+	"github.com/nitro-signer/nitro-signer/envelope"
 )
 
 // DeviceLabel is the derivation label of device keys; derive-device accepts

@@ -10,9 +10,9 @@ import (
 	"github.com/ethereum/go-ethereum/crypto"
 
 	"github.com/nitro-signer/nitro-signer/attestation/testvectors"
-	"github.com/nitro-signer/nitro-signer/envelope"
 	"github.com/nitro-signer/nitro-signer/enclave/keyring"
 	"github.com/nitro-signer/nitro-signer/enclave/service"
+	"github.com/nitro-signer/nitro-signer/envelope"
 )
 
 func TestPersonalSignVectors(t *testing.T) {

@@ -17,8 +17,8 @@ import (
 	"github.com/go-jose/go-jose/v4"
 
 	"github.com/nitro-signer/nitro-signer/attestation/testvectors"
-	"github.com/nitro-signer/nitro-signer/envelope"
 	"github.com/nitro-signer/nitro-signer/enclave/service"
+	"github.com/nitro-signer/nitro-signer/envelope"
 )
 
 // FuzzMethodParams sends arbitrary params to every method. Invariants: no

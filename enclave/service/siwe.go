@@ -7,11 +7,12 @@ import (
 	"time"
 
 	"github.com/ethereum/go-ethereum/common"
+
 	"github.com/nitro-signer/nitro-signer/enclave/siwe"
 
+	"github.com/nitro-signer/nitro-signer/enclave/keyring"
 	"github.com/nitro-signer/nitro-signer/envelope"
 	"github.com/nitro-signer/nitro-signer/internal/text"
-	"github.com/nitro-signer/nitro-signer/enclave/keyring"
 )
 
 // SignSIWERequest is v1/sign/siwe's params.

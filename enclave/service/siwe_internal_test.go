@@ -11,8 +11,8 @@ import (
 
 	"github.com/nitro-signer/nitro-signer/attestation/testvectors"
 	"github.com/nitro-signer/nitro-signer/enclave/config"
-	"github.com/nitro-signer/nitro-signer/envelope"
 	"github.com/nitro-signer/nitro-signer/enclave/siwe"
+	"github.com/nitro-signer/nitro-signer/envelope"
 )
 
 func TestSIWEParsingVectors(t *testing.T) {

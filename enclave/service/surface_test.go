@@ -8,8 +8,8 @@ import (
 	"time"
 
 	"github.com/nitro-signer/nitro-signer/enclave/config"
-	"github.com/nitro-signer/nitro-signer/envelope"
 	"github.com/nitro-signer/nitro-signer/enclave/service"
+	"github.com/nitro-signer/nitro-signer/envelope"
 )
 
 // TestDevSignMessageHoldsSIWEToItsPolicy: dev/sign-message signs EIP-191

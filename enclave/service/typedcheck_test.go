@@ -6,8 +6,8 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/nitro-signer/nitro-signer/envelope"
 	"github.com/nitro-signer/nitro-signer/enclave/service"
+	"github.com/nitro-signer/nitro-signer/envelope"
 )
 
 // typed builds v4 typed data with a domain {name: "x"}, the given struct

@@ -14,8 +14,8 @@ const (
 
 // Bounds on what the enclave accepts from the parent.
 const (
-	MaxSequences = 4096
-	MaxBlob      = 64 << 10
+	MaxSequences       = 4096
+	MaxBlob            = 64 << 10
 	maxCredentialsJSON = 16 << 10
 )
 
@@ -28,4 +28,3 @@ type SequenceList struct {
 type SequenceRef struct {
 	Seq uint64 `json:"seq"`
 }
-

@@ -18,8 +18,8 @@ import (
 	"strings"
 	"time"
 
-	"github.com/nitro-signer/nitro-signer/internal/channel"
 	"github.com/nitro-signer/nitro-signer/envelope"
+	"github.com/nitro-signer/nitro-signer/internal/channel"
 )
 
 // Caller is the channel to the enclave, as the proxy uses it.

@@ -28,9 +28,9 @@ import (
 	"github.com/go-jose/go-jose/v4"
 
 	"github.com/nitro-signer/nitro-signer/client"
-	"github.com/nitro-signer/nitro-signer/envelope"
 	"github.com/nitro-signer/nitro-signer/enclave/keyring"
 	"github.com/nitro-signer/nitro-signer/enclave/service"
+	"github.com/nitro-signer/nitro-signer/envelope"
 )
 
 // benchOmni is the identity every benchmark request uses.

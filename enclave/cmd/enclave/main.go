@@ -19,12 +19,12 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/nitro-signer/nitro-signer/internal/channel"
 	"github.com/nitro-signer/nitro-signer/enclave/config"
 	"github.com/nitro-signer/nitro-signer/enclave/custody"
 	"github.com/nitro-signer/nitro-signer/enclave/host"
 	"github.com/nitro-signer/nitro-signer/enclave/keyring"
 	"github.com/nitro-signer/nitro-signer/enclave/server"
+	"github.com/nitro-signer/nitro-signer/internal/channel"
 )
 
 // Config is the command line.

@@ -6,13 +6,13 @@ import (
 	"log/slog"
 	"time"
 
-	"github.com/nitro-signer/nitro-signer/internal/channel"
 	"github.com/nitro-signer/nitro-signer/enclave/config"
 	"github.com/nitro-signer/nitro-signer/enclave/custody"
 	"github.com/nitro-signer/nitro-signer/enclave/host"
 	"github.com/nitro-signer/nitro-signer/enclave/nsm"
 	"github.com/nitro-signer/nitro-signer/enclave/seal"
 	"github.com/nitro-signer/nitro-signer/enclave/seal/kmsseal"
+	"github.com/nitro-signer/nitro-signer/internal/channel"
 )
 
 // openSealer builds the sealer the configuration names; nil for "none".
