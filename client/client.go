@@ -28,8 +28,8 @@ import (
 
 	"github.com/go-jose/go-jose/v4"
 
+	"github.com/nitro-signer/nitro-signer/api"
 	"github.com/nitro-signer/nitro-signer/attestation"
-	"github.com/nitro-signer/nitro-signer/enclave/custody"
 	"github.com/nitro-signer/nitro-signer/envelope"
 	"github.com/nitro-signer/nitro-signer/internal/strictjson"
 )
@@ -77,7 +77,7 @@ const (
 	DefaultMaxKeys = 16
 )
 
-// Errors of the client. A refusal by the enclave is an *envelope.Error.
+// Errors of the client. A refusal by the enclave is an *api.Error.
 var (
 	// ErrAttestation: the attestation document, its key or its user_data
 	// did not satisfy the policy.
@@ -107,7 +107,7 @@ func (e *ParentError) Error() string {
 type Attested struct {
 	KeyID    string
 	Key      *ecdsa.PublicKey
-	UserData *envelope.UserData
+	UserData *api.UserData
 	Document *attestation.Document
 	// Expires is when the client stops trusting the key without attesting
 	// again.
@@ -303,23 +303,23 @@ func (c *Client) retarget(kid string) {
 
 // Call calls method ("v1/derive-address") with params and decodes the
 // verified result into result. A refusal by the enclave is returned as an
-// *envelope.Error.
+// *api.Error.
 func (c *Client) Call(ctx context.Context, method string, params, result any) error {
 	return c.call(ctx, method, params, result, nil)
 }
 
-// changesState lists the methods whose second execution is not the first's
-// answer again: a rotation twice is two epochs. The client never signs one
-// of them twice for one call.
-var changesState = map[string]bool{
-	custody.RouteRotate:     true,
-	custody.RouteImport:     true,
-	custody.RoutePeerImport: true,
+// changesState reports whether a second execution of method is not the
+// first's answer again (a rotation twice is two epochs,
+// api.Method.ChangesState): the client never signs one of them twice for
+// one call.
+func changesState(method string) bool {
+	m, _ := api.Lookup(method)
+	return m.ChangesState
 }
 
 func (c *Client) call(ctx context.Context, method string, params, result any, replyKey *jose.JSONWebKey) error {
 	kid := ""
-	if changesState[method] {
+	if changesState(method) {
 		// Attest now and sign for the instance that answers, and never
 		// sign again for another one: a re-signed copy would leave the
 		// first request valid at the instance it names, and a parent
@@ -339,8 +339,8 @@ func (c *Client) call(ctx context.Context, method string, params, result any, re
 		return err
 	}
 	kid, err = c.open(ctx, req, a, result)
-	var e *envelope.Error
-	if !errors.As(err, &e) || e.Code != envelope.CodeWrongEnclave || changesState[method] {
+	var e *api.Error
+	if !errors.As(err, &e) || e.Code != api.CodeWrongEnclave || changesState(method) {
 		return err
 	}
 	// The request reached another instance than the one it was signed for
@@ -431,7 +431,7 @@ func (c *Client) Send(ctx context.Context, req *Request) (*Answer, error) {
 
 // Open verifies that a answers req, signed by an attested enclave key, and
 // decodes its result into result. It returns what Call would have: a
-// refusal by the enclave as an *envelope.Error, one by the parent as a
+// refusal by the enclave as an *api.Error, one by the parent as a
 // *ParentError.
 //
 // An answer wrong_enclave means the request reached another enclave
@@ -503,12 +503,9 @@ func (c *Client) do(req *http.Request, limit int) ([]byte, int, string, error) {
 }
 
 func parentError(status int, body []byte) error {
-	var e struct {
-		Error   string `json:"error"`
-		Message string `json:"message"`
-	}
+	var e api.ErrorBody
 	if err := strictjson.Decode(body, &e, 4096); err != nil {
 		return &ParentError{Status: status, Code: "unknown", Message: "unparsable answer"}
 	}
-	return &ParentError{Status: status, Code: e.Error, Message: e.Message}
+	return &ParentError{Status: status, Code: string(e.Error), Message: e.Message}
 }

@@ -17,9 +17,8 @@ import (
 
 	"github.com/ethereum/go-ethereum/crypto"
 
+	"github.com/nitro-signer/nitro-signer/api"
 	"github.com/nitro-signer/nitro-signer/client"
-	"github.com/nitro-signer/nitro-signer/enclave/service"
-	"github.com/nitro-signer/nitro-signer/envelope"
 )
 
 const omniHex = "0c2d9e6b3a8f4e1d7c5b2a9f8e6d4c3b1a0f9e8d7c6b5a4f3e2d1c0b9a8f7e6d"
@@ -140,7 +139,7 @@ func TestSignedAheadRequestsAreCheckedWhenOpened(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	var got service.DeriveAddressResponse
+	var got api.DeriveAddressResponse
 	if err := c.Open(ctx(t), reqs[1], answers[1], &got); err != nil || got.Address == "" {
 		t.Fatalf("Open: %v, result %+v", err, got)
 	}
@@ -151,9 +150,9 @@ func TestSignedAheadRequestsAreCheckedWhenOpened(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var refusal *envelope.Error
-	if err := c.Open(ctx(t), reqs[0], again, nil); !errors.As(err, &refusal) || refusal.Code != envelope.CodeReplayed {
-		t.Fatalf("a request sent twice: %v, want a signed refusal %s", err, envelope.CodeReplayed)
+	var refusal *api.Error
+	if err := c.Open(ctx(t), reqs[0], again, nil); !errors.As(err, &refusal) || refusal.Code != api.CodeReplayed {
+		t.Fatalf("a request sent twice: %v, want a signed refusal %s", err, api.CodeReplayed)
 	}
 	if _, err := c.Send(ctx(t), &client.Request{}); !errors.Is(err, client.ErrNoRequest) {
 		t.Fatalf("Send of a request not prepared: %v, want %v", err, client.ErrNoRequest)
@@ -179,21 +178,21 @@ func TestRefusalsAreSignedAndTyped(t *testing.T) {
 		role   string
 		method string
 		params any
-		want   envelope.Code
+		want   api.Code
 	}{
-		{"bad_omni_with_0x_prefix", "broker", "dev/derive-address", map[string]string{"omni_account": "0x" + omniHex[2:]}, envelope.CodeInvalidOmni},
-		{"bad_omni_short", "broker", "v1/derive-address", map[string]string{"operator_omni": "abcd"}, envelope.CodeInvalidOmni},
-		{"bad_message_hex", "broker", "dev/sign-message", map[string]string{"omni_account": omniHex, "message_hex": "0xzz"}, envelope.CodeInvalidMessageHex},
-		{"bad_unknown_param", "broker", "v1/derive-address", map[string]string{"operator_omni": omniHex, "extra": "1"}, envelope.CodeBadRequest},
-		{"bad_unknown_epoch", "broker", "v1/derive-address", map[string]any{"operator_omni": omniHex, "k3_epoch": 7}, envelope.CodeUnknownEpoch},
-		{"bad_role_worker_on_dev", "worker", "dev/sign-message", map[string]string{"omni_account": omniHex, "message_hex": "00"}, envelope.CodeUnauthorized},
-		{"bad_role_admin_on_v1", "admin", "v1/derive-address", map[string]string{"operator_omni": omniHex}, envelope.CodeUnauthorized},
-		{"bad_unknown_method", "broker", "v1/no-such-method", map[string]string{}, envelope.CodeUnknownMethod},
+		{"bad_omni_with_0x_prefix", "broker", "dev/derive-address", map[string]string{"omni_account": "0x" + omniHex[2:]}, api.CodeInvalidOmni},
+		{"bad_omni_short", "broker", "v1/derive-address", map[string]string{"operator_omni": "abcd"}, api.CodeInvalidOmni},
+		{"bad_message_hex", "broker", "dev/sign-message", map[string]string{"omni_account": omniHex, "message_hex": "0xzz"}, api.CodeInvalidMessageHex},
+		{"bad_unknown_param", "broker", "v1/derive-address", map[string]string{"operator_omni": omniHex, "extra": "1"}, api.CodeBadRequest},
+		{"bad_unknown_epoch", "broker", "v1/derive-address", map[string]any{"operator_omni": omniHex, "k3_epoch": 7}, api.CodeUnknownEpoch},
+		{"bad_role_worker_on_dev", "worker", "dev/sign-message", map[string]string{"omni_account": omniHex, "message_hex": "00"}, api.CodeUnauthorized},
+		{"bad_role_admin_on_v1", "admin", "v1/derive-address", map[string]string{"operator_omni": omniHex}, api.CodeUnauthorized},
+		{"bad_unknown_method", "broker", "v1/no-such-method", map[string]string{}, api.CodeUnknownMethod},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			err := e.client(tt.role).Call(ctx(t), tt.method, tt.params, nil)
-			var refusal *envelope.Error
+			var refusal *api.Error
 			if !errors.As(err, &refusal) || refusal.Code != tt.want {
 				t.Fatalf("Call: %v, want a signed refusal %s", err, tt.want)
 			}
@@ -265,8 +264,8 @@ func TestNoKeysFailsClosed(t *testing.T) {
 		t.Fatalf("readyz %d %s, want 503 not ready", resp.StatusCode, body)
 	}
 	_, err = e.client("broker").DeriveAddress(ctx(t), omniHex, 0)
-	var refusal *envelope.Error
-	if !errors.As(err, &refusal) || refusal.Code != envelope.CodeSignerDisabled {
+	var refusal *api.Error
+	if !errors.As(err, &refusal) || refusal.Code != api.CodeSignerDisabled {
 		t.Fatalf("derive-address without keys: %v, want signer_disabled", err)
 	}
 }

@@ -24,6 +24,7 @@ import (
 
 	"github.com/go-jose/go-jose/v4"
 
+	"github.com/nitro-signer/nitro-signer/api"
 	"github.com/nitro-signer/nitro-signer/attestation"
 	"github.com/nitro-signer/nitro-signer/attestation/issuer"
 	"github.com/nitro-signer/nitro-signer/client"
@@ -100,7 +101,7 @@ func (e *env) hostileParent() *hostileParent {
 
 // send sends a call and returns the code of the enclave's signed refusal
 // ("" for success), checking the response is signed and names the request.
-func (h *hostileParent) send(route string, body []byte, chain [][]byte) envelope.Code {
+func (h *hostileParent) send(route string, body []byte, chain [][]byte) api.Code {
 	h.t.Helper()
 	r, err := h.ch.Call(context.Background(), &channel.Call{Route: route, Body: body, Chain: chain})
 	if err != nil {
@@ -201,23 +202,23 @@ func TestHostileParentCannotForgeOrReplayRequests(t *testing.T) {
 		route string
 		body  []byte
 		chain [][]byte
-		want  envelope.Code
+		want  api.Code
 	}{
-		{"bad_altered_payload", route, altered, chain, envelope.CodeUnauthenticated},
-		{"bad_forged_signature", route, forged, chain, envelope.CodeUnauthenticated},
-		{"bad_certificate_from_other_ca", route, foreignBody, [][]byte{foreign.leaf}, envelope.CodeUnauthenticated},
-		{"bad_chain_swapped_for_another_caller", route, brokerForSwap, workerChain, envelope.CodeUnauthenticated},
-		{"bad_no_chain_forwarded", route, brokerForSwap, nil, envelope.CodeUnauthenticated},
-		{"bad_replayed_envelope", route, replayed, replayedChain, envelope.CodeReplayed},
-		{"bad_stale_iat", route, stale, chain, envelope.CodeStale},
-		{"bad_future_iat", route, future, chain, envelope.CodeStale},
-		{"bad_wrong_audience", route, wrongAud, chain, envelope.CodeWrongAudience},
-		{"bad_signed_for_another_instance", route, otherInstance, chain, envelope.CodeWrongEnclave},
-		{"bad_short_nonce", route, shortNonce, chain, envelope.CodeBadRequest},
-		{"bad_signed_for_another_route", route, otherRoute, chain, envelope.CodeBadRequest},
-		{"bad_role_not_allowed", route, adminBody, adminChain, envelope.CodeUnauthorized},
-		{"bad_not_a_jws", route, []byte("garbage"), chain, envelope.CodeBadRequest},
-		{"bad_dev_route_auth_failure_is_unauthorized", "dev/derive-address", forged, chain, envelope.CodeUnauthorized},
+		{"bad_altered_payload", route, altered, chain, api.CodeUnauthenticated},
+		{"bad_forged_signature", route, forged, chain, api.CodeUnauthenticated},
+		{"bad_certificate_from_other_ca", route, foreignBody, [][]byte{foreign.leaf}, api.CodeUnauthenticated},
+		{"bad_chain_swapped_for_another_caller", route, brokerForSwap, workerChain, api.CodeUnauthenticated},
+		{"bad_no_chain_forwarded", route, brokerForSwap, nil, api.CodeUnauthenticated},
+		{"bad_replayed_envelope", route, replayed, replayedChain, api.CodeReplayed},
+		{"bad_stale_iat", route, stale, chain, api.CodeStale},
+		{"bad_future_iat", route, future, chain, api.CodeStale},
+		{"bad_wrong_audience", route, wrongAud, chain, api.CodeWrongAudience},
+		{"bad_signed_for_another_instance", route, otherInstance, chain, api.CodeWrongEnclave},
+		{"bad_short_nonce", route, shortNonce, chain, api.CodeBadRequest},
+		{"bad_signed_for_another_route", route, otherRoute, chain, api.CodeBadRequest},
+		{"bad_role_not_allowed", route, adminBody, adminChain, api.CodeUnauthorized},
+		{"bad_not_a_jws", route, []byte("garbage"), chain, api.CodeBadRequest},
+		{"bad_dev_route_auth_failure_is_unauthorized", "dev/derive-address", forged, chain, api.CodeUnauthorized},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -388,7 +389,7 @@ func TestClientDetectsTamperedResponses(t *testing.T) {
 func TestParentNeverSeesTheKEK(t *testing.T) {
 	e := newEnv(t)
 	m := e.behindMITM()
-	kek, err := e.client("broker").DeriveCredKEK(ctx(t), omniHex, 1)
+	kek, err := e.client("broker").DeriveCredentialKEK(ctx(t), omniHex, 1)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -16,8 +16,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nitro-signer/nitro-signer/api"
 	"github.com/nitro-signer/nitro-signer/client"
-	"github.com/nitro-signer/nitro-signer/envelope"
 	"github.com/nitro-signer/nitro-signer/internal/devpki"
 )
 
@@ -55,31 +55,31 @@ func TestKeysEqualUnderCaseFoldingAreRefused(t *testing.T) {
 		name   string
 		method string
 		params json.RawMessage
-		want   envelope.Code // "" for a control that must succeed
+		want   api.Code // "" for a control that must succeed
 	}{
 		{"dev_params_exact", "dev/derive-address", json.RawMessage(`{"omni_account":"` + omniHex + `"}`), ""},
 		{"bad_dev_params_keys_equal_under_case_folding", "dev/derive-address",
-			json.RawMessage(`{"omni_account":"` + omniHex + `","OMNI_ACCOUNT":"` + otherOmni + `"}`), envelope.CodeBadRequest},
+			json.RawMessage(`{"omni_account":"` + omniHex + `","OMNI_ACCOUNT":"` + otherOmni + `"}`), api.CodeBadRequest},
 		{"bad_dev_params_field_in_other_case", "dev/derive-address",
-			json.RawMessage(`{"OMNI_ACCOUNT":"` + otherOmni + `"}`), envelope.CodeBadRequest},
+			json.RawMessage(`{"OMNI_ACCOUNT":"` + otherOmni + `"}`), api.CodeBadRequest},
 		{"bad_dev_params_field_in_other_case_kelvin", "dev/sign-message",
-			json.RawMessage(`{"omni_account":"` + omniHex + `","message_hex":"0x00","message_\u212aind":"x"}`), envelope.CodeBadRequest},
+			json.RawMessage(`{"omni_account":"` + omniHex + `","message_hex":"0x00","message_\u212aind":"x"}`), api.CodeBadRequest},
 		{"v1_params_exact", "v1/derive-address", json.RawMessage(`{"operator_omni":"` + omniHex + `"}`), ""},
 		{"bad_v1_params_keys_equal_under_case_folding", "v1/derive-address",
-			json.RawMessage(`{"operator_omni":"` + omniHex + `","Operator_Omni":"` + otherOmni + `"}`), envelope.CodeBadRequest},
+			json.RawMessage(`{"operator_omni":"` + omniHex + `","Operator_Omni":"` + otherOmni + `"}`), api.CodeBadRequest},
 		{"bad_v1_params_field_in_other_case", "v1/derive-address",
-			json.RawMessage(`{"Operator_Omni":"` + otherOmni + `"}`), envelope.CodeBadRequest},
+			json.RawMessage(`{"Operator_Omni":"` + otherOmni + `"}`), api.CodeBadRequest},
 		{"typed_data_exact", "v1/sign/typed-data", typed(typedDataDoc(domain)), ""},
 		{"bad_typed_data_domain_keys_equal_under_case_folding", "v1/sign/typed-data",
-			typed(typedDataDoc(strings.Replace(domain, `"chainId":1`, `"chainId":1,"chainID":137`, 1))), envelope.CodeBadRequest},
+			typed(typedDataDoc(strings.Replace(domain, `"chainId":1`, `"chainId":1,"chainID":137`, 1))), api.CodeBadRequest},
 		{"bad_typed_data_domain_field_in_other_case", "v1/sign/typed-data",
-			typed(typedDataDoc(strings.Replace(domain, `"chainId"`, `"chainID"`, 1))), envelope.CodeInvalidTypedData},
+			typed(typedDataDoc(strings.Replace(domain, `"chainId"`, `"chainID"`, 1))), api.CodeInvalidTypedData},
 		{"bad_typed_data_type_field_in_other_case", "v1/sign/typed-data",
-			typed(json.RawMessage(strings.Replace(string(typedDataDoc(domain)), `{"name":"contents","type":"string"}`, `{"name":"contents","Type":"string"}`, 1))), envelope.CodeInvalidTypedData},
+			typed(json.RawMessage(strings.Replace(string(typedDataDoc(domain)), `{"name":"contents","type":"string"}`, `{"name":"contents","Type":"string"}`, 1))), api.CodeInvalidTypedData},
 		{"bad_typed_data_message_keys_equal_under_case_folding", "v1/sign/typed-data",
-			typed(json.RawMessage(strings.Replace(string(typedDataDoc(domain)), `"contents":"Hello, Bob!"`, `"contents":"Hello, Bob!","Contents":"Pay Eve"`, 1))), envelope.CodeBadRequest},
+			typed(json.RawMessage(strings.Replace(string(typedDataDoc(domain)), `"contents":"Hello, Bob!"`, `"contents":"Hello, Bob!","Contents":"Pay Eve"`, 1))), api.CodeBadRequest},
 		{"bad_dev_typed_data_domain_keys_equal_under_case_folding", "dev/sign-typed-data",
-			mustJSON(t, map[string]any{"omni_account": omniHex, "typed_data": typedDataDoc(strings.Replace(domain, `"chainId":1`, `"chainId":1,"chainID":137`, 1))}), envelope.CodeBadRequest},
+			mustJSON(t, map[string]any{"omni_account": omniHex, "typed_data": typedDataDoc(strings.Replace(domain, `"chainId":1`, `"chainId":1,"chainID":137`, 1))}), api.CodeBadRequest},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -91,7 +91,7 @@ func TestKeysEqualUnderCaseFoldingAreRefused(t *testing.T) {
 				}
 				return
 			}
-			var refusal *envelope.Error
+			var refusal *api.Error
 			if !errors.As(err, &refusal) || refusal.Code != tt.want {
 				t.Fatalf("Call: %v (result %s), want a signed refusal %s", err, result, tt.want)
 			}
@@ -196,9 +196,9 @@ func TestSPIFFEIDIsParsedAsTheSpecificationDefinesIt(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			c := e.client("admin", withCert(issue(tt.uri)))
 			st, err := c.KeyStatus(ctx(t))
-			var refusal *envelope.Error
-			if !errors.As(err, &refusal) || refusal.Code != envelope.CodeUnauthenticated {
-				t.Fatalf("KeyStatus as %s: %v (status %+v), want a signed refusal %s", tt.uri, err, st, envelope.CodeUnauthenticated)
+			var refusal *api.Error
+			if !errors.As(err, &refusal) || refusal.Code != api.CodeUnauthenticated {
+				t.Fatalf("KeyStatus as %s: %v (status %+v), want a signed refusal %s", tt.uri, err, st, api.CodeUnauthenticated)
 			}
 		})
 	}

@@ -19,10 +19,9 @@ import (
 
 	"github.com/ethereum/go-ethereum/crypto"
 
+	"github.com/nitro-signer/nitro-signer/api"
 	"github.com/nitro-signer/nitro-signer/client"
-	"github.com/nitro-signer/nitro-signer/enclave/custody"
 	"github.com/nitro-signer/nitro-signer/enclave/seal/kmsseal/kmstest"
-	"github.com/nitro-signer/nitro-signer/envelope"
 	"github.com/nitro-signer/nitro-signer/internal/devpki"
 )
 
@@ -103,7 +102,7 @@ func (e *env) keyView(c *client.Client, epochs uint32) map[string]keyView {
 			if err != nil {
 				e.t.Fatalf("derive-address %s epoch %d: %v", o[:8], ep, err)
 			}
-			kek, err := c.DeriveCredKEK(ctx(e.t), o, ep)
+			kek, err := c.DeriveCredentialKEK(ctx(e.t), o, ep)
 			if err != nil {
 				e.t.Fatalf("derive-cred-kek %s epoch %d: %v", o[:8], ep, err)
 			}
@@ -149,8 +148,8 @@ func walletAddress(t *testing.T, secret []byte, epoch byte, omni string) string 
 	return strings.ToLower(crypto.PubkeyToAddress(key.PublicKey).Hex())
 }
 
-func code(err error) envelope.Code {
-	var e *envelope.Error
+func code(err error) api.Code {
+	var e *api.Error
 	if errors.As(err, &e) {
 		return e.Code
 	}
@@ -301,27 +300,27 @@ func TestKeysPeerCopy(t *testing.T) {
 	// A replayed peer message — the same export delivered twice, each time
 	// in a fresh, validly signed request — is refused the second time.
 	peerA, adminB := a.client("peer"), b.client("admin")
-	var ch custody.PeerChallenge
-	if err := peerA.Call(ctx(t), custody.RoutePeerChallenge, custody.Empty{}, &ch); err != nil {
+	var ch api.PeerChallengeResponse
+	if err := peerA.Call(ctx(t), api.PeerChallenge.Route, struct{}{}, &ch); err != nil {
 		t.Fatal(err)
 	}
-	var offer custody.PeerOffer
-	if err := adminB.Call(ctx(t), custody.RoutePeerRequest, custody.PeerRequest(ch), &offer); err != nil {
+	var offer api.PeerOfferResponse
+	if err := adminB.Call(ctx(t), api.PeerOffer.Route, api.PeerOfferRequest(ch), &offer); err != nil {
 		t.Fatal(err)
 	}
-	var exp custody.PeerExport
-	if err := peerA.Call(ctx(t), custody.RoutePeerExport, custody.PeerExportRequest{Challenge: ch.Challenge, Document: offer.Document, Nonce: offer.Nonce}, &exp); err != nil {
+	var exp api.PeerExportResponse
+	if err := peerA.Call(ctx(t), api.PeerExport.Route, api.PeerExportRequest{Challenge: ch.Challenge, Document: offer.Document, Nonce: offer.Nonce}, &exp); err != nil {
 		t.Fatal(err)
 	}
-	imp := custody.PeerImportRequest{Nonce: offer.Nonce, Document: exp.Document, Keyring: exp.Keyring, Signature: exp.Signature}
-	var again custody.ChangeResult
-	if err := adminB.Call(ctx(t), custody.RoutePeerImport, imp, &again); err != nil || !again.Unchanged {
+	imp := api.PeerImportRequest{Nonce: offer.Nonce, Document: exp.Document, Keyring: exp.Keyring, Signature: exp.Signature}
+	var again api.KeyringChange
+	if err := adminB.Call(ctx(t), api.PeerImport.Route, imp, &again); err != nil || !again.Unchanged {
 		t.Fatalf("first delivery: %+v, %v", again, err)
 	}
-	if err := adminB.Call(ctx(t), custody.RoutePeerImport, imp, nil); code(err) != envelope.CodeReplayed {
+	if err := adminB.Call(ctx(t), api.PeerImport.Route, imp, nil); code(err) != api.CodeReplayed {
 		t.Fatalf("replayed peer-import: %v", err)
 	}
-	if err := peerA.Call(ctx(t), custody.RoutePeerExport, custody.PeerExportRequest{Challenge: ch.Challenge, Document: offer.Document, Nonce: offer.Nonce}, nil); code(err) != envelope.CodeReplayed {
+	if err := peerA.Call(ctx(t), api.PeerExport.Route, api.PeerExportRequest{Challenge: ch.Challenge, Document: offer.Document, Nonce: offer.Nonce}, nil); code(err) != api.CodeReplayed {
 		t.Fatalf("replayed peer-export: %v", err)
 	}
 
@@ -329,7 +328,7 @@ func TestKeysPeerCopy(t *testing.T) {
 	if _, err := b.client("admin").RotateKeys(ctx(t)); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := client.CopyKeyring(ctx(t), a.client("peer"), b.client("admin")); code(err) != envelope.CodeRollback {
+	if _, err := client.CopyKeyring(ctx(t), a.client("peer"), b.client("admin")); code(err) != api.CodeRollback {
 		t.Fatalf("copy of an older keyring: %v", err)
 	}
 	if st, _ := b.client("admin").KeyStatus(ctx(t)); st == nil || st.Epoch != 3 {
@@ -340,13 +339,13 @@ func TestKeysPeerCopy(t *testing.T) {
 	other := filepath.Join(dir, "other-image")
 	os.WriteFile(other, []byte("another enclave image"), 0o644)
 	c := newSealedEnv(t, dir, "c-", "--no-keys", "--sim-image", other)
-	if _, err := client.CopyKeyring(ctx(t), a.client("peer"), c.client("admin")); code(err) != envelope.CodePeerRefused {
+	if _, err := client.CopyKeyring(ctx(t), a.client("peer"), c.client("admin")); code(err) != api.CodePeerRefused {
 		t.Fatalf("copy to other PCRs: %v", err)
 	}
 	// A debug enclave is refused too.
 	d := newSealedEnv(t, dir, "d-", "--no-keys", "--debug")
 	debugAdmin := d.client("admin", func(cfg *client.Config) { cfg.Policy.AllowDebug = true })
-	if _, err := client.CopyKeyring(ctx(t), a.client("peer"), debugAdmin); code(err) != envelope.CodePeerRefused {
+	if _, err := client.CopyKeyring(ctx(t), a.client("peer"), debugAdmin); code(err) != api.CodePeerRefused {
 		t.Fatalf("copy to a debug enclave: %v", err)
 	}
 	for _, x := range []*env{c, d} {
@@ -355,7 +354,7 @@ func TestKeysPeerCopy(t *testing.T) {
 		}
 	}
 	// A broker cannot start a copy.
-	if _, err := client.CopyKeyring(ctx(t), a.client("broker"), b.client("admin")); code(err) != envelope.CodeUnauthorized {
+	if _, err := client.CopyKeyring(ctx(t), a.client("broker"), b.client("admin")); code(err) != api.CodeUnauthorized {
 		t.Fatalf("copy started by a broker: %v", err)
 	}
 	a.assertNoSecrets(append(collectKEKs(want), a.devSecret()))
@@ -426,14 +425,14 @@ func TestKeysRotationRefusedWhenStoreCannotWrite(t *testing.T) {
 	}
 	os.WriteFile(dir, []byte("not a directory"), 0o600)
 	_, err := admin.RotateKeys(ctx(t))
-	if code(err) != envelope.CodeStateUnavailable {
+	if code(err) != api.CodeStateUnavailable {
 		t.Fatalf("rotation with an unwritable store: %v", err)
 	}
 	st, err := admin.KeyStatus(ctx(t))
 	if err != nil || st.Epoch != 1 || st.Generation != 1 {
 		t.Fatalf("status after refused rotation: %+v, %v", st, err)
 	}
-	if _, err := e.client("broker").DeriveAddress(ctx(t), omniHex, 2); code(err) != envelope.CodeUnknownEpoch {
+	if _, err := e.client("broker").DeriveAddress(ctx(t), omniHex, 2); code(err) != api.CodeUnknownEpoch {
 		t.Fatalf("epoch 2 after refused rotation: %v", err)
 	}
 	os.Remove(dir)
@@ -592,7 +591,7 @@ func TestKeysUnsealThroughLocalKMS(t *testing.T) {
 	e.enclave.kill()
 	e.startEnclave()
 	notReady("AccessDeniedException")
-	if _, err := e.client("broker").DeriveAddress(ctx(t), omniHex, 1); code(err) != envelope.CodeSignerDisabled {
+	if _, err := e.client("broker").DeriveAddress(ctx(t), omniHex, 1); code(err) != api.CodeSignerDisabled {
 		t.Fatalf("derive while sealed: %v", err)
 	}
 	// KMS relents: the enclave retries and unseals without a restart.

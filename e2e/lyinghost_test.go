@@ -13,10 +13,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nitro-signer/nitro-signer/api"
 	"github.com/nitro-signer/nitro-signer/enclave/keyring"
 	"github.com/nitro-signer/nitro-signer/enclave/seal"
 	"github.com/nitro-signer/nitro-signer/enclave/seal/kmsseal/kmstest"
-	"github.com/nitro-signer/nitro-signer/envelope"
 	"github.com/nitro-signer/nitro-signer/internal/channel"
 	"github.com/nitro-signer/nitro-signer/internal/devpki"
 	"github.com/nitro-signer/nitro-signer/internal/hostproto"
@@ -281,8 +281,8 @@ func TestHostRepliesAreNotQuotedInSignedAnswers(t *testing.T) {
 	importReported := func(t *testing.T, e *env, route, status string) {
 		t.Helper()
 		_, err := e.client("admin").ImportSecret(ctx(t), make([]byte, 32))
-		var ee *envelope.Error
-		if !errors.As(err, &ee) || ee.Code != envelope.CodeStateUnavailable {
+		var ee *api.Error
+		if !errors.As(err, &ee) || ee.Code != api.CodeStateUnavailable {
 			t.Fatalf("import with %s failing: %v", route, err)
 		}
 		clean(t, "the import's refusal (signed)", ee.Message, route, status)

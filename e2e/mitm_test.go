@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nitro-signer/nitro-signer/api"
 	"github.com/nitro-signer/nitro-signer/attestation"
 	"github.com/nitro-signer/nitro-signer/envelope"
 	"github.com/nitro-signer/nitro-signer/internal/channel"
@@ -289,7 +290,7 @@ func (e *env) enclaveKey(sock string) (*ecdsa.PublicKey, string) {
 
 // signedCode checks that reply is the enclave at sock's signed answer to
 // call and returns its error code ("" for a result).
-func (e *env) signedCode(sock string, call channel.Frame, reply *channel.Frame) envelope.Code {
+func (e *env) signedCode(sock string, call channel.Frame, reply *channel.Frame) api.Code {
 	e.t.Helper()
 	key, kid := e.enclaveKey(sock)
 	resp, err := envelope.VerifyResponse(reply.Body, call.Body, func(k string) *ecdsa.PublicKey {

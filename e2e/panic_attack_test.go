@@ -7,7 +7,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/nitro-signer/nitro-signer/envelope"
+	"github.com/nitro-signer/nitro-signer/api"
 )
 
 // unencodable is typed data that go-ethereum's apitypes cannot encode: a JSON
@@ -43,9 +43,9 @@ func TestOneRequestCannotCrashTheEnclave(t *testing.T) {
 					params = map[string]any{"omni_account": omniHex, "typed_data": json.RawMessage(tt.typedData)}
 				}
 				err := c.Call(ctx(t), method, params, nil)
-				var refusal *envelope.Error
-				if !errors.As(err, &refusal) || refusal.Code != envelope.CodeInvalidTypedData {
-					t.Errorf("Call: %v, want a signed refusal %s", err, envelope.CodeInvalidTypedData)
+				var refusal *api.Error
+				if !errors.As(err, &refusal) || refusal.Code != api.CodeInvalidTypedData {
+					t.Errorf("Call: %v, want a signed refusal %s", err, api.CodeInvalidTypedData)
 				}
 				select {
 				case <-e.enclave.done:

@@ -13,9 +13,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nitro-signer/nitro-signer/api"
 	"github.com/nitro-signer/nitro-signer/attestation"
 	"github.com/nitro-signer/nitro-signer/client"
-	"github.com/nitro-signer/nitro-signer/enclave/custody"
 	"github.com/nitro-signer/nitro-signer/enclave/keyring"
 	"github.com/nitro-signer/nitro-signer/envelope"
 	"github.com/nitro-signer/nitro-signer/internal/devpki"
@@ -104,8 +104,8 @@ func TestForgedPeerCopyIsRefused(t *testing.T) {
 	forge := func(t *testing.T, b *env, docFrom func(nR []byte) []byte) error {
 		adminB := b.client("admin")
 		nS := append(randomNonce(), randomNonce()...) // any 32 bytes: no sender issued them
-		var offer custody.PeerOffer
-		if err := adminB.Call(ctx(t), custody.RoutePeerRequest, custody.PeerRequest{Challenge: nS}, &offer); err != nil {
+		var offer api.PeerOfferResponse
+		if err := adminB.Call(ctx(t), api.PeerOffer.Route, api.PeerOfferRequest{Challenge: nS}, &offer); err != nil {
 			t.Fatalf("peer-request: %v", err)
 		}
 		d, err := attestation.Verify(offer.Document, attestation.Policy{Roots: b.devRoots, PCRs: b.pcrs, Nonce: nS, Clock: time.Now})
@@ -117,9 +117,9 @@ func TestForgedPeerCopyIsRefused(t *testing.T) {
 			t.Fatal(err)
 		}
 		ct := forgedKeyring(t, ud.X25519, offer.Nonce, nS, chosen)
-		var res custody.ChangeResult
-		err = adminB.Call(ctx(t), custody.RoutePeerImport,
-			custody.PeerImportRequest{Nonce: offer.Nonce, Document: docFrom(offer.Nonce), Keyring: ct}, &res)
+		var res api.KeyringChange
+		err = adminB.Call(ctx(t), api.PeerImport.Route,
+			api.PeerImportRequest{Nonce: offer.Nonce, Document: docFrom(offer.Nonce), Keyring: ct}, &res)
 		if err == nil {
 			derived := "nothing"
 			if got, err := b.client("broker").DeriveAddress(ctx(t), omniHex, 1); err == nil {
@@ -152,18 +152,18 @@ func TestForgedPeerCopyIsRefused(t *testing.T) {
 	for _, tc := range []struct {
 		name    string
 		docFrom func(b *env) func(nR []byte) []byte
-		code    envelope.Code
+		code    api.Code
 		message string
 	}{
 		{"bad_sender_document_is_the_receivers_own", func(b *env) func([]byte) []byte { return b.attestationOver },
-			envelope.CodePeerRefused, "this enclave's own"},
+			api.CodePeerRefused, "this enclave's own"},
 		{"bad_ciphertext_not_from_the_attested_sender", func(*env) func([]byte) []byte { return a.attestationOver },
-			envelope.CodePeerRefused, "not signed by the attested sender"},
+			api.CodePeerRefused, "not signed by the attested sender"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			b := newEmptyOverSealedEnv(t, dir, tc.name+"-")
 			// keys/import is refused here: the store holds a sealed keyring.
-			if _, err := b.client("admin").ImportSecret(ctx(t), chosen); code(err) != envelope.CodeKeyringNotEmpty {
+			if _, err := b.client("admin").ImportSecret(ctx(t), chosen); code(err) != api.CodeKeyringNotEmpty {
 				t.Fatalf("import over a sealed store: %v", err)
 			}
 			err := forge(t, b, tc.docFrom(b))
@@ -177,7 +177,7 @@ func TestForgedPeerCopyIsRefused(t *testing.T) {
 	t.Run("bad_empty_keyring_over_sealed_keyrings", func(t *testing.T) {
 		b := newEmptyOverSealedEnv(t, dir, "lineage-")
 		_, err := client.CopyKeyring(ctx(t), a.client("peer"), b.client("admin"))
-		if code(err) != envelope.CodeKeyringNotEmpty || !strings.Contains(err.Error(), "second lineage") {
+		if code(err) != api.CodeKeyringNotEmpty || !strings.Contains(err.Error(), "second lineage") {
 			t.Fatalf("genuine copy into an empty keyring over sealed keyrings: %v", err)
 		}
 		checkUntouched(t, b)
@@ -200,7 +200,7 @@ func TestForgedPeerCopyIsRefused(t *testing.T) {
 		os.WriteFile(cfgPath, raw, 0o644)
 		c := newSealedEnv(t, dir, "otherconfig-", "--no-keys", "--config", cfgPath)
 		_, err = client.CopyKeyring(ctx(t), a.client("peer"), c.client("admin"))
-		if code(err) != envelope.CodePeerRefused || !strings.Contains(err.Error(), "configuration") {
+		if code(err) != api.CodePeerRefused || !strings.Contains(err.Error(), "configuration") {
 			t.Fatalf("copy to an enclave with another configuration: %v", err)
 		}
 		if st, err := c.client("admin").KeyStatus(ctx(t)); err != nil || st.Epoch != 0 {

@@ -8,8 +8,7 @@ import (
 	"sync/atomic"
 	"testing"
 
-	"github.com/nitro-signer/nitro-signer/enclave/custody"
-	"github.com/nitro-signer/nitro-signer/envelope"
+	"github.com/nitro-signer/nitro-signer/api"
 	"github.com/nitro-signer/nitro-signer/internal/channel"
 	"github.com/nitro-signer/nitro-signer/internal/devpki"
 )
@@ -33,7 +32,7 @@ func recordedRotation(t *testing.T, e *env, others ...string) (channel.Frame, *f
 	if res.Epoch != 2 {
 		t.Fatalf("rotation gave epoch %d, want 2", res.Epoch)
 	}
-	calls := m.calls(custody.RouteRotate)
+	calls := m.calls(api.RotateKeys.Route)
 	if len(calls) != 1 {
 		t.Fatalf("recorded %d rotations, want 1", len(calls))
 	}
@@ -71,8 +70,8 @@ func TestReplayToAnotherReplicaIsRefused(t *testing.T) {
 	b.waitReady()
 	rotate, m := recordedRotation(t, a, b.sock)
 	reply := m.replay(1, rotate)
-	if code := b.signedCode(b.sock, rotate, reply); code != envelope.CodeWrongEnclave {
-		t.Fatalf("replica b answered %q to a rotation signed for a, want %q", code, envelope.CodeWrongEnclave)
+	if code := b.signedCode(b.sock, rotate, reply); code != api.CodeWrongEnclave {
+		t.Fatalf("replica b answered %q to a rotation signed for a, want %q", code, api.CodeWrongEnclave)
 	}
 	if ep := b.epoch(); ep != 1 {
 		t.Fatalf("the replayed rotation changed replica b: epoch %d", ep)
@@ -86,8 +85,8 @@ func TestReplayAfterEnclaveRestartIsRefused(t *testing.T) {
 	a.startEnclave()
 	a.waitReady()
 	reply := m.replay(0, rotate)
-	if code := a.signedCode(a.sock, rotate, reply); code != envelope.CodeWrongEnclave {
-		t.Fatalf("the restarted enclave answered %q to a rotation signed before the restart, want %q", code, envelope.CodeWrongEnclave)
+	if code := a.signedCode(a.sock, rotate, reply); code != api.CodeWrongEnclave {
+		t.Fatalf("the restarted enclave answered %q to a rotation signed before the restart, want %q", code, api.CodeWrongEnclave)
 	}
 	if ep := a.epoch(); ep != 2 {
 		t.Fatalf("the replayed rotation changed the keyring: epoch %d, want 2", ep)
@@ -117,8 +116,8 @@ func TestReplayAfterHidingSealedFilesIsRefused(t *testing.T) {
 		t.Fatalf("with the newest sealed file hidden the enclave booted at epoch %d, want 1", ep)
 	}
 	reply := m.replay(0, rotate)
-	if code := a.signedCode(a.sock, rotate, reply); code != envelope.CodeWrongEnclave {
-		t.Fatalf("the enclave answered %q to the replayed rotation, want %q", code, envelope.CodeWrongEnclave)
+	if code := a.signedCode(a.sock, rotate, reply); code != api.CodeWrongEnclave {
+		t.Fatalf("the enclave answered %q to the replayed rotation, want %q", code, api.CodeWrongEnclave)
 	}
 	if ep := a.epoch(); ep != 1 {
 		t.Fatalf("the replayed rotation re-created epoch %d", ep)
@@ -184,7 +183,7 @@ func TestOneCallerCannotFillTheReplayCacheForAll(t *testing.T) {
 		go func() {
 			defer wg.Done()
 			for range 1100 / 8 {
-				if _, err := worker.DeriveAddress(ctx(t), omniHex, 0); code(err) == envelope.CodeOverloaded {
+				if _, err := worker.DeriveAddress(ctx(t), omniHex, 0); code(err) == api.CodeOverloaded {
 					refused.Add(1)
 				} else if err != nil {
 					t.Errorf("worker: %v", err)
@@ -197,7 +196,7 @@ func TestOneCallerCannotFillTheReplayCacheForAll(t *testing.T) {
 	if refused.Load() == 0 {
 		t.Fatal("the worker sent more requests than the cache holds and none was refused")
 	}
-	if _, err := worker.DeriveAddress(ctx(t), omniHex, 0); code(err) != envelope.CodeOverloaded {
+	if _, err := worker.DeriveAddress(ctx(t), omniHex, 0); code(err) != api.CodeOverloaded {
 		t.Fatalf("the worker past its share: %v, want overloaded", err)
 	}
 	if _, err := e.client("broker").DeriveAddress(ctx(t), omniHex, 0); err != nil {

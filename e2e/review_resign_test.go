@@ -3,8 +3,7 @@ package e2e
 import (
 	"testing"
 
-	"github.com/nitro-signer/nitro-signer/enclave/custody"
-	"github.com/nitro-signer/nitro-signer/envelope"
+	"github.com/nitro-signer/nitro-signer/api"
 	"github.com/nitro-signer/nitro-signer/internal/channel"
 )
 
@@ -24,14 +23,14 @@ func TestOneRotateCallChangesOneReplica(t *testing.T) {
 		{"everything_to_b", func(*channel.Frame) int { return 1 }},
 		// Attestation from a, the rotation itself to b.
 		{"attestation_to_a_rotation_to_b", func(f *channel.Frame) int {
-			if f.Route == custody.RouteRotate {
+			if f.Route == api.RotateKeys.Route {
 				return 1
 			}
 			return 0
 		}},
 		// Attestation from b, the rotation to a.
 		{"attestation_to_b_rotation_to_a", func(f *channel.Frame) int {
-			if f.Route == custody.RouteRotate {
+			if f.Route == api.RotateKeys.Route {
 				return 0
 			}
 			return 1
@@ -47,7 +46,7 @@ func TestOneRotateCallChangesOneReplica(t *testing.T) {
 			m.setRouter(tc.router)
 			_, rotateErr := admin.RotateKeys(ctx(t))
 			m.setRouter(nil)
-			calls := m.calls(custody.RouteRotate)
+			calls := m.calls(api.RotateKeys.Route)
 			if len(calls) != 1 {
 				t.Fatalf("one RotateKeys call signed %d rotations (err %v)", len(calls), rotateErr)
 			}
@@ -60,7 +59,7 @@ func TestOneRotateCallChangesOneReplica(t *testing.T) {
 					switch code := e.signedCode(e.sock, call, m.replay(i, call)); code {
 					case "":
 						accepted++
-					case envelope.CodeWrongEnclave, envelope.CodeReplayed:
+					case api.CodeWrongEnclave, api.CodeReplayed:
 					default:
 						t.Fatalf("replica %d answered %q to a delivered rotation", i, code)
 					}

@@ -14,8 +14,8 @@ import (
 	"github.com/ethereum/go-ethereum/crypto"
 	"github.com/fxamacker/cbor/v2"
 
+	"github.com/nitro-signer/nitro-signer/api"
 	"github.com/nitro-signer/nitro-signer/enclave/service"
-	"github.com/nitro-signer/nitro-signer/envelope"
 	"github.com/nitro-signer/nitro-signer/internal/devpki"
 )
 
@@ -78,24 +78,24 @@ func TestSIWEPolicyHoldsOnEveryRoute(t *testing.T) {
 	tests := []struct {
 		name    string
 		message string
-		want    envelope.Code // "" signs
+		want    api.Code // "" signs
 	}{
 		{"allowed", siwe("app.example", own, 1, ""), ""},
-		{"bad_other_address", siwe("app.example", other, 1, ""), envelope.CodeAddressMismatch},
-		{"bad_domain_not_allowed", siwe("evil.example", own, 1, ""), envelope.CodePolicyDenied},
-		{"bad_chain_not_allowed", siwe("app.example", own, 5, ""), envelope.CodePolicyDenied},
-		{"bad_expired", siwe("app.example", own, 1, "\nExpiration Time: "+now.Add(-time.Second).Format(time.RFC3339)), envelope.CodeMessageExpired},
-		{"bad_not_yet_valid", siwe("app.example", own, 1, "\nNot Before: "+now.Add(time.Hour).Format(time.RFC3339)), envelope.CodeMessageNotYetValid},
-		{"bad_lowercase_address_lenient_parsers_take", siwe("evil.example", strings.ToLower(own), 1, ""), envelope.CodeInvalidSIWE},
-		{"bad_trailing_newline", siwe("evil.example", own, 1, "\n"), envelope.CodeInvalidSIWE},
-		{"bad_crlf", strings.ReplaceAll(siwe("evil.example", own, 1, ""), "\n", "\r\n"), envelope.CodeInvalidSIWE},
+		{"bad_other_address", siwe("app.example", other, 1, ""), api.CodeAddressMismatch},
+		{"bad_domain_not_allowed", siwe("evil.example", own, 1, ""), api.CodePolicyDenied},
+		{"bad_chain_not_allowed", siwe("app.example", own, 5, ""), api.CodePolicyDenied},
+		{"bad_expired", siwe("app.example", own, 1, "\nExpiration Time: "+now.Add(-time.Second).Format(time.RFC3339)), api.CodeMessageExpired},
+		{"bad_not_yet_valid", siwe("app.example", own, 1, "\nNot Before: "+now.Add(time.Hour).Format(time.RFC3339)), api.CodeMessageNotYetValid},
+		{"bad_lowercase_address_lenient_parsers_take", siwe("evil.example", strings.ToLower(own), 1, ""), api.CodeInvalidSIWE},
+		{"bad_trailing_newline", siwe("evil.example", own, 1, "\n"), api.CodeInvalidSIWE},
+		{"bad_crlf", strings.ReplaceAll(siwe("evil.example", own, 1, ""), "\n", "\r\n"), api.CodeInvalidSIWE},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			typed, terr := c.SignSIWE(ctx(t), omniHex, tt.message)
 			dev, derr := c.DevSignMessage(ctx(t), omniHex, "0x"+hex.EncodeToString([]byte(tt.message)))
 			for route, err := range map[string]error{"v1/sign/siwe": terr, "dev/sign-message": derr} {
-				var refusal *envelope.Error
+				var refusal *api.Error
 				switch {
 				case tt.want == "" && err != nil:
 					t.Errorf("%s: %v, want signed", route, err)
@@ -177,10 +177,10 @@ func TestAuditRowSignaturesCannotBeMadeOnTheDevSurface(t *testing.T) {
 		if recovers(t, service.PersonalHash(unhex(t, ar.RowHash)), ar.Signature) != wallet.Address {
 			t.Fatal("audit-row signature does not recover to the wallet")
 		}
-		var refusal *envelope.Error
+		var refusal *api.Error
 		if _, err := c.DevSignMessage(ctx(t), omniHex, "0x"+hex.EncodeToString(unhex(t, ar.RowHash))); !errors.As(err, &refusal) ||
-			refusal.Code != envelope.CodeUnknownMethod {
-			t.Fatalf("dev/sign-message without the dev surface: %v, want %s", err, envelope.CodeUnknownMethod)
+			refusal.Code != api.CodeUnknownMethod {
+			t.Fatalf("dev/sign-message without the dev surface: %v, want %s", err, api.CodeUnknownMethod)
 		}
 	})
 	t.Run("dev_surface_without_audit_rows", func(t *testing.T) {

@@ -9,6 +9,7 @@ import (
 	"github.com/ethereum/go-ethereum/common"
 	"github.com/ethereum/go-ethereum/crypto"
 
+	"github.com/nitro-signer/nitro-signer/api"
 	"github.com/nitro-signer/nitro-signer/attestation/testvectors"
 	"github.com/nitro-signer/nitro-signer/enclave/service"
 )
@@ -58,7 +59,7 @@ func TestSigningSurfaceThroughTheStack(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	v, err := c.VerifyK10(ctx(t), service.VerifyK10Request{DeviceKeyHash: dev.DeviceKeyHash,
+	v, err := c.VerifyDeviceSignature(ctx(t), api.VerifyDeviceSignatureRequest{DeviceKeyHash: dev.DeviceKeyHash,
 		Payload: hex.EncodeToString(service.PopMessage(unhex(t, dev.DeviceKeyHash))), Sig: dev.PopSig})
 	if err != nil {
 		t.Fatal(err)

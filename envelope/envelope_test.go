@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nitro-signer/nitro-signer/api"
 	"github.com/nitro-signer/nitro-signer/envelope"
 	"github.com/nitro-signer/nitro-signer/internal/devpki"
 )
@@ -131,46 +132,46 @@ func TestVerify(t *testing.T) {
 		name  string
 		body  []byte
 		chain [][]byte
-		want  envelope.Code
+		want  api.Code
 	}{
 		{"valid_es256", sign(t, broker, nil), broker.chain, ""},
 		{"valid_eddsa", sign(t, ed, nil), ed.chain, ""},
 		{"valid_raw", rawJWS(t, bk, hdr, payload("")), broker.chain, ""},
 		{"valid_reply_key", sign(t, broker, func(o *envelope.Outgoing) { o.ReplyKey = replyJWK(t) }), broker.chain, ""},
-		{"bad_empty", nil, broker.chain, envelope.CodeBadRequest},
-		{"bad_too_large", make([]byte, envelope.MaxRequest+1), broker.chain, envelope.CodeBadRequest},
-		{"bad_two_parts", []byte("a.b"), broker.chain, envelope.CodeBadRequest},
-		{"bad_header_not_base64", []byte("!!.b.c"), broker.chain, envelope.CodeBadRequest},
-		{"bad_header_extra_param", rawJWS(t, bk, `{"alg":"ES256","x5t#S256":"`+thumb(broker)+`","kid":"x"}`, payload("")), broker.chain, envelope.CodeBadRequest},
-		{"bad_header_duplicate_alg", rawJWS(t, bk, `{"alg":"none","alg":"ES256","x5t#S256":"`+thumb(broker)+`"}`, payload("")), broker.chain, envelope.CodeBadRequest},
-		{"bad_alg_none", rawJWS(t, bk, `{"alg":"none","x5t#S256":"`+thumb(broker)+`"}`, payload("")), broker.chain, envelope.CodeUnauthenticated},
-		{"bad_alg_hs256", rawJWS(t, bk, `{"alg":"HS256","x5t#S256":"`+thumb(broker)+`"}`, payload("")), broker.chain, envelope.CodeUnauthenticated},
-		{"bad_alg_eddsa_for_ecdsa_key", rawJWS(t, bk, `{"alg":"EdDSA","x5t#S256":"`+thumb(broker)+`"}`, payload("")), broker.chain, envelope.CodeUnauthenticated},
-		{"bad_thumbprint_missing", rawJWS(t, bk, `{"alg":"ES256"}`, payload("")), broker.chain, envelope.CodeUnauthenticated},
-		{"bad_thumbprint_other_cert", sign(t, broker, nil), other.chain, envelope.CodeUnauthenticated},
-		{"bad_no_chain", sign(t, broker, nil), nil, envelope.CodeUnauthenticated},
-		{"bad_chain_other_ca", sign(t, other, nil), other.chain, envelope.CodeUnauthenticated},
-		{"bad_chain_garbage", rawJWS(t, bk, `{"alg":"ES256","x5t#S256":"`+thumb(caller{leaf: []byte("junk")})+`"}`, payload("")), [][]byte{[]byte("junk")}, envelope.CodeUnauthenticated},
-		{"bad_server_only_certificate", sign(t, serverOnly, nil), serverOnly.chain, envelope.CodeUnauthenticated},
-		{"bad_no_spiffe_id", sign(t, noID, nil), noID.chain, envelope.CodeUnauthenticated},
-		{"bad_wrong_trust_domain", sign(t, wrongDomain, nil), wrongDomain.chain, envelope.CodeUnauthenticated},
-		{"bad_role_path", sign(t, badRole, nil), badRole.chain, envelope.CodeUnauthenticated},
-		{"bad_signature", flipSignatureBit(t, sign(t, broker, nil)), broker.chain, envelope.CodeUnauthenticated},
-		{"bad_payload_unknown_field", rawJWS(t, bk, hdr, payload(`,"extra":1`)), broker.chain, envelope.CodeBadRequest},
-		{"bad_payload_duplicate_key", rawJWS(t, bk, hdr, payload(`,"aud":"s1"`)), broker.chain, envelope.CodeBadRequest},
-		{"bad_payload_trailing", rawJWS(t, bk, hdr, payload("")+"{}"), broker.chain, envelope.CodeBadRequest},
-		{"bad_params_not_object", rawJWS(t, bk, hdr, strings.Replace(payload(""), `"params":{}`, `"params":[1]`, 1)), broker.chain, envelope.CodeBadRequest},
-		{"bad_iat_float", rawJWS(t, bk, hdr, strings.Replace(payload(""), itoa(now.Unix()), itoa(now.Unix())+".5", 1)), broker.chain, envelope.CodeBadRequest},
-		{"bad_wrong_audience", sign(t, broker, func(o *envelope.Outgoing) { o.Audience = "s2" }), broker.chain, envelope.CodeWrongAudience},
-		{"bad_signed_for_another_instance", sign(t, broker, func(o *envelope.Outgoing) { o.Enclave = "instance-b" }), broker.chain, envelope.CodeWrongEnclave},
-		{"bad_no_instance_named", sign(t, broker, func(o *envelope.Outgoing) { o.Enclave = "" }), broker.chain, envelope.CodeBadRequest},
-		{"bad_wrong_route", sign(t, broker, func(o *envelope.Outgoing) { o.Method = "v1/other" }), broker.chain, envelope.CodeBadRequest},
-		{"bad_stale", sign(t, broker, func(o *envelope.Outgoing) { o.IAT = now.Add(-61 * time.Second) }), broker.chain, envelope.CodeStale},
-		{"bad_future", sign(t, broker, func(o *envelope.Outgoing) { o.IAT = now.Add(61 * time.Second) }), broker.chain, envelope.CodeStale},
-		{"bad_nonce_short", sign(t, broker, func(o *envelope.Outgoing) { o.Nonce = make([]byte, 15) }), broker.chain, envelope.CodeBadRequest},
-		{"bad_nonce_long", sign(t, broker, func(o *envelope.Outgoing) { o.Nonce = make([]byte, 65) }), broker.chain, envelope.CodeBadRequest},
-		{"bad_reply_key_private", rawJWS(t, bk, hdr, payload(`,"reply_key":`+privateJWK(t))), broker.chain, envelope.CodeBadRequest},
-		{"bad_reply_key_not_jwk", rawJWS(t, bk, hdr, payload(`,"reply_key":{"kty":"oct","k":"AAAA"}`)), broker.chain, envelope.CodeBadRequest},
+		{"bad_empty", nil, broker.chain, api.CodeBadRequest},
+		{"bad_too_large", make([]byte, envelope.MaxRequest+1), broker.chain, api.CodeBadRequest},
+		{"bad_two_parts", []byte("a.b"), broker.chain, api.CodeBadRequest},
+		{"bad_header_not_base64", []byte("!!.b.c"), broker.chain, api.CodeBadRequest},
+		{"bad_header_extra_param", rawJWS(t, bk, `{"alg":"ES256","x5t#S256":"`+thumb(broker)+`","kid":"x"}`, payload("")), broker.chain, api.CodeBadRequest},
+		{"bad_header_duplicate_alg", rawJWS(t, bk, `{"alg":"none","alg":"ES256","x5t#S256":"`+thumb(broker)+`"}`, payload("")), broker.chain, api.CodeBadRequest},
+		{"bad_alg_none", rawJWS(t, bk, `{"alg":"none","x5t#S256":"`+thumb(broker)+`"}`, payload("")), broker.chain, api.CodeUnauthenticated},
+		{"bad_alg_hs256", rawJWS(t, bk, `{"alg":"HS256","x5t#S256":"`+thumb(broker)+`"}`, payload("")), broker.chain, api.CodeUnauthenticated},
+		{"bad_alg_eddsa_for_ecdsa_key", rawJWS(t, bk, `{"alg":"EdDSA","x5t#S256":"`+thumb(broker)+`"}`, payload("")), broker.chain, api.CodeUnauthenticated},
+		{"bad_thumbprint_missing", rawJWS(t, bk, `{"alg":"ES256"}`, payload("")), broker.chain, api.CodeUnauthenticated},
+		{"bad_thumbprint_other_cert", sign(t, broker, nil), other.chain, api.CodeUnauthenticated},
+		{"bad_no_chain", sign(t, broker, nil), nil, api.CodeUnauthenticated},
+		{"bad_chain_other_ca", sign(t, other, nil), other.chain, api.CodeUnauthenticated},
+		{"bad_chain_garbage", rawJWS(t, bk, `{"alg":"ES256","x5t#S256":"`+thumb(caller{leaf: []byte("junk")})+`"}`, payload("")), [][]byte{[]byte("junk")}, api.CodeUnauthenticated},
+		{"bad_server_only_certificate", sign(t, serverOnly, nil), serverOnly.chain, api.CodeUnauthenticated},
+		{"bad_no_spiffe_id", sign(t, noID, nil), noID.chain, api.CodeUnauthenticated},
+		{"bad_wrong_trust_domain", sign(t, wrongDomain, nil), wrongDomain.chain, api.CodeUnauthenticated},
+		{"bad_role_path", sign(t, badRole, nil), badRole.chain, api.CodeUnauthenticated},
+		{"bad_signature", flipSignatureBit(t, sign(t, broker, nil)), broker.chain, api.CodeUnauthenticated},
+		{"bad_payload_unknown_field", rawJWS(t, bk, hdr, payload(`,"extra":1`)), broker.chain, api.CodeBadRequest},
+		{"bad_payload_duplicate_key", rawJWS(t, bk, hdr, payload(`,"aud":"s1"`)), broker.chain, api.CodeBadRequest},
+		{"bad_payload_trailing", rawJWS(t, bk, hdr, payload("")+"{}"), broker.chain, api.CodeBadRequest},
+		{"bad_params_not_object", rawJWS(t, bk, hdr, strings.Replace(payload(""), `"params":{}`, `"params":[1]`, 1)), broker.chain, api.CodeBadRequest},
+		{"bad_iat_float", rawJWS(t, bk, hdr, strings.Replace(payload(""), itoa(now.Unix()), itoa(now.Unix())+".5", 1)), broker.chain, api.CodeBadRequest},
+		{"bad_wrong_audience", sign(t, broker, func(o *envelope.Outgoing) { o.Audience = "s2" }), broker.chain, api.CodeWrongAudience},
+		{"bad_signed_for_another_instance", sign(t, broker, func(o *envelope.Outgoing) { o.Enclave = "instance-b" }), broker.chain, api.CodeWrongEnclave},
+		{"bad_no_instance_named", sign(t, broker, func(o *envelope.Outgoing) { o.Enclave = "" }), broker.chain, api.CodeBadRequest},
+		{"bad_wrong_route", sign(t, broker, func(o *envelope.Outgoing) { o.Method = "v1/other" }), broker.chain, api.CodeBadRequest},
+		{"bad_stale", sign(t, broker, func(o *envelope.Outgoing) { o.IAT = now.Add(-61 * time.Second) }), broker.chain, api.CodeStale},
+		{"bad_future", sign(t, broker, func(o *envelope.Outgoing) { o.IAT = now.Add(61 * time.Second) }), broker.chain, api.CodeStale},
+		{"bad_nonce_short", sign(t, broker, func(o *envelope.Outgoing) { o.Nonce = make([]byte, 15) }), broker.chain, api.CodeBadRequest},
+		{"bad_nonce_long", sign(t, broker, func(o *envelope.Outgoing) { o.Nonce = make([]byte, 65) }), broker.chain, api.CodeBadRequest},
+		{"bad_reply_key_private", rawJWS(t, bk, hdr, payload(`,"reply_key":`+privateJWK(t))), broker.chain, api.CodeBadRequest},
+		{"bad_reply_key_not_jwk", rawJWS(t, bk, hdr, payload(`,"reply_key":{"kty":"oct","k":"AAAA"}`)), broker.chain, api.CodeBadRequest},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -185,7 +186,7 @@ func TestVerify(t *testing.T) {
 				}
 				return
 			}
-			if code := envelope.CodeOf(err); code != tt.want {
+			if code := api.CodeOf(err); code != tt.want {
 				t.Fatalf("Verify: %v (code %s), want %s", err, code, tt.want)
 			}
 		})
@@ -200,18 +201,18 @@ func TestReplayIsRefusedAndRemembered(t *testing.T) {
 	if _, err := v.Verify("v1/m", body, c.chain); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := v.Verify("v1/m", body, c.chain); envelope.CodeOf(err) != envelope.CodeReplayed {
+	if _, err := v.Verify("v1/m", body, c.chain); api.CodeOf(err) != api.CodeReplayed {
 		t.Fatalf("second use: %v, want replayed", err)
 	}
 	// A refused request does not consume its nonce: the genuine one, sent
 	// later, still passes.
 	nonce := []byte("fixed nonce 0123")
 	stale := sign(t, c, func(o *envelope.Outgoing) { o.Nonce = nonce; o.IAT = now.Add(-2 * time.Minute) })
-	if _, err := v.Verify("v1/m", stale, c.chain); envelope.CodeOf(err) != envelope.CodeStale {
+	if _, err := v.Verify("v1/m", stale, c.chain); api.CodeOf(err) != api.CodeStale {
 		t.Fatal(err)
 	}
 	elsewhere := sign(t, c, func(o *envelope.Outgoing) { o.Nonce = nonce; o.Enclave = "instance-b" })
-	if _, err := v.Verify("v1/m", elsewhere, c.chain); envelope.CodeOf(err) != envelope.CodeWrongEnclave {
+	if _, err := v.Verify("v1/m", elsewhere, c.chain); api.CodeOf(err) != api.CodeWrongEnclave {
 		t.Fatal(err)
 	}
 	fresh := sign(t, c, func(o *envelope.Outgoing) { o.Nonce = nonce })
@@ -234,7 +235,7 @@ func TestReplayShareIsPerCaller(t *testing.T) {
 			t.Fatalf("request %d within the share: %v", i, err)
 		}
 	}
-	if _, err := v.Verify("v1/m", sign(t, hog, nil), hog.chain); envelope.CodeOf(err) != envelope.CodeOverloaded {
+	if _, err := v.Verify("v1/m", sign(t, hog, nil), hog.chain); api.CodeOf(err) != api.CodeOverloaded {
 		t.Fatalf("past its share: %v, want overloaded", err)
 	}
 	if _, err := v.Verify("v1/m", sign(t, admin, nil), admin.chain); err != nil {
@@ -263,8 +264,8 @@ func TestResponseRoundTripAndTampering(t *testing.T) {
 	if err != nil || r.Err != nil || string(r.Result) != `{"address":"0xabc"}` {
 		t.Fatalf("VerifyResponse: %+v, %v", r, err)
 	}
-	refusal, _ := s.Sign(req, now, nil, envelope.Errorf(envelope.CodeReplayed, "nonce already used"))
-	if r, err := envelope.VerifyResponse(refusal, req, lookup); err != nil || r.Err == nil || r.Err.Code != envelope.CodeReplayed {
+	refusal, _ := s.Sign(req, now, nil, api.Errorf(api.CodeReplayed, "nonce already used"))
+	if r, err := envelope.VerifyResponse(refusal, req, lookup); err != nil || r.Err == nil || r.Err.Code != api.CodeReplayed {
 		t.Fatalf("refusal: %+v, %v", r, err)
 	}
 	other, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
@@ -292,8 +293,8 @@ func TestResponseRoundTripAndTampering(t *testing.T) {
 }
 
 func TestUserDataRoundTripIsDeterministic(t *testing.T) {
-	u := envelope.UserData{Version: 1, X25519: make([]byte, 32), SignerID: "s1", ConfigSHA256: make([]byte, 32), Epoch: 3}
-	b, err := u.Marshal()
+	u := api.UserData{Version: 1, X25519: make([]byte, 32), SignerID: "s1", ConfigSHA256: make([]byte, 32), Epoch: 3}
+	b, err := envelope.MarshalUserData(&u)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -306,26 +307,15 @@ func TestUserDataRoundTripIsDeterministic(t *testing.T) {
 	if _, err := envelope.ParseUserData(swapped); !errors.Is(err, envelope.ErrUserData) {
 		t.Fatalf("non-deterministic encoding: %v, want ErrUserData", err)
 	}
-	for name, bad := range map[string]envelope.UserData{
+	for name, bad := range map[string]api.UserData{
 		"bad_version":     {Version: 2, X25519: make([]byte, 32), SignerID: "s", ConfigSHA256: make([]byte, 32)},
 		"bad_x25519":      {Version: 1, X25519: make([]byte, 31), SignerID: "s", ConfigSHA256: make([]byte, 32)},
 		"bad_no_signer":   {Version: 1, X25519: make([]byte, 32), ConfigSHA256: make([]byte, 32)},
 		"bad_config_hash": {Version: 1, X25519: make([]byte, 32), SignerID: "s"},
 	} {
-		if _, err := bad.Marshal(); !errors.Is(err, envelope.ErrUserData) {
+		if _, err := envelope.MarshalUserData(&bad); !errors.Is(err, envelope.ErrUserData) {
 			t.Errorf("%s: %v, want ErrUserData", name, err)
 		}
-	}
-}
-
-func TestCodesHaveStatuses(t *testing.T) {
-	for _, c := range envelope.Codes() {
-		if s := c.Status(); s < 400 || s > 599 {
-			t.Errorf("%s → %d", c, s)
-		}
-	}
-	if envelope.Code("nope").Status() != 500 {
-		t.Error("an unknown code is not 500")
 	}
 }
 
@@ -339,7 +329,7 @@ func TestUnconfiguredRoleTakesNoReplayEntry(t *testing.T) {
 	v := verifier(p)
 	v.Roles = map[string]bool{"broker": true}
 	v.Replay = envelope.NewReplay(time.Minute, 1, 1, 1, now)
-	if _, err := v.Verify("v1/m", sign(t, stranger, nil), stranger.chain); envelope.CodeOf(err) != envelope.CodeUnauthorized {
+	if _, err := v.Verify("v1/m", sign(t, stranger, nil), stranger.chain); api.CodeOf(err) != api.CodeUnauthorized {
 		t.Fatalf("unconfigured role: %v, want unauthorized", err)
 	}
 	broker := p.caller(t, "spiffe://td/broker", x509.ExtKeyUsageClientAuth)

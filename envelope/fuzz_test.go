@@ -8,11 +8,12 @@ import (
 	"errors"
 	"testing"
 
+	"github.com/nitro-signer/nitro-signer/api"
 	"github.com/nitro-signer/nitro-signer/envelope"
 )
 
 // FuzzVerifyRequest: no input panics the enclave's request check, every
-// failure is a typed *envelope.Error, and only a correctly signed request
+// failure is a typed *api.Error, and only a correctly signed request
 // passes.
 func FuzzVerifyRequest(f *testing.F) {
 	p := newPKI(f)
@@ -33,16 +34,16 @@ func FuzzVerifyRequest(f *testing.F) {
 			}
 			return
 		}
-		var e *envelope.Error
-		if !errors.As(err, &e) || e.Code == envelope.CodeInternal {
+		var e *api.Error
+		if !errors.As(err, &e) || e.Code == api.CodeInternal {
 			t.Fatalf("untyped refusal: %v", err)
 		}
 	})
 }
 
 func FuzzParseUserData(f *testing.F) {
-	u := envelope.UserData{Version: 1, X25519: make([]byte, 32), SignerID: "s1", ConfigSHA256: make([]byte, 32), Epoch: 3}
-	b, _ := u.Marshal()
+	u := api.UserData{Version: 1, X25519: make([]byte, 32), SignerID: "s1", ConfigSHA256: make([]byte, 32), Epoch: 3}
+	b, _ := envelope.MarshalUserData(&u)
 	f.Add(b)
 	f.Fuzz(func(t *testing.T, b []byte) {
 		got, err := envelope.ParseUserData(b)
@@ -52,7 +53,7 @@ func FuzzParseUserData(f *testing.F) {
 			}
 			return
 		}
-		again, err := got.Marshal()
+		again, err := envelope.MarshalUserData(got)
 		if err != nil || string(again) != string(b) {
 			t.Fatal("accepted user_data does not re-encode to the same bytes")
 		}
@@ -64,7 +65,7 @@ func FuzzVerifyResponse(f *testing.F) {
 	s, _ := envelope.NewResponseSigner(key)
 	req := []byte("req")
 	good, _ := s.Sign(req, now, map[string]int{"a": 1}, nil)
-	refusal, _ := s.Sign(req, now, nil, envelope.Errorf(envelope.CodeStale, "x"))
+	refusal, _ := s.Sign(req, now, nil, api.Errorf(api.CodeStale, "x"))
 	f.Add(good)
 	f.Add(refusal)
 	f.Fuzz(func(t *testing.T, body []byte) {

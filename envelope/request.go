@@ -18,6 +18,7 @@ import (
 
 	"github.com/go-jose/go-jose/v4"
 
+	"github.com/nitro-signer/nitro-signer/api"
 	"github.com/nitro-signer/nitro-signer/internal/bounded"
 	"github.com/nitro-signer/nitro-signer/internal/strictjson"
 	"github.com/nitro-signer/nitro-signer/internal/text"
@@ -165,21 +166,21 @@ var roleName = regexp.MustCompile(`^[a-z][a-z0-9-]{0,31}$`)
 
 // Verify authenticates a request received on route ("v1/derive-address")
 // with the certificate chain the parent forwarded. Every failure is an
-// *Error with the code of the rule it breaks. The nonce is recorded only
+// *api.Error with the code of the rule it breaks. The nonce is recorded only
 // once everything else has passed, so unauthenticated traffic cannot fill
 // the replay cache.
 func (v *Verifier) Verify(route string, body []byte, chain [][]byte) (*Verified, error) {
 	now := v.Clock()
 	if len(body) == 0 || len(body) > MaxRequest {
-		return nil, Errorf(CodeBadRequest, "request of %d bytes, want 1..%d", len(body), MaxRequest)
+		return nil, api.Errorf(api.CodeBadRequest, "request of %d bytes, want 1..%d", len(body), MaxRequest)
 	}
 	parts := bytes.Split(body, []byte{'.'})
 	if len(parts) != 3 {
-		return nil, Errorf(CodeBadRequest, "request is not a compact JWS")
+		return nil, api.Errorf(api.CodeBadRequest, "request is not a compact JWS")
 	}
 	headerJSON, err := b64.DecodeString(string(parts[0]))
 	if err != nil {
-		return nil, Errorf(CodeBadRequest, "JWS header is not base64url")
+		return nil, api.Errorf(api.CodeBadRequest, "JWS header is not base64url")
 	}
 	var header struct {
 		Alg        string `json:"alg"`
@@ -188,20 +189,20 @@ func (v *Verifier) Verify(route string, body []byte, chain [][]byte) (*Verified,
 	// Until the caller's signature verifies, every byte is the parent's:
 	// refusals (which the enclave signs) name the rule, never the bytes.
 	if err := strictjson.Decode(headerJSON, &header, 1024); err != nil {
-		return nil, Errorf(CodeBadRequest, "JWS header is not a strict JSON object of alg and x5t#S256")
+		return nil, api.Errorf(api.CodeBadRequest, "JWS header is not a strict JSON object of alg and x5t#S256")
 	}
 	if header.Alg != string(jose.ES256) && header.Alg != string(jose.EdDSA) {
-		return nil, Errorf(CodeUnauthenticated, "alg: want ES256 or EdDSA")
+		return nil, api.Errorf(api.CodeUnauthenticated, "alg: want ES256 or EdDSA")
 	}
 	thumb, err := b64.DecodeString(header.Thumbprint)
 	if err != nil || len(thumb) != sha256.Size {
-		return nil, Errorf(CodeUnauthenticated, "x5t#S256 is not a base64url SHA-256")
+		return nil, api.Errorf(api.CodeUnauthenticated, "x5t#S256 is not a base64url SHA-256")
 	}
 	if len(chain) == 0 {
-		return nil, Errorf(CodeUnauthenticated, "no client certificate forwarded")
+		return nil, api.Errorf(api.CodeUnauthenticated, "no client certificate forwarded")
 	}
 	if leafThumb := sha256.Sum256(chain[0]); !bytes.Equal(thumb, leafThumb[:]) {
-		return nil, Errorf(CodeUnauthenticated, "x5t#S256 does not name the presented certificate")
+		return nil, api.Errorf(api.CodeUnauthenticated, "x5t#S256 does not name the presented certificate")
 	}
 	caller, leafKey, err := v.verifyChain(chain, now)
 	if err != nil {
@@ -209,54 +210,54 @@ func (v *Verifier) Verify(route string, body []byte, chain [][]byte) (*Verified,
 	}
 	jws, err := jose.ParseSignedCompact(string(body), []jose.SignatureAlgorithm{jose.ES256, jose.EdDSA})
 	if err != nil {
-		return nil, Errorf(CodeBadRequest, "JWS: %v", err)
+		return nil, api.Errorf(api.CodeBadRequest, "JWS: %v", err)
 	}
 	switch k := leafKey.(type) {
 	case *ecdsa.PublicKey:
 		if header.Alg != string(jose.ES256) || k.Curve != elliptic.P256() {
-			return nil, Errorf(CodeUnauthenticated, "alg %s does not fit the certificate key", header.Alg)
+			return nil, api.Errorf(api.CodeUnauthenticated, "alg %s does not fit the certificate key", header.Alg)
 		}
 	case ed25519.PublicKey:
 		if header.Alg != string(jose.EdDSA) {
-			return nil, Errorf(CodeUnauthenticated, "alg %s does not fit the certificate key", header.Alg)
+			return nil, api.Errorf(api.CodeUnauthenticated, "alg %s does not fit the certificate key", header.Alg)
 		}
 	default:
-		return nil, Errorf(CodeUnauthenticated, "certificate key %T is not ECDSA P-256 or Ed25519", leafKey)
+		return nil, api.Errorf(api.CodeUnauthenticated, "certificate key %T is not ECDSA P-256 or Ed25519", leafKey)
 	}
 	payload, err := jws.Verify(leafKey)
 	if err != nil {
-		return nil, Errorf(CodeUnauthenticated, "request signature does not verify")
+		return nil, api.Errorf(api.CodeUnauthenticated, "request signature does not verify")
 	}
 	var w wireRequest
 	if err := strictjson.Decode(payload, &w, MaxRequest); err != nil {
-		return nil, Errorf(CodeBadRequest, "request payload: %v", err)
+		return nil, api.Errorf(api.CodeBadRequest, "request payload: %v", err)
 	}
 	if w.Aud != v.SignerID {
-		return nil, Errorf(CodeWrongAudience, "aud %q is not this signer", text.Truncate(w.Aud))
+		return nil, api.Errorf(api.CodeWrongAudience, "aud %q is not this signer", text.Truncate(w.Aud))
 	}
 	if w.Method != route {
 		// route is the parent's; method, signed, is the caller's.
-		return nil, Errorf(CodeBadRequest, "method %q was signed for another route than the one called", text.Truncate(w.Method))
+		return nil, api.Errorf(api.CodeBadRequest, "method %q was signed for another route than the one called", text.Truncate(w.Method))
 	}
 	if w.Enclave == "" {
-		return nil, Errorf(CodeBadRequest, "request names no enclave instance")
+		return nil, api.Errorf(api.CodeBadRequest, "request names no enclave instance")
 	}
 	if w.Enclave != v.Instance {
 		// Signed for another replica, or for this one before it restarted:
 		// the caller attests again and signs for the instance it reaches.
 		// Nothing is recorded, so the refusal costs this instance nothing.
-		return nil, Errorf(CodeWrongEnclave, "request is for enclave %q, this is %q", text.Truncate(w.Enclave), v.Instance)
+		return nil, api.Errorf(api.CodeWrongEnclave, "request is for enclave %q, this is %q", text.Truncate(w.Enclave), v.Instance)
 	}
 	if len(w.Params) == 0 || w.Params[0] != '{' {
-		return nil, Errorf(CodeBadRequest, "params must be an object")
+		return nil, api.Errorf(api.CodeBadRequest, "params must be an object")
 	}
 	iat := time.Unix(w.IAT, 0)
 	if d := now.Sub(iat); d > v.Window || d < -v.Window {
-		return nil, Errorf(CodeStale, "iat is %s from the enclave's clock, window ±%s", d.Round(time.Second), v.Window)
+		return nil, api.Errorf(api.CodeStale, "iat is %s from the enclave's clock, window ±%s", d.Round(time.Second), v.Window)
 	}
 	nonce, err := b64.DecodeString(w.Nonce)
 	if err != nil || len(nonce) < MinNonce || len(nonce) > MaxNonce {
-		return nil, Errorf(CodeBadRequest, "nonce must be base64url of %d..%d bytes", MinNonce, MaxNonce)
+		return nil, api.Errorf(api.CodeBadRequest, "nonce must be base64url of %d..%d bytes", MinNonce, MaxNonce)
 	}
 	var replyKey *jose.JSONWebKey
 	if len(w.ReplyKey) != 0 {
@@ -268,20 +269,20 @@ func (v *Verifier) Verify(route string, body []byte, chain [][]byte) (*Verified,
 	if v.Roles != nil && !v.Roles[caller.Role] {
 		// Refused before its nonce takes room: a role the configuration
 		// does not name has no share of the replay cache.
-		return nil, Errorf(CodeUnauthorized, "role %q is not configured", caller.Role)
+		return nil, api.Errorf(api.CodeUnauthorized, "role %q is not configured", caller.Role)
 	}
 	sum := sha256.Sum256(append(caller.Thumbprint[:], nonce...))
 	fresh, full := v.Replay.Use(caller.Role, caller.Thumbprint, replayKeyOf(sum[:8]), now)
 	switch full {
 	case CallerFull:
-		return nil, Errorf(CodeOverloaded, "this caller's share of the replay cache is full")
+		return nil, api.Errorf(api.CodeOverloaded, "this caller's share of the replay cache is full")
 	case RoleFull:
-		return nil, Errorf(CodeOverloaded, "the share of the replay cache of role %q is full", caller.Role)
+		return nil, api.Errorf(api.CodeOverloaded, "the share of the replay cache of role %q is full", caller.Role)
 	case CacheFull:
-		return nil, Errorf(CodeOverloaded, "replay cache full")
+		return nil, api.Errorf(api.CodeOverloaded, "replay cache full")
 	}
 	if !fresh {
-		return nil, Errorf(CodeReplayed, "nonce already used")
+		return nil, api.Errorf(api.CodeReplayed, "nonce already used")
 	}
 	return &Verified{Caller: caller, Method: w.Method, Params: w.Params, ReplyKey: replyKey, Hash: sha256.Sum256(body)}, nil
 }
@@ -290,11 +291,11 @@ func (v *Verifier) Verify(route string, body []byte, chain [][]byte) (*Verified,
 func ParseReplyKey(raw []byte) (*jose.JSONWebKey, error) {
 	var k jose.JSONWebKey
 	if err := k.UnmarshalJSON(raw); err != nil {
-		return nil, Errorf(CodeBadRequest, "reply_key is not a JWK")
+		return nil, api.Errorf(api.CodeBadRequest, "reply_key is not a JWK")
 	}
 	pub, ok := k.Key.(*ecdsa.PublicKey)
 	if !ok || pub.Curve != elliptic.P256() || !k.IsPublic() {
-		return nil, Errorf(CodeBadRequest, "reply_key must be a public P-256 EC key")
+		return nil, api.Errorf(api.CodeBadRequest, "reply_key must be a public P-256 EC key")
 	}
 	return &k, nil
 }
@@ -317,7 +318,7 @@ func (v *Verifier) verifyChain(chain [][]byte, now time.Time) (Caller, crypto.Pu
 	for i, der := range chain {
 		c, err := x509.ParseCertificate(der)
 		if err != nil {
-			return Caller{}, nil, Errorf(CodeUnauthenticated, "forwarded certificate %d does not parse", i)
+			return Caller{}, nil, api.Errorf(api.CodeUnauthenticated, "forwarded certificate %d does not parse", i)
 		}
 		certs[i] = c
 	}
@@ -332,7 +333,7 @@ func (v *Verifier) verifyChain(chain [][]byte, now time.Time) (Caller, crypto.Pu
 	if err != nil {
 		// x509's errors can name certificates of the forwarded chain,
 		// which the parent chose: say which rule, not what it said.
-		return Caller{}, nil, Errorf(CodeUnauthenticated, "client certificate not issued by the caller CA: %s", chainRule(err))
+		return Caller{}, nil, api.Errorf(api.CodeUnauthenticated, "client certificate not issued by the caller CA: %s", chainRule(err))
 	}
 	caller, err := v.callerOf(certs[0])
 	if err != nil {
@@ -357,18 +358,18 @@ func (v *Verifier) verifyChain(chain [][]byte, now time.Time) (Caller, crypto.Pu
 func (v *Verifier) callerOf(leaf *x509.Certificate) (Caller, error) {
 	uris, err := uriSANs(leaf)
 	if err != nil {
-		return Caller{}, Errorf(CodeUnauthenticated, "client certificate: %v", err)
+		return Caller{}, api.Errorf(api.CodeUnauthenticated, "client certificate: %v", err)
 	}
 	if len(uris) != 1 {
-		return Caller{}, Errorf(CodeUnauthenticated, "client certificate has %d URI SANs, want one SPIFFE ID", len(uris))
+		return Caller{}, api.Errorf(api.CodeUnauthenticated, "client certificate has %d URI SANs, want one SPIFFE ID", len(uris))
 	}
 	id := uris[0]
 	td, path, err := parseSPIFFEID(id)
 	if err != nil {
-		return Caller{}, Errorf(CodeUnauthenticated, "client certificate's URI SAN %q: %v", text.Truncate(id), err)
+		return Caller{}, api.Errorf(api.CodeUnauthenticated, "client certificate's URI SAN %q: %v", text.Truncate(id), err)
 	}
 	if td != v.TrustDomain || len(path) != 1 || !roleName.MatchString(path[0]) {
-		return Caller{}, Errorf(CodeUnauthenticated, "SPIFFE ID %q is not spiffe://%s/<role>", text.Truncate(id), v.TrustDomain)
+		return Caller{}, api.Errorf(api.CodeUnauthenticated, "SPIFFE ID %q is not spiffe://%s/<role>", text.Truncate(id), v.TrustDomain)
 	}
 	return Caller{Role: path[0], ID: id, Thumbprint: sha256.Sum256(leaf.Raw)}, nil
 }

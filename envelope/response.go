@@ -13,6 +13,7 @@ import (
 
 	"github.com/go-jose/go-jose/v4"
 
+	"github.com/nitro-signer/nitro-signer/api"
 	"github.com/nitro-signer/nitro-signer/internal/strictjson"
 	"github.com/nitro-signer/nitro-signer/internal/text"
 )
@@ -26,8 +27,8 @@ type wireResponse struct {
 }
 
 type wireError struct {
-	Code    Code   `json:"code"`
-	Message string `json:"message"`
+	Code    api.Code `json:"code"`
+	Message string   `json:"message"`
 }
 
 // KeyID is base64url(SHA-256(SPKI DER)), the "kid" of an enclave key.
@@ -70,7 +71,7 @@ func (s *ResponseSigner) KeyID() string { return s.kid }
 
 // Sign signs the answer to the request bytes req: result (JSON-encoded) or,
 // when e is not nil, the error.
-func (s *ResponseSigner) Sign(req []byte, iat time.Time, result any, e *Error) ([]byte, error) {
+func (s *ResponseSigner) Sign(req []byte, iat time.Time, result any, e *api.Error) ([]byte, error) {
 	sum := sha256.Sum256(req)
 	w := wireResponse{Req: b64.EncodeToString(sum[:]), IAT: iat.Unix()}
 	if e != nil {
@@ -109,7 +110,7 @@ type Response struct {
 	KeyID  string
 	IAT    time.Time
 	Result json.RawMessage
-	Err    *Error
+	Err    *api.Error
 }
 
 // VerifyResponse checks a response against the request bytes it must answer,
@@ -144,7 +145,7 @@ func VerifyResponse(body, req []byte, key func(kid string) *ecdsa.PublicKey) (*R
 	}
 	r := &Response{KeyID: kid, IAT: time.Unix(w.IAT, 0), Result: w.Result}
 	if w.Error != nil {
-		r.Err = &Error{Code: w.Error.Code, Message: w.Error.Message}
+		r.Err = &api.Error{Code: w.Error.Code, Message: w.Error.Message}
 	}
 	return r, nil
 }

@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nitro-signer/nitro-signer/api"
 	"github.com/nitro-signer/nitro-signer/envelope"
 )
 
@@ -35,8 +36,8 @@ func TestTwoCertificatesOfOneRoleCannotFillTheReplayCacheForAll(t *testing.T) {
 	for _, w := range []caller{w1, w2} {
 		for range 1024 / 2 {
 			_, err := v.Verify("v1/m", sign(t, w, nil), w.chain)
-			switch envelope.CodeOf(err) {
-			case envelope.CodeOverloaded:
+			switch api.CodeOf(err) {
+			case api.CodeOverloaded:
 			default:
 				if err != nil {
 					t.Fatal(err)
@@ -86,7 +87,7 @@ func TestRefusalsNeverQuoteTheForwardedChain(t *testing.T) {
 	body := rawJWS(t, lk, `{"alg":"ES256","x5t#S256":"`+base64.RawURLEncoding.EncodeToString(thumb[:])+`"}`,
 		`{"method":"v1/m","params":{},"nonce":"`+nonce+`","iat":`+itoa(now.Unix())+`,"aud":"s1","enclave":"instance-a"}`)
 	_, err = verifier(p).Verify("v1/m", body, [][]byte{lder, ider})
-	if envelope.CodeOf(err) != envelope.CodeUnauthenticated {
+	if api.CodeOf(err) != api.CodeUnauthenticated {
 		t.Fatalf("Verify: %v, want unauthenticated", err)
 	}
 	if strings.Contains(err.Error(), "evil.example") {

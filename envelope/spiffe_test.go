@@ -7,7 +7,7 @@ import (
 	"errors"
 	"testing"
 
-	"github.com/nitro-signer/nitro-signer/envelope"
+	"github.com/nitro-signer/nitro-signer/api"
 	"github.com/nitro-signer/nitro-signer/internal/devpki"
 )
 
@@ -80,13 +80,13 @@ func TestSPIFFEIDRoleIsExact(t *testing.T) {
 				}
 				return
 			}
-			var e *envelope.Error
-			if !errors.As(err, &e) || e.Code != envelope.CodeUnauthenticated {
+			var e *api.Error
+			if !errors.As(err, &e) || e.Code != api.CodeUnauthenticated {
 				role := ""
 				if got != nil {
 					role = got.Caller.Role
 				}
-				t.Fatalf("Verify: role %q, %v; want %s", role, err, envelope.CodeUnauthenticated)
+				t.Fatalf("Verify: role %q, %v; want %s", role, err, api.CodeUnauthenticated)
 			}
 		})
 	}

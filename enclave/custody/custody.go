@@ -23,10 +23,10 @@ import (
 	"sync"
 	"time"
 
+	"github.com/nitro-signer/nitro-signer/api"
 	"github.com/nitro-signer/nitro-signer/enclave/host"
 	"github.com/nitro-signer/nitro-signer/enclave/keyring"
 	"github.com/nitro-signer/nitro-signer/enclave/seal"
-	"github.com/nitro-signer/nitro-signer/envelope"
 )
 
 // Store is the parent's state store as the enclave sees it.
@@ -84,7 +84,7 @@ type Custody struct {
 	// for seconds, so nothing that answers readiness takes it.
 	mu sync.Mutex
 
-	// stateMu guards what Status reports. gen and seq (the generation and
+	// stateMu guards what api.KeyStatusResponse reports. gen and seq (the generation and
 	// store sequence of the sealed keyring in use; zero when nothing is
 	// sealed) are written only by setSealed, under both locks, so holders
 	// of either may read them.
@@ -104,20 +104,10 @@ func New(o Options) *Custody {
 	return &Custody{o: o, log: logger, reason: "unsealing has not run", peers: newPending(o.Clock)}
 }
 
-// Status is the body of keys/status and the source of readiness.
-type Status struct {
-	Ready      bool   `json:"ready"`
-	Reason     string `json:"reason,omitempty"`
-	Epoch      uint32 `json:"k3_epoch"`
-	Generation uint64 `json:"generation"`
-	Sequence   uint64 `json:"sequence"`
-	Sealer     string `json:"sealer"`
-}
-
-// Status reports the keyring's state.
-func (c *Custody) Status() Status {
+// api.KeyStatusResponse reports the keyring's state.
+func (c *Custody) Status() api.KeyStatusResponse {
 	c.stateMu.Lock()
-	s := Status{Generation: c.gen, Sequence: c.seq, Reason: c.reason, Sealer: "none"}
+	s := api.KeyStatusResponse{Generation: c.gen, Sequence: c.seq, Reason: c.reason, Sealer: "none"}
 	c.stateMu.Unlock()
 	s.Epoch = c.o.Keys.Current()
 	if c.o.Sealer != nil {
@@ -243,28 +233,28 @@ func (c *Custody) Run(ctx context.Context) {
 // keyring. The caller holds c.mu.
 func (c *Custody) commit(ctx context.Context, next *seal.Keyring) error {
 	if c.o.Store == nil || c.o.Sealer == nil {
-		return envelope.Errorf(envelope.CodeStateUnavailable, "no state store or sealer configured: the keyring cannot change")
+		return api.Errorf(api.CodeStateUnavailable, "no state store or sealer configured: the keyring cannot change")
 	}
 	if err := c.o.Keys.CheckExtends(next.Epochs); err != nil {
-		return envelope.Errorf(envelope.CodeRollback, "%v", err)
+		return api.Errorf(api.CodeRollback, "%v", err)
 	}
 	b, err := seal.Seal(ctx, c.o.Sealer, c.o.SignerID, next, c.o.Clock())
 	if err != nil {
 		c.log.Error("sealing failed", "err", err)
-		return envelope.Errorf(envelope.CodeStateUnavailable, "sealing failed: %s", describe(err))
+		return api.Errorf(api.CodeStateUnavailable, "sealing failed: %s", describe(err))
 	}
 	seq, err := c.o.Store.Put(ctx, b)
 	if err != nil {
 		c.log.Error("storing the sealed keyring failed", "err", err)
-		return envelope.Errorf(envelope.CodeStateUnavailable, "storing the sealed keyring failed: %s", describe(err))
+		return api.Errorf(api.CodeStateUnavailable, "storing the sealed keyring failed: %s", describe(err))
 	}
 	back, err := c.o.Store.Get(ctx, seq)
 	if err != nil || !bytes.Equal(back, b) {
 		c.log.Error("sealed keyring did not read back", "sequence", seq, "err", err)
-		return envelope.Errorf(envelope.CodeStateUnavailable, "the stored keyring did not read back intact (sequence %d)", seq)
+		return api.Errorf(api.CodeStateUnavailable, "the stored keyring did not read back intact (sequence %d)", seq)
 	}
 	if err := c.o.Keys.Extend(next.Epochs); err != nil {
-		return envelope.Errorf(envelope.CodeRollback, "%v", err)
+		return api.Errorf(api.CodeRollback, "%v", err)
 	}
 	c.setSealed(next.Generation, seq)
 	c.log.Info("keyring sealed and in use", "sequence", seq, "generation", next.Generation, "k3_epoch", len(next.Epochs))

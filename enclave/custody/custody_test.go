@@ -19,6 +19,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nitro-signer/nitro-signer/api"
 	"github.com/nitro-signer/nitro-signer/enclave/custody"
 	"github.com/nitro-signer/nitro-signer/enclave/host"
 	"github.com/nitro-signer/nitro-signer/enclave/keyring"
@@ -26,6 +27,7 @@ import (
 	"github.com/nitro-signer/nitro-signer/enclave/nsm/nsmsim"
 	"github.com/nitro-signer/nitro-signer/enclave/seal"
 	"github.com/nitro-signer/nitro-signer/enclave/seal/devseal"
+	"github.com/nitro-signer/nitro-signer/enclave/service"
 	"github.com/nitro-signer/nitro-signer/envelope"
 	"github.com/nitro-signer/nitro-signer/internal/hostproto"
 )
@@ -165,8 +167,8 @@ func (w *world) start(t testing.TB, o opts) *enclave {
 	keys := keyring.New()
 	e := &enclave{keys: keys, store: o.store, x: x, sign: sign, sim: sim}
 	e.attest = func(nonce []byte) ([]byte, error) {
-		ud, err := (&envelope.UserData{Version: envelope.UserDataVersion, X25519: x.PublicKey().Bytes(),
-			SignerID: signerID, ConfigSHA256: attested, Epoch: keys.Current()}).Marshal()
+		ud, err := envelope.MarshalUserData(&api.UserData{Version: api.UserDataVersion, X25519: x.PublicKey().Bytes(),
+			SignerID: signerID, ConfigSHA256: attested, Epoch: keys.Current()})
 		if err != nil {
 			return nil, err
 		}
@@ -190,7 +192,7 @@ func (e *enclave) call(t testing.TB, route string, params, result any) error {
 	if err != nil {
 		t.Fatal(err)
 	}
-	out, err := e.c.Methods()[route](context.Background(), p)
+	out, err := e.c.Methods()[route](context.Background(), &service.Request{Params: p})
 	if err != nil {
 		return err
 	}
@@ -203,17 +205,17 @@ func (e *enclave) call(t testing.TB, route string, params, result any) error {
 	return nil
 }
 
-func code(err error) envelope.Code { return envelope.CodeOf(err) }
+func code(err error) api.Code { return api.CodeOf(err) }
 
 func secretBytes(b byte) []byte { return bytes.Repeat([]byte{b}, 32) }
 
 func (e *enclave) importSecret(t testing.TB, secret []byte) error {
 	t.Helper()
-	ct, err := custody.SealImport(e.x.PublicKey().Bytes(), signerID, secret)
+	ct, err := api.SealImport(e.x.PublicKey().Bytes(), signerID, secret)
 	if err != nil {
 		t.Fatal(err)
 	}
-	return e.call(t, custody.RouteImport, custody.ImportRequest{Secret: ct}, nil)
+	return e.call(t, api.ImportKey.Route, api.ImportKeyRequest{SealedSecret: ct}, nil)
 }
 
 var omni = keyring.Omni{1, 2, 3}
@@ -276,13 +278,13 @@ func TestImportRefusedIntoNonEmptyKeyring(t *testing.T) {
 	if err := e.importSecret(t, secretBytes(1)); err != nil {
 		t.Fatal(err)
 	}
-	if err := e.importSecret(t, secretBytes(2)); code(err) != envelope.CodeKeyringNotEmpty {
+	if err := e.importSecret(t, secretBytes(2)); code(err) != api.CodeKeyringNotEmpty {
 		t.Fatalf("second import: %v", err)
 	}
 	// A fresh enclave over a store that holds sealed keyrings refuses an
 	// import even before (or without) unsealing them.
 	fresh := w.start(t, opts{store: e.store})
-	if err := fresh.importSecret(t, secretBytes(2)); code(err) != envelope.CodeKeyringNotEmpty {
+	if err := fresh.importSecret(t, secretBytes(2)); code(err) != api.CodeKeyringNotEmpty {
 		t.Fatalf("import over a stored keyring: %v", err)
 	}
 	if e.store.count() != 1 {
@@ -294,13 +296,13 @@ func TestImportRefusedWhenSealedToAnotherKey(t *testing.T) {
 	w := newWorld(t)
 	e := w.start(t, opts{})
 	other, _ := ecdh.X25519().GenerateKey(nil)
-	ct, _ := custody.SealImport(other.PublicKey().Bytes(), signerID, secretBytes(1))
-	err := e.call(t, custody.RouteImport, custody.ImportRequest{Secret: ct}, nil)
-	if code(err) != envelope.CodeBadRequest || e.store.count() != 0 || e.keys.Current() != 0 {
+	ct, _ := api.SealImport(other.PublicKey().Bytes(), signerID, secretBytes(1))
+	err := e.call(t, api.ImportKey.Route, api.ImportKeyRequest{SealedSecret: ct}, nil)
+	if code(err) != api.CodeBadRequest || e.store.count() != 0 || e.keys.Current() != 0 {
 		t.Fatalf("import sealed to another key: %v", err)
 	}
-	ct, _ = custody.SealImport(e.x.PublicKey().Bytes(), "another-signer", secretBytes(1))
-	if err := e.call(t, custody.RouteImport, custody.ImportRequest{Secret: ct}, nil); code(err) != envelope.CodeBadRequest {
+	ct, _ = api.SealImport(e.x.PublicKey().Bytes(), "another-signer", secretBytes(1))
+	if err := e.call(t, api.ImportKey.Route, api.ImportKeyRequest{SealedSecret: ct}, nil); code(err) != api.CodeBadRequest {
 		t.Fatalf("import sealed for another signer_id: %v", err)
 	}
 }
@@ -309,7 +311,7 @@ func TestImportRefusedWhenStoreCannotWrite(t *testing.T) {
 	w := newWorld(t)
 	e := w.start(t, opts{})
 	e.store.failPut = errors.New("disk full")
-	if err := e.importSecret(t, secretBytes(1)); code(err) != envelope.CodeStateUnavailable {
+	if err := e.importSecret(t, secretBytes(1)); code(err) != api.CodeStateUnavailable {
 		t.Fatalf("import with a failing store: %v", err)
 	}
 	if e.keys.Current() != 0 {
@@ -330,8 +332,8 @@ func TestRotateAddsSealedEpoch(t *testing.T) {
 	w := newWorld(t)
 	e := imported(t, w)
 	before := address(t, e.keys, 1)
-	var r custody.ChangeResult
-	if err := e.call(t, custody.RouteRotate, struct{}{}, &r); err != nil {
+	var r api.KeyringChange
+	if err := e.call(t, api.RotateKeys.Route, struct{}{}, &r); err != nil {
 		t.Fatal(err)
 	}
 	if r.Epoch != 2 || r.Generation != 2 || r.Sequence != 2 {
@@ -358,21 +360,21 @@ func TestRotateRefusedWhenStoreCannotWrite(t *testing.T) {
 	w := newWorld(t)
 	e := imported(t, w)
 	e.store.failPut = errors.New("disk full")
-	if err := e.call(t, custody.RouteRotate, struct{}{}, nil); code(err) != envelope.CodeStateUnavailable {
+	if err := e.call(t, api.RotateKeys.Route, struct{}{}, nil); code(err) != api.CodeStateUnavailable {
 		t.Fatalf("rotate with a failing store: %v", err)
 	}
 	if st := e.c.Status(); st.Epoch != 1 || st.Generation != 1 || e.store.count() != 1 {
 		t.Fatalf("a refused rotation changed the state: %+v", st)
 	}
 	e.store.failPut = nil
-	if err := e.call(t, custody.RouteRotate, struct{}{}, nil); err != nil {
+	if err := e.call(t, api.RotateKeys.Route, struct{}{}, nil); err != nil {
 		t.Fatalf("rotate after the store recovered: %v", err)
 	}
 }
 
 func TestRotateRefusedOnEmptyKeyring(t *testing.T) {
 	e := newWorld(t).start(t, opts{})
-	if err := e.call(t, custody.RouteRotate, struct{}{}, nil); code(err) != envelope.CodeSignerDisabled {
+	if err := e.call(t, api.RotateKeys.Route, struct{}{}, nil); code(err) != api.CodeSignerDisabled {
 		t.Fatalf("rotate with no keys: %v", err)
 	}
 }
@@ -396,7 +398,7 @@ func TestUnsealFallsBackPastCorruptSequences(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			w := newWorld(t)
 			e := imported(t, w)
-			if err := e.call(t, custody.RouteRotate, struct{}{}, nil); err != nil {
+			if err := e.call(t, api.RotateKeys.Route, struct{}{}, nil); err != nil {
 				t.Fatal(err)
 			}
 			e.store.blobs[2] = tc.corrupt(e.store.blobs[2])
@@ -412,8 +414,8 @@ func TestUnsealFallsBackPastCorruptSequences(t *testing.T) {
 				t.Fatal("the corrupt sequence was not kept for inspection")
 			}
 			// The next change goes to a new sequence, past the corrupt one.
-			var r custody.ChangeResult
-			if err := again.call(t, custody.RouteRotate, struct{}{}, &r); err != nil || r.Sequence != 3 {
+			var r api.KeyringChange
+			if err := again.call(t, api.RotateKeys.Route, struct{}{}, &r); err != nil || r.Sequence != 3 {
 				t.Fatalf("rotate after fallback: %+v, %v", r, err)
 			}
 		})
@@ -432,7 +434,7 @@ func TestUnsealFailsWhenEverySequenceIsCorrupt(t *testing.T) {
 	if st := again.c.Status(); st.Ready || !strings.Contains(st.Reason, "unsealing failed") {
 		t.Fatalf("status: %+v", st)
 	}
-	if err := again.importSecret(t, secretBytes(1)); code(err) != envelope.CodeKeyringNotEmpty {
+	if err := again.importSecret(t, secretBytes(1)); code(err) != api.CodeKeyringNotEmpty {
 		t.Fatalf("import over an unreadable store: %v", err)
 	}
 }
@@ -524,17 +526,17 @@ func TestChangeRefusalNeverQuotesTextFromOutside(t *testing.T) {
 	w := newWorld(t)
 	e := imported(t, w)
 	e.store.failPut = &host.Error{Route: hostproto.RouteStatePut, Status: 507}
-	err := e.call(t, custody.RouteRotate, struct{}{}, nil)
-	if code(err) != envelope.CodeStateUnavailable ||
+	err := e.call(t, api.RotateKeys.Route, struct{}{}, nil)
+	if code(err) != api.CodeStateUnavailable ||
 		err.Error() != "state_unavailable: storing the sealed keyring failed: host: parent unavailable: state/put: status 507" {
 		t.Fatalf("rotate with state/put failing: %v", err)
 	}
 	e.store.failPut = errors.New(lie)
-	if err := e.call(t, custody.RouteRotate, struct{}{}, nil); code(err) != envelope.CodeStateUnavailable || strings.Contains(err.Error(), "evil") {
+	if err := e.call(t, api.RotateKeys.Route, struct{}{}, nil); code(err) != api.CodeStateUnavailable || strings.Contains(err.Error(), "evil") {
 		t.Fatalf("rotate with a store error quoting text: %v", err)
 	}
 	sealing := w.start(t, opts{store: newMemStore(), sealer: newKeySealer{w.sealer, kmsRefusal{"AccessDeniedException"}}})
-	if err := sealing.importSecret(t, secretBytes(3)); code(err) != envelope.CodeStateUnavailable ||
+	if err := sealing.importSecret(t, secretBytes(3)); code(err) != api.CodeStateUnavailable ||
 		err.Error() != "state_unavailable: sealing failed: KMS answered AccessDeniedException" {
 		t.Fatalf("import with KMS refusing a data key: %v", err)
 	}
@@ -556,29 +558,29 @@ func oneEpoch() []*keyring.Secret {
 }
 
 // copyKeyring runs the four peer calls from s to r, with hooks to tamper.
-func copyKeyring(t *testing.T, s, r *enclave) (custody.ChangeResult, error) {
+func copyKeyring(t *testing.T, s, r *enclave) (api.KeyringChange, error) {
 	t.Helper()
-	var ch custody.PeerChallenge
-	if err := s.call(t, custody.RoutePeerChallenge, struct{}{}, &ch); err != nil {
-		return custody.ChangeResult{}, fmt.Errorf("challenge: %w", err)
+	var ch api.PeerChallengeResponse
+	if err := s.call(t, api.PeerChallenge.Route, struct{}{}, &ch); err != nil {
+		return api.KeyringChange{}, fmt.Errorf("challenge: %w", err)
 	}
-	var offer custody.PeerOffer
-	if err := r.call(t, custody.RoutePeerRequest, custody.PeerRequest(ch), &offer); err != nil {
-		return custody.ChangeResult{}, fmt.Errorf("request: %w", err)
+	var offer api.PeerOfferResponse
+	if err := r.call(t, api.PeerOffer.Route, api.PeerOfferRequest(ch), &offer); err != nil {
+		return api.KeyringChange{}, fmt.Errorf("request: %w", err)
 	}
-	var exp custody.PeerExport
-	if err := s.call(t, custody.RoutePeerExport, custody.PeerExportRequest{Challenge: ch.Challenge, Document: offer.Document, Nonce: offer.Nonce}, &exp); err != nil {
-		return custody.ChangeResult{}, fmt.Errorf("export: %w", err)
+	var exp api.PeerExportResponse
+	if err := s.call(t, api.PeerExport.Route, api.PeerExportRequest{Challenge: ch.Challenge, Document: offer.Document, Nonce: offer.Nonce}, &exp); err != nil {
+		return api.KeyringChange{}, fmt.Errorf("export: %w", err)
 	}
-	var res custody.ChangeResult
-	err := r.call(t, custody.RoutePeerImport, custody.PeerImportRequest{Nonce: offer.Nonce, Document: exp.Document, Keyring: exp.Keyring, Signature: exp.Signature}, &res)
+	var res api.KeyringChange
+	err := r.call(t, api.PeerImport.Route, api.PeerImportRequest{Nonce: offer.Nonce, Document: exp.Document, Keyring: exp.Keyring, Signature: exp.Signature}, &res)
 	return res, err
 }
 
 func TestPeerCopy(t *testing.T) {
 	w := newWorld(t)
 	s := imported(t, w)
-	s.call(t, custody.RouteRotate, struct{}{}, nil)
+	s.call(t, api.RotateKeys.Route, struct{}{}, nil)
 	r := w.start(t, opts{})
 	res, err := copyKeyring(t, s, r)
 	if err != nil {
@@ -598,7 +600,7 @@ func TestPeerCopy(t *testing.T) {
 		t.Fatalf("second copy: %+v, %v", res, err)
 	}
 	// A rotation on the sender travels on the next copy.
-	s.call(t, custody.RouteRotate, struct{}{}, nil)
+	s.call(t, api.RotateKeys.Route, struct{}{}, nil)
 	if res, err = copyKeyring(t, s, r); err != nil || res.Epoch != 3 || res.Generation != 3 {
 		t.Fatalf("copy after rotation: %+v, %v", res, err)
 	}
@@ -610,8 +612,8 @@ func TestPeerCopyRefusesDifferentPCRs(t *testing.T) {
 	other := filepath.Join(w.dir, "other.bin")
 	os.WriteFile(other, []byte("enclave image B"), 0o644)
 	r := w.start(t, opts{binary: other})
-	if _, err := copyKeyring(t, s, r); code(errors.Unwrap(err)) != envelope.CodePeerRefused &&
-		code(err) != envelope.CodePeerRefused {
+	if _, err := copyKeyring(t, s, r); code(errors.Unwrap(err)) != api.CodePeerRefused &&
+		code(err) != api.CodePeerRefused {
 		t.Fatalf("copy to an enclave with other PCRs: %v", err)
 	}
 	if r.keys.Current() != 0 || r.store.count() != 0 {
@@ -624,7 +626,7 @@ func TestPeerCopyRefusesDebugPeer(t *testing.T) {
 	s := imported(t, w)
 	r := w.start(t, opts{debug: true})
 	_, err := copyKeyring(t, s, r)
-	if code(errors.Unwrap(err)) != envelope.CodePeerRefused || !strings.Contains(err.Error(), "export") {
+	if code(errors.Unwrap(err)) != api.CodePeerRefused || !strings.Contains(err.Error(), "export") {
 		t.Fatalf("copy to a debug enclave: %v", err)
 	}
 	if r.keys.Current() != 0 {
@@ -636,43 +638,43 @@ func TestPeerCopyRefusesReplay(t *testing.T) {
 	w := newWorld(t)
 	s := imported(t, w)
 	r := w.start(t, opts{})
-	var ch custody.PeerChallenge
-	s.call(t, custody.RoutePeerChallenge, struct{}{}, &ch)
-	var offer custody.PeerOffer
-	r.call(t, custody.RoutePeerRequest, custody.PeerRequest(ch), &offer)
-	exportReq := custody.PeerExportRequest{Challenge: ch.Challenge, Document: offer.Document, Nonce: offer.Nonce}
-	var exp custody.PeerExport
-	if err := s.call(t, custody.RoutePeerExport, exportReq, &exp); err != nil {
+	var ch api.PeerChallengeResponse
+	s.call(t, api.PeerChallenge.Route, struct{}{}, &ch)
+	var offer api.PeerOfferResponse
+	r.call(t, api.PeerOffer.Route, api.PeerOfferRequest(ch), &offer)
+	exportReq := api.PeerExportRequest{Challenge: ch.Challenge, Document: offer.Document, Nonce: offer.Nonce}
+	var exp api.PeerExportResponse
+	if err := s.call(t, api.PeerExport.Route, exportReq, &exp); err != nil {
 		t.Fatal(err)
 	}
-	if err := s.call(t, custody.RoutePeerExport, exportReq, nil); code(err) != envelope.CodeReplayed {
+	if err := s.call(t, api.PeerExport.Route, exportReq, nil); code(err) != api.CodeReplayed {
 		t.Fatalf("replayed export: %v", err)
 	}
-	importReq := custody.PeerImportRequest{Nonce: offer.Nonce, Document: exp.Document, Keyring: exp.Keyring, Signature: exp.Signature}
-	if err := r.call(t, custody.RoutePeerImport, importReq, nil); err != nil {
+	importReq := api.PeerImportRequest{Nonce: offer.Nonce, Document: exp.Document, Keyring: exp.Keyring, Signature: exp.Signature}
+	if err := r.call(t, api.PeerImport.Route, importReq, nil); err != nil {
 		t.Fatal(err)
 	}
-	if err := r.call(t, custody.RoutePeerImport, importReq, nil); code(err) != envelope.CodeReplayed {
+	if err := r.call(t, api.PeerImport.Route, importReq, nil); code(err) != api.CodeReplayed {
 		t.Fatalf("replayed import: %v", err)
 	}
 	// A document over another nonce than the one issued is refused.
-	var ch2 custody.PeerChallenge
-	s.call(t, custody.RoutePeerChallenge, struct{}{}, &ch2)
-	var offer2 custody.PeerOffer
-	r.call(t, custody.RoutePeerRequest, custody.PeerRequest(ch2), &offer2)
-	err := s.call(t, custody.RoutePeerExport, custody.PeerExportRequest{Challenge: ch2.Challenge, Document: offer.Document, Nonce: offer2.Nonce}, nil)
-	if code(err) != envelope.CodePeerRefused {
+	var ch2 api.PeerChallengeResponse
+	s.call(t, api.PeerChallenge.Route, struct{}{}, &ch2)
+	var offer2 api.PeerOfferResponse
+	r.call(t, api.PeerOffer.Route, api.PeerOfferRequest(ch2), &offer2)
+	err := s.call(t, api.PeerExport.Route, api.PeerExportRequest{Challenge: ch2.Challenge, Document: offer.Document, Nonce: offer2.Nonce}, nil)
+	if code(err) != api.CodePeerRefused {
 		t.Fatalf("export for a document over an old nonce: %v", err)
 	}
 	// A receiver's nonce is not a sender's challenge, nor the reverse.
-	var ch3 custody.PeerChallenge
-	s.call(t, custody.RoutePeerChallenge, struct{}{}, &ch3)
-	var offer3 custody.PeerOffer
-	s.call(t, custody.RoutePeerRequest, custody.PeerRequest(ch3), &offer3) // s as a receiver of itself
-	if err := s.call(t, custody.RoutePeerExport, custody.PeerExportRequest{Challenge: offer3.Nonce, Document: offer3.Document, Nonce: offer3.Nonce}, nil); code(err) != envelope.CodeReplayed {
+	var ch3 api.PeerChallengeResponse
+	s.call(t, api.PeerChallenge.Route, struct{}{}, &ch3)
+	var offer3 api.PeerOfferResponse
+	s.call(t, api.PeerOffer.Route, api.PeerOfferRequest(ch3), &offer3) // s as a receiver of itself
+	if err := s.call(t, api.PeerExport.Route, api.PeerExportRequest{Challenge: offer3.Nonce, Document: offer3.Document, Nonce: offer3.Nonce}, nil); code(err) != api.CodeReplayed {
 		t.Fatalf("an offer nonce used as a challenge: %v", err)
 	}
-	if err := s.call(t, custody.RoutePeerImport, custody.PeerImportRequest{Nonce: ch3.Challenge, Document: offer3.Document, Keyring: []byte("x")}, nil); code(err) != envelope.CodeReplayed {
+	if err := s.call(t, api.PeerImport.Route, api.PeerImportRequest{Nonce: ch3.Challenge, Document: offer3.Document, Keyring: []byte("x")}, nil); code(err) != api.CodeReplayed {
 		t.Fatalf("a challenge used as an offer nonce: %v", err)
 	}
 }
@@ -684,23 +686,23 @@ func TestPeerCopyRefusesRollback(t *testing.T) {
 	if _, err := copyKeyring(t, s, r); err != nil {
 		t.Fatal(err)
 	}
-	r.call(t, custody.RouteRotate, struct{}{}, nil) // r is now ahead
-	if _, err := copyKeyring(t, s, r); code(err) != envelope.CodeRollback {
+	r.call(t, api.RotateKeys.Route, struct{}{}, nil) // r is now ahead
+	if _, err := copyKeyring(t, s, r); code(err) != api.CodeRollback {
 		t.Fatalf("copy of an older keyring: %v", err)
 	}
 	if r.keys.Current() != 2 {
 		t.Fatal("rollback changed the receiver")
 	}
 	// Both rotated independently: same generation, different epoch 2.
-	s.call(t, custody.RouteRotate, struct{}{}, nil)
-	s.call(t, custody.RouteRotate, struct{}{}, nil)
-	if _, err := copyKeyring(t, s, r); code(err) != envelope.CodeRollback {
+	s.call(t, api.RotateKeys.Route, struct{}{}, nil)
+	s.call(t, api.RotateKeys.Route, struct{}{}, nil)
+	if _, err := copyKeyring(t, s, r); code(err) != api.CodeRollback {
 		t.Fatalf("copy of a diverged keyring: %v", err)
 	}
 	// A keyring of another lineage is refused too.
 	stranger := w.start(t, opts{})
 	stranger.importSecret(t, secretBytes(3))
-	if _, err := copyKeyring(t, stranger, r); code(err) != envelope.CodeRollback {
+	if _, err := copyKeyring(t, stranger, r); code(err) != api.CodeRollback {
 		t.Fatalf("copy of another lineage: %v", err)
 	}
 }
@@ -709,7 +711,7 @@ func TestPeerCopyFromEmptyIsRefused(t *testing.T) {
 	w := newWorld(t)
 	s := w.start(t, opts{})
 	r := w.start(t, opts{})
-	if _, err := copyKeyring(t, s, r); code(errors.Unwrap(err)) != envelope.CodeSignerDisabled {
+	if _, err := copyKeyring(t, s, r); code(errors.Unwrap(err)) != api.CodeSignerDisabled {
 		t.Fatalf("copy from an empty enclave: %v", err)
 	}
 }
@@ -717,8 +719,8 @@ func TestPeerCopyFromEmptyIsRefused(t *testing.T) {
 func TestKeyMethodsRefuseUnknownParams(t *testing.T) {
 	e := newWorld(t).start(t, opts{})
 	for route := range e.c.Methods() {
-		_, err := e.c.Methods()[route](context.Background(), json.RawMessage(`{"unexpected":1}`))
-		if code(err) != envelope.CodeBadRequest {
+		_, err := e.c.Methods()[route](context.Background(), &service.Request{Params: json.RawMessage(`{"unexpected":1}`)})
+		if code(err) != api.CodeBadRequest {
 			t.Errorf("%s with an unknown field: %v", route, err)
 		}
 	}
@@ -728,8 +730,8 @@ func TestKeyMethodsRefuseUnknownParams(t *testing.T) {
 // with a typed error or a result, never a panic, and a refused call leaves
 // the keyring and the store as they were.
 func FuzzKeyMethodParams(f *testing.F) {
-	routes := []string{custody.RouteStatus, custody.RouteRotate, custody.RouteImport, custody.RoutePeerChallenge,
-		custody.RoutePeerRequest, custody.RoutePeerExport, custody.RoutePeerImport}
+	routes := []string{api.KeyStatus.Route, api.RotateKeys.Route, api.ImportKey.Route, api.PeerChallenge.Route,
+		api.PeerOffer.Route, api.PeerExport.Route, api.PeerImport.Route}
 	for i := range routes {
 		f.Add(uint8(i), []byte(`{}`))
 		f.Add(uint8(i), []byte(`{"sealed_secret":"AAAA","challenge":"AAAA","nonce":"AAAA","document":"AAAA","keyring":"AAAA"}`))
@@ -744,9 +746,9 @@ func FuzzKeyMethodParams(f *testing.F) {
 	f.Fuzz(func(t *testing.T, route uint8, params []byte) {
 		r := routes[int(route)%len(routes)]
 		before, stored := e.keys.Current(), e.store.count()
-		out, err := e.c.Methods()[r](context.Background(), params)
+		out, err := e.c.Methods()[r](context.Background(), &service.Request{Params: params})
 		if err != nil {
-			var ee *envelope.Error
+			var ee *api.Error
 			if !errors.As(err, &ee) {
 				t.Fatalf("%s: untyped error %v", r, err)
 			}
@@ -785,9 +787,9 @@ func TestStatusDoesNotWaitForAChange(t *testing.T) {
 		t.Fatal(err)
 	}
 	done := make(chan error, 1)
-	go func() { done <- slow.call(t, custody.RouteRotate, struct{}{}, nil) }()
+	go func() { done <- slow.call(t, api.RotateKeys.Route, struct{}{}, nil) }()
 	<-b.entered
-	status := make(chan custody.Status, 1)
+	status := make(chan api.KeyStatusResponse, 1)
 	go func() { status <- slow.c.Status() }()
 	select {
 	case st := <-status:

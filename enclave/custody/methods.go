@@ -6,27 +6,14 @@ import (
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/binary"
-	"encoding/json"
 	"errors"
-	"fmt"
 	"io"
 	"strings"
 
+	"github.com/nitro-signer/nitro-signer/api"
 	"github.com/nitro-signer/nitro-signer/enclave/keyring"
 	"github.com/nitro-signer/nitro-signer/enclave/seal"
 	"github.com/nitro-signer/nitro-signer/enclave/service"
-	"github.com/nitro-signer/nitro-signer/envelope"
-)
-
-// Routes of the key administration methods.
-const (
-	RouteStatus        = "v1/keys/status"
-	RouteRotate        = "v1/keys/rotate"
-	RouteImport        = "v1/keys/import"
-	RoutePeerChallenge = "v1/keys/peer-challenge"
-	RoutePeerRequest   = "v1/keys/peer-request"
-	RoutePeerExport    = "v1/keys/peer-export"
-	RoutePeerImport    = "v1/keys/peer-import"
 )
 
 // WaitsOnIO reports whether route is a key method. A key method may wait on
@@ -34,59 +21,39 @@ const (
 // it outside the workers that only compute.
 func WaitsOnIO(route string) bool { return strings.HasPrefix(route, "v1/keys/") }
 
-// Handler is a key method, with the shape of the service's handlers.
-type Handler func(ctx context.Context, params json.RawMessage) (any, error)
-
-// Methods returns the key methods by route.
-func (c *Custody) Methods() map[string]Handler {
-	return map[string]Handler{
-		RouteStatus:        c.status,
-		RouteRotate:        c.rotate,
-		RouteImport:        c.importSecret,
-		RoutePeerChallenge: c.peerChallenge,
-		RoutePeerRequest:   c.peerRequest,
-		RoutePeerExport:    c.peerExport,
-		RoutePeerImport:    c.peerImport,
-	}
+// Methods returns the key methods by route, with the service's handler
+// shape.
+func (c *Custody) Methods() map[string]service.Handler {
+	return service.Table(
+		service.Bind(api.KeyStatus, c.status),
+		service.Bind(api.RotateKeys, c.rotate),
+		service.Bind(api.ImportKey, c.importSecret),
+		service.Bind(api.PeerChallenge, c.peerChallenge),
+		service.Bind(api.PeerOffer, c.peerOffer),
+		service.Bind(api.PeerExport, c.peerExport),
+		service.Bind(api.PeerImport, c.peerImport),
+	)
 }
 
-// Empty is the params of methods that take none.
-type Empty struct{}
-
-func (c *Custody) status(_ context.Context, params json.RawMessage) (any, error) {
-	if err := service.DecodeParams(params, &Empty{}); err != nil {
-		return nil, err
-	}
+func (c *Custody) status(_ context.Context, _ *service.Request, p *api.KeyStatusRequest) (*api.KeyStatusResponse, error) {
 	s := c.Status()
 	return &s, nil
 }
 
-// ChangeResult is the result of a method that changed the keyring.
-type ChangeResult struct {
-	Epoch      uint32 `json:"k3_epoch"`
-	Generation uint64 `json:"generation"`
-	Sequence   uint64 `json:"sequence"`
-	// Unchanged is set when a peer copy found nothing newer.
-	Unchanged bool `json:"unchanged,omitempty"`
-}
-
-func (c *Custody) result() *ChangeResult {
-	return &ChangeResult{Epoch: c.o.Keys.Current(), Generation: c.gen, Sequence: c.seq}
+func (c *Custody) result() *api.KeyringChange {
+	return &api.KeyringChange{Epoch: c.o.Keys.Current(), Generation: c.gen, Sequence: c.seq}
 }
 
 // rotate adds an epoch from the enclave's own randomness.
-func (c *Custody) rotate(ctx context.Context, params json.RawMessage) (any, error) {
-	if err := service.DecodeParams(params, &Empty{}); err != nil {
-		return nil, err
-	}
+func (c *Custody) rotate(ctx context.Context, _ *service.Request, p *api.RotateKeysRequest) (*api.RotateKeysResponse, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	current := c.o.Keys.Snapshot()
 	if len(current) == 0 || c.gen == 0 {
-		return nil, envelope.Errorf(envelope.CodeSignerDisabled, "no sealed keyring loaded: nothing to rotate")
+		return nil, api.Errorf(api.CodeSignerDisabled, "no sealed keyring loaded: nothing to rotate")
 	}
 	if len(current) >= keyring.MaxEpoch {
-		return nil, envelope.Errorf(envelope.CodeBadRequest, "the keyring already holds %d epochs", keyring.MaxEpoch)
+		return nil, api.Errorf(api.CodeBadRequest, "the keyring already holds %d epochs", keyring.MaxEpoch)
 	}
 	s, err := c.newSecret()
 	if err != nil {
@@ -104,10 +71,10 @@ func (c *Custody) newSecret() (*keyring.Secret, error) {
 	var buf [64]byte
 	defer clear(buf[:])
 	if c.o.Random == nil {
-		return nil, envelope.Errorf(envelope.CodeInternal, "no NSM randomness")
+		return nil, api.Errorf(api.CodeInternal, "no NSM randomness")
 	}
 	if _, err := io.ReadFull(c.o.Random, buf[:32]); err != nil {
-		return nil, envelope.Errorf(envelope.CodeInternal, "NSM randomness failed")
+		return nil, api.Errorf(api.CodeInternal, "NSM randomness failed")
 	}
 	rand.Read(buf[32:])
 	h := sha256.New()
@@ -126,47 +93,19 @@ var (
 	hpkeAEAD = hpke.AES256GCM()
 )
 
-// ImportInfo is the HPKE info of an import to signerID.
-func ImportInfo(signerID string) []byte {
-	return []byte("nitro-signer keys/import v1\x00" + signerID)
-}
-
-// SealImport encrypts a 32-byte master secret to an enclave's attested
-// X25519 key, as keys/import expects it.
-func SealImport(x25519 []byte, signerID string, secret []byte) ([]byte, error) {
-	if len(secret) != keyring.SecretSize {
-		return nil, fmt.Errorf("custody: a master secret is %d bytes, not %d", keyring.SecretSize, len(secret))
-	}
-	pub, err := hpkeKEM.NewPublicKey(x25519)
-	if err != nil {
-		return nil, err
-	}
-	return hpke.Seal(pub, hpkeKDF, hpkeAEAD, ImportInfo(signerID), secret)
-}
-
-// ImportRequest is the params of keys/import.
-type ImportRequest struct {
-	// Secret is SealImport's output.
-	Secret []byte `json:"sealed_secret"`
-}
-
-func (c *Custody) importSecret(ctx context.Context, params json.RawMessage) (any, error) {
-	var p ImportRequest
-	if err := service.DecodeParams(params, &p); err != nil {
-		return nil, err
-	}
+func (c *Custody) importSecret(ctx context.Context, _ *service.Request, p *api.ImportKeyRequest) (*api.ImportKeyResponse, error) {
 	priv, err := hpke.NewDHKEMPrivateKey(c.o.X25519)
 	if err != nil {
 		return nil, err
 	}
-	plain, err := hpke.Open(priv, hpkeKDF, hpkeAEAD, ImportInfo(c.o.SignerID), p.Secret)
+	plain, err := hpke.Open(priv, hpkeKDF, hpkeAEAD, api.ImportInfo(c.o.SignerID), p.SealedSecret)
 	if err != nil {
-		return nil, envelope.Errorf(envelope.CodeBadRequest, "sealed_secret does not open with this enclave's key")
+		return nil, api.Errorf(api.CodeBadRequest, "sealed_secret does not open with this enclave's key")
 	}
 	defer clear(plain)
 	s, err := keyring.NewSecret(plain)
 	if err != nil {
-		return nil, envelope.Errorf(envelope.CodeBadRequest, "the imported secret is not %d bytes", keyring.SecretSize)
+		return nil, api.Errorf(api.CodeBadRequest, "the imported secret is not %d bytes", keyring.SecretSize)
 	}
 	return c.Import(ctx, s)
 }
@@ -174,21 +113,21 @@ func (c *Custody) importSecret(ctx context.Context, params json.RawMessage) (any
 // Import makes s epoch 1 of an empty keyring, sealed and stored first. It
 // is refused when the keyring holds keys or the store holds any sealed
 // keyring, readable or not: an import never starts a second lineage.
-func (c *Custody) Import(ctx context.Context, s *keyring.Secret) (*ChangeResult, error) {
+func (c *Custody) Import(ctx context.Context, s *keyring.Secret) (*api.KeyringChange, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.o.Keys.Current() != 0 {
-		return nil, envelope.Errorf(envelope.CodeKeyringNotEmpty, "the keyring already holds %d epochs", c.o.Keys.Current())
+		return nil, api.Errorf(api.CodeKeyringNotEmpty, "the keyring already holds %d epochs", c.o.Keys.Current())
 	}
 	if c.o.Store == nil || c.o.Sealer == nil {
-		return nil, envelope.Errorf(envelope.CodeStateUnavailable, "no state store or sealer configured: an import could not be sealed")
+		return nil, api.Errorf(api.CodeStateUnavailable, "no state store or sealer configured: an import could not be sealed")
 	}
 	seqs, err := c.o.Store.List(ctx)
 	if err != nil {
-		return nil, envelope.Errorf(envelope.CodeStateUnavailable, "listing the state store failed")
+		return nil, api.Errorf(api.CodeStateUnavailable, "listing the state store failed")
 	}
 	if len(seqs) > 0 {
-		return nil, envelope.Errorf(envelope.CodeKeyringNotEmpty,
+		return nil, api.Errorf(api.CodeKeyringNotEmpty,
 			"the state store already holds %d sealed keyrings (newest sequence %d): unseal them or copy from a peer", len(seqs), seqs[0])
 	}
 	if err := c.commit(ctx, &seal.Keyring{Generation: 1, Epochs: []*keyring.Secret{s}}); err != nil {

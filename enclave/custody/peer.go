@@ -12,11 +12,11 @@ import (
 	"crypto/sha256"
 	"crypto/x509"
 	"encoding/binary"
-	"encoding/json"
 	"errors"
 	"sync"
 	"time"
 
+	"github.com/nitro-signer/nitro-signer/api"
 	"github.com/nitro-signer/nitro-signer/attestation"
 	"github.com/nitro-signer/nitro-signer/enclave/seal"
 	"github.com/nitro-signer/nitro-signer/enclave/service"
@@ -94,7 +94,7 @@ func (p *pending) issue(offer bool, challenge []byte) ([]byte, error) {
 		}
 	}
 	if len(p.m) >= peerPending {
-		return nil, envelope.Errorf(envelope.CodeOverloaded, "%d peer exchanges already pending", peerPending)
+		return nil, api.Errorf(api.CodeOverloaded, "%d peer exchanges already pending", peerPending)
 	}
 	n := make([]byte, peerNonceSize)
 	rand.Read(n)
@@ -113,48 +113,25 @@ func (p *pending) take(n []byte, offer bool) (pendingEntry, error) {
 		delete(p.m, string(n))
 	}
 	if !ok || p.clock().After(e.expires) {
-		return e, envelope.Errorf(envelope.CodeReplayed, "peer nonce unknown, used or expired")
+		return e, api.Errorf(api.CodeReplayed, "peer nonce unknown, used or expired")
 	}
 	return e, nil
 }
 
-// PeerChallenge is the result of keys/peer-challenge.
-type PeerChallenge struct {
-	Challenge []byte `json:"challenge"`
-}
-
-func (c *Custody) peerChallenge(_ context.Context, params json.RawMessage) (any, error) {
-	if err := service.DecodeParams(params, &Empty{}); err != nil {
-		return nil, err
-	}
+func (c *Custody) peerChallenge(_ context.Context, _ *service.Request, p *api.PeerChallengeRequest) (*api.PeerChallengeResponse, error) {
 	if c.o.Keys.Current() == 0 {
-		return nil, envelope.Errorf(envelope.CodeSignerDisabled, "no keys loaded: nothing to copy")
+		return nil, api.Errorf(api.CodeSignerDisabled, "no keys loaded: nothing to copy")
 	}
 	n, err := c.peers.issue(false, nil)
 	if err != nil {
 		return nil, err
 	}
-	return &PeerChallenge{Challenge: n}, nil
+	return &api.PeerChallengeResponse{Challenge: n}, nil
 }
 
-// PeerRequest is the params of keys/peer-request.
-type PeerRequest struct {
-	Challenge []byte `json:"challenge"`
-}
-
-// PeerOffer is the result of keys/peer-request.
-type PeerOffer struct {
-	Document []byte `json:"document"`
-	Nonce    []byte `json:"nonce"`
-}
-
-func (c *Custody) peerRequest(_ context.Context, params json.RawMessage) (any, error) {
-	var p PeerRequest
-	if err := service.DecodeParams(params, &p); err != nil {
-		return nil, err
-	}
+func (c *Custody) peerOffer(_ context.Context, _ *service.Request, p *api.PeerOfferRequest) (*api.PeerOfferResponse, error) {
 	if len(p.Challenge) != peerNonceSize {
-		return nil, envelope.Errorf(envelope.CodeBadRequest, "challenge must be %d bytes", peerNonceSize)
+		return nil, api.Errorf(api.CodeBadRequest, "challenge must be %d bytes", peerNonceSize)
 	}
 	n, err := c.peers.issue(true, p.Challenge)
 	if err != nil {
@@ -162,25 +139,9 @@ func (c *Custody) peerRequest(_ context.Context, params json.RawMessage) (any, e
 	}
 	doc, err := c.o.Attest(p.Challenge)
 	if err != nil {
-		return nil, envelope.Errorf(envelope.CodeInternal, "attestation failed")
+		return nil, api.Errorf(api.CodeInternal, "attestation failed")
 	}
-	return &PeerOffer{Document: doc, Nonce: n}, nil
-}
-
-// PeerExportRequest is the params of keys/peer-export.
-type PeerExportRequest struct {
-	Challenge []byte `json:"challenge"`
-	Document  []byte `json:"document"`
-	Nonce     []byte `json:"nonce"`
-}
-
-// PeerExport is the result of keys/peer-export.
-type PeerExport struct {
-	Document []byte `json:"document"`
-	Keyring  []byte `json:"keyring"`
-	// Signature is the sender's response key's ECDSA signature (ASN.1)
-	// over the SHA-256 of PeerSigned's message.
-	Signature []byte `json:"signature"`
+	return &api.PeerOfferResponse{Document: doc, Nonce: n}, nil
 }
 
 func peerInfo(signerID string, receiverNonce, senderNonce []byte) []byte {
@@ -227,25 +188,25 @@ var (
 // refusal is a wire error that is also its rule under errors.Is.
 type refusal struct {
 	rule error
-	wire *envelope.Error
+	wire *api.Error
 }
 
 func (r *refusal) Error() string   { return r.wire.Error() }
 func (r *refusal) Unwrap() []error { return []error{r.rule, r.wire} }
 
-func refuse(rule error, code envelope.Code, format string, args ...any) error {
-	return &refusal{rule: rule, wire: envelope.Errorf(code, format, args...)}
+func refuse(rule error, code api.Code, format string, args ...any) error {
+	return &refusal{rule: rule, wire: api.Errorf(code, format, args...)}
 }
 
 // signPeer signs a keyring ciphertext for a receiver with the response key.
 func (c *Custody) signPeer(receiverNonce, senderNonce, keyring []byte) ([]byte, error) {
 	if c.o.Signer == nil {
-		return nil, envelope.Errorf(envelope.CodeInternal, "no response key to sign a peer copy")
+		return nil, api.Errorf(api.CodeInternal, "no response key to sign a peer copy")
 	}
 	digest := sha256.Sum256(PeerSigned(c.o.SignerID, receiverNonce, senderNonce, keyring))
 	sig, err := c.o.Signer.Sign(rand.Reader, digest[:], crypto.SHA256)
 	if err != nil {
-		return nil, envelope.Errorf(envelope.CodeInternal, "signing the peer copy failed")
+		return nil, api.Errorf(api.CodeInternal, "signing the peer copy failed")
 	}
 	return sig, nil
 }
@@ -254,27 +215,23 @@ func (c *Custody) signPeer(receiverNonce, senderNonce, keyring []byte) ([]byte, 
 // response key of the sender's verified document.
 func (c *Custody) checkPeerSignature(senderKey []byte, receiverNonce, senderNonce, keyring, sig []byte) error {
 	if len(senderKey) == 0 {
-		return refuse(ErrPeerUnsigned, envelope.CodePeerRefused, "the keyring is not signed by the attested sender: its document binds no public_key")
+		return refuse(ErrPeerUnsigned, api.CodePeerRefused, "the keyring is not signed by the attested sender: its document binds no public_key")
 	}
 	pub, err := x509.ParsePKIXPublicKey(senderKey)
 	k, ok := pub.(*ecdsa.PublicKey)
 	if err != nil || !ok || k.Curve != elliptic.P256() {
-		return refuse(ErrPeerUnsigned, envelope.CodePeerRefused, "the keyring is not signed by the attested sender: its public_key is not a P-256 key")
+		return refuse(ErrPeerUnsigned, api.CodePeerRefused, "the keyring is not signed by the attested sender: its public_key is not a P-256 key")
 	}
 	digest := sha256.Sum256(PeerSigned(c.o.SignerID, receiverNonce, senderNonce, keyring))
 	if len(sig) == 0 || len(sig) > maxPeerSignature || !ecdsa.VerifyASN1(k, digest[:], sig) {
-		return refuse(ErrPeerUnsigned, envelope.CodePeerRefused, "the keyring is not signed by the attested sender")
+		return refuse(ErrPeerUnsigned, api.CodePeerRefused, "the keyring is not signed by the attested sender")
 	}
 	return nil
 }
 
-func (c *Custody) peerExport(_ context.Context, params json.RawMessage) (any, error) {
-	var p PeerExportRequest
-	if err := service.DecodeParams(params, &p); err != nil {
-		return nil, err
-	}
+func (c *Custody) peerExport(_ context.Context, _ *service.Request, p *api.PeerExportRequest) (*api.PeerExportResponse, error) {
 	if len(p.Nonce) != peerNonceSize {
-		return nil, envelope.Errorf(envelope.CodeBadRequest, "nonce must be %d bytes", peerNonceSize)
+		return nil, api.Errorf(api.CodeBadRequest, "nonce must be %d bytes", peerNonceSize)
 	}
 	if _, err := c.peers.take(p.Challenge, false); err != nil {
 		return nil, err
@@ -285,13 +242,13 @@ func (c *Custody) peerExport(_ context.Context, params json.RawMessage) (any, er
 	}
 	pub, err := hpkeKEM.NewPublicKey(peer.ud.X25519)
 	if err != nil {
-		return nil, envelope.Errorf(envelope.CodePeerRefused, "the receiver's X25519 key is invalid")
+		return nil, api.Errorf(api.CodePeerRefused, "the receiver's X25519 key is invalid")
 	}
 	c.mu.Lock()
 	gen, epochs := c.gen, c.o.Keys.Snapshot()
 	c.mu.Unlock()
 	if len(epochs) == 0 || gen == 0 {
-		return nil, envelope.Errorf(envelope.CodeSignerDisabled, "no sealed keyring loaded: nothing to copy")
+		return nil, api.Errorf(api.CodeSignerDisabled, "no sealed keyring loaded: nothing to copy")
 	}
 	plain := encodeKeyring(gen, epochs)
 	defer clear(plain)
@@ -305,25 +262,13 @@ func (c *Custody) peerExport(_ context.Context, params json.RawMessage) (any, er
 	}
 	doc, err := c.o.Attest(p.Nonce)
 	if err != nil {
-		return nil, envelope.Errorf(envelope.CodeInternal, "attestation failed")
+		return nil, api.Errorf(api.CodeInternal, "attestation failed")
 	}
 	c.log.Info("keyring exported to an attested peer", "generation", gen, "k3_epoch", len(epochs))
-	return &PeerExport{Document: doc, Keyring: ct, Signature: sig}, nil
+	return &api.PeerExportResponse{Document: doc, Keyring: ct, Signature: sig}, nil
 }
 
-// PeerImportRequest is the params of keys/peer-import.
-type PeerImportRequest struct {
-	Nonce     []byte `json:"nonce"`
-	Document  []byte `json:"document"`
-	Keyring   []byte `json:"keyring"`
-	Signature []byte `json:"signature"`
-}
-
-func (c *Custody) peerImport(ctx context.Context, params json.RawMessage) (any, error) {
-	var p PeerImportRequest
-	if err := service.DecodeParams(params, &p); err != nil {
-		return nil, err
-	}
+func (c *Custody) peerImport(ctx context.Context, _ *service.Request, p *api.PeerImportRequest) (*api.PeerImportResponse, error) {
 	e, err := c.peers.take(p.Nonce, true)
 	if err != nil {
 		return nil, err
@@ -341,12 +286,12 @@ func (c *Custody) peerImport(ctx context.Context, params json.RawMessage) (any, 
 	}
 	plain, err := hpke.Open(priv, hpkeKDF, hpkeAEAD, peerInfo(c.o.SignerID, p.Nonce, e.challenge), p.Keyring)
 	if err != nil {
-		return nil, envelope.Errorf(envelope.CodeBadRequest, "the keyring does not open with this enclave's key and nonces")
+		return nil, api.Errorf(api.CodeBadRequest, "the keyring does not open with this enclave's key and nonces")
 	}
 	defer clear(plain)
 	gen, epochs, err := decodeKeyring(plain)
 	if err != nil {
-		return nil, envelope.Errorf(envelope.CodeBadRequest, "the peer's keyring is malformed")
+		return nil, api.Errorf(api.CodeBadRequest, "the peer's keyring is malformed")
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -354,7 +299,7 @@ func (c *Custody) peerImport(ctx context.Context, params json.RawMessage) (any, 
 		return nil, err
 	}
 	if err := c.o.Keys.CheckExtends(epochs); err != nil {
-		return nil, envelope.Errorf(envelope.CodeRollback, "%v", err)
+		return nil, api.Errorf(api.CodeRollback, "%v", err)
 	}
 	current := c.o.Keys.Current()
 	switch {
@@ -363,7 +308,7 @@ func (c *Custody) peerImport(ctx context.Context, params json.RawMessage) (any, 
 		r.Unchanged = true
 		return r, nil
 	case gen <= c.gen:
-		return nil, envelope.Errorf(envelope.CodeRollback, "the peer's keyring is generation %d, this one %d", gen, c.gen)
+		return nil, api.Errorf(api.CodeRollback, "the peer's keyring is generation %d, this one %d", gen, c.gen)
 	}
 	if err := c.commit(ctx, &seal.Keyring{Generation: gen, Epochs: epochs}); err != nil {
 		return nil, err
@@ -381,15 +326,15 @@ func (c *Custody) checkLineage(ctx context.Context) error {
 		return nil // the copy must extend what is loaded: CheckExtends
 	}
 	if c.o.Store == nil || c.o.Sealer == nil {
-		return envelope.Errorf(envelope.CodeStateUnavailable, "no state store or sealer configured: a copy could not be sealed")
+		return api.Errorf(api.CodeStateUnavailable, "no state store or sealer configured: a copy could not be sealed")
 	}
 	seqs, err := c.o.Store.List(ctx)
 	if err != nil {
 		c.log.Error("listing the state store failed", "err", err)
-		return envelope.Errorf(envelope.CodeStateUnavailable, "listing the state store failed")
+		return api.Errorf(api.CodeStateUnavailable, "listing the state store failed")
 	}
 	if len(seqs) > 0 {
-		return refuse(ErrSecondLineage, envelope.CodeKeyringNotEmpty,
+		return refuse(ErrSecondLineage, api.CodeKeyringNotEmpty,
 			"the state store holds %d sealed keyrings (newest sequence %d) that this enclave has not unsealed: "+
 				"a copy into its empty keyring would start a second lineage; unseal them", len(seqs), seqs[0])
 	}
@@ -399,7 +344,7 @@ func (c *Custody) checkLineage(ctx context.Context) error {
 // attestedPeer is what a verified peer document tells: its user_data and
 // its response key (DER SubjectPublicKeyInfo; empty if it binds none).
 type attestedPeer struct {
-	ud  *envelope.UserData
+	ud  *api.UserData
 	key []byte
 }
 
@@ -410,22 +355,22 @@ type attestedPeer struct {
 func (c *Custody) verifyPeer(doc, nonce []byte) (*attestedPeer, error) {
 	pcrs := c.o.Peers.PCRs
 	if len(pcrs) < 3 {
-		return nil, envelope.Errorf(envelope.CodePeerRefused, "this enclave's PCRs are unknown: it cannot judge a peer")
+		return nil, api.Errorf(api.CodePeerRefused, "this enclave's PCRs are unknown: it cannot judge a peer")
 	}
 	zero := true
 	for i := range 3 {
 		if len(pcrs[i]) == 0 {
-			return nil, envelope.Errorf(envelope.CodePeerRefused, "this enclave's PCR%d is unknown", i)
+			return nil, api.Errorf(api.CodePeerRefused, "this enclave's PCR%d is unknown", i)
 		}
 		for _, b := range pcrs[i] {
 			zero = zero && b == 0
 		}
 	}
 	if zero {
-		return nil, envelope.Errorf(envelope.CodePeerRefused, "a debug-mode enclave does not exchange keyrings")
+		return nil, api.Errorf(api.CodePeerRefused, "a debug-mode enclave does not exchange keyrings")
 	}
 	if len(c.o.ConfigSHA256) != sha256.Size {
-		return nil, envelope.Errorf(envelope.CodePeerRefused, "this enclave's config_sha256 is unknown: it cannot judge a peer")
+		return nil, api.Errorf(api.CodePeerRefused, "this enclave's config_sha256 is unknown: it cannot judge a peer")
 	}
 	d, err := attestation.Verify(doc, attestation.Policy{
 		Roots: c.o.Peers.Roots, PCRs: map[int][]byte{0: pcrs[0], 1: pcrs[1], 2: pcrs[2]},
@@ -433,25 +378,25 @@ func (c *Custody) verifyPeer(doc, nonce []byte) (*attestedPeer, error) {
 	})
 	if err != nil {
 		c.log.Warn("peer attestation refused", "rule", attestation.Rule(err))
-		return nil, envelope.Errorf(envelope.CodePeerRefused, "peer attestation: %s", attestation.Rule(err))
+		return nil, api.Errorf(api.CodePeerRefused, "peer attestation: %s", attestation.Rule(err))
 	}
 	ud, err := envelope.ParseUserData(d.UserData)
 	if err != nil {
-		return nil, envelope.Errorf(envelope.CodePeerRefused, "peer user_data: %v", err)
+		return nil, api.Errorf(api.CodePeerRefused, "peer user_data: %v", err)
 	}
 	if ud.SignerID != c.o.SignerID {
-		return nil, envelope.Errorf(envelope.CodePeerRefused, "peer serves another signer_id")
+		return nil, api.Errorf(api.CodePeerRefused, "peer serves another signer_id")
 	}
 	if len(ud.X25519) == 0 {
-		return nil, envelope.Errorf(envelope.CodePeerRefused, "peer user_data has no X25519 key")
+		return nil, api.Errorf(api.CodePeerRefused, "peer user_data has no X25519 key")
 	}
 	if c.isSelf(ud.X25519, d.PublicKey) {
 		c.log.Warn("peer document refused: it is this enclave's own")
-		return nil, refuse(ErrPeerIsSelf, envelope.CodePeerRefused, "the peer's document is this enclave's own")
+		return nil, refuse(ErrPeerIsSelf, api.CodePeerRefused, "the peer's document is this enclave's own")
 	}
 	if !bytes.Equal(ud.ConfigSHA256, c.o.ConfigSHA256) {
 		c.log.Warn("peer document refused: another configuration", "peer_config_sha256", ud.ConfigSHA256)
-		return nil, refuse(ErrPeerConfig, envelope.CodePeerRefused, "the peer runs another configuration (config_sha256 %x, this enclave %x)",
+		return nil, refuse(ErrPeerConfig, api.CodePeerRefused, "the peer runs another configuration (config_sha256 %x, this enclave %x)",
 			ud.ConfigSHA256, c.o.ConfigSHA256)
 	}
 	return &attestedPeer{ud: ud, key: d.PublicKey}, nil

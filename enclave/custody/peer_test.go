@@ -14,9 +14,9 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/nitro-signer/nitro-signer/api"
 	"github.com/nitro-signer/nitro-signer/enclave/custody"
 	"github.com/nitro-signer/nitro-signer/enclave/keyring"
-	"github.com/nitro-signer/nitro-signer/envelope"
 )
 
 // forge encrypts a keyring of the attacker's choosing (secret as epoch 1,
@@ -64,26 +64,26 @@ type exchange struct{ nS, nR []byte }
 
 func offerFrom(t testing.TB, r *enclave, nS []byte) exchange {
 	t.Helper()
-	var offer custody.PeerOffer
-	if err := r.call(t, custody.RoutePeerRequest, custody.PeerRequest{Challenge: nS}, &offer); err != nil {
+	var offer api.PeerOfferResponse
+	if err := r.call(t, api.PeerOffer.Route, api.PeerOfferRequest{Challenge: nS}, &offer); err != nil {
 		t.Fatal(err)
 	}
 	return exchange{nS: nS, nR: offer.Nonce}
 }
 
 // genuineExport runs a genuine sender's export for r's exchange.
-func genuineExport(t testing.TB, s, r *enclave) (exchange, custody.PeerExport) {
+func genuineExport(t testing.TB, s, r *enclave) (exchange, api.PeerExportResponse) {
 	t.Helper()
-	var ch custody.PeerChallenge
-	if err := s.call(t, custody.RoutePeerChallenge, struct{}{}, &ch); err != nil {
+	var ch api.PeerChallengeResponse
+	if err := s.call(t, api.PeerChallenge.Route, struct{}{}, &ch); err != nil {
 		t.Fatal(err)
 	}
-	var offer custody.PeerOffer
-	if err := r.call(t, custody.RoutePeerRequest, custody.PeerRequest(ch), &offer); err != nil {
+	var offer api.PeerOfferResponse
+	if err := r.call(t, api.PeerOffer.Route, api.PeerOfferRequest(ch), &offer); err != nil {
 		t.Fatal(err)
 	}
-	var exp custody.PeerExport
-	if err := s.call(t, custody.RoutePeerExport, custody.PeerExportRequest{Challenge: ch.Challenge, Document: offer.Document, Nonce: offer.Nonce}, &exp); err != nil {
+	var exp api.PeerExportResponse
+	if err := s.call(t, api.PeerExport.Route, api.PeerExportRequest{Challenge: ch.Challenge, Document: offer.Document, Nonce: offer.Nonce}, &exp); err != nil {
 		t.Fatal(err)
 	}
 	return exchange{nS: ch.Challenge, nR: offer.Nonce}, exp
@@ -97,7 +97,7 @@ func genuineExport(t testing.TB, s, r *enclave) (exchange, custody.PeerExport) {
 func TestPeerImportTakesOnlyTheAttestedSendersKeyring(t *testing.T) {
 	w := newWorld(t)
 	s := imported(t, w)
-	s.call(t, custody.RouteRotate, struct{}{}, nil)
+	s.call(t, api.RotateKeys.Route, struct{}{}, nil)
 	chosen := secretBytes(0x66)
 	attacker, _ := ecdsa.GenerateKey(elliptic.P256(), nil)
 	otherConfig := sha256.Sum256([]byte("another configuration"))
@@ -107,69 +107,69 @@ func TestPeerImportTakesOnlyTheAttestedSendersKeyring(t *testing.T) {
 		// receiver builds the receiver; nil is a fresh one.
 		receiver func(t *testing.T) *enclave
 		// build returns the peer-import params for r.
-		build func(t *testing.T, r *enclave) custody.PeerImportRequest
+		build func(t *testing.T, r *enclave) api.PeerImportRequest
 		rule  error
-		code  envelope.Code
+		code  api.Code
 	}{
-		{name: "bad_document_is_the_receivers_own", rule: custody.ErrPeerIsSelf, code: envelope.CodePeerRefused,
-			build: func(t *testing.T, r *enclave) custody.PeerImportRequest {
+		{name: "bad_document_is_the_receivers_own", rule: custody.ErrPeerIsSelf, code: api.CodePeerRefused,
+			build: func(t *testing.T, r *enclave) api.PeerImportRequest {
 				x := offerFrom(t, r, nonce32())
 				doc, _ := r.attest(x.nR) // from r's attestation route
-				return custody.PeerImportRequest{Nonce: x.nR, Document: doc, Keyring: forge(t, r.x.PublicKey().Bytes(), x.nR, x.nS, chosen, 1)}
+				return api.PeerImportRequest{Nonce: x.nR, Document: doc, Keyring: forge(t, r.x.PublicKey().Bytes(), x.nR, x.nS, chosen, 1)}
 			}},
-		{name: "bad_document_is_the_receivers_own_signed_by_it", rule: custody.ErrPeerIsSelf, code: envelope.CodePeerRefused,
-			build: func(t *testing.T, r *enclave) custody.PeerImportRequest {
+		{name: "bad_document_is_the_receivers_own_signed_by_it", rule: custody.ErrPeerIsSelf, code: api.CodePeerRefused,
+			build: func(t *testing.T, r *enclave) api.PeerImportRequest {
 				// Even a signature by the receiver's own key (which it never
 				// makes for itself) does not make its document a peer's.
 				x := offerFrom(t, r, nonce32())
 				doc, _ := r.attest(x.nR)
 				ct := forge(t, r.x.PublicKey().Bytes(), x.nR, x.nS, chosen, 1)
-				return custody.PeerImportRequest{Nonce: x.nR, Document: doc, Keyring: ct, Signature: signWith(t, r.sign, x.nR, x.nS, ct)}
+				return api.PeerImportRequest{Nonce: x.nR, Document: doc, Keyring: ct, Signature: signWith(t, r.sign, x.nR, x.nS, ct)}
 			}},
-		{name: "bad_unsigned", rule: custody.ErrPeerUnsigned, code: envelope.CodePeerRefused,
-			build: func(t *testing.T, r *enclave) custody.PeerImportRequest {
+		{name: "bad_unsigned", rule: custody.ErrPeerUnsigned, code: api.CodePeerRefused,
+			build: func(t *testing.T, r *enclave) api.PeerImportRequest {
 				x := offerFrom(t, r, nonce32())
 				doc, _ := s.attest(x.nR) // from the sender's attestation route
-				return custody.PeerImportRequest{Nonce: x.nR, Document: doc, Keyring: forge(t, r.x.PublicKey().Bytes(), x.nR, x.nS, chosen, 1)}
+				return api.PeerImportRequest{Nonce: x.nR, Document: doc, Keyring: forge(t, r.x.PublicKey().Bytes(), x.nR, x.nS, chosen, 1)}
 			}},
-		{name: "bad_signed_by_another_key", rule: custody.ErrPeerUnsigned, code: envelope.CodePeerRefused,
-			build: func(t *testing.T, r *enclave) custody.PeerImportRequest {
+		{name: "bad_signed_by_another_key", rule: custody.ErrPeerUnsigned, code: api.CodePeerRefused,
+			build: func(t *testing.T, r *enclave) api.PeerImportRequest {
 				x := offerFrom(t, r, nonce32())
 				doc, _ := s.attest(x.nR)
 				ct := forge(t, r.x.PublicKey().Bytes(), x.nR, x.nS, chosen, 1)
-				return custody.PeerImportRequest{Nonce: x.nR, Document: doc, Keyring: ct, Signature: signWith(t, attacker, x.nR, x.nS, ct)}
+				return api.PeerImportRequest{Nonce: x.nR, Document: doc, Keyring: ct, Signature: signWith(t, attacker, x.nR, x.nS, ct)}
 			}},
-		{name: "bad_signature_over_another_ciphertext", rule: custody.ErrPeerUnsigned, code: envelope.CodePeerRefused,
-			build: func(t *testing.T, r *enclave) custody.PeerImportRequest {
+		{name: "bad_signature_over_another_ciphertext", rule: custody.ErrPeerUnsigned, code: api.CodePeerRefused,
+			build: func(t *testing.T, r *enclave) api.PeerImportRequest {
 				// The sender's genuine signature, with the attacker's
 				// ciphertext in place of the sender's.
 				x, exp := genuineExport(t, s, r)
 				ct := forge(t, r.x.PublicKey().Bytes(), x.nR, x.nS, chosen, 9)
-				return custody.PeerImportRequest{Nonce: x.nR, Document: exp.Document, Keyring: ct, Signature: exp.Signature}
+				return api.PeerImportRequest{Nonce: x.nR, Document: exp.Document, Keyring: ct, Signature: exp.Signature}
 			}},
-		{name: "bad_signature_from_another_exchange", rule: custody.ErrPeerUnsigned, code: envelope.CodePeerRefused,
-			build: func(t *testing.T, r *enclave) custody.PeerImportRequest {
+		{name: "bad_signature_from_another_exchange", rule: custody.ErrPeerUnsigned, code: api.CodePeerRefused,
+			build: func(t *testing.T, r *enclave) api.PeerImportRequest {
 				// A genuine export for one exchange, delivered for another
 				// with a fresh document of the sender over its nonce.
 				_, exp := genuineExport(t, s, r)
 				x := offerFrom(t, r, nonce32())
 				doc, _ := s.attest(x.nR)
-				return custody.PeerImportRequest{Nonce: x.nR, Document: doc, Keyring: exp.Keyring, Signature: exp.Signature}
+				return api.PeerImportRequest{Nonce: x.nR, Document: doc, Keyring: exp.Keyring, Signature: exp.Signature}
 			}},
-		{name: "bad_signature_malformed", rule: custody.ErrPeerUnsigned, code: envelope.CodePeerRefused,
-			build: func(t *testing.T, r *enclave) custody.PeerImportRequest {
+		{name: "bad_signature_malformed", rule: custody.ErrPeerUnsigned, code: api.CodePeerRefused,
+			build: func(t *testing.T, r *enclave) api.PeerImportRequest {
 				x, exp := genuineExport(t, s, r)
 				sig := append([]byte{}, exp.Signature...)
 				sig[len(sig)-1] ^= 1
-				return custody.PeerImportRequest{Nonce: x.nR, Document: exp.Document, Keyring: exp.Keyring, Signature: sig}
+				return api.PeerImportRequest{Nonce: x.nR, Document: exp.Document, Keyring: exp.Keyring, Signature: sig}
 			}},
-		{name: "bad_signature_oversized", rule: custody.ErrPeerUnsigned, code: envelope.CodePeerRefused,
-			build: func(t *testing.T, r *enclave) custody.PeerImportRequest {
+		{name: "bad_signature_oversized", rule: custody.ErrPeerUnsigned, code: api.CodePeerRefused,
+			build: func(t *testing.T, r *enclave) api.PeerImportRequest {
 				x, exp := genuineExport(t, s, r)
-				return custody.PeerImportRequest{Nonce: x.nR, Document: exp.Document, Keyring: exp.Keyring, Signature: append(exp.Signature, make([]byte, 64)...)}
+				return api.PeerImportRequest{Nonce: x.nR, Document: exp.Document, Keyring: exp.Keyring, Signature: append(exp.Signature, make([]byte, 64)...)}
 			}},
-		{name: "bad_other_config", rule: custody.ErrPeerConfig, code: envelope.CodePeerRefused,
-			build: func(t *testing.T, r *enclave) custody.PeerImportRequest {
+		{name: "bad_other_config", rule: custody.ErrPeerConfig, code: api.CodePeerRefused,
+			build: func(t *testing.T, r *enclave) api.PeerImportRequest {
 				// A sender that judges peers by r's configuration but
 				// attests another: only the receiver's own check stops it.
 				liar := w.start(t, opts{attestConfig: otherConfig[:]})
@@ -177,17 +177,17 @@ func TestPeerImportTakesOnlyTheAttestedSendersKeyring(t *testing.T) {
 					t.Fatal(err)
 				}
 				x, exp := genuineExport(t, liar, r)
-				return custody.PeerImportRequest{Nonce: x.nR, Document: exp.Document, Keyring: exp.Keyring, Signature: exp.Signature}
+				return api.PeerImportRequest{Nonce: x.nR, Document: exp.Document, Keyring: exp.Keyring, Signature: exp.Signature}
 			}},
-		{name: "bad_empty_keyring_over_sealed_keyrings", rule: custody.ErrSecondLineage, code: envelope.CodeKeyringNotEmpty,
+		{name: "bad_empty_keyring_over_sealed_keyrings", rule: custody.ErrSecondLineage, code: api.CodeKeyringNotEmpty,
 			receiver: func(t *testing.T) *enclave {
 				st := newMemStore()
 				st.blobs[1] = []byte("a sealed keyring this enclave cannot open")
 				return w.start(t, opts{store: st})
 			},
-			build: func(t *testing.T, r *enclave) custody.PeerImportRequest {
+			build: func(t *testing.T, r *enclave) api.PeerImportRequest {
 				x, exp := genuineExport(t, s, r)
-				return custody.PeerImportRequest{Nonce: x.nR, Document: exp.Document, Keyring: exp.Keyring, Signature: exp.Signature}
+				return api.PeerImportRequest{Nonce: x.nR, Document: exp.Document, Keyring: exp.Keyring, Signature: exp.Signature}
 			}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -196,7 +196,7 @@ func TestPeerImportTakesOnlyTheAttestedSendersKeyring(t *testing.T) {
 				r = tc.receiver(t)
 			}
 			stored := r.store.count()
-			err := r.call(t, custody.RoutePeerImport, tc.build(t, r), nil)
+			err := r.call(t, api.PeerImport.Route, tc.build(t, r), nil)
 			if !errors.Is(err, tc.rule) || code(err) != tc.code {
 				t.Fatalf("peer-import: %v, want %v (%s)", err, tc.rule, tc.code)
 			}
@@ -232,17 +232,17 @@ func TestPeerExportRefusesSelfAndOtherConfig(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			r := tc.receiver(t)
-			var ch custody.PeerChallenge
-			if err := s.call(t, custody.RoutePeerChallenge, struct{}{}, &ch); err != nil {
+			var ch api.PeerChallengeResponse
+			if err := s.call(t, api.PeerChallenge.Route, struct{}{}, &ch); err != nil {
 				t.Fatal(err)
 			}
-			var offer custody.PeerOffer
-			if err := r.call(t, custody.RoutePeerRequest, custody.PeerRequest(ch), &offer); err != nil {
+			var offer api.PeerOfferResponse
+			if err := r.call(t, api.PeerOffer.Route, api.PeerOfferRequest(ch), &offer); err != nil {
 				t.Fatal(err)
 			}
-			var exp custody.PeerExport
-			err := s.call(t, custody.RoutePeerExport, custody.PeerExportRequest{Challenge: ch.Challenge, Document: offer.Document, Nonce: offer.Nonce}, &exp)
-			if !errors.Is(err, tc.rule) || code(err) != envelope.CodePeerRefused || len(exp.Keyring) != 0 {
+			var exp api.PeerExportResponse
+			err := s.call(t, api.PeerExport.Route, api.PeerExportRequest{Challenge: ch.Challenge, Document: offer.Document, Nonce: offer.Nonce}, &exp)
+			if !errors.Is(err, tc.rule) || code(err) != api.CodePeerRefused || len(exp.Keyring) != 0 {
 				t.Fatalf("peer-export: %v, want %v", err, tc.rule)
 			}
 			if !strings.Contains(err.Error(), "peer") {
@@ -269,15 +269,15 @@ func FuzzPeerImport(f *testing.F) {
 	f.Add(true, []byte{}, exp.Keyring, exp.Signature)
 	f.Add(true, exp.Document, []byte("keyring"), []byte{0x30, 0x06, 0x02, 0x01, 0x01, 0x02, 0x01, 0x01})
 	f.Fuzz(func(t *testing.T, genuineDoc bool, doc, ct, sig []byte) {
-		var offer custody.PeerOffer
-		if err := r.call(t, custody.RoutePeerRequest, custody.PeerRequest{Challenge: nonce32()}, &offer); err != nil {
+		var offer api.PeerOfferResponse
+		if err := r.call(t, api.PeerOffer.Route, api.PeerOfferRequest{Challenge: nonce32()}, &offer); err != nil {
 			t.Fatal(err)
 		}
 		if genuineDoc {
 			doc, _ = s.attest(offer.Nonce)
 		}
-		err := r.call(t, custody.RoutePeerImport, custody.PeerImportRequest{Nonce: offer.Nonce, Document: doc, Keyring: ct, Signature: sig}, nil)
-		var ee *envelope.Error
+		err := r.call(t, api.PeerImport.Route, api.PeerImportRequest{Nonce: offer.Nonce, Document: doc, Keyring: ct, Signature: sig}, nil)
+		var ee *api.Error
 		if err == nil || !errors.As(err, &ee) {
 			t.Fatalf("peer-import of the fuzzer's keyring: %v", err)
 		}

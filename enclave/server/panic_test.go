@@ -12,7 +12,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/nitro-signer/nitro-signer/enclave/server"
+	"github.com/nitro-signer/nitro-signer/api"
 	"github.com/nitro-signer/nitro-signer/enclave/service"
 	"github.com/nitro-signer/nitro-signer/envelope"
 	"github.com/nitro-signer/nitro-signer/internal/channel"
@@ -58,8 +58,8 @@ func TestPanickingMethodAnswersSignedInternal(t *testing.T) {
 			if err != nil {
 				t.Fatalf("the answer to a panicking call is not signed: %v", err)
 			}
-			if resp.Err == nil || resp.Err.Code != envelope.CodeInternal {
-				t.Fatalf("answer %+v, want a signed %s", resp, envelope.CodeInternal)
+			if resp.Err == nil || resp.Err.Code != api.CodeInternal {
+				t.Fatalf("answer %+v, want a signed %s", resp, api.CodeInternal)
 			}
 			line := logs.String()
 			if !strings.Contains(line, `"msg":"call panicked"`) || !strings.Contains(line, `"route":"`+tt.route+`"`) ||
@@ -73,8 +73,8 @@ func TestPanickingMethodAnswersSignedInternal(t *testing.T) {
 					t.Errorf("log carries the request:\n%s", line)
 				}
 			}
-			ready := f.srv.Handle(context.Background(), &channel.Call{Route: server.RouteReady})
-			var rd server.Readiness
+			ready := f.srv.Handle(context.Background(), &channel.Call{Route: channel.RouteReady})
+			var rd api.Readiness
 			if err := json.Unmarshal(ready.Body, &rd); err != nil || rd.Panics != uint64(i+1) {
 				t.Fatalf("readiness %s, want panics %d", ready.Body, i+1)
 			}

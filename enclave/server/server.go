@@ -14,10 +14,12 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"strings"
 	"sync/atomic"
 	"time"
 
+	"github.com/nitro-signer/nitro-signer/api"
 	"github.com/nitro-signer/nitro-signer/enclave/config"
 	"github.com/nitro-signer/nitro-signer/enclave/custody"
 	"github.com/nitro-signer/nitro-signer/enclave/keyring"
@@ -28,12 +30,6 @@ import (
 	"github.com/nitro-signer/nitro-signer/internal/channel"
 	"github.com/nitro-signer/nitro-signer/internal/recovered"
 	"github.com/nitro-signer/nitro-signer/internal/text"
-)
-
-// Routes the channel carries besides methods.
-const (
-	RouteAttestation = "attestation"
-	RouteReady       = "ready"
 )
 
 // Attestation nonce bounds (bytes).
@@ -142,9 +138,7 @@ func New(o Options) (*Server, error) {
 		Signer: signKey, ConfigSHA256: o.Config.Hash[:],
 		Random: o.NSM, Peers: custody.PeerPolicy{Roots: o.PeerRoots, PCRs: pcrs}, Clock: o.Clock, Logger: logger,
 	})
-	for route, h := range s.custody.Methods() {
-		methods[route] = func(ctx context.Context, r *service.Request) (any, error) { return h(ctx, r.Params) }
-	}
+	maps.Copy(methods, s.custody.Methods())
 	return s, nil
 }
 
@@ -176,9 +170,9 @@ func (s *Server) Handle(ctx context.Context, call *channel.Call) (reply channel.
 		}
 	}()
 	switch call.Route {
-	case RouteAttestation:
+	case channel.RouteAttestation:
 		return s.attest(call.Body)
-	case RouteReady:
+	case channel.RouteReady:
 		return s.ready()
 	}
 	return s.method(ctx, call)
@@ -191,9 +185,9 @@ func (s *Server) recover(call *channel.Call, v any) channel.Reply {
 	n := s.panics.Add(1)
 	s.log.Error("call panicked", "route", text.Truncate(call.Route), "panic", recovered.Value(v),
 		"stack", recovered.Stack(), "panics_since_boot", n)
-	e := envelope.Errorf(envelope.CodeInternal, "internal error")
+	e := api.Errorf(api.CodeInternal, "internal error")
 	switch call.Route {
-	case RouteAttestation, RouteReady:
+	case channel.RouteAttestation, channel.RouteReady:
 		return plainError(e)
 	}
 	return s.refuse(call, strings.HasPrefix(call.Route, "dev/"), e)
@@ -201,43 +195,32 @@ func (s *Server) recover(call *channel.Call, v any) channel.Reply {
 
 func (s *Server) attest(nonce []byte) channel.Reply {
 	if len(nonce) < minAttestNonce || len(nonce) > maxAttestNonce {
-		return plainError(envelope.Errorf(envelope.CodeBadRequest, "nonce must be %d..%d bytes", minAttestNonce, maxAttestNonce))
+		return plainError(api.Errorf(api.CodeBadRequest, "nonce must be %d..%d bytes", minAttestNonce, maxAttestNonce))
 	}
 	ud, err := s.UserData()
 	if err != nil {
-		return plainError(envelope.Errorf(envelope.CodeInternal, "user_data: %v", err))
+		return plainError(api.Errorf(api.CodeInternal, "user_data: %v", err))
 	}
 	doc, err := s.nsm.Attest(nsm.AttestRequest{UserData: ud, Nonce: nonce, PublicKey: s.signer.SPKI()})
 	if err != nil {
 		s.log.Error("attestation failed", "err", err)
-		return plainError(envelope.Errorf(envelope.CodeInternal, "attestation failed"))
+		return plainError(api.Errorf(api.CodeInternal, "attestation failed"))
 	}
 	return channel.Reply{Status: 200, Body: doc}
 }
 
 // UserData is the current user_data.
 func (s *Server) UserData() ([]byte, error) {
-	u := envelope.UserData{
-		Version: envelope.UserDataVersion, X25519: s.x25519.PublicKey().Bytes(),
+	u := api.UserData{
+		Version: api.UserDataVersion, X25519: s.x25519.PublicKey().Bytes(),
 		SignerID: s.cfg.SignerID, ConfigSHA256: s.cfg.Hash[:], Epoch: s.keys.Current(),
 	}
-	return u.Marshal()
-}
-
-// Readiness is the body of a ready reply.
-type Readiness struct {
-	Ready  bool   `json:"ready"`
-	Reason string `json:"reason,omitempty"`
-	Epoch  uint32 `json:"k3_epoch"`
-	KeyID  string `json:"kid"`
-	// Panics counts the calls recovered from a panic since boot (the
-	// parent exports it as signer_enclave_panics_total).
-	Panics uint64 `json:"panics"`
+	return envelope.MarshalUserData(&u)
 }
 
 func (s *Server) ready() channel.Reply {
 	st := s.custody.Status()
-	r := Readiness{Ready: st.Ready, Reason: st.Reason, Epoch: st.Epoch, KeyID: s.signer.KeyID(), Panics: s.panics.Load()}
+	r := api.Readiness{Ready: st.Ready, Reason: st.Reason, Epoch: st.Epoch, KeyID: s.signer.KeyID(), Panics: s.panics.Load()}
 	status := 200
 	if !r.Ready {
 		status = 503
@@ -254,17 +237,17 @@ func (s *Server) method(ctx context.Context, call *channel.Call) channel.Reply {
 		if _, err := s.verifier.Verify(call.Route, call.Body, call.Chain); err != nil {
 			return s.refuse(call, dev, err)
 		}
-		return s.refuse(call, dev, envelope.Errorf(envelope.CodeUnknownMethod, "no method %q", text.Truncate(call.Route)))
+		return s.refuse(call, dev, api.Errorf(api.CodeUnknownMethod, "no method %q", text.Truncate(call.Route)))
 	}
 	req, err := s.verifier.Verify(call.Route, call.Body, call.Chain)
 	if err != nil {
 		return s.refuse(call, dev, err)
 	}
 	if !s.cfg.Allowed(req.Caller.Role, call.Route) {
-		return s.refuse(call, dev, envelope.Errorf(envelope.CodeUnauthorized, "role %q may not call %s", req.Caller.Role, call.Route))
+		return s.refuse(call, dev, api.Errorf(api.CodeUnauthorized, "role %q may not call %s", req.Caller.Role, call.Route))
 	}
 	if err := ctx.Err(); err != nil {
-		return s.refuse(call, dev, envelope.Errorf(envelope.CodeTimeout, "deadline passed"))
+		return s.refuse(call, dev, api.Errorf(api.CodeTimeout, "deadline passed"))
 	}
 	result, err := handler(ctx, &service.Request{Caller: req.Caller, Params: req.Params, ReplyKey: req.ReplyKey})
 	if err != nil {
@@ -273,7 +256,7 @@ func (s *Server) method(ctx context.Context, call *channel.Call) channel.Reply {
 	body, err := s.signer.Sign(call.Body, s.clock(), result, nil)
 	if err != nil {
 		s.log.Error("signing response failed", "route", call.Route, "err", err)
-		return plainError(envelope.Errorf(envelope.CodeInternal, "response could not be signed"))
+		return plainError(api.Errorf(api.CodeInternal, "response could not be signed"))
 	}
 	return channel.Reply{Status: 200, Body: body}
 }
@@ -282,15 +265,15 @@ func (s *Server) method(ctx context.Context, call *channel.Call) channel.Reply {
 // authentication or authorization failure is "unauthorized", as the system
 // it stands in for answers.
 func (s *Server) refuse(call *channel.Call, dev bool, err error) channel.Reply {
-	var e *envelope.Error
+	var e *api.Error
 	if !errors.As(err, &e) {
 		s.log.Error("method failed", "route", call.Route, "err", err)
-		e = envelope.Errorf(envelope.CodeInternal, "internal error")
+		e = api.Errorf(api.CodeInternal, "internal error")
 	}
 	if dev {
 		switch e.Code {
-		case envelope.CodeUnauthenticated, envelope.CodeStale, envelope.CodeReplayed, envelope.CodeWrongAudience:
-			e = &envelope.Error{Code: envelope.CodeUnauthorized, Message: e.Message}
+		case api.CodeUnauthenticated, api.CodeStale, api.CodeReplayed, api.CodeWrongAudience:
+			e = &api.Error{Code: api.CodeUnauthorized, Message: e.Message}
 		}
 	}
 	s.log.Info("request refused", "route", call.Route, "code", e.Code)
@@ -303,10 +286,7 @@ func (s *Server) refuse(call *channel.Call, dev bool, err error) channel.Reply {
 
 // plainError is an unsigned JSON error, for answers outside the envelope
 // (attestation, readiness) and for the case where signing itself failed.
-func plainError(e *envelope.Error) channel.Reply {
-	b, _ := json.Marshal(map[string]string{"error": string(e.Code), "message": e.Message})
-	return channel.Reply{Status: e.Code.Status(), Body: b}
-}
+func plainError(e *api.Error) channel.Reply { return channel.ErrorReply(e.Code, e.Message) }
 
 func roleSet(roles map[string][]string) map[string]bool {
 	out := make(map[string]bool, len(roles))

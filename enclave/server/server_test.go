@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nitro-signer/nitro-signer/api"
 	"github.com/nitro-signer/nitro-signer/enclave/config"
 	"github.com/nitro-signer/nitro-signer/enclave/keyring"
 	"github.com/nitro-signer/nitro-signer/enclave/nsm/nsmsim"
@@ -72,7 +73,7 @@ func (f *fixture) request(tb testing.TB, method string, params any) []byte {
 func TestHandleAnswersSignedAndReady(t *testing.T) {
 	f := newFixture(t)
 	r := f.srv.Handle(context.Background(), &channel.Call{Route: "ready"})
-	var ready server.Readiness
+	var ready api.Readiness
 	if err := json.Unmarshal(r.Body, &ready); err != nil || !ready.Ready || r.Status != 200 {
 		t.Fatalf("ready: %d %s", r.Status, r.Body)
 	}

@@ -11,29 +11,12 @@ import (
 
 	"github.com/ethereum/go-ethereum/crypto"
 
+	"github.com/nitro-signer/nitro-signer/api"
 	"github.com/nitro-signer/nitro-signer/enclave/keyring"
-	"github.com/nitro-signer/nitro-signer/envelope"
 )
 
 // MaxAuditRow bounds an audit row's CBOR bytes.
 const MaxAuditRow = 16 << 10
-
-// SignAuditRowRequest is v1/sign/audit-row's params.
-type SignAuditRowRequest struct {
-	ActorOmni string `json:"actor_omni"`
-	// AuditRow is the row's deterministic CBOR as hex (0x optional).
-	AuditRow string `json:"audit_row"`
-}
-
-// SignAuditRowResponse is v1/sign/audit-row's result.
-type SignAuditRowResponse struct {
-	// RowHash is keccak256 of the row's bytes.
-	RowHash string `json:"row_hash"`
-	// Signature is the EIP-191 personal_sign signature of the 32 bytes of
-	// RowHash by the actor's wallet.
-	Signature string `json:"signature"`
-	Address   string `json:"address"`
-}
 
 // maxRowDepth bounds nesting in an audit row.
 const maxRowDepth = 8
@@ -46,17 +29,17 @@ const maxRowDepth = 8
 // (so no duplicates). It walks the bytes once without building values.
 func CheckAuditRow(row []byte) error {
 	if len(row) == 0 || len(row) > MaxAuditRow {
-		return envelope.Errorf(envelope.CodeInvalidAuditRow, "row of %d bytes, want 1..%d", len(row), MaxAuditRow)
+		return api.Errorf(api.CodeInvalidAuditRow, "row of %d bytes, want 1..%d", len(row), MaxAuditRow)
 	}
 	if row[0]>>5 != 5 {
-		return envelope.Errorf(envelope.CodeInvalidAuditRow, "row is not a CBOR map")
+		return api.Errorf(api.CodeInvalidAuditRow, "row is not a CBOR map")
 	}
 	end, err := detItem(row, 0, 0)
 	if err != nil {
-		return envelope.Errorf(envelope.CodeInvalidAuditRow, "%v", err)
+		return api.Errorf(api.CodeInvalidAuditRow, "%v", err)
 	}
 	if end != len(row) {
-		return envelope.Errorf(envelope.CodeInvalidAuditRow, "%d bytes after the row", len(row)-end)
+		return api.Errorf(api.CodeInvalidAuditRow, "%d bytes after the row", len(row)-end)
 	}
 	return nil
 }
@@ -169,22 +152,18 @@ func detItem(b []byte, i, depth int) (int, error) {
 	}
 }
 
-func (s *Service) signAuditRow(_ context.Context, r *Request) (any, error) {
-	var p SignAuditRowRequest
-	if err := decode(r, &p); err != nil {
-		return nil, err
-	}
+func (s *Service) signAuditRow(_ context.Context, r *Request, p *api.SignAuditRowRequest) (*api.SignAuditRowResponse, error) {
 	o, err := parseOmni(p.ActorOmni)
 	if err != nil {
 		return nil, err
 	}
 	h := strings.TrimPrefix(p.AuditRow, "0x")
 	if len(h) > 2*MaxAuditRow {
-		return nil, envelope.Errorf(envelope.CodeInvalidAuditRow, "row longer than %d bytes", MaxAuditRow)
+		return nil, api.Errorf(api.CodeInvalidAuditRow, "row longer than %d bytes", MaxAuditRow)
 	}
 	row, err := hex.DecodeString(h)
 	if err != nil {
-		return nil, envelope.Errorf(envelope.CodeInvalidAuditRow, "audit_row is not hex")
+		return nil, api.Errorf(api.CodeInvalidAuditRow, "audit_row is not hex")
 	}
 	if err := CheckAuditRow(row); err != nil {
 		return nil, err
@@ -198,5 +177,5 @@ func (s *Service) signAuditRow(_ context.Context, r *Request) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &SignAuditRowResponse{RowHash: hex0x(hash), Signature: sig, Address: address(k)}, nil
+	return &api.SignAuditRowResponse{RowHash: hex0x(hash), Signature: sig, Address: address(k)}, nil
 }

@@ -4,30 +4,11 @@ import (
 	"context"
 	"encoding/hex"
 
+	"github.com/nitro-signer/nitro-signer/api"
 	"github.com/nitro-signer/nitro-signer/enclave/keyring"
-	"github.com/nitro-signer/nitro-signer/envelope"
 )
 
-// DeriveAddressRequest is v1/derive-address's params.
-type DeriveAddressRequest struct {
-	OperatorOmni string `json:"operator_omni"`
-	// Epoch is the K3 epoch; absent means the current one.
-	Epoch *uint32 `json:"k3_epoch,omitempty"`
-}
-
-// DeriveAddressResponse is v1/derive-address's result.
-type DeriveAddressResponse struct {
-	Address string `json:"address"`
-	// PublicKey is the uncompressed secp256k1 key, 0x04 ‖ X ‖ Y, as 0x hex.
-	PublicKey string `json:"public_key"`
-	Epoch     uint32 `json:"k3_epoch"`
-}
-
-func (s *Service) deriveAddress(_ context.Context, r *Request) (any, error) {
-	var p DeriveAddressRequest
-	if err := decode(r, &p); err != nil {
-		return nil, err
-	}
+func (s *Service) deriveAddress(_ context.Context, r *Request, p *api.DeriveAddressRequest) (*api.DeriveAddressResponse, error) {
 	o, err := parseOmni(p.OperatorOmni)
 	if err != nil {
 		return nil, err
@@ -35,7 +16,7 @@ func (s *Service) deriveAddress(_ context.Context, r *Request) (any, error) {
 	var epoch uint32
 	if p.Epoch != nil {
 		if *p.Epoch == 0 {
-			return nil, envelope.Errorf(envelope.CodeBadRequest, "k3_epoch starts at 1")
+			return nil, api.Errorf(api.CodeBadRequest, "k3_epoch starts at 1")
 		}
 		epoch = *p.Epoch
 	}
@@ -44,7 +25,7 @@ func (s *Service) deriveAddress(_ context.Context, r *Request) (any, error) {
 		return nil, keyError(err)
 	}
 	pub := k.Public()
-	return &DeriveAddressResponse{
+	return &api.DeriveAddressResponse{
 		Address:   hex0x(pub.Address[:]),
 		PublicKey: "0x" + hex.EncodeToString(pub.Uncompressed[:]),
 		Epoch:     k.Epoch,

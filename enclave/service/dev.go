@@ -6,29 +6,14 @@ import (
 	"regexp"
 	"strings"
 
+	"github.com/nitro-signer/nitro-signer/api"
 	"github.com/nitro-signer/nitro-signer/enclave/keyring"
-	"github.com/nitro-signer/nitro-signer/envelope"
 )
 
 // MaxMessage bounds a message to sign.
 const MaxMessage = 16 << 10
 
-// DevDeriveAddressRequest is dev/derive-address's params.
-type DevDeriveAddressRequest struct {
-	OmniAccount string `json:"omni_account"`
-}
-
-// DevDeriveAddressResponse is dev/derive-address's result.
-type DevDeriveAddressResponse struct {
-	Address    string `json:"address"`
-	KeyVersion uint32 `json:"key_version"`
-}
-
-func (s *Service) devDeriveAddress(_ context.Context, r *Request) (any, error) {
-	var p DevDeriveAddressRequest
-	if err := decode(r, &p); err != nil {
-		return nil, err
-	}
+func (s *Service) devDeriveAddress(_ context.Context, r *Request, p *api.DevDeriveAddressRequest) (*api.DevDeriveAddressResponse, error) {
 	o, err := parseOmni(p.OmniAccount)
 	if err != nil {
 		return nil, err
@@ -37,40 +22,21 @@ func (s *Service) devDeriveAddress(_ context.Context, r *Request) (any, error) {
 	if err != nil {
 		return nil, keyError(err)
 	}
-	return &DevDeriveAddressResponse{Address: address(k), KeyVersion: k.Epoch}, nil
+	return &api.DevDeriveAddressResponse{Address: address(k), KeyVersion: k.Epoch}, nil
 }
 
-// DevSignMessageRequest is dev/sign-message's params.
-type DevSignMessageRequest struct {
-	OmniAccount string `json:"omni_account"`
-	// MessageHex is the message bytes as hex, with or without 0x.
-	MessageHex string `json:"message_hex"`
-}
-
-// DevSignMessageResponse is dev/sign-message's result.
-type DevSignMessageResponse struct {
-	// Signature is the EIP-191 personal_sign signature r ‖ s ‖ v (v ∈ {0,1}).
-	Signature  string `json:"signature"`
-	Address    string `json:"address"`
-	KeyVersion uint32 `json:"key_version"`
-}
-
-func (s *Service) devSignMessage(_ context.Context, r *Request) (any, error) {
-	var p DevSignMessageRequest
-	if err := decode(r, &p); err != nil {
-		return nil, err
-	}
+func (s *Service) devSignMessage(_ context.Context, r *Request, p *api.DevSignMessageRequest) (*api.DevSignMessageResponse, error) {
 	o, err := parseOmni(p.OmniAccount)
 	if err != nil {
 		return nil, err
 	}
 	h := strings.TrimPrefix(strings.TrimPrefix(p.MessageHex, "0x"), "0X")
 	if len(h) > 2*MaxMessage {
-		return nil, envelope.Errorf(envelope.CodeInvalidMessageHex, "message longer than %d bytes", MaxMessage)
+		return nil, api.Errorf(api.CodeInvalidMessageHex, "message longer than %d bytes", MaxMessage)
 	}
 	msg, err := hex.DecodeString(h)
 	if err != nil {
-		return nil, envelope.Errorf(envelope.CodeInvalidMessageHex, "message_hex is not hex")
+		return nil, api.Errorf(api.CodeInvalidMessageHex, "message_hex is not hex")
 	}
 	k, err := s.keys.Derive(keyring.Wallet, 0, o)
 	if err != nil {
@@ -83,7 +49,7 @@ func (s *Service) devSignMessage(_ context.Context, r *Request) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &DevSignMessageResponse{Signature: sig, Address: address(k), KeyVersion: k.Epoch}, nil
+	return &api.DevSignMessageResponse{Signature: sig, Address: address(k), KeyVersion: k.Epoch}, nil
 }
 
 // siweHeader finds EIP-4361's header phrase however it is cased or spaced:

@@ -8,48 +8,26 @@ import (
 
 	"github.com/ethereum/go-ethereum/crypto"
 
+	"github.com/nitro-signer/nitro-signer/api"
 	"github.com/nitro-signer/nitro-signer/enclave/keyring"
-	"github.com/nitro-signer/nitro-signer/envelope"
 )
 
 // DeviceLabel is the derivation label of device keys; derive-device accepts
 // no other.
 const DeviceLabel = "agentkeys-k10-device"
 
-// DevDeriveDeviceRequest is dev/derive-device's params.
-type DevDeriveDeviceRequest struct {
-	ActorOmni string `json:"actor_omni"`
-	// Label, if given, must be DeviceLabel.
-	Label string `json:"label,omitempty"`
-}
-
-// DevDeriveDeviceResponse is dev/derive-device's result.
-type DevDeriveDeviceResponse struct {
-	Address string `json:"address"`
-	// DeviceKeyHash is keccak256 of the device address's 20 bytes.
-	DeviceKeyHash string `json:"device_key_hash"`
-	// PopSig is the device key's EIP-191 signature of the 32 bytes of
-	// keccak256("agentkeys-agent-pop:" ‖ DeviceKeyHash as 0x hex).
-	PopSig     string `json:"pop_sig"`
-	KeyVersion uint32 `json:"key_version"`
-}
-
 // PopMessage is the 32-byte message a device key signs to prove possession.
 func PopMessage(deviceKeyHash []byte) []byte {
 	return crypto.Keccak256([]byte("agentkeys-agent-pop:" + hex0x(deviceKeyHash)))
 }
 
-func (s *Service) devDeriveDevice(_ context.Context, r *Request) (any, error) {
-	var p DevDeriveDeviceRequest
-	if err := decode(r, &p); err != nil {
-		return nil, err
-	}
+func (s *Service) devDeriveDevice(_ context.Context, r *Request, p *api.DevDeriveDeviceRequest) (*api.DevDeriveDeviceResponse, error) {
 	o, err := parseOmni(p.ActorOmni)
 	if err != nil {
 		return nil, err
 	}
 	if p.Label != "" && p.Label != DeviceLabel {
-		return nil, envelope.Errorf(envelope.CodeBadRequest, "label must be %q", DeviceLabel)
+		return nil, api.Errorf(api.CodeBadRequest, "label must be %q", DeviceLabel)
 	}
 	k, err := s.keys.Derive(keyring.Device, 0, o)
 	if err != nil {
@@ -60,27 +38,7 @@ func (s *Service) devDeriveDevice(_ context.Context, r *Request) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &DevDeriveDeviceResponse{Address: address(k), DeviceKeyHash: hex0x(dkh), PopSig: sig, KeyVersion: k.Epoch}, nil
-}
-
-// DevSignDeviceCapPopRequest is dev/sign-device-cap-pop's params.
-type DevSignDeviceCapPopRequest struct {
-	ActorOmni    string `json:"actor_omni"`
-	OperatorOmni string `json:"operator_omni"`
-	Service      string `json:"service"`
-	Op           string `json:"op"`
-	DataClass    string `json:"data_class"`
-	ClientNonce  string `json:"client_nonce"`
-	// ClientTS is the client's Unix time in seconds.
-	ClientTS int64 `json:"client_ts"`
-}
-
-// DevSignDeviceCapPopResponse is dev/sign-device-cap-pop's result.
-type DevSignDeviceCapPopResponse struct {
-	Signature     string `json:"signature"`
-	Address       string `json:"address"`
-	DeviceKeyHash string `json:"device_key_hash"`
-	KeyVersion    uint32 `json:"key_version"`
+	return &api.DevDeriveDeviceResponse{Address: address(k), DeviceKeyHash: hex0x(dkh), PopSig: sig, KeyVersion: k.Epoch}, nil
 }
 
 const maxCapField = 128
@@ -97,11 +55,7 @@ func CapPopMessage(operator, actor keyring.Omni, service, op, dataClass, nonce s
 	return crypto.Keccak256([]byte(text))
 }
 
-func (s *Service) devSignDeviceCapPop(_ context.Context, r *Request) (any, error) {
-	var p DevSignDeviceCapPopRequest
-	if err := decode(r, &p); err != nil {
-		return nil, err
-	}
+func (s *Service) devSignDeviceCapPop(_ context.Context, r *Request, p *api.DevSignDeviceCapPopRequest) (*api.DevSignDeviceCapPopResponse, error) {
 	actor, err := parseOmni(p.ActorOmni)
 	if err != nil {
 		return nil, err
@@ -114,11 +68,11 @@ func (s *Service) devSignDeviceCapPop(_ context.Context, r *Request) (any, error
 		// A colon in a field would make two different requests sign the
 		// same message.
 		if v == "" || len(v) > maxCapField || strings.ContainsAny(v, ":\n") {
-			return nil, envelope.Errorf(envelope.CodeBadRequest, "%s must be 1..%d characters without ':' or newline", name, maxCapField)
+			return nil, api.Errorf(api.CodeBadRequest, "%s must be 1..%d characters without ':' or newline", name, maxCapField)
 		}
 	}
 	if p.ClientTS <= 0 {
-		return nil, envelope.Errorf(envelope.CodeBadRequest, "client_ts must be positive Unix seconds")
+		return nil, api.Errorf(api.CodeBadRequest, "client_ts must be positive Unix seconds")
 	}
 	k, err := s.keys.Derive(keyring.Device, 0, actor)
 	if err != nil {
@@ -128,5 +82,5 @@ func (s *Service) devSignDeviceCapPop(_ context.Context, r *Request) (any, error
 	if err != nil {
 		return nil, err
 	}
-	return &DevSignDeviceCapPopResponse{Signature: sig, Address: address(k), DeviceKeyHash: hex0x(DeviceKeyHash(k.Address())), KeyVersion: k.Epoch}, nil
+	return &api.DevSignDeviceCapPopResponse{Signature: sig, Address: address(k), DeviceKeyHash: hex0x(DeviceKeyHash(k.Address())), KeyVersion: k.Epoch}, nil
 }

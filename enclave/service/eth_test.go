@@ -9,10 +9,10 @@ import (
 
 	"github.com/ethereum/go-ethereum/crypto"
 
+	"github.com/nitro-signer/nitro-signer/api"
 	"github.com/nitro-signer/nitro-signer/attestation/testvectors"
 	"github.com/nitro-signer/nitro-signer/enclave/keyring"
 	"github.com/nitro-signer/nitro-signer/enclave/service"
-	"github.com/nitro-signer/nitro-signer/envelope"
 )
 
 func TestPersonalSignVectors(t *testing.T) {
@@ -127,8 +127,8 @@ func TestTypedDataCorpora(t *testing.T) {
 					// An empty domain is refused (DESIGN: documented in
 					// docs/protocol.md): nothing binds the signature to a
 					// context.
-					var e *envelope.Error
-					if err == nil || !asError(err, &e) || e.Code != envelope.CodeInvalidTypedData {
+					var e *api.Error
+					if err == nil || !asError(err, &e) || e.Code != api.CodeInvalidTypedData {
 						t.Errorf("%s (empty domain): %v, want invalid_typed_data", c.Name, err)
 					}
 					refused++
@@ -221,14 +221,14 @@ func TestSignTypedDataSignsWithTheWallet(t *testing.T) {
 		} `json:"expected"`
 	}
 	json.Unmarshal(testvectors.Read(t, "eth", "eip712-mail-example.json"), &v)
-	var r service.TypedDataResponse
+	var r api.SignTypedDataResponse
 	if err := h.call("v1/sign/typed-data", map[string]any{"actor_omni": omni, "typed_data": v.TypedData}, &r); err != nil {
 		t.Fatal(err)
 	}
 	if r.Digest != v.Expected.Digest || recoverAddress(t, unhex(t, r.Digest), r.Signature) != h.wallet(0) || r.Address != h.wallet(0) {
 		t.Fatalf("typed-data answer %+v does not recover to the wallet", r)
 	}
-	var dev service.DevSignTypedDataResponse
+	var dev api.DevSignTypedDataResponse
 	if err := h.call("dev/sign-typed-data", map[string]any{"omni_account": omni, "typed_data": v.TypedData}, &dev); err != nil {
 		t.Fatal(err)
 	}
@@ -237,8 +237,8 @@ func TestSignTypedDataSignsWithTheWallet(t *testing.T) {
 	}
 }
 
-func asError(err error, target **envelope.Error) bool {
-	e, ok := err.(*envelope.Error)
+func asError(err error, target **api.Error) bool {
+	e, ok := err.(*api.Error)
 	if ok {
 		*target = e
 	}

@@ -16,13 +16,13 @@ import (
 	"github.com/fxamacker/cbor/v2"
 	"github.com/go-jose/go-jose/v4"
 
+	"github.com/nitro-signer/nitro-signer/api"
 	"github.com/nitro-signer/nitro-signer/attestation/testvectors"
 	"github.com/nitro-signer/nitro-signer/enclave/service"
-	"github.com/nitro-signer/nitro-signer/envelope"
 )
 
 // FuzzMethodParams sends arbitrary params to every method. Invariants: no
-// panic, and every refusal is a typed *envelope.Error other than internal.
+// panic, and every refusal is a typed *api.Error other than internal.
 func FuzzMethodParams(f *testing.F) {
 	h := newHarness(f, nil)
 	names := make([]string, 0, len(h.methods))
@@ -64,8 +64,8 @@ func FuzzMethodParams(f *testing.F) {
 		if err == nil {
 			return
 		}
-		var e *envelope.Error
-		if !errors.As(err, &e) || e.Code == envelope.CodeInternal {
+		var e *api.Error
+		if !errors.As(err, &e) || e.Code == api.CodeInternal {
 			t.Fatalf("%s: untyped refusal %v", name, err)
 		}
 	})
@@ -98,7 +98,7 @@ func FuzzHashTypedData(f *testing.F) {
 		if err == nil && len(d.Digest) != 32 {
 			t.Fatal("digest is not 32 bytes")
 		}
-		if err != nil && envelope.CodeOf(err) != envelope.CodeInvalidTypedData {
+		if err != nil && api.CodeOf(err) != api.CodeInvalidTypedData {
 			t.Fatalf("untyped refusal: %v", err)
 		}
 	})
@@ -112,7 +112,7 @@ func FuzzCheckAuditRow(f *testing.F) {
 	f.Fuzz(func(t *testing.T, row []byte) {
 		err := service.CheckAuditRow(row)
 		if err != nil {
-			if envelope.CodeOf(err) != envelope.CodeInvalidAuditRow {
+			if api.CodeOf(err) != api.CodeInvalidAuditRow {
 				t.Fatalf("untyped refusal: %v", err)
 			}
 			return

@@ -13,10 +13,10 @@ import (
 	"github.com/ethereum/go-ethereum/common"
 	"github.com/ethereum/go-ethereum/crypto"
 
+	"github.com/nitro-signer/nitro-signer/api"
 	"github.com/nitro-signer/nitro-signer/enclave/config"
 	"github.com/nitro-signer/nitro-signer/enclave/keyring"
 	"github.com/nitro-signer/nitro-signer/enclave/service"
-	"github.com/nitro-signer/nitro-signer/envelope"
 )
 
 const omni = "0c2d9e6b3a8f4e1d7c5b2a9f8e6d4c3b1a0f9e8d7c6b5a4f3e2d1c0b9a8f7e6d"
@@ -88,7 +88,7 @@ func (h *harness) call(method string, params any, out any) error {
 // wallet is derive-address's answer for omni at epoch (0: current).
 func (h *harness) wallet(epoch uint32) string {
 	h.t.Helper()
-	var r service.DeriveAddressResponse
+	var r api.DeriveAddressResponse
 	p := map[string]any{"operator_omni": omni}
 	if epoch != 0 {
 		p["k3_epoch"] = epoch
@@ -117,9 +117,9 @@ func recoverAddress(t testing.TB, hash []byte, sigHex string) string {
 	return strings.ToLower(crypto.PubkeyToAddress(*pub).Hex())
 }
 
-func wantCode(t *testing.T, err error, code envelope.Code) {
+func wantCode(t *testing.T, err error, code api.Code) {
 	t.Helper()
-	var e *envelope.Error
+	var e *api.Error
 	if !errors.As(err, &e) || e.Code != code {
 		t.Fatalf("error %v, want code %s", err, code)
 	}

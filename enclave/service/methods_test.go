@@ -17,9 +17,9 @@ import (
 	"github.com/fxamacker/cbor/v2"
 	"github.com/go-jose/go-jose/v4"
 
+	"github.com/nitro-signer/nitro-signer/api"
 	"github.com/nitro-signer/nitro-signer/enclave/keyring"
 	"github.com/nitro-signer/nitro-signer/enclave/service"
-	"github.com/nitro-signer/nitro-signer/envelope"
 )
 
 func TestDeriveAddressEpochs(t *testing.T) {
@@ -28,13 +28,13 @@ func TestDeriveAddressEpochs(t *testing.T) {
 	if e1 == e2 || cur != e2 {
 		t.Fatalf("epoch 1 %s, epoch 2 %s, current %s", e1, e2, cur)
 	}
-	wantCode(t, h.call("v1/derive-address", map[string]any{"operator_omni": omni, "k3_epoch": 3}, nil), envelope.CodeUnknownEpoch)
-	wantCode(t, h.call("v1/derive-address", map[string]any{"operator_omni": omni, "k3_epoch": 0}, nil), envelope.CodeBadRequest)
-	wantCode(t, h.call("v1/derive-address", map[string]any{"operator_omni": omni, "k3_epoch": -1}, nil), envelope.CodeBadRequest)
-	wantCode(t, h.call("v1/derive-address", map[string]any{"operator_omni": "0x" + omni[2:]}, nil), envelope.CodeInvalidOmni)
+	wantCode(t, h.call("v1/derive-address", map[string]any{"operator_omni": omni, "k3_epoch": 3}, nil), api.CodeUnknownEpoch)
+	wantCode(t, h.call("v1/derive-address", map[string]any{"operator_omni": omni, "k3_epoch": 0}, nil), api.CodeBadRequest)
+	wantCode(t, h.call("v1/derive-address", map[string]any{"operator_omni": omni, "k3_epoch": -1}, nil), api.CodeBadRequest)
+	wantCode(t, h.call("v1/derive-address", map[string]any{"operator_omni": "0x" + omni[2:]}, nil), api.CodeInvalidOmni)
 	empty := service.New(service.Options{Keys: keyring.New()}).Methods(false)
 	_, err := empty["v1/derive-address"](nil, &service.Request{Params: []byte(`{"operator_omni":"` + omni + `"}`)})
-	wantCode(t, err, envelope.CodeSignerDisabled)
+	wantCode(t, err, api.CodeSignerDisabled)
 }
 
 func TestDeriveCredKEKIsEncryptedToTheReplyKey(t *testing.T) {
@@ -46,7 +46,7 @@ func TestDeriveCredKEKIsEncryptedToTheReplyKey(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		r := res.(*service.DeriveCredKEKResponse)
+		r := res.(*api.DeriveCredentialKEKResponse)
 		jwe, err := jose.ParseEncryptedCompact(r.KEK, []jose.KeyAlgorithm{jose.ECDH_ES}, []jose.ContentEncryption{jose.A256GCM})
 		if err != nil {
 			t.Fatal(err)
@@ -63,17 +63,17 @@ func TestDeriveCredKEKIsEncryptedToTheReplyKey(t *testing.T) {
 			t.Fatal("the JWE carries the KEK in the clear")
 		}
 	}
-	wantCode(t, h.call("v1/derive-cred-kek", map[string]any{"operator_omni": omni, "k3_epoch": 1}, nil), envelope.CodeBadRequest)
+	wantCode(t, h.call("v1/derive-cred-kek", map[string]any{"operator_omni": omni, "k3_epoch": 1}, nil), api.CodeBadRequest)
 	raw := []byte(`{"operator_omni":"` + omni + `"}`)
 	_, err := h.methods["v1/derive-cred-kek"](nil, &service.Request{Params: raw, ReplyKey: &jose.JSONWebKey{Key: &reply.PublicKey}})
-	wantCode(t, err, envelope.CodeBadRequest) // k3_epoch is required
+	wantCode(t, err, api.CodeBadRequest) // k3_epoch is required
 }
 
 func TestSignaturesRecoverToTheWallet(t *testing.T) {
 	h := newHarness(t, nil)
 	wallet := h.wallet(0)
 	msg := []byte("hello")
-	var dev service.DevSignMessageResponse
+	var dev api.DevSignMessageResponse
 	if err := h.call("dev/sign-message", map[string]any{"omni_account": omni, "message_hex": hex.EncodeToString(msg)}, &dev); err != nil {
 		t.Fatal(err)
 	}
@@ -82,7 +82,7 @@ func TestSignaturesRecoverToTheWallet(t *testing.T) {
 	}
 	siwe := "example.com wants you to sign in with your Ethereum account:\n" + checksummed(wallet) +
 		"\n\n\nURI: https://example.com\nVersion: 1\nChain ID: 1\nNonce: abcdefgh1\nIssued At: 2026-11-28T11:59:00Z"
-	var s service.SignSIWEResponse
+	var s api.SignSIWEResponse
 	if err := h.call("v1/sign/siwe", map[string]any{"actor_omni": omni, "siwe_message": siwe}, &s); err != nil {
 		t.Fatal(err)
 	}
@@ -91,7 +91,7 @@ func TestSignaturesRecoverToTheWallet(t *testing.T) {
 	}
 	em, _ := cbor.CoreDetEncOptions().EncMode()
 	rowBytes, _ := em.Marshal(map[string]any{"actor": omni, "op": "read", "ts": 1764331200})
-	var a service.SignAuditRowResponse
+	var a api.SignAuditRowResponse
 	if err := h.call("v1/sign/audit-row", map[string]any{"actor_omni": omni, "audit_row": hex.EncodeToString(rowBytes)}, &a); err != nil {
 		t.Fatal(err)
 	}
@@ -121,7 +121,7 @@ func TestAuditRowMustBeDeterministic(t *testing.T) {
 		"bad_float_not_shortest": "a16161fb3ff0000000000000", // 1.0 as float64
 	} {
 		t.Run(name, func(t *testing.T) {
-			wantCode(t, h.call("v1/sign/audit-row", map[string]any{"actor_omni": omni, "audit_row": row}, nil), envelope.CodeInvalidAuditRow)
+			wantCode(t, h.call("v1/sign/audit-row", map[string]any{"actor_omni": omni, "audit_row": row}, nil), api.CodeInvalidAuditRow)
 		})
 	}
 	em, _ := cbor.CoreDetEncOptions().EncMode()
@@ -146,7 +146,7 @@ func TestVerifyK10(t *testing.T) {
 	dkh := hex.EncodeToString(crypto.Keccak256(addr.Bytes()))
 	ok := func(p map[string]string) bool {
 		t.Helper()
-		var r service.VerifyResponse
+		var r api.VerifyDeviceSignatureResponse
 		if err := h.call("v1/verify/k10-sig", p, &r); err != nil {
 			t.Fatal(err)
 		}
@@ -182,14 +182,14 @@ func TestVerifyK10(t *testing.T) {
 		"bad_payload_hex":    {"device_key_hash": dkh, "payload": "xyz", "sig": hex.EncodeToString(sig)},
 	} {
 		t.Run(name, func(t *testing.T) {
-			wantCode(t, h.call("v1/verify/k10-sig", p, nil), envelope.CodeBadRequest)
+			wantCode(t, h.call("v1/verify/k10-sig", p, nil), api.CodeBadRequest)
 		})
 	}
 }
 
 func TestDeviceMethods(t *testing.T) {
 	h := newHarness(t, nil)
-	var d service.DevDeriveDeviceResponse
+	var d api.DevDeriveDeviceResponse
 	if err := h.call("dev/derive-device", map[string]any{"actor_omni": omni}, &d); err != nil {
 		t.Fatal(err)
 	}
@@ -205,12 +205,12 @@ func TestDeviceMethods(t *testing.T) {
 	if recoverAddress(t, service.PersonalHash(popMsg), d.PopSig) != d.Address {
 		t.Fatal("pop_sig does not recover to the device")
 	}
-	wantCode(t, h.call("dev/derive-device", map[string]any{"actor_omni": omni, "label": "agentkeys-evm-wallet"}, nil), envelope.CodeBadRequest)
+	wantCode(t, h.call("dev/derive-device", map[string]any{"actor_omni": omni, "label": "agentkeys-evm-wallet"}, nil), api.CodeBadRequest)
 
 	operator := strings.Repeat("ab", 32)
 	params := map[string]any{"actor_omni": strings.ToUpper(omni), "operator_omni": operator, "service": "  GitHub.com ",
 		"op": "read", "data_class": "credential", "client_nonce": "n0nce", "client_ts": 1764331200}
-	var c service.DevSignDeviceCapPopResponse
+	var c api.DevSignDeviceCapPopResponse
 	if err := h.call("dev/sign-device-cap-pop", params, &c); err != nil {
 		t.Fatal(err)
 	}
@@ -229,6 +229,6 @@ func TestDeviceMethods(t *testing.T) {
 			bad[k] = v
 		}
 		bad[field] = "a:b"
-		wantCode(t, h.call("dev/sign-device-cap-pop", bad, nil), envelope.CodeBadRequest)
+		wantCode(t, h.call("dev/sign-device-cap-pop", bad, nil), api.CodeBadRequest)
 	}
 }

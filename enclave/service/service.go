@@ -11,6 +11,7 @@ import (
 
 	"github.com/go-jose/go-jose/v4"
 
+	"github.com/nitro-signer/nitro-signer/api"
 	"github.com/nitro-signer/nitro-signer/enclave/config"
 	"github.com/nitro-signer/nitro-signer/enclave/keyring"
 	"github.com/nitro-signer/nitro-signer/envelope"
@@ -28,7 +29,7 @@ type Request struct {
 }
 
 // Handler answers one method. It returns the result to sign or an error,
-// which is an *envelope.Error for every refusal.
+// which is an *api.Error for every refusal.
 type Handler func(ctx context.Context, r *Request) (any, error)
 
 // Service is the set of methods over one keyring.
@@ -55,21 +56,25 @@ func New(o Options) *Service {
 // Methods returns the handlers by route: the typed surface under "v1/" and,
 // when dev is set, the compatibility surface under "dev/".
 func (s *Service) Methods(dev bool) map[string]Handler {
-	m := map[string]Handler{
-		"v1/derive-address":       s.deriveAddress,
-		"v1/derive-cred-kek":      s.deriveCredKEK,
-		"v1/sign/siwe":            s.signSIWE,
-		"v1/sign/typed-data":      s.signTypedData,
-		"v1/sign/audit-row":       s.signAuditRow,
-		"v1/verify/k10-sig":       s.verifyK10,
-		"v1/verify/k11-assertion": s.verifyK11,
-	}
+	m := Table(
+		Bind(api.DeriveAddress, s.deriveAddress),
+		Bind(api.DeriveCredentialKEK, s.deriveCredentialKEK),
+		Bind(api.SignSIWE, s.signSIWE),
+		Bind(api.SignTypedData, s.signTypedData),
+		Bind(api.SignAuditRow, s.signAuditRow),
+		Bind(api.VerifyDeviceSignature, s.verifyDeviceSignature),
+		Bind(api.VerifyWebAuthn, s.verifyWebAuthn),
+	)
 	if dev {
-		m["dev/derive-address"] = s.devDeriveAddress
-		m["dev/sign-message"] = s.devSignMessage
-		m["dev/sign-typed-data"] = s.devSignTypedData
-		m["dev/derive-device"] = s.devDeriveDevice
-		m["dev/sign-device-cap-pop"] = s.devSignDeviceCapPop
+		for route, h := range Table(
+			Bind(api.DevDeriveAddress, s.devDeriveAddress),
+			Bind(api.DevSignMessage, s.devSignMessage),
+			Bind(api.DevSignTypedData, s.devSignTypedData),
+			Bind(api.DevDeriveDevice, s.devDeriveDevice),
+			Bind(api.DevSignDeviceCapPop, s.devSignDeviceCapPop),
+		) {
+			m[route] = h
+		}
 	}
 	return m
 }
@@ -83,14 +88,45 @@ func AllMethods() map[string]bool {
 	return out
 }
 
-// decode decodes params strictly into v.
-func decode(r *Request, v any) error { return DecodeParams(r.Params, v) }
+// Binding is a route with its handler.
+type Binding struct {
+	Route   string
+	Handler Handler
+}
+
+// Bind binds a typed handler to method m: the one place a method's params
+// are decoded. The params are decoded strictly into a P (a refusal is
+// bad_request, and h is not called); h's *R is the result to sign. Since
+// the client calls the same api.Method, the two sides cannot disagree on
+// either type.
+func Bind[P, R any](m api.Method[P, R], h func(ctx context.Context, r *Request, p *P) (*R, error)) Binding {
+	return Binding{Route: m.Route, Handler: func(ctx context.Context, r *Request) (any, error) {
+		var p P
+		if err := DecodeParams(r.Params, &p); err != nil {
+			return nil, err
+		}
+		res, err := h(ctx, r, &p)
+		if err != nil {
+			return nil, err
+		}
+		return res, nil
+	}}
+}
+
+// Table is bindings by route.
+func Table(bs ...Binding) map[string]Handler {
+	m := make(map[string]Handler, len(bs))
+	for _, b := range bs {
+		m[b.Route] = b.Handler
+	}
+	return m
+}
 
 // DecodeParams decodes a method's params strictly into v; a refusal is
-// bad_request. The key methods (enclave/custody) decode with it too.
+// bad_request.
 func DecodeParams(params json.RawMessage, v any) error {
 	if err := strictjson.Decode(params, v, MaxParams); err != nil {
-		return envelope.Errorf(envelope.CodeBadRequest, "params: %v", err)
+		return api.Errorf(api.CodeBadRequest, "params: %v", err)
 	}
 	return nil
 }
@@ -99,9 +135,9 @@ func DecodeParams(params json.RawMessage, v any) error {
 func keyError(err error) error {
 	switch {
 	case errors.Is(err, keyring.ErrEmpty):
-		return envelope.Errorf(envelope.CodeSignerDisabled, "no keys loaded")
+		return api.Errorf(api.CodeSignerDisabled, "no keys loaded")
 	case errors.Is(err, keyring.ErrUnknownEpoch):
-		return envelope.Errorf(envelope.CodeUnknownEpoch, "%v", err)
+		return api.Errorf(api.CodeUnknownEpoch, "%v", err)
 	}
 	return err
 }
@@ -109,7 +145,7 @@ func keyError(err error) error {
 func parseOmni(s string) (keyring.Omni, error) {
 	o, err := keyring.ParseOmni(s)
 	if err != nil {
-		return o, envelope.Errorf(envelope.CodeInvalidOmni, "%v", err)
+		return o, api.Errorf(api.CodeInvalidOmni, "%v", err)
 	}
 	return o, nil
 }

@@ -8,32 +8,14 @@ import (
 
 	"github.com/ethereum/go-ethereum/common"
 
+	"github.com/nitro-signer/nitro-signer/api"
 	"github.com/nitro-signer/nitro-signer/enclave/siwe"
 
 	"github.com/nitro-signer/nitro-signer/enclave/keyring"
-	"github.com/nitro-signer/nitro-signer/envelope"
 	"github.com/nitro-signer/nitro-signer/internal/text"
 )
 
-// SignSIWERequest is v1/sign/siwe's params.
-type SignSIWERequest struct {
-	ActorOmni   string `json:"actor_omni"`
-	SIWEMessage string `json:"siwe_message"`
-}
-
-// SignSIWEResponse is v1/sign/siwe's result.
-type SignSIWEResponse struct {
-	Signature string `json:"signature"`
-	Address   string `json:"address"`
-	// MessageHash is the EIP-191 hash that was signed.
-	MessageHash string `json:"message_hash"`
-}
-
-func (s *Service) signSIWE(_ context.Context, r *Request) (any, error) {
-	var p SignSIWERequest
-	if err := decode(r, &p); err != nil {
-		return nil, err
-	}
+func (s *Service) signSIWE(_ context.Context, r *Request, p *api.SignSIWERequest) (*api.SignSIWEResponse, error) {
 	o, err := parseOmni(p.ActorOmni)
 	if err != nil {
 		return nil, err
@@ -54,7 +36,7 @@ func (s *Service) signSIWE(_ context.Context, r *Request) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &SignSIWEResponse{Signature: sig, Address: address(k), MessageHash: "0x" + hex.EncodeToString(PersonalHash(msg))}, nil
+	return &api.SignSIWEResponse{Signature: sig, Address: address(k), MessageHash: "0x" + hex.EncodeToString(PersonalHash(msg))}, nil
 }
 
 // CheckSIWE parses an EIP-4361 message (package siwe parses exactly, so
@@ -62,7 +44,7 @@ func (s *Service) signSIWE(_ context.Context, r *Request) (any, error) {
 func CheckSIWE(text string) (*siwe.Message, error) {
 	m, err := siwe.Parse(text)
 	if err != nil {
-		return nil, envelope.Errorf(envelope.CodeInvalidSIWE, "%v", err)
+		return nil, api.Errorf(api.CodeInvalidSIWE, "%v", err)
 	}
 	return m, nil
 }
@@ -73,22 +55,22 @@ func CheckSIWE(text string) (*siwe.Message, error) {
 func (s *Service) siwePolicy(m *siwe.Message, wallet common.Address) error {
 	now := s.clock()
 	if m.Address != wallet {
-		return envelope.Errorf(envelope.CodeAddressMismatch, "the message names %s, not this omni's wallet", strings.ToLower(m.Address.Hex()))
+		return api.Errorf(api.CodeAddressMismatch, "the message names %s, not this omni's wallet", strings.ToLower(m.Address.Hex()))
 	}
 	if m.ExpirationTime != nil && !now.Before(*m.ExpirationTime) {
-		return envelope.Errorf(envelope.CodeMessageExpired, "expired at %s", m.ExpirationTime.Format(time.RFC3339))
+		return api.Errorf(api.CodeMessageExpired, "expired at %s", m.ExpirationTime.Format(time.RFC3339))
 	}
 	if m.NotBefore != nil && now.Before(*m.NotBefore) {
-		return envelope.Errorf(envelope.CodeMessageNotYetValid, "not valid before %s", m.NotBefore.Format(time.RFC3339))
+		return api.Errorf(api.CodeMessageNotYetValid, "not valid before %s", m.NotBefore.Format(time.RFC3339))
 	}
 	if m.IssuedAt.After(now.Add(s.policy.skew)) {
-		return envelope.Errorf(envelope.CodeIssuedInFuture, "issued at %s, in the future", m.IssuedAt.Format(time.RFC3339))
+		return api.Errorf(api.CodeIssuedInFuture, "issued at %s, in the future", m.IssuedAt.Format(time.RFC3339))
 	}
 	if !s.policy.allowDomain(m.Domain) {
-		return envelope.Errorf(envelope.CodePolicyDenied, "domain %q is not allowed", text.Truncate(m.Domain))
+		return api.Errorf(api.CodePolicyDenied, "domain %q is not allowed", text.Truncate(m.Domain))
 	}
 	if !s.policy.allowChain(m.ChainID) {
-		return envelope.Errorf(envelope.CodePolicyDenied, "chain id %d is not allowed", m.ChainID)
+		return api.Errorf(api.CodePolicyDenied, "chain id %d is not allowed", m.ChainID)
 	}
 	return nil
 }

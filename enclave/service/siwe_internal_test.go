@@ -9,10 +9,10 @@ import (
 
 	"github.com/ethereum/go-ethereum/common"
 
+	"github.com/nitro-signer/nitro-signer/api"
 	"github.com/nitro-signer/nitro-signer/attestation/testvectors"
 	"github.com/nitro-signer/nitro-signer/enclave/config"
 	"github.com/nitro-signer/nitro-signer/enclave/siwe"
-	"github.com/nitro-signer/nitro-signer/envelope"
 )
 
 func TestSIWEParsingVectors(t *testing.T) {
@@ -49,8 +49,8 @@ func TestSIWEParsingVectors(t *testing.T) {
 	for reason, msg := range negative {
 		t.Run("negative/"+reason, func(t *testing.T) {
 			_, err := CheckSIWE(msg)
-			var e *envelope.Error
-			if !errors.As(err, &e) || e.Code != envelope.CodeInvalidSIWE {
+			var e *api.Error
+			if !errors.As(err, &e) || e.Code != api.CodeInvalidSIWE {
 				t.Fatalf("CheckSIWE: %v, want invalid_siwe_message", err)
 			}
 		})
@@ -130,16 +130,16 @@ func TestSIWERefusalRules(t *testing.T) {
 		msg    string
 		wallet common.Address
 		policy config.Policy
-		want   envelope.Code
+		want   api.Code
 	}{
 		{"valid", msg("1", "2026-01-01T11:59:00Z", ""), wallet, config.Policy{}, ""},
 		{"valid_allowed_by_policy", msg("8453", "2026-01-01T11:59:00Z", ""), wallet, config.Policy{SIWEDomains: []string{"EXAMPLE.com"}, ChainIDs: []uint64{8453}}, ""},
-		{"bad_address_not_the_wallet", msg("1", "2026-01-01T11:59:00Z", ""), common.HexToAddress("0x01"), config.Policy{}, envelope.CodeAddressMismatch},
-		{"bad_expired", msg("1", "2026-01-01T11:00:00Z", "\nExpiration Time: 2026-01-01T11:30:00Z"), wallet, config.Policy{}, envelope.CodeMessageExpired},
-		{"bad_not_yet_valid", msg("1", "2026-01-01T11:00:00Z", "\nNot Before: 2026-01-01T13:00:00Z"), wallet, config.Policy{}, envelope.CodeMessageNotYetValid},
-		{"bad_issued_in_future", msg("1", "2026-01-01T12:05:00Z", ""), wallet, config.Policy{}, envelope.CodeIssuedInFuture},
-		{"bad_domain_not_allowed", msg("1", "2026-01-01T11:59:00Z", ""), wallet, config.Policy{SIWEDomains: []string{"other.org"}}, envelope.CodePolicyDenied},
-		{"bad_chain_not_allowed", msg("5", "2026-01-01T11:59:00Z", ""), wallet, config.Policy{ChainIDs: []uint64{1}}, envelope.CodePolicyDenied},
+		{"bad_address_not_the_wallet", msg("1", "2026-01-01T11:59:00Z", ""), common.HexToAddress("0x01"), config.Policy{}, api.CodeAddressMismatch},
+		{"bad_expired", msg("1", "2026-01-01T11:00:00Z", "\nExpiration Time: 2026-01-01T11:30:00Z"), wallet, config.Policy{}, api.CodeMessageExpired},
+		{"bad_not_yet_valid", msg("1", "2026-01-01T11:00:00Z", "\nNot Before: 2026-01-01T13:00:00Z"), wallet, config.Policy{}, api.CodeMessageNotYetValid},
+		{"bad_issued_in_future", msg("1", "2026-01-01T12:05:00Z", ""), wallet, config.Policy{}, api.CodeIssuedInFuture},
+		{"bad_domain_not_allowed", msg("1", "2026-01-01T11:59:00Z", ""), wallet, config.Policy{SIWEDomains: []string{"other.org"}}, api.CodePolicyDenied},
+		{"bad_chain_not_allowed", msg("5", "2026-01-01T11:59:00Z", ""), wallet, config.Policy{ChainIDs: []uint64{1}}, api.CodePolicyDenied},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -156,7 +156,7 @@ func TestSIWERefusalRules(t *testing.T) {
 				}
 				return
 			}
-			if envelope.CodeOf(err) != tt.want {
+			if api.CodeOf(err) != tt.want {
 				t.Fatalf("policy: %v, want %s", err, tt.want)
 			}
 		})
@@ -168,7 +168,7 @@ func TestSIWERefusalRules(t *testing.T) {
 		"bad_too_long":                       strings.Repeat("a", siwe.MaxSize+1),
 	} {
 		t.Run(name, func(t *testing.T) {
-			if _, err := CheckSIWE(text); envelope.CodeOf(err) != envelope.CodeInvalidSIWE {
+			if _, err := CheckSIWE(text); api.CodeOf(err) != api.CodeInvalidSIWE {
 				t.Fatalf("CheckSIWE: %v, want invalid_siwe_message", err)
 			}
 		})

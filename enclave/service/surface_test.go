@@ -7,9 +7,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nitro-signer/nitro-signer/api"
 	"github.com/nitro-signer/nitro-signer/enclave/config"
 	"github.com/nitro-signer/nitro-signer/enclave/service"
-	"github.com/nitro-signer/nitro-signer/envelope"
 )
 
 // TestDevSignMessageHoldsSIWEToItsPolicy: dev/sign-message signs EIP-191
@@ -28,28 +28,28 @@ func TestDevSignMessageHoldsSIWEToItsPolicy(t *testing.T) {
 	tests := []struct {
 		name    string
 		message string
-		want    envelope.Code // "" signs
+		want    api.Code // "" signs
 	}{
 		{"siwe_allowed", msg("app.example", own, "1", ""), ""},
 		{"not_siwe", "hello", ""},
 		{"not_siwe_32_bytes", strings.Repeat("\xab", 32), ""},
-		{"bad_other_address", msg("app.example", other, "1", ""), envelope.CodeAddressMismatch},
-		{"bad_domain", msg("evil.example", own, "1", ""), envelope.CodePolicyDenied},
-		{"bad_chain", msg("app.example", own, "5", ""), envelope.CodePolicyDenied},
-		{"bad_expired", msg("app.example", own, "1", "\nExpiration Time: "+now.Format(time.RFC3339)), envelope.CodeMessageExpired},
-		{"bad_not_before", msg("app.example", own, "1", "\nNot Before: "+now.Add(time.Hour).Format(time.RFC3339)), envelope.CodeMessageNotYetValid},
+		{"bad_other_address", msg("app.example", other, "1", ""), api.CodeAddressMismatch},
+		{"bad_domain", msg("evil.example", own, "1", ""), api.CodePolicyDenied},
+		{"bad_chain", msg("app.example", own, "5", ""), api.CodePolicyDenied},
+		{"bad_expired", msg("app.example", own, "1", "\nExpiration Time: "+now.Format(time.RFC3339)), api.CodeMessageExpired},
+		{"bad_not_before", msg("app.example", own, "1", "\nNot Before: "+now.Add(time.Hour).Format(time.RFC3339)), api.CodeMessageNotYetValid},
 		{"bad_issued_in_future", strings.Replace(msg("app.example", own, "1", ""), now.Add(-time.Minute).Format(time.RFC3339),
-			now.Add(time.Hour).Format(time.RFC3339), 1), envelope.CodeIssuedInFuture},
-		{"bad_lowercase_address", msg("evil.example", strings.ToLower(own), "1", ""), envelope.CodeInvalidSIWE},
-		{"bad_header_other_case", strings.Replace(msg("evil.example", own, "1", ""), "Ethereum", "ethereum", 1), envelope.CodeInvalidSIWE},
-		{"bad_header_other_spacing", strings.Replace(msg("evil.example", own, "1", ""), "sign in", "sign  in", 1), envelope.CodeInvalidSIWE},
-		{"bad_prefixed", "note\n" + msg("evil.example", own, "1", ""), envelope.CodeInvalidSIWE},
-		{"bad_trailing_newline", msg("evil.example", own, "1", "\n"), envelope.CodeInvalidSIWE},
-		{"bad_crlf", strings.ReplaceAll(msg("evil.example", own, "1", ""), "\n", "\r\n"), envelope.CodeInvalidSIWE},
+			now.Add(time.Hour).Format(time.RFC3339), 1), api.CodeIssuedInFuture},
+		{"bad_lowercase_address", msg("evil.example", strings.ToLower(own), "1", ""), api.CodeInvalidSIWE},
+		{"bad_header_other_case", strings.Replace(msg("evil.example", own, "1", ""), "Ethereum", "ethereum", 1), api.CodeInvalidSIWE},
+		{"bad_header_other_spacing", strings.Replace(msg("evil.example", own, "1", ""), "sign in", "sign  in", 1), api.CodeInvalidSIWE},
+		{"bad_prefixed", "note\n" + msg("evil.example", own, "1", ""), api.CodeInvalidSIWE},
+		{"bad_trailing_newline", msg("evil.example", own, "1", "\n"), api.CodeInvalidSIWE},
+		{"bad_crlf", strings.ReplaceAll(msg("evil.example", own, "1", ""), "\n", "\r\n"), api.CodeInvalidSIWE},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			var dev service.DevSignMessageResponse
+			var dev api.DevSignMessageResponse
 			err := h.call("dev/sign-message", map[string]any{"omni_account": omni, "message_hex": hex.EncodeToString([]byte(tt.message))}, &dev)
 			if tt.want == "" {
 				if err != nil {
@@ -59,18 +59,18 @@ func TestDevSignMessageHoldsSIWEToItsPolicy(t *testing.T) {
 					t.Fatal("signature does not recover to the wallet")
 				}
 			} else {
-				var e *envelope.Error
+				var e *api.Error
 				if !errors.As(err, &e) || e.Code != tt.want {
 					t.Fatalf("dev/sign-message: %v, want %s", err, tt.want)
 				}
 			}
 			// v1/sign/siwe gives the same answer to the same text (a
 			// message that is not SIWE is refused there as such).
-			var typed service.SignSIWEResponse
+			var typed api.SignSIWEResponse
 			terr := h.call("v1/sign/siwe", map[string]any{"actor_omni": omni, "siwe_message": tt.message}, &typed)
 			switch {
 			case strings.HasPrefix(tt.name, "not_siwe"):
-				wantCode(t, terr, envelope.CodeInvalidSIWE)
+				wantCode(t, terr, api.CodeInvalidSIWE)
 			case tt.want == "":
 				if terr != nil || typed.Signature != dev.Signature {
 					t.Fatalf("v1/sign/siwe: %v, signature %s, want dev's %s", terr, typed.Signature, dev.Signature)

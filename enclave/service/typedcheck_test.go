@@ -6,8 +6,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/nitro-signer/nitro-signer/api"
 	"github.com/nitro-signer/nitro-signer/enclave/service"
-	"github.com/nitro-signer/nitro-signer/envelope"
 )
 
 // typed builds v4 typed data with a domain {name: "x"}, the given struct
@@ -100,9 +100,9 @@ func TestTypedDataGoEthereumCannotEncodeIsRefused(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			_, err := service.HashTypedData(tt.raw)
-			var e *envelope.Error
-			if !errors.As(err, &e) || e.Code != envelope.CodeInvalidTypedData {
-				t.Fatalf("HashTypedData: %v, want %s", err, envelope.CodeInvalidTypedData)
+			var e *api.Error
+			if !errors.As(err, &e) || e.Code != api.CodeInvalidTypedData {
+				t.Fatalf("HashTypedData: %v, want %s", err, api.CodeInvalidTypedData)
 			}
 			if d, err := service.HashTypedData(tt.good); err != nil || len(d.Digest) != 32 {
 				t.Fatalf("control: %v", err)

@@ -10,8 +10,8 @@ import (
 
 	"github.com/ethereum/go-ethereum/signer/core/apitypes"
 
+	"github.com/nitro-signer/nitro-signer/api"
 	"github.com/nitro-signer/nitro-signer/enclave/keyring"
-	"github.com/nitro-signer/nitro-signer/envelope"
 	"github.com/nitro-signer/nitro-signer/internal/strictjson"
 	"github.com/nitro-signer/nitro-signer/internal/text"
 )
@@ -33,23 +33,6 @@ const (
 	maxTypedWork    = 1 << 15
 )
 
-// SignTypedDataRequest is v1/sign/typed-data's params.
-type SignTypedDataRequest struct {
-	ActorOmni string          `json:"actor_omni"`
-	TypedData json.RawMessage `json:"typed_data"`
-}
-
-// TypedDataResponse is what signing typed data returns.
-type TypedDataResponse struct {
-	Signature string `json:"signature"`
-	Address   string `json:"address"`
-	// Digest is keccak256(0x1901 ‖ DomainSeparator ‖ PrimaryTypeHash).
-	Digest          string `json:"digest"`
-	DomainSeparator string `json:"domain_separator"`
-	// PrimaryTypeHash is hashStruct(primaryType, message).
-	PrimaryTypeHash string `json:"primary_type_hash"`
-}
-
 // TypedDigest is the result of hashing typed data.
 type TypedDigest struct {
 	Digest, DomainSeparator, PrimaryTypeHash []byte
@@ -64,7 +47,7 @@ type TypedDigest struct {
 // never through float64.
 func HashTypedData(raw []byte) (*TypedDigest, error) {
 	bad := func(format string, args ...any) error {
-		return envelope.Errorf(envelope.CodeInvalidTypedData, format, args...)
+		return api.Errorf(api.CodeInvalidTypedData, format, args...)
 	}
 	if len(raw) == 0 || len(raw) > MaxTypedData {
 		return nil, bad("typed_data of %d bytes, want 1..%d", len(raw), MaxTypedData)
@@ -226,16 +209,16 @@ func convertNumbers(v any) any {
 func (s *Service) checkTypedPolicy(d *TypedDigest) error {
 	if s.policy.chains != nil {
 		if d.ChainID == nil || !d.ChainID.IsUint64() || !s.policy.allowChain(d.ChainID.Uint64()) {
-			return envelope.Errorf(envelope.CodePolicyDenied, "chain id %v is not allowed", d.ChainID)
+			return api.Errorf(api.CodePolicyDenied, "chain id %v is not allowed", d.ChainID)
 		}
 	}
 	if s.policy.contracts != nil && !s.policy.allowContract(d.VerifyingContract) {
-		return envelope.Errorf(envelope.CodePolicyDenied, "verifying contract %q is not allowed", text.Truncate(d.VerifyingContract))
+		return api.Errorf(api.CodePolicyDenied, "verifying contract %q is not allowed", text.Truncate(d.VerifyingContract))
 	}
 	return nil
 }
 
-func (s *Service) typedData(actor string, raw json.RawMessage) (*TypedDataResponse, *keyring.Key, error) {
+func (s *Service) typedData(actor string, raw json.RawMessage) (*api.SignTypedDataResponse, *keyring.Key, error) {
 	o, err := parseOmni(actor)
 	if err != nil {
 		return nil, nil, err
@@ -255,17 +238,13 @@ func (s *Service) typedData(actor string, raw json.RawMessage) (*TypedDataRespon
 	if err != nil {
 		return nil, nil, err
 	}
-	return &TypedDataResponse{
+	return &api.SignTypedDataResponse{
 		Signature: sig, Address: address(k), Digest: hex0x(d.Digest),
 		DomainSeparator: hex0x(d.DomainSeparator), PrimaryTypeHash: hex0x(d.PrimaryTypeHash),
 	}, k, nil
 }
 
-func (s *Service) signTypedData(_ context.Context, r *Request) (any, error) {
-	var p SignTypedDataRequest
-	if err := decode(r, &p); err != nil {
-		return nil, err
-	}
+func (s *Service) signTypedData(_ context.Context, r *Request, p *api.SignTypedDataRequest) (*api.SignTypedDataResponse, error) {
 	resp, _, err := s.typedData(p.ActorOmni, p.TypedData)
 	if err != nil {
 		return nil, err
@@ -273,28 +252,12 @@ func (s *Service) signTypedData(_ context.Context, r *Request) (any, error) {
 	return resp, nil
 }
 
-// DevSignTypedDataRequest is dev/sign-typed-data's params.
-type DevSignTypedDataRequest struct {
-	OmniAccount string          `json:"omni_account"`
-	TypedData   json.RawMessage `json:"typed_data"`
-}
-
-// DevSignTypedDataResponse is dev/sign-typed-data's result.
-type DevSignTypedDataResponse struct {
-	TypedDataResponse
-	KeyVersion uint32 `json:"key_version"`
-}
-
-func (s *Service) devSignTypedData(_ context.Context, r *Request) (any, error) {
-	var p DevSignTypedDataRequest
-	if err := decode(r, &p); err != nil {
-		return nil, err
-	}
+func (s *Service) devSignTypedData(_ context.Context, r *Request, p *api.DevSignTypedDataRequest) (*api.DevSignTypedDataResponse, error) {
 	resp, k, err := s.typedData(p.OmniAccount, p.TypedData)
 	if err != nil {
 		return nil, err
 	}
-	return &DevSignTypedDataResponse{TypedDataResponse: *resp, KeyVersion: k.Epoch}, nil
+	return &api.DevSignTypedDataResponse{SignTypedDataResponse: *resp, KeyVersion: k.Epoch}, nil
 }
 
 func hex0x(b []byte) string { return "0x" + hex.EncodeToString(b) }

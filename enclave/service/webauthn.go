@@ -9,7 +9,7 @@ import (
 	"github.com/go-webauthn/webauthn/protocol"
 	"github.com/go-webauthn/webauthn/protocol/webauthncose"
 
-	"github.com/nitro-signer/nitro-signer/envelope"
+	"github.com/nitro-signer/nitro-signer/api"
 	"github.com/nitro-signer/nitro-signer/internal/strictjson"
 	"github.com/nitro-signer/nitro-signer/internal/text"
 )
@@ -24,36 +24,6 @@ const (
 	maxOrigins        = 16
 )
 
-// VerifyK11Request is v1/verify/k11-assertion's params. Byte strings are hex.
-type VerifyK11Request struct {
-	CredentialID string `json:"cred_id"`
-	// PublicKey is the credential's COSE_Key (ES256, P-256).
-	PublicKey string `json:"public_key"`
-	RPID      string `json:"rp_id"`
-	// Payload is the challenge's bytes: clientDataJSON.challenge must be
-	// their base64url.
-	Payload           string `json:"payload"`
-	AuthenticatorData string `json:"authenticator_data"`
-	ClientDataJSON    string `json:"client_data_json"`
-	// Signature is the ASN.1 DER ECDSA signature.
-	Signature string `json:"signature"`
-	// AllowedOrigins, if given, must contain clientDataJSON.origin.
-	AllowedOrigins []string `json:"allowed_origins,omitempty"`
-	// RequireUserVerification demands the UV flag; absent means true.
-	RequireUserVerification *bool `json:"require_user_verification,omitempty"`
-	// AllowCrossOrigin accepts assertions made in a cross-origin frame.
-	AllowCrossOrigin bool `json:"allow_cross_origin,omitempty"`
-}
-
-// VerifyK11Response is v1/verify/k11-assertion's result. When Valid is
-// false, Reason names the rule the assertion broke.
-type VerifyK11Response struct {
-	Valid        bool   `json:"valid"`
-	Reason       string `json:"reason,omitempty"`
-	SignCount    uint32 `json:"sign_count"`
-	UserVerified bool   `json:"user_verified"`
-}
-
 // Assertion is a decoded WebAuthn assertion with the checks to apply.
 type Assertion struct {
 	Key               webauthncose.EC2PublicKeyData
@@ -67,19 +37,16 @@ type Assertion struct {
 	AllowCrossOrigin  bool
 }
 
-func (s *Service) verifyK11(_ context.Context, r *Request) (any, error) {
-	var p VerifyK11Request
-	if err := decode(r, &p); err != nil {
-		return nil, err
-	}
-	a, err := p.assertion()
+func (s *Service) verifyWebAuthn(_ context.Context, r *Request, p *api.VerifyWebAuthnRequest) (*api.VerifyWebAuthnResponse, error) {
+	a, err := assertionOf(p)
 	if err != nil {
 		return nil, err
 	}
 	return a.Verify()
 }
 
-func (p *VerifyK11Request) assertion() (*Assertion, error) {
+// assertionOf checks the params of v1/verify/k11-assertion and decodes them.
+func assertionOf(p *api.VerifyWebAuthnRequest) (*Assertion, error) {
 	if _, err := unhexParam("cred_id", p.CredentialID, maxCredentialID); err != nil {
 		return nil, err
 	}
@@ -89,17 +56,17 @@ func (p *VerifyK11Request) assertion() (*Assertion, error) {
 	}
 	parsed, err := webauthncose.ParsePublicKey(keyBytes)
 	if err != nil {
-		return nil, envelope.Errorf(envelope.CodeBadRequest, "public_key is not a COSE key")
+		return nil, api.Errorf(api.CodeBadRequest, "public_key is not a COSE key")
 	}
 	key, ok := parsed.(webauthncose.EC2PublicKeyData)
 	if !ok || key.Algorithm != int64(webauthncose.AlgES256) || key.Curve != int64(webauthncose.P256) {
-		return nil, envelope.Errorf(envelope.CodeBadRequest, "public_key must be an ES256 P-256 COSE key")
+		return nil, api.Errorf(api.CodeBadRequest, "public_key must be an ES256 P-256 COSE key")
 	}
 	if p.RPID == "" || len(p.RPID) > 253 {
-		return nil, envelope.Errorf(envelope.CodeBadRequest, "rp_id is required")
+		return nil, api.Errorf(api.CodeBadRequest, "rp_id is required")
 	}
 	if len(p.AllowedOrigins) > maxOrigins {
-		return nil, envelope.Errorf(envelope.CodeBadRequest, "more than %d allowed origins", maxOrigins)
+		return nil, api.Errorf(api.CodeBadRequest, "more than %d allowed origins", maxOrigins)
 	}
 	a := &Assertion{Key: key, RPID: p.RPID, AllowedOrigins: p.AllowedOrigins, RequireUV: true, AllowCrossOrigin: p.AllowCrossOrigin}
 	if p.RequireUserVerification != nil {
@@ -118,7 +85,7 @@ func (p *VerifyK11Request) assertion() (*Assertion, error) {
 		return nil, err
 	}
 	if len(a.Challenge) == 0 || len(a.Signature) == 0 {
-		return nil, envelope.Errorf(envelope.CodeBadRequest, "payload and signature are required")
+		return nil, api.Errorf(api.CodeBadRequest, "payload and signature are required")
 	}
 	return a, nil
 }
@@ -128,19 +95,19 @@ func (p *VerifyK11Request) assertion() (*Assertion, error) {
 // flags, and the signature over authenticatorData ‖ SHA-256(clientDataJSON).
 // The sign count is returned for the caller to compare with the stored one.
 // A malformed assertion is an error; one that breaks a rule is Valid false.
-func (a *Assertion) Verify() (*VerifyK11Response, error) {
+func (a *Assertion) Verify() (*api.VerifyWebAuthnResponse, error) {
 	var auth protocol.AuthenticatorData
 	if err := auth.Unmarshal(a.AuthenticatorData); err != nil {
-		return nil, envelope.Errorf(envelope.CodeBadRequest, "authenticator_data is malformed")
+		return nil, api.Errorf(api.CodeBadRequest, "authenticator_data is malformed")
 	}
 	var cd protocol.CollectedClientData
 	// clientDataJSON may be extended with further members (WebAuthn
 	// §5.8.1), so unknown fields are allowed here; size is bounded above.
 	if err := strictjson.DecodeOpen(a.ClientDataJSON, &cd, maxClientDataJSON); err != nil {
-		return nil, envelope.Errorf(envelope.CodeBadRequest, "client_data_json is not JSON")
+		return nil, api.Errorf(api.CodeBadRequest, "client_data_json is not JSON")
 	}
-	out := &VerifyK11Response{SignCount: auth.Counter, UserVerified: auth.Flags.UserVerified()}
-	fail := func(format string, args ...any) (*VerifyK11Response, error) {
+	out := &api.VerifyWebAuthnResponse{SignCount: auth.Counter, UserVerified: auth.Flags.UserVerified()}
+	fail := func(format string, args ...any) (*api.VerifyWebAuthnResponse, error) {
 		out.Reason = fmt.Sprintf(format, args...)
 		return out, nil
 	}

@@ -7,9 +7,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/nitro-signer/nitro-signer/api"
 	"github.com/nitro-signer/nitro-signer/attestation/testvectors"
-	"github.com/nitro-signer/nitro-signer/enclave/service"
-	"github.com/nitro-signer/nitro-signer/envelope"
 )
 
 type w3cVector struct {
@@ -29,8 +28,8 @@ type w3cVector struct {
 	} `json:"expected"`
 }
 
-func (v w3cVector) request(rp, origin string) service.VerifyK11Request {
-	return service.VerifyK11Request{
+func (v w3cVector) request(rp, origin string) api.VerifyWebAuthnRequest {
+	return api.VerifyWebAuthnRequest{
 		CredentialID: v.Derived.CredentialID, PublicKey: v.Derived.COSEKey, RPID: rp, Payload: v.Auth.Challenge,
 		AuthenticatorData: v.Auth.AuthenticatorData, ClientDataJSON: v.Auth.ClientDataJSON, Signature: v.Auth.Signature,
 		AllowedOrigins: []string{origin},
@@ -58,9 +57,9 @@ func TestWebAuthnW3CVectors(t *testing.T) {
 		t.Fatalf("%d vectors, want 10", len(file.Vectors))
 	}
 	h := newHarness(t, nil)
-	verify := func(t *testing.T, req service.VerifyK11Request) *service.VerifyK11Response {
+	verify := func(t *testing.T, req api.VerifyWebAuthnRequest) *api.VerifyWebAuthnResponse {
 		t.Helper()
-		var r service.VerifyK11Response
+		var r api.VerifyWebAuthnResponse
 		if err := h.call("v1/verify/k11-assertion", req, &r); err != nil {
 			t.Fatal(err)
 		}
@@ -108,7 +107,7 @@ func TestWebAuthnW3CVectors(t *testing.T) {
 				req.PublicKey = n.Override["credential_public_key_cose_hex"]
 			case n.Override["credential_public_key_bytes_utf8"] != "":
 				req.PublicKey = hex.EncodeToString([]byte(n.Override["credential_public_key_bytes_utf8"]))
-				wantCode(t, h.call("v1/verify/k11-assertion", req, nil), envelope.CodeBadRequest)
+				wantCode(t, h.call("v1/verify/k11-assertion", req, nil), api.CodeBadRequest)
 				return
 			}
 			if r := verify(t, req); r.Valid {
@@ -157,12 +156,12 @@ func TestWebAuthnRecordedBrowserAssertions(t *testing.T) {
 					origins = append(origins, x.(string))
 				}
 			}
-			req := service.VerifyK11Request{
+			req := api.VerifyWebAuthnRequest{
 				CredentialID: "00", PublicKey: c.Derived.COSEKey, RPID: c.RPID, Payload: hex.EncodeToString(challenge),
 				AuthenticatorData: c.Derived.AuthData, ClientDataJSON: hex.EncodeToString([]byte(c.Derived.CDJSON)),
 				Signature: c.Derived.Sig, AllowedOrigins: origins, RequireUserVerification: boolPtr(c.RequireUV),
 			}
-			var r service.VerifyK11Response
+			var r api.VerifyWebAuthnResponse
 			if err := h.call("v1/verify/k11-assertion", req, &r); err != nil {
 				t.Fatal(err)
 			}

@@ -14,6 +14,14 @@ const (
 	TypeReply = 2
 )
 
+// Routes the enclave's channel carries besides methods: the parent relays
+// GET /v1/attestation?nonce= as RouteAttestation with the nonce's bytes as
+// the body, and /readyz as RouteReady.
+const (
+	RouteAttestation = "attestation"
+	RouteReady       = "ready"
+)
+
 // Frame is one message on the channel. A call has Route, Body, Chain and
 // TimeoutMS; a reply has Status and Body.
 type Frame struct {

@@ -2,6 +2,7 @@ package channel
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"log/slog"
 	"net"
@@ -11,6 +12,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/nitro-signer/nitro-signer/api"
 	"github.com/nitro-signer/nitro-signer/internal/recovered"
 	"github.com/nitro-signer/nitro-signer/internal/text"
 )
@@ -119,16 +121,29 @@ func (s *Server) startWorkers() (stop func()) {
 // many calls in flight, the server holds its budget of bytes for calls, or
 // too many calls run on dedicated routes. It is not signed: the enclave did
 // not look at the call.
-var Overloaded = Reply{Status: 503, Body: []byte(`{"error":"overloaded","message":"enclave connection has too many calls in flight"}`)}
+var Overloaded = ErrorReply(api.CodeOverloaded, "enclave connection has too many calls in flight")
 
 // Expired is the reply body for a call whose deadline passed while it waited
 // for a worker: the enclave answers at once rather than spend a worker on a
 // call its caller has given up on. Like Overloaded it is not signed.
-var Expired = Reply{Status: 504, Body: []byte(`{"error":"timeout","message":"the call's deadline passed while it waited for a worker"}`)}
+var Expired = ErrorReply(api.CodeTimeout, "the call's deadline passed while it waited for a worker")
 
 // Internal is the reply to a call whose handler panicked. It is not signed:
 // the handler that could sign did not return.
-var Internal = Reply{Status: 500, Body: []byte(`{"error":"internal","message":"the call failed inside the enclave"}`)}
+var Internal = ErrorReply(api.CodeInternal, "the call failed inside the enclave")
+
+// unframable is the reply to a call whose reply could not be framed.
+var unframable = ErrorReply(api.CodeInternal, "reply could not be framed")
+
+// ErrorReply is an unsigned error reply: the code's status and the API's
+// error body.
+func ErrorReply(code api.Code, message string) Reply {
+	b, err := json.Marshal(api.ErrorBody{Error: code, Message: message})
+	if err != nil {
+		panic(err) // a struct of two strings always encodes
+	}
+	return Reply{Status: code.Status(), Body: b}
+}
 
 func (s *Server) logger() *slog.Logger {
 	if s.Logger == nil {
@@ -381,7 +396,7 @@ func (s *Server) serveConn(ctx context.Context, c *tracked) error {
 			r := s.answer(ctx, f, deadline)
 			b, err := AppendFrame(make([]byte, 0, len(r.Body)+32), &Frame{Type: TypeReply, ID: f.ID, Status: uint16(r.Status), Body: r.Body})
 			if err != nil {
-				b, _ = AppendFrame(nil, &Frame{Type: TypeReply, ID: f.ID, Status: 500, Body: []byte(`{"error":"internal","message":"reply could not be framed"}`)})
+				b, _ = AppendFrame(nil, &Frame{Type: TypeReply, ID: f.ID, Status: uint16(unframable.Status), Body: unframable.Body})
 			}
 			// The call is done with: its bytes are given back, its
 			// reply's held until the writer has written it (or dropped

@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"log/slog"
 
+	"github.com/nitro-signer/nitro-signer/api"
 	"github.com/nitro-signer/nitro-signer/internal/channel"
 	"github.com/nitro-signer/nitro-signer/internal/hostproto"
 	"github.com/nitro-signer/nitro-signer/parent/state"
@@ -37,8 +38,11 @@ func reply(status int, v any) channel.Reply {
 	return channel.Reply{Status: status, Body: b}
 }
 
-func fail(status int, msg string) channel.Reply {
-	return reply(status, map[string]string{"error": msg})
+// fail answers an error with the one error body of the API. The enclave
+// reads only the status (enclave/host): the body is for people reading a
+// capture.
+func fail(status int, code api.Code, msg string) channel.Reply {
+	return reply(status, api.ErrorBody{Error: code, Message: msg})
 }
 
 // Handle answers one call from the enclave.
@@ -48,7 +52,7 @@ func (s *Service) Handle(ctx context.Context, call *channel.Call) channel.Reply 
 		seqs, err := s.Store.List()
 		if err != nil {
 			s.Logger.Error("state list failed", "err", err)
-			return fail(500, "state store unreadable")
+			return fail(500, api.CodeInternal, "state store unreadable")
 		}
 		if len(seqs) > hostproto.MaxSequences {
 			seqs = seqs[:hostproto.MaxSequences]
@@ -57,15 +61,15 @@ func (s *Service) Handle(ctx context.Context, call *channel.Call) channel.Reply 
 	case hostproto.RouteStateGet:
 		var ref hostproto.SequenceRef
 		if err := json.Unmarshal(call.Body, &ref); err != nil || ref.Seq == 0 {
-			return fail(400, "state/get needs {\"seq\": N}")
+			return fail(400, api.CodeBadRequest, "state/get needs {\"seq\": N}")
 		}
 		b, err := s.Store.Get(ref.Seq)
 		if errors.Is(err, state.ErrNotFound) {
-			return fail(404, "no such sequence")
+			return fail(404, api.CodeNotFound, "no such sequence")
 		}
 		if err != nil {
 			s.Logger.Error("state get failed", "seq", ref.Seq, "err", err)
-			return fail(500, "state store unreadable")
+			return fail(500, api.CodeInternal, "state store unreadable")
 		}
 		return channel.Reply{Status: 200, Body: b}
 	case hostproto.RouteStatePut:
@@ -75,27 +79,27 @@ func (s *Service) Handle(ctx context.Context, call *channel.Call) channel.Reply 
 		}
 		if err != nil {
 			s.Logger.Error("state put failed", "err", err)
-			return fail(507, fmt.Sprintf("state store cannot write: %v", err))
+			return fail(507, api.CodeStateUnavailable, fmt.Sprintf("state store cannot write: %v", err))
 		}
 		s.Logger.Info("sealed keyring stored", "seq", seq, "bytes", len(call.Body), "file", state.Name(seq))
 		return reply(200, hostproto.SequenceRef{Seq: seq})
 	case hostproto.RouteCredentials:
 		if s.Credentials == nil {
-			return fail(503, "no credential source configured (--imds)")
+			return fail(503, api.CodeInternal, "no credential source configured (--imds)")
 		}
 		c, err := s.Credentials.Credentials(ctx)
 		if err != nil {
 			s.Logger.Error("instance credentials unavailable", "err", err)
-			return fail(503, fmt.Sprintf("instance credentials unavailable: %v", err))
+			return fail(503, api.CodeInternal, fmt.Sprintf("instance credentials unavailable: %v", err))
 		}
 		// The one place the secrets are written: json.Marshal of
 		// Credentials redacts them.
 		b, err := hostproto.EncodeCredentials(c)
 		if err != nil {
 			s.Logger.Error("instance credentials unencodable", "err", err)
-			return fail(503, "instance credentials unavailable")
+			return fail(503, api.CodeInternal, "instance credentials unavailable")
 		}
 		return channel.Reply{Status: 200, Body: b}
 	}
-	return fail(404, "no such route")
+	return fail(404, api.CodeNotFound, "no such route")
 }

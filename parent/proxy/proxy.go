@@ -18,7 +18,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/nitro-signer/nitro-signer/envelope"
+	"github.com/nitro-signer/nitro-signer/api"
 	"github.com/nitro-signer/nitro-signer/internal/channel"
 )
 
@@ -88,16 +88,16 @@ func New(o Options) *Proxy {
 		o.Metrics = NewMetrics(nil)
 	}
 	p := &Proxy{opts: o, sem: make(chan struct{}, o.MaxConcurrent), mux: http.NewServeMux()}
-	p.mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
+	p.mux.HandleFunc("GET "+api.PathHealth, func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
 		io.WriteString(w, `{"ok":true}`)
 	})
-	p.mux.HandleFunc("GET /readyz", p.readyz)
-	p.mux.HandleFunc("GET /v1/attestation", p.attestation)
+	p.mux.HandleFunc("GET "+api.PathReady, p.readyz)
+	p.mux.HandleFunc("GET "+api.PathAttestation, p.attestation)
 	p.mux.HandleFunc("POST /v1/", p.method)
 	p.mux.HandleFunc("POST /dev/", p.method)
 	p.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
-		writeError(w, envelope.CodeNotFound, "no such route")
+		writeError(w, api.CodeNotFound, "no such route")
 	})
 	return p
 }
@@ -131,7 +131,7 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		<-p.sem
 	default:
 		w.Header().Set("Retry-After", "1")
-		writeError(sw, envelope.CodeOverloaded, "parent at its concurrency limit")
+		writeError(sw, api.CodeOverloaded, "parent at its concurrency limit")
 	}
 	elapsed := time.Since(start)
 	p.opts.Metrics.observe(route, sw.status, elapsed)
@@ -156,17 +156,17 @@ func (p *Proxy) accessLog(r *http.Request, id, route string, status int, elapsed
 func (p *Proxy) method(w http.ResponseWriter, r *http.Request) {
 	route := r.URL.Path[1:]
 	if !validRoute(route) {
-		writeError(w, envelope.CodeNotFound, "no such route")
+		writeError(w, api.CodeNotFound, "no such route")
 		return
 	}
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, p.opts.MaxBody))
 	if err != nil {
 		var tooLarge *http.MaxBytesError
 		if errors.As(err, &tooLarge) {
-			writeError(w, envelope.CodeBodyTooLarge, "body over "+strconv.FormatInt(p.opts.MaxBody, 10)+" bytes")
+			writeError(w, api.CodeBodyTooLarge, "body over "+strconv.FormatInt(p.opts.MaxBody, 10)+" bytes")
 			return
 		}
-		writeError(w, envelope.CodeBadRequest, "reading body failed")
+		writeError(w, api.CodeBadRequest, "reading body failed")
 		return
 	}
 	var chain [][]byte
@@ -181,16 +181,16 @@ func (p *Proxy) method(w http.ResponseWriter, r *http.Request) {
 func (p *Proxy) attestation(w http.ResponseWriter, r *http.Request) {
 	nonce, err := hex.DecodeString(r.URL.Query().Get("nonce"))
 	if err != nil || len(nonce) == 0 {
-		writeError(w, envelope.CodeBadRequest, "nonce must be hex")
+		writeError(w, api.CodeBadRequest, "nonce must be hex")
 		return
 	}
-	p.forward(w, r, &channel.Call{Route: "attestation", Body: nonce})
+	p.forward(w, r, &channel.Call{Route: channel.RouteAttestation, Body: nonce})
 }
 
 func (p *Proxy) readyz(w http.ResponseWriter, r *http.Request) {
 	ctx, cancel := context.WithTimeout(r.Context(), min(p.opts.Timeout, 2*time.Second))
 	defer cancel()
-	reply, err := p.opts.Enclave.Call(ctx, &channel.Call{Route: "ready"})
+	reply, err := p.opts.Enclave.Call(ctx, &channel.Call{Route: channel.RouteReady})
 	if err != nil {
 		p.opts.Metrics.ready.Set(0)
 		p.callError(w, err)
@@ -217,7 +217,7 @@ func (p *Proxy) forward(w http.ResponseWriter, r *http.Request, call *channel.Ca
 		return
 	}
 	switch {
-	case call.Route == "attestation" && reply.Status == 200:
+	case call.Route == channel.RouteAttestation && reply.Status == 200:
 		w.Header().Set("Content-Type", "application/cbor")
 	case len(reply.Body) > 0 && reply.Body[0] == '{':
 		w.Header().Set("Content-Type", "application/json") // unsigned: from outside the envelope
@@ -235,23 +235,23 @@ func (p *Proxy) callError(w http.ResponseWriter, err error) {
 	switch {
 	case errors.Is(err, channel.ErrUnavailable):
 		w.Header().Set("Retry-After", "1")
-		writeError(w, envelope.CodeEnclaveUnavailable, "enclave not connected")
+		writeError(w, api.CodeEnclaveUnavailable, "enclave not connected")
 	case errors.Is(err, context.DeadlineExceeded):
-		writeError(w, envelope.CodeTimeout, "enclave did not answer in time")
+		writeError(w, api.CodeTimeout, "enclave did not answer in time")
 	case errors.Is(err, context.Canceled):
-		writeError(w, envelope.CodeTimeout, "request canceled")
+		writeError(w, api.CodeTimeout, "request canceled")
 	default:
 		p.opts.Logger.Error("channel call failed", "err", err)
-		writeError(w, envelope.CodeInternal, "channel call failed")
+		writeError(w, api.CodeInternal, "channel call failed")
 	}
 }
 
 // writeError writes a parent-produced error: plain JSON, unauthenticated by
 // nature (DESIGN §3.1).
-func writeError(w http.ResponseWriter, code envelope.Code, message string) {
+func writeError(w http.ResponseWriter, code api.Code, message string) {
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(code.Status())
-	json.NewEncoder(w).Encode(map[string]string{"error": string(code), "message": message})
+	json.NewEncoder(w).Encode(api.ErrorBody{Error: code, Message: message})
 }
 
 // requestID names a request in the logs and the X-Request-Id header. It

@@ -27,6 +27,7 @@ import (
 
 	"github.com/go-jose/go-jose/v4"
 
+	"github.com/nitro-signer/nitro-signer/api"
 	"github.com/nitro-signer/nitro-signer/client"
 	"github.com/nitro-signer/nitro-signer/enclave/keyring"
 	"github.com/nitro-signer/nitro-signer/enclave/service"
@@ -129,9 +130,9 @@ func (p pidFlags) Set(v string) error {
 }
 
 var benchParams = map[string]any{
-	"dev/sign-message":   service.DevSignMessageRequest{OmniAccount: benchOmni, MessageHex: "0x68656c6c6f2066726f6d207369676e657263746c"},
-	"dev/derive-address": service.DevDeriveAddressRequest{OmniAccount: benchOmni},
-	"v1/derive-address":  service.DeriveAddressRequest{OperatorOmni: benchOmni},
+	"dev/sign-message":   api.DevSignMessageRequest{OmniAccount: benchOmni, MessageHex: "0x68656c6c6f2066726f6d207369676e657263746c"},
+	"dev/derive-address": api.DevDeriveAddressRequest{OmniAccount: benchOmni},
+	"v1/derive-address":  api.DeriveAddressRequest{OperatorOmni: benchOmni},
 }
 
 // bench: signerctl bench [--concurrency N] [--duration D] [--rate R | --rate-of-max F] [--http1] [--sign-inline]
@@ -576,7 +577,7 @@ func percentiles(lats [][]time.Duration) map[string]float64 {
 }
 
 func errorCode(err error) string {
-	var e *envelope.Error
+	var e *api.Error
 	var pe *client.ParentError
 	switch {
 	case errors.As(err, &e):
@@ -666,7 +667,7 @@ func newFloorMeter() (*floorMeter, error) {
 		return nil, err
 	}
 	msg := []byte("hello from signerctl")
-	result := service.DevSignMessageResponse{Signature: "0x" + strings.Repeat("ab", 65), Address: "0x" + strings.Repeat("cd", 20), KeyVersion: 1}
+	result := api.DevSignMessageResponse{Signature: "0x" + strings.Repeat("ab", 65), Address: "0x" + strings.Repeat("cd", 20), KeyVersion: 1}
 	m := &floorMeter{cpu: map[string]time.Duration{}, ops: map[string]int{}}
 	m.parts = map[string]func() error{
 		"verify_request_signature": func() error {

@@ -8,8 +8,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nitro-signer/nitro-signer/api"
 	"github.com/nitro-signer/nitro-signer/client"
-	"github.com/nitro-signer/nitro-signer/envelope"
 )
 
 // fakeOpener refuses the answers whose index it names, in the ways the
@@ -32,8 +32,8 @@ func TestVerifyAnswersCountsEveryRefusalByCode(t *testing.T) {
 	answers := make([]*client.Answer, n)
 	f := &fakeOpener{index: map[*client.Answer]int{}, opened: make(chan int, n), refuse: map[int]error{
 		3:  fmt.Errorf("%w: bad signature", client.ErrResponse),
-		17: envelope.Errorf(envelope.CodeReplayed, "nonce already used"),
-		18: envelope.Errorf(envelope.CodeReplayed, "nonce already used"),
+		17: api.Errorf(api.CodeReplayed, "nonce already used"),
+		18: api.Errorf(api.CodeReplayed, "nonce already used"),
 		40: &client.ParentError{Status: 503, Code: "enclave_unavailable"},
 	}}
 	for i := range n {
@@ -56,7 +56,7 @@ func TestVerifyAnswersCountsEveryRefusalByCode(t *testing.T) {
 	if len(seen) != n-2 || seen[7] || seen[8] {
 		t.Fatalf("opened %d answers (7: %v, 8: %v), want every one received", len(seen), seen[7], seen[8])
 	}
-	want := map[string]int64{"bad_response": 1, string(envelope.CodeReplayed): 2, "parent:enclave_unavailable": 1}
+	want := map[string]int64{"bad_response": 1, string(api.CodeReplayed): 2, "parent:enclave_unavailable": 1}
 	if ok != n-2-4 || !maps.Equal(errs, want) {
 		t.Fatalf("ok %d errors %v, want %d and %v", ok, errs, n-2-4, want)
 	}

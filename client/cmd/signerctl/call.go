@@ -12,7 +12,7 @@ import (
 	"path/filepath"
 	"time"
 
-	"github.com/nitro-signer/nitro-signer/envelope"
+	"github.com/nitro-signer/nitro-signer/api"
 	"github.com/nitro-signer/nitro-signer/internal/devpki"
 )
 
@@ -55,7 +55,7 @@ func call(args []string, stdout, stderr io.Writer) int {
 // failed prints a command's error, naming the enclave's typed refusal
 // when it is one, and returns exit status 1.
 func failed(stderr io.Writer, cmd string, err error) int {
-	var e *envelope.Error
+	var e *api.Error
 	if errors.As(err, &e) {
 		fmt.Fprintf(stderr, "%s: refused by the enclave: %s: %s\n", cmd, e.Code, e.Message)
 	} else {

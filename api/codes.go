@@ -1,12 +1,14 @@
-package envelope
+package api
 
 import (
 	"errors"
 	"fmt"
 )
 
-// Code is a wire error code. The list is closed; docs/protocol.md has it
-// with each code's HTTP status.
+// Code is a wire error code. The list is closed: a code outside it is a
+// bug on whichever side sent it. docs/protocol.md has it with each code's
+// HTTP status and who answers it (the enclave, signed, or the parent,
+// plain).
 type Code string
 
 const (
@@ -55,7 +57,7 @@ var statuses = map[Code]int{
 	CodeStateUnavailable: 503,
 }
 
-// Codes returns every code, for documentation tests.
+// Codes returns every code, in no order, for documentation tests.
 func Codes() []Code {
 	out := make([]Code, 0, len(statuses))
 	for c := range statuses {
@@ -72,8 +74,9 @@ func (c Code) Status() int {
 	return 500
 }
 
-// Error is an error with a wire code. Its message never carries secret
-// input.
+// Error is a refusal with a wire code: what the enclave signs as an error
+// result, and what a client returns for one. Its message never carries
+// secret input.
 type Error struct {
 	Code    Code
 	Message string
@@ -94,3 +97,18 @@ func CodeOf(err error) Code {
 	}
 	return CodeInternal
 }
+
+// ErrorBody is the body of every unsigned error answer: the parent's own
+// refusals, and the enclave's when it answers before it can sign (a
+// refused attestation or readiness call, a full channel). A signed
+// refusal is instead the response envelope's "error" member,
+// {"code", "message"} (docs/protocol.md).
+//
+//	{"error":"overloaded","message":"parent at its concurrency limit"}
+type ErrorBody struct {
+	Error   Code   `json:"error"`
+	Message string `json:"message"`
+}
+
+// Body is the error's wire body.
+func (e *Error) Body() ErrorBody { return ErrorBody{Error: e.Code, Message: e.Message} }

@@ -1,0 +1,66 @@
+package deptest_test
+
+import (
+	"slices"
+	"testing"
+
+	"github.com/nitro-signer/nitro-signer/internal/deptest"
+)
+
+const m = "github.com/nitro-signer/nitro-signer"
+
+var (
+	// A caller links the contract and the verifiers it needs, none of the
+	// enclave's code or its heavy dependencies.
+	callerRule = deptest.Rule{Forbidden: []string{
+		m + "/enclave", "github.com/ethereum/go-ethereum", "github.com/go-webauthn", "github.com/google/go-tpm",
+	}}
+	// The parent decides nothing: it links neither the enclave's code nor
+	// the request and response envelopes (go-jose).
+	parentRule = deptest.Rule{Forbidden: []string{m + "/enclave", m + "/envelope", "github.com/go-jose"}}
+	// The production enclave links no simulator, development sealer or
+	// development PKI.
+	productionRule = deptest.Rule{Forbidden: []string{
+		m + "/enclave/nsm/nsmsim", m + "/enclave/seal/devseal", m + "/internal/devpki", m + "/attestation/issuer",
+	}}
+	// The contract is the standard library's only.
+	apiRule = deptest.Rule{StandardOnly: true}
+)
+
+// TestDependencies holds each part of the tree to what it may link. Each
+// rule comes with a control: a build that breaks it, which the rule must
+// catch, so a rule that can no longer fail fails here.
+func TestDependencies(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		pkg  string
+		tags string
+		rule deptest.Rule
+		// catch: the build is a control, and the rule must name this
+		// dependency of it.
+		catch string
+	}{
+		{"client", m + "/client", "", callerRule, ""},
+		{"client_hello_program", m + "/internal/deptest/testdata/hello", "", callerRule, ""},
+		{"control_client_rule_catches_the_enclave_service", m + "/enclave/service", "", callerRule, "github.com/ethereum/go-ethereum"},
+		{"parent", m + "/parent/...", "", parentRule, ""},
+		{"control_parent_rule_catches_the_envelope", m + "/envelope", "", parentRule, "github.com/go-jose/go-jose/v4"},
+		{"production_enclave", m + "/enclave/cmd/enclave", "", productionRule, ""},
+		{"control_production_rule_catches_the_simulator_build", m + "/enclave/cmd/enclave", "nsmsim", productionRule, m + "/enclave/nsm/nsmsim"},
+		{"api", m + "/api", "", apiRule, ""},
+		{"control_api_rule_catches_the_envelope", m + "/envelope", "", apiRule, "github.com/fxamacker/cbor/v2"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			bad, err := deptest.Check(tc.pkg, tc.tags, "", tc.rule)
+			if err != nil {
+				t.Fatal(err)
+			}
+			switch {
+			case tc.catch != "" && !slices.Contains(bad, tc.catch):
+				t.Fatalf("the rule does not catch %s in the control %s (tags %q), which links it: it found %v", tc.catch, tc.pkg, tc.tags, bad)
+			case tc.catch == "" && len(bad) > 0:
+				t.Fatalf("%s (tags %q) links what it must not: %v", tc.pkg, tc.tags, bad)
+			}
+		})
+	}
+}
