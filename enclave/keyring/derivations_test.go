@@ -21,9 +21,9 @@ import (
 
 // derivationVectors is the JSON block of docs/derivations.md.
 type derivationVectors struct {
-	MasterSecrets map[string]string `json:"master_secrets"`
-	Salts         map[string]string `json:"salts"`
-	Labels        map[string]string `json:"labels"`
+	MasterSecrets map[string]string  `json:"master_secrets"`
+	Salts         map[string]string  `json:"salts"`
+	Labels        map[string]string  `json:"labels"`
 	Vectors       []derivationVector `json:"vectors"`
 }
 
