@@ -1,6 +1,7 @@
 // Package issuer issues attestation documents in the AWS Nitro format under a
 // development PKI: an untagged COSE_Sign1 signed with ES384, the payload
-// fields and CBOR types the NSM emits, a leaf certificate living a few hours
+// fields and CBOR types the NSM emits (the payload an indefinite-length map
+// by default, as the newest real documents have it), a leaf certificate living a few hours
 // under an intermediate under a development root (all P-384), and a cabundle
 // ordered root first.
 //
@@ -81,6 +82,12 @@ type Options struct {
 	// intermediate.
 	IntermediateNotBefore time.Time
 	IntermediateLifetime  time.Duration
+	// DefinitePayload encodes the payload as a definite-length map (head
+	// 0xa9), as some real documents do (those of 2022–2024 among the shared
+	// vectors). The default is the indefinite-length map (0xbf … 0xff) of
+	// the newest real document (2026), so a client that refuses indefinite
+	// lengths fails in development as it would in production.
+	DefinitePayload bool
 }
 
 // Issuer signs attestation documents with a leaf certificate under an
@@ -91,6 +98,7 @@ type Issuer struct {
 	Intermediate *x509.Certificate
 	Root         *x509.Certificate
 	leafKey      *ecdsa.PrivateKey
+	definite     bool
 }
 
 // NewIssuer creates an intermediate and a leaf under the authority.
@@ -139,7 +147,7 @@ func (a *Authority) NewIssuer(now time.Time, opts Options) (*Issuer, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Issuer{ModuleID: moduleID, Leaf: leaf, Intermediate: inter, Root: a.Root, leafKey: leafKey}, nil
+	return &Issuer{ModuleID: moduleID, Leaf: leaf, Intermediate: inter, Root: a.Root, leafKey: leafKey, definite: opts.DefinitePayload}, nil
 }
 
 // CABundle is the document's cabundle: root first, as AWS orders it.
@@ -183,8 +191,16 @@ func (is *Issuer) Sign(protected, body []byte) ([]byte, error) {
 	return cbor.Marshal([]any{protected, map[any]any{}, body, sig})
 }
 
-// EncodePayload encodes p in the NSM's layout: a definite map of nine
-// entries in the NSM's order, absent optional fields as null.
+// CBOR heads of the payload map.
+const (
+	headIndefiniteMap = 0xbf
+	headBreak         = 0xff
+	headDefiniteMap   = 0xa0
+)
+
+// EncodePayload encodes p in the NSM's layout: a map of nine entries in the
+// NSM's order, absent optional fields as null; indefinite-length
+// (bf … ff) unless the issuer was made with DefinitePayload (a9 …).
 func (is *Issuer) EncodePayload(p Payload) ([]byte, error) {
 	pcrs, err := EncodePCRs(p.PCRs)
 	if err != nil {
@@ -204,7 +220,10 @@ func (is *Issuer) EncodePayload(p Payload) ([]byte, error) {
 		{"user_data", nullable(p.UserData)},
 		{"nonce", nullable(p.Nonce)},
 	}
-	out := []byte{0xa0 | byte(len(fields))}
+	out := []byte{headIndefiniteMap}
+	if is.definite {
+		out = []byte{headDefiniteMap | byte(len(fields))}
+	}
 	for _, f := range fields {
 		k, err := cbor.Marshal(f.key)
 		if err != nil {
@@ -215,6 +234,9 @@ func (is *Issuer) EncodePayload(p Payload) ([]byte, error) {
 			return nil, err
 		}
 		out = append(append(out, k...), v...)
+	}
+	if !is.definite {
+		out = append(out, headBreak)
 	}
 	return out, nil
 }

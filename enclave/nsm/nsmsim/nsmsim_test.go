@@ -93,8 +93,9 @@ func TestSimulatedDocumentVerifiesUnderDevelopmentRoot(t *testing.T) {
 
 // TestSimulatedDocumentHasTheRealFormat checks the layout byte for byte
 // against what the NSM emits: untagged COSE_Sign1, protected a1013822, empty
-// unprotected map, 96-byte signature, a definite nine-entry payload map in
-// the NSM's key order, PCRs 0..15 of 48 bytes, cabundle root first.
+// unprotected map, 96-byte signature, an indefinite-length payload map of
+// nine entries (bf … ff, as the newest real document has it) in the NSM's
+// key order, PCRs 0..15 of 48 bytes, cabundle root first.
 func TestSimulatedDocumentHasTheRealFormat(t *testing.T) {
 	dir, clock := t.TempDir(), &fakeClock{time.Date(2026, 11, 28, 12, 0, 0, 0, time.UTC)}
 	doc, err := open(t, dir, writeBinary(t, "x"), false, clock).Attest(nsm.AttestRequest{})
@@ -115,10 +116,10 @@ func TestSimulatedDocumentHasTheRealFormat(t *testing.T) {
 	if err := cbor.Unmarshal(msg[3], &sig); err != nil || len(sig) != 96 {
 		t.Fatalf("signature: %v, %d bytes", err, len(sig))
 	}
-	if body[0] != 0xa9 {
-		t.Fatalf("payload head %x, want a9 (definite map of 9)", body[0])
+	if body[0] != 0xbf || body[len(body)-1] != 0xff {
+		t.Fatalf("payload head %x and last byte %x, want bf and ff (indefinite-length map)", body[0], body[len(body)-1])
 	}
-	dec := cbor.NewDecoder(bytes.NewReader(body[1:]))
+	dec := cbor.NewDecoder(bytes.NewReader(body[1 : len(body)-1]))
 	wantKeys := []string{"module_id", "digest", "timestamp", "pcrs", "certificate", "cabundle", "public_key", "user_data", "nonce"}
 	for _, want := range wantKeys {
 		var key string
@@ -157,6 +158,9 @@ func TestSimulatedDocumentHasTheRealFormat(t *testing.T) {
 				t.Error("cabundle[0] is not the development root")
 			}
 		}
+	}
+	if n := dec.NumBytesRead(); n != len(body)-2 {
+		t.Fatalf("the nine entries end at byte %d of %d, want the break right after them", n+1, len(body))
 	}
 }
 
