@@ -21,8 +21,8 @@ import (
 
 	"github.com/nitro-signer/nitro-signer/api"
 	"github.com/nitro-signer/nitro-signer/client"
-	"github.com/nitro-signer/nitro-signer/enclave/seal/kmsseal/kmstest"
 	"github.com/nitro-signer/nitro-signer/internal/devpki"
+	"github.com/nitro-signer/nitro-signer/internal/kmstest"
 )
 
 // newSealedEnv starts a stack whose parent keeps a state store and whose

@@ -13,8 +13,8 @@ import (
 
 	"github.com/nitro-signer/nitro-signer/enclave/keyring"
 	"github.com/nitro-signer/nitro-signer/enclave/seal"
-	"github.com/nitro-signer/nitro-signer/enclave/seal/kmsseal/kmstest"
 	"github.com/nitro-signer/nitro-signer/internal/devpki"
+	"github.com/nitro-signer/nitro-signer/internal/kmstest"
 )
 
 const (

@@ -16,10 +16,10 @@ import (
 	"github.com/nitro-signer/nitro-signer/api"
 	"github.com/nitro-signer/nitro-signer/enclave/keyring"
 	"github.com/nitro-signer/nitro-signer/enclave/seal"
-	"github.com/nitro-signer/nitro-signer/enclave/seal/kmsseal/kmstest"
 	"github.com/nitro-signer/nitro-signer/internal/channel"
 	"github.com/nitro-signer/nitro-signer/internal/devpki"
 	"github.com/nitro-signer/nitro-signer/internal/hostproto"
+	"github.com/nitro-signer/nitro-signer/internal/kmstest"
 )
 
 // lyingHost is the parent's host service (what parent/hostsvc answers to

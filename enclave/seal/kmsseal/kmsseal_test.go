@@ -22,8 +22,8 @@ import (
 	"github.com/nitro-signer/nitro-signer/enclave/nsm/nsmsim"
 	"github.com/nitro-signer/nitro-signer/enclave/seal"
 	"github.com/nitro-signer/nitro-signer/enclave/seal/kmsseal"
-	"github.com/nitro-signer/nitro-signer/enclave/seal/kmsseal/kmstest"
 	"github.com/nitro-signer/nitro-signer/internal/hostproto"
+	"github.com/nitro-signer/nitro-signer/internal/kmstest"
 	"github.com/nitro-signer/nitro-signer/parent/egress"
 )
 
