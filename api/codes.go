@@ -12,7 +12,7 @@ import (
 type Code string
 
 const (
-	CodeBadRequest         Code = "bad_request"              // 400 malformed envelope or params
+	CodeBadRequest         Code = "bad_request"              // 400 malformed envelope or params; unsigned for a bad attestation nonce or an unreadable body
 	CodeInvalidOmni        Code = "invalid_omni_account"     // 400 /dev: omni not 64 hex characters
 	CodeInvalidMessageHex  Code = "invalid_message_hex"      // 400 /dev: message_hex not hex
 	CodeInvalidTypedData   Code = "invalid_typed_data"       // 400 /dev: typed data refused
@@ -28,7 +28,7 @@ const (
 	CodeReplayed           Code = "replayed"                 // 401 nonce already used
 	CodeWrongAudience      Code = "wrong_audience"           // 401 aud is not this signer
 	CodeWrongEnclave       Code = "wrong_enclave"            // 421 signed for another enclave instance: attest again and re-sign
-	CodeUnauthorized       Code = "unauthorized"             // 403 role may not call this method (/dev: any auth failure)
+	CodeUnauthorized       Code = "unauthorized"             // 403 role may not call this method (/dev: also unauthenticated, stale_request, replayed, wrong_audience)
 	CodeUnknownMethod      Code = "unknown_method"           // 404 no such method on this surface
 	CodeUnknownEpoch       Code = "unknown_epoch"            // 404 the keyring does not hold that epoch
 	CodeSignerDisabled     Code = "signer_disabled"          // 503 no keys loaded

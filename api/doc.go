@@ -18,9 +18,10 @@
 // envelopes; package envelope signs and verifies them.
 //
 // JSON conventions: byte strings are hex ("0x" optional on input, written
-// with "0x") unless a field says otherwise; []byte fields are standard
-// base64, as encoding/json writes them; omni accounts are 64 hex
-// characters; addresses are written EIP-55 checksummed. The enclave decodes
+// with "0x") unless a field says otherwise; []byte fields are padded
+// standard base64, as encoding/json writes them; omni accounts are 64 hex
+// characters without "0x"; addresses the signer returns are lowercase hex,
+// and a SIWE message must name its address EIP-55 checksummed. The enclave decodes
 // params strictly: no unknown fields, no duplicate keys, no two keys equal
 // under Unicode case folding, each key exactly its field's name.
 package api

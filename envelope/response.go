@@ -107,7 +107,11 @@ var (
 
 // Response is a verified response: Result, or Err when the enclave refused.
 type Response struct {
-	KeyID  string
+	KeyID string
+	// IAT is the enclave's clock when it signed (absent reads as the Unix
+	// epoch). It is informational: freshness comes from req, which binds
+	// the answer to this request, so VerifyResponse compares it with no
+	// clock.
 	IAT    time.Time
 	Result json.RawMessage
 	Err    *api.Error
