@@ -14,8 +14,10 @@
 // payload carries the route, the params as a P in JSON, a nonce, iat, aud
 // and the attested enclave's key id) to /<route>; the answer is a response
 // envelope signed by the enclave's attested key, whose payload carries the
-// result as an R or an [ErrorBody]. docs/protocol.md describes the
-// envelopes; package envelope signs and verifies them.
+// result as an R or a refusal {"code", "message"} (an [Error]). Refusals
+// made before anything could be signed are plain [ErrorBody] JSON.
+// docs/protocol.md describes the envelopes; package envelope signs and
+// verifies them.
 //
 // JSON conventions: byte strings are hex ("0x" optional on input, written
 // with "0x") unless a field says otherwise; []byte fields are padded

@@ -25,3 +25,9 @@ type UserData struct {
 	// Epoch is the current K3 epoch; 0 when no keys are loaded.
 	Epoch uint32 `cbor:"epoch"`
 }
+
+// KMSContextKey is the KMS encryption context key under which the enclave
+// binds every data key to its signer id: a key policy can require
+// kms:EncryptionContext:nitro-signer:signer_id, and a data key of one
+// deployment does not decrypt as another's.
+const KMSContextKey = "nitro-signer:signer_id"

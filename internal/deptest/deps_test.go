@@ -23,6 +23,8 @@ var (
 	productionRule = deptest.Rule{Forbidden: []string{
 		m + "/enclave/nsm/nsmsim", m + "/enclave/seal/devseal", m + "/internal/devpki", m + "/attestation/issuer",
 	}}
+	// What the zones share depends on none of them.
+	sharedRule = deptest.Rule{Forbidden: []string{m + "/enclave", m + "/parent", m + "/client"}}
 	// The contract is the standard library's only.
 	apiRule = deptest.Rule{StandardOnly: true}
 )
@@ -47,6 +49,10 @@ func TestDependencies(t *testing.T) {
 		{"control_parent_rule_catches_the_envelope", m + "/envelope", "", parentRule, "github.com/go-jose/go-jose/v4"},
 		{"production_enclave", m + "/enclave/cmd/enclave", "", productionRule, ""},
 		{"control_production_rule_catches_the_simulator_build", m + "/enclave/cmd/enclave", "nsmsim", productionRule, m + "/enclave/nsm/nsmsim"},
+		{"shared_internal", m + "/internal/...", "", sharedRule, ""},
+		{"shared_envelope", m + "/envelope", "", sharedRule, ""},
+		{"shared_attestation", m + "/attestation/...", "", sharedRule, ""},
+		{"control_shared_rule_catches_a_zone", m + "/enclave/cmd/enclave", "", sharedRule, m + "/enclave/server"},
 		{"api", m + "/api", "", apiRule, ""},
 		{"control_api_rule_catches_the_envelope", m + "/envelope", "", apiRule, "github.com/fxamacker/cbor/v2"},
 	} {

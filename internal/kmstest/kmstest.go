@@ -37,7 +37,6 @@ import (
 	"time"
 
 	"github.com/nitro-signer/nitro-signer/attestation"
-	"github.com/nitro-signer/nitro-signer/enclave/seal/cms"
 )
 
 // Policy is the key policy the local KMS enforces on its one attested key,
@@ -383,7 +382,7 @@ func (s *Server) answer(k *key, rc *recipient, dataKey []byte, out map[string]an
 	if kerr != nil {
 		return kerr
 	}
-	env, err := cms.Encrypt(pub, dataKey, cms.EncryptOptions{Indefinite: true, SubjectKeyID: []byte("recipient")})
+	env, err := EncryptCMS(pub, dataKey, EncryptOptions{Indefinite: true, SubjectKeyID: []byte("recipient")})
 	if err != nil {
 		return &kmsError{500, "KMSInternalException", err.Error()}
 	}

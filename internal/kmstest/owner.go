@@ -11,19 +11,16 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/kms"
 
-	"github.com/nitro-signer/nitro-signer/enclave/seal"
-	"github.com/nitro-signer/nitro-signer/enclave/seal/kmsseal"
+	"github.com/nitro-signer/nitro-signer/api"
 )
 
-// Owner is the owner of an account's keys using them with the account's
+// Owner is a seal.Sealer: the owner of an account's keys using them with the account's
 // own credentials, outside any enclave and with no attestation: for an
 // attested key KMS refuses it; for a key in an account the parent
 // controls it is how the parent reads what was sealed under that key.
 type Owner struct {
 	client *kms.Client
 }
-
-var _ seal.Sealer = (*Owner)(nil)
 
 // Owner returns the owner of account a's keys, calling this server.
 func (s *Server) Owner(a Account) *Owner {
@@ -53,7 +50,7 @@ func (*Owner) NewDataKey(context.Context, string) ([]byte, []byte, error) {
 // Recipient, under whichever key made it.
 func (o *Owner) Unwrap(ctx context.Context, signerID string, wrapped []byte) ([]byte, error) {
 	out, err := o.client.Decrypt(ctx, &kms.DecryptInput{
-		CiphertextBlob: wrapped, EncryptionContext: map[string]string{kmsseal.ContextKey: signerID},
+		CiphertextBlob: wrapped, EncryptionContext: map[string]string{api.KMSContextKey: signerID},
 	})
 	if err != nil {
 		return nil, err

@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/nitro-signer/nitro-signer/enclave/seal/cms"
+	"github.com/nitro-signer/nitro-signer/internal/kmstest"
 )
 
 var key = func() *rsa.PrivateKey {
@@ -21,17 +22,17 @@ var key = func() *rsa.PrivateKey {
 func TestRoundTrip(t *testing.T) {
 	for _, tc := range []struct {
 		name string
-		o    cms.EncryptOptions
+		o    kmstest.EncryptOptions
 		n    int
 	}{
-		{"DER, issuer and serial", cms.EncryptOptions{}, 32},
-		{"BER indefinite, subject key id (as KMS answers)", cms.EncryptOptions{Indefinite: true, SubjectKeyID: []byte{1, 2, 3}}, 32},
-		{"block-sized plaintext, 16-byte segments", cms.EncryptOptions{Indefinite: true, Segment: 16}, 48},
-		{"explicit empty OAEP label", cms.EncryptOptions{ExplicitLabel: true}, 32},
-		{"long plaintext", cms.EncryptOptions{}, 1000},
+		{"DER, issuer and serial", kmstest.EncryptOptions{}, 32},
+		{"BER indefinite, subject key id (as KMS answers)", kmstest.EncryptOptions{Indefinite: true, SubjectKeyID: []byte{1, 2, 3}}, 32},
+		{"block-sized plaintext, 16-byte segments", kmstest.EncryptOptions{Indefinite: true, Segment: 16}, 48},
+		{"explicit empty OAEP label", kmstest.EncryptOptions{ExplicitLabel: true}, 32},
+		{"long plaintext", kmstest.EncryptOptions{}, 1000},
 	} {
 		plain := bytes.Repeat([]byte{0xa5}, tc.n)
-		b, err := cms.Encrypt(&key.PublicKey, plain, tc.o)
+		b, err := kmstest.EncryptCMS(&key.PublicKey, plain, tc.o)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -44,7 +45,7 @@ func TestRoundTrip(t *testing.T) {
 
 func TestDecryptRefusesOtherKey(t *testing.T) {
 	other, _ := rsa.GenerateKey(rand.Reader, 2048)
-	b, _ := cms.Encrypt(&other.PublicKey, make([]byte, 32), cms.EncryptOptions{})
+	b, _ := kmstest.EncryptCMS(&other.PublicKey, make([]byte, 32), kmstest.EncryptOptions{})
 	if _, err := cms.Decrypt(b, key); !errors.Is(err, cms.ErrMalformed) {
 		t.Fatalf("wrapped to another key: %v", err)
 	}
@@ -52,7 +53,7 @@ func TestDecryptRefusesOtherKey(t *testing.T) {
 
 func TestDecryptRefusesTruncatedAndTrailing(t *testing.T) {
 	for _, indef := range []bool{false, true} {
-		b, _ := cms.Encrypt(&key.PublicKey, make([]byte, 32), cms.EncryptOptions{Indefinite: indef})
+		b, _ := kmstest.EncryptCMS(&key.PublicKey, make([]byte, 32), kmstest.EncryptOptions{Indefinite: indef})
 		for n := range len(b) {
 			if _, err := cms.Decrypt(b[:n], key); err == nil {
 				t.Fatalf("indefinite=%v: truncated to %d decrypted", indef, n)
@@ -69,7 +70,7 @@ func TestDecryptRefusesTruncatedAndTrailing(t *testing.T) {
 // RSA-OAEP, so the caller's AEAD over the sealed keyring is what detects
 // changed content.
 func TestDecryptSurvivesEveryAlteredByte(t *testing.T) {
-	b, _ := cms.Encrypt(&key.PublicKey, make([]byte, 32), cms.EncryptOptions{Indefinite: true})
+	b, _ := kmstest.EncryptCMS(&key.PublicKey, make([]byte, 32), kmstest.EncryptOptions{Indefinite: true})
 	for i := range b {
 		c := bytes.Clone(b)
 		c[i] ^= 0x40
@@ -79,7 +80,7 @@ func TestDecryptSurvivesEveryAlteredByte(t *testing.T) {
 
 func FuzzDecrypt(f *testing.F) {
 	for _, indef := range []bool{false, true} {
-		b, _ := cms.Encrypt(&key.PublicKey, make([]byte, 32), cms.EncryptOptions{Indefinite: indef, SubjectKeyID: []byte{9}})
+		b, _ := kmstest.EncryptCMS(&key.PublicKey, make([]byte, 32), kmstest.EncryptOptions{Indefinite: indef, SubjectKeyID: []byte{9}})
 		f.Add(b)
 	}
 	f.Add([]byte{0x30, 0x80, 0x30, 0x80, 0, 0, 0, 0})

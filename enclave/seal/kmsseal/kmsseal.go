@@ -30,6 +30,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/kms/types"
 	"github.com/aws/smithy-go"
 
+	"github.com/nitro-signer/nitro-signer/api"
 	"github.com/nitro-signer/nitro-signer/enclave/config"
 	"github.com/nitro-signer/nitro-signer/enclave/seal"
 	"github.com/nitro-signer/nitro-signer/enclave/seal/cms"
@@ -37,8 +38,8 @@ import (
 )
 
 // ContextKey is the encryption context key that binds a data key to the
-// deployment's signer_id.
-const ContextKey = "nitro-signer:signer_id"
+// deployment (api.KMSContextKey).
+const ContextKey = api.KMSContextKey
 
 // Errors of the KMS sealer, for errors.Is.
 var (
