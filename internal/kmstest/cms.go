@@ -8,31 +8,14 @@ import (
 	"crypto/rsa"
 	"crypto/sha256"
 	"encoding/asn1"
+
+	"github.com/nitro-signer/nitro-signer/internal/cmsfmt"
 )
 
 // What KMS writes as CiphertextForRecipient: a CMS EnvelopedData (RFC 5652)
 // of the plaintext to the Recipient document's RSA key, RSAES-OAEP with
 // SHA-256 for the content key and AES-256-CBC for the content. The enclave
 // reads it with enclave/seal/cms.
-
-// Object identifiers and universal tags of what Encrypt writes.
-var (
-	oidEnvelopedData = asn1.ObjectIdentifier{1, 2, 840, 113549, 1, 7, 3}
-	oidData          = asn1.ObjectIdentifier{1, 2, 840, 113549, 1, 7, 1}
-	oidRSAESOAEP     = asn1.ObjectIdentifier{1, 2, 840, 113549, 1, 1, 7}
-	oidMGF1          = asn1.ObjectIdentifier{1, 2, 840, 113549, 1, 1, 8}
-	oidPSpecified    = asn1.ObjectIdentifier{1, 2, 840, 113549, 1, 1, 9}
-	oidSHA256        = asn1.ObjectIdentifier{2, 16, 840, 1, 101, 3, 4, 2, 1}
-	oidAES256CBC     = asn1.ObjectIdentifier{2, 16, 840, 1, 101, 3, 4, 1, 42}
-)
-
-const (
-	tagInteger     = 0x02
-	tagOctetString = 0x04
-	tagNull        = 0x05
-	tagSequence    = 0x10
-	tagSet         = 0x11
-)
 
 // EncryptOptions shape EncryptCMS's output.
 type EncryptOptions struct {
@@ -71,23 +54,25 @@ func EncryptCMS(pub *rsa.PublicKey, plaintext []byte, o EncryptOptions) ([]byte,
 	cons := func(tag byte, parts ...[]byte) []byte { return encode(tag|0x20, o.Indefinite, parts...) }
 	prim := func(tag byte, v []byte) []byte { return encode(tag, false, v) }
 	oid := func(id asn1.ObjectIdentifier) []byte { b, _ := asn1.Marshal(id); return b }
-	algNull := func(id asn1.ObjectIdentifier) []byte { return cons(tagSequence, oid(id), []byte{tagNull, 0}) }
+	algNull := func(id asn1.ObjectIdentifier) []byte {
+		return cons(cmsfmt.TagSequence, oid(id), []byte{cmsfmt.TagNull, 0})
+	}
 
-	version, rid := byte(0), cons(tagSequence, cons(tagSequence), prim(tagInteger, []byte{0}))
+	version, rid := byte(0), cons(cmsfmt.TagSequence, cons(cmsfmt.TagSequence), prim(cmsfmt.TagInteger, []byte{0}))
 	if o.SubjectKeyID != nil {
 		version, rid = 2, encode(0x80, false, o.SubjectKeyID)
 	}
 	// KMS writes hashFunc and maskGenFunc and leaves pSourceFunc at its
 	// default (an empty label); ExplicitLabel writes it out.
 	oaepParams := [][]byte{
-		cons(0x80, algNull(oidSHA256)),
-		cons(0x80|0x01, cons(tagSequence, oid(oidMGF1), algNull(oidSHA256))),
+		cons(0x80, algNull(cmsfmt.OIDSHA256)),
+		cons(0x80|0x01, cons(cmsfmt.TagSequence, oid(cmsfmt.OIDMGF1), algNull(cmsfmt.OIDSHA256))),
 	}
 	if o.ExplicitLabel {
-		oaepParams = append(oaepParams, cons(0x80|0x02, cons(tagSequence, oid(oidPSpecified), prim(tagOctetString, nil))))
+		oaepParams = append(oaepParams, cons(0x80|0x02, cons(cmsfmt.TagSequence, oid(cmsfmt.OIDPSpecified), prim(cmsfmt.TagOctetString, nil))))
 	}
-	oaep := cons(tagSequence, oaepParams...)
-	ktri := cons(tagSequence, prim(tagInteger, []byte{version}), rid, cons(tagSequence, oid(oidRSAESOAEP), oaep), prim(tagOctetString, wrapped))
+	oaep := cons(cmsfmt.TagSequence, oaepParams...)
+	ktri := cons(cmsfmt.TagSequence, prim(cmsfmt.TagInteger, []byte{version}), rid, cons(cmsfmt.TagSequence, oid(cmsfmt.OIDRSAESOAEP), oaep), prim(cmsfmt.TagOctetString, wrapped))
 	var content []byte
 	if o.Indefinite {
 		// KMS sends the content as one segment of a constructed [0];
@@ -98,15 +83,15 @@ func EncryptCMS(pub *rsa.PublicKey, plaintext []byte, o EncryptOptions) ([]byte,
 		}
 		var segs [][]byte
 		for i := 0; i < len(ct); i += seg {
-			segs = append(segs, prim(tagOctetString, ct[i:min(i+seg, len(ct))]))
+			segs = append(segs, prim(cmsfmt.TagOctetString, ct[i:min(i+seg, len(ct))]))
 		}
 		content = encode(0x80|0x20, true, segs...)
 	} else {
 		content = encode(0x80, false, ct)
 	}
-	eci := cons(tagSequence, oid(oidData), cons(tagSequence, oid(oidAES256CBC), prim(tagOctetString, iv)), content)
-	ed := cons(tagSequence, prim(tagInteger, []byte{version}), cons(tagSet, ktri), eci)
-	return cons(tagSequence, oid(oidEnvelopedData), cons(0x80, ed)), nil
+	eci := cons(cmsfmt.TagSequence, oid(cmsfmt.OIDData), cons(cmsfmt.TagSequence, oid(cmsfmt.OIDAES256CBC), prim(cmsfmt.TagOctetString, iv)), content)
+	ed := cons(cmsfmt.TagSequence, prim(cmsfmt.TagInteger, []byte{version}), cons(cmsfmt.TagSet, ktri), eci)
+	return cons(cmsfmt.TagSequence, oid(cmsfmt.OIDEnvelopedData), cons(0x80, ed)), nil
 }
 
 // encode writes one element: definite length, or indefinite with an

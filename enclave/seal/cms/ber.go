@@ -3,6 +3,8 @@ package cms
 import (
 	"errors"
 	"fmt"
+
+	"github.com/nitro-signer/nitro-signer/internal/cmsfmt"
 )
 
 // A minimal BER reader: the subset CMS EnvelopedData uses, with definite and
@@ -16,13 +18,6 @@ const maxDepth = 16
 
 // Universal tags and classes used here.
 const (
-	tagInteger     = 0x02
-	tagOctetString = 0x04
-	tagNull        = 0x05
-	tagOID         = 0x06
-	tagSequence    = 0x10
-	tagSet         = 0x11
-
 	classUniversal = 0
 	classContext   = 2
 )
@@ -131,7 +126,7 @@ func octets(e element, depth int) ([]byte, error) {
 	}
 	var out []byte
 	for _, p := range parts {
-		if !(p.class == classUniversal && p.tag == tagOctetString) {
+		if !(p.class == classUniversal && p.tag == cmsfmt.TagOctetString) {
 			return nil, malformed("segment of an OCTET STRING has tag %d", p.tag)
 		}
 		v, err := octets(p, depth+1)

@@ -16,24 +16,15 @@ import (
 	"crypto/rsa"
 	"crypto/sha256"
 	"encoding/asn1"
-)
 
-// Object identifiers.
-var (
-	oidEnvelopedData = asn1.ObjectIdentifier{1, 2, 840, 113549, 1, 7, 3}
-	oidData          = asn1.ObjectIdentifier{1, 2, 840, 113549, 1, 7, 1}
-	oidRSAESOAEP     = asn1.ObjectIdentifier{1, 2, 840, 113549, 1, 1, 7}
-	oidMGF1          = asn1.ObjectIdentifier{1, 2, 840, 113549, 1, 1, 8}
-	oidPSpecified    = asn1.ObjectIdentifier{1, 2, 840, 113549, 1, 1, 9}
-	oidSHA256        = asn1.ObjectIdentifier{2, 16, 840, 1, 101, 3, 4, 2, 1}
-	oidAES256CBC     = asn1.ObjectIdentifier{2, 16, 840, 1, 101, 3, 4, 1, 42}
+	"github.com/nitro-signer/nitro-signer/internal/cmsfmt"
 )
 
 // MaxSize bounds an EnvelopedData accepted for decryption.
 const MaxSize = 64 << 10
 
 func oidIs(e element, oid asn1.ObjectIdentifier) bool {
-	if !e.is(classUniversal, tagOID, false) {
+	if !e.is(classUniversal, cmsfmt.TagOID, false) {
 		return false
 	}
 	der, _ := asn1.Marshal(oid)
@@ -68,22 +59,22 @@ func Decrypt(b []byte, priv *rsa.PrivateKey) ([]byte, error) {
 	if len(rest) != 0 {
 		return nil, malformed("trailing bytes")
 	}
-	ci, err := expect(top, classUniversal, tagSequence, 2, 2, 0)
+	ci, err := expect(top, classUniversal, cmsfmt.TagSequence, 2, 2, 0)
 	if err != nil {
 		return nil, err
 	}
-	if !oidIs(ci[0], oidEnvelopedData) {
+	if !oidIs(ci[0], cmsfmt.OIDEnvelopedData) {
 		return nil, malformed("content type is not envelopedData")
 	}
 	wrapper, err := expect(ci[1], classContext, 0, 1, 1, 1)
 	if err != nil {
 		return nil, err
 	}
-	ed, err := expect(wrapper[0], classUniversal, tagSequence, 3, 5, 2)
+	ed, err := expect(wrapper[0], classUniversal, cmsfmt.TagSequence, 3, 5, 2)
 	if err != nil {
 		return nil, err
 	}
-	if !ed[0].is(classUniversal, tagInteger, false) || len(ed[0].content) != 1 || ed[0].content[0] > 4 {
+	if !ed[0].is(classUniversal, cmsfmt.TagInteger, false) || len(ed[0].content) != 1 || ed[0].content[0] > 4 {
 		return nil, malformed("EnvelopedData version")
 	}
 	i := 1
@@ -93,7 +84,7 @@ func Decrypt(b []byte, priv *rsa.PrivateKey) ([]byte, error) {
 	if i+1 >= len(ed) {
 		return nil, malformed("EnvelopedData too short")
 	}
-	ris, err := expect(ed[i], classUniversal, tagSet, 1, 1, 3)
+	ris, err := expect(ed[i], classUniversal, cmsfmt.TagSet, 1, 1, 3)
 	if err != nil {
 		return nil, err
 	}
@@ -106,21 +97,21 @@ func Decrypt(b []byte, priv *rsa.PrivateKey) ([]byte, error) {
 }
 
 func unwrapKey(ri element, priv *rsa.PrivateKey) ([]byte, error) {
-	ktri, err := expect(ri, classUniversal, tagSequence, 4, 4, 4)
+	ktri, err := expect(ri, classUniversal, cmsfmt.TagSequence, 4, 4, 4)
 	if err != nil {
 		return nil, malformed("recipient is not a KeyTransRecipientInfo")
 	}
-	if !ktri[0].is(classUniversal, tagInteger, false) || len(ktri[0].content) != 1 ||
+	if !ktri[0].is(classUniversal, cmsfmt.TagInteger, false) || len(ktri[0].content) != 1 ||
 		(ktri[0].content[0] != 0 && ktri[0].content[0] != 2) {
 		return nil, malformed("KeyTransRecipientInfo version")
 	}
 	// ktri[1] is the recipient identifier (issuer and serial, or subject key
 	// identifier): there is one recipient and one private key to try.
-	alg, err := expect(ktri[2], classUniversal, tagSequence, 1, 2, 5)
+	alg, err := expect(ktri[2], classUniversal, cmsfmt.TagSequence, 1, 2, 5)
 	if err != nil {
 		return nil, err
 	}
-	if !oidIs(alg[0], oidRSAESOAEP) {
+	if !oidIs(alg[0], cmsfmt.OIDRSAESOAEP) {
 		return nil, malformed("key encryption is not RSAES-OAEP")
 	}
 	if len(alg) != 2 {
@@ -129,7 +120,7 @@ func unwrapKey(ri element, priv *rsa.PrivateKey) ([]byte, error) {
 	if err := checkOAEPParams(alg[1]); err != nil {
 		return nil, err
 	}
-	if !ktri[3].is(classUniversal, tagOctetString, ktri[3].constructed) {
+	if !ktri[3].is(classUniversal, cmsfmt.TagOctetString, ktri[3].constructed) {
 		return nil, malformed("encryptedKey is not an OCTET STRING")
 	}
 	wrapped, err := octets(ktri[3], 5)
@@ -150,7 +141,7 @@ func unwrapKey(ri element, priv *rsa.PrivateKey) ([]byte, error) {
 // checkOAEPParams requires hashFunc SHA-256, MGF1 with SHA-256 and an empty
 // label.
 func checkOAEPParams(p element) error {
-	fields, err := expect(p, classUniversal, tagSequence, 2, 3, 6)
+	fields, err := expect(p, classUniversal, cmsfmt.TagSequence, 2, 3, 6)
 	if err != nil {
 		return err
 	}
@@ -158,18 +149,18 @@ func checkOAEPParams(p element) error {
 	if err != nil {
 		return malformed("RSAES-OAEP hashFunc missing")
 	}
-	if err := isAlg(hash[0], oidSHA256); err != nil {
+	if err := isAlg(hash[0], cmsfmt.OIDSHA256); err != nil {
 		return err
 	}
 	mgf, err := expect(fields[1], classContext, 1, 1, 1, 7)
 	if err != nil {
 		return malformed("RSAES-OAEP maskGenFunc missing")
 	}
-	m, err := expect(mgf[0], classUniversal, tagSequence, 2, 2, 8)
-	if err != nil || !oidIs(m[0], oidMGF1) {
+	m, err := expect(mgf[0], classUniversal, cmsfmt.TagSequence, 2, 2, 8)
+	if err != nil || !oidIs(m[0], cmsfmt.OIDMGF1) {
 		return malformed("RSAES-OAEP maskGenFunc is not MGF1")
 	}
-	if err := isAlg(m[1], oidSHA256); err != nil {
+	if err := isAlg(m[1], cmsfmt.OIDSHA256); err != nil {
 		return err
 	}
 	if len(fields) == 3 {
@@ -177,8 +168,8 @@ func checkOAEPParams(p element) error {
 		if err != nil {
 			return malformed("RSAES-OAEP pSourceFunc")
 		}
-		pf, err := expect(ps[0], classUniversal, tagSequence, 2, 2, 8)
-		if err != nil || !oidIs(pf[0], oidPSpecified) || !pf[1].is(classUniversal, tagOctetString, false) || len(pf[1].content) != 0 {
+		pf, err := expect(ps[0], classUniversal, cmsfmt.TagSequence, 2, 2, 8)
+		if err != nil || !oidIs(pf[0], cmsfmt.OIDPSpecified) || !pf[1].is(classUniversal, cmsfmt.TagOctetString, false) || len(pf[1].content) != 0 {
 			return malformed("RSAES-OAEP label must be empty")
 		}
 	}
@@ -187,29 +178,29 @@ func checkOAEPParams(p element) error {
 
 // isAlg checks an AlgorithmIdentifier with absent or NULL parameters.
 func isAlg(e element, oid asn1.ObjectIdentifier) error {
-	a, err := expect(e, classUniversal, tagSequence, 1, 2, 9)
+	a, err := expect(e, classUniversal, cmsfmt.TagSequence, 1, 2, 9)
 	if err != nil || !oidIs(a[0], oid) {
 		return malformed("algorithm is not %v", oid)
 	}
-	if len(a) == 2 && !(a[1].is(classUniversal, tagNull, false) && len(a[1].content) == 0) {
+	if len(a) == 2 && !(a[1].is(classUniversal, cmsfmt.TagNull, false) && len(a[1].content) == 0) {
 		return malformed("algorithm %v has parameters", oid)
 	}
 	return nil
 }
 
 func decryptContent(e element, cek []byte) ([]byte, error) {
-	eci, err := expect(e, classUniversal, tagSequence, 3, 3, 3)
+	eci, err := expect(e, classUniversal, cmsfmt.TagSequence, 3, 3, 3)
 	if err != nil {
 		return nil, malformed("encryptedContentInfo without encrypted content")
 	}
-	if !oidIs(eci[0], oidData) {
+	if !oidIs(eci[0], cmsfmt.OIDData) {
 		return nil, malformed("content type is not data")
 	}
-	alg, err := expect(eci[1], classUniversal, tagSequence, 2, 2, 4)
-	if err != nil || !oidIs(alg[0], oidAES256CBC) {
+	alg, err := expect(eci[1], classUniversal, cmsfmt.TagSequence, 2, 2, 4)
+	if err != nil || !oidIs(alg[0], cmsfmt.OIDAES256CBC) {
 		return nil, malformed("content encryption is not AES-256-CBC")
 	}
-	if !alg[1].is(classUniversal, tagOctetString, false) || len(alg[1].content) != aes.BlockSize {
+	if !alg[1].is(classUniversal, cmsfmt.TagOctetString, false) || len(alg[1].content) != aes.BlockSize {
 		return nil, malformed("AES-CBC IV")
 	}
 	iv := alg[1].content
