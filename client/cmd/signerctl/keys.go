@@ -13,8 +13,7 @@ import (
 	"time"
 
 	"github.com/nitro-signer/nitro-signer/client"
-	"github.com/nitro-signer/nitro-signer/enclave/keyring"
-	"github.com/nitro-signer/nitro-signer/enclave/seal"
+	"github.com/nitro-signer/nitro-signer/internal/sealfmt"
 )
 
 // keysCmd: signerctl keys status|rotate|import|sync [flags]
@@ -83,6 +82,10 @@ func keysCmd(args []string, stdout, stderr io.Writer) int {
 	return 0
 }
 
+// secretSize is the size of a master secret (the enclave keyring's
+// SecretSize, which signerctl does not link).
+const secretSize = 32
+
 // readSecretFile reads a master secret: 32 raw bytes, or 64 hex characters
 // (optionally 0x-prefixed, surrounding whitespace ignored). Errors never
 // quote the file's content.
@@ -95,15 +98,15 @@ func readSecretFile(path string) ([]byte, error) {
 		return nil, err
 	}
 	defer clear(b)
-	if len(b) == keyring.SecretSize {
+	if len(b) == secretSize {
 		return bytes.Clone(b), nil
 	}
 	t := bytes.TrimSpace(b)
 	t = bytes.TrimPrefix(bytes.TrimPrefix(t, []byte("0x")), []byte("0X"))
-	if len(t) != 2*keyring.SecretSize {
+	if len(t) != 2*secretSize {
 		return nil, fmt.Errorf("%s: want 32 raw bytes or 64 hex characters", path)
 	}
-	out := make([]byte, keyring.SecretSize)
+	out := make([]byte, secretSize)
 	if _, err := hex.Decode(out, t); err != nil {
 		clear(out)
 		return nil, fmt.Errorf("%s: not hex", path)
@@ -124,7 +127,7 @@ func keysInspect(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "keys inspect: %v\n", err)
 		return 1
 	}
-	h, err := seal.ParseHeader(b)
+	h, _, err := sealfmt.Parse(b)
 	if err != nil {
 		fmt.Fprintf(stderr, "keys inspect: %s: %v\n", args[0], err)
 		return 1
