@@ -35,4 +35,3 @@ func (p PCRFlags) Set(v string) error {
 	p[i] = b
 	return nil
 }
-

@@ -53,7 +53,7 @@ func newFloorMeter() (*floorMeter, error) {
 	if err != nil {
 		return nil, err
 	}
-	msg := []byte("hello from signerctl")
+	msg := []byte("hello from signer-bench")
 	result := service.DevSignMessageResponse{Signature: "0x" + strings.Repeat("ab", 65), Address: "0x" + strings.Repeat("cd", 20), KeyVersion: 1}
 	m := &floorMeter{cpu: map[string]time.Duration{}, ops: map[string]int{}}
 	m.parts = map[string]func() error{

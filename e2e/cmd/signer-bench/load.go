@@ -66,7 +66,7 @@ const maxSignedAhead = 400_000
 // every core.
 func signAhead(ctx context.Context, c *client.Client, mix map[string]int, n int, stderr io.Writer) ([]*client.Request, error) {
 	methods := mixMethods(mix)
-	fmt.Fprintf(stderr, "bench: signing %d requests ahead…\n", n)
+	fmt.Fprintf(stderr, "signer-bench: signing %d requests ahead…\n", n)
 	pool := make([]*client.Request, n)
 	workers := runtime.GOMAXPROCS(0)
 	errs := make([]error, workers)
@@ -207,7 +207,7 @@ func runLoad(ctx context.Context, c *client.Client, o loadOptions, stderr io.Wri
 					nerr += e
 				}
 				mu.Unlock()
-				fmt.Fprintf(stderr, "\rbench: %4.0fs  %7d requests  %7.0f req/s  %d errors   ", time.Since(start).Seconds(), n, float64(n-last), nerr)
+				fmt.Fprintf(stderr, "\rsigner-bench: %4.0fs  %7d requests  %7.0f req/s  %d errors   ", time.Since(start).Seconds(), n, float64(n-last), nerr)
 				last = n
 			}
 		}
@@ -222,7 +222,7 @@ func runLoad(ctx context.Context, c *client.Client, o loadOptions, stderr io.Wri
 					return
 				case <-t.C:
 					if err := o.floor.sample(floorSlice); err != nil {
-						fmt.Fprintf(stderr, "\nbench: crypto floor under load: %v\n", err)
+						fmt.Fprintf(stderr, "\nsigner-bench: crypto floor under load: %v\n", err)
 						return
 					}
 				}
@@ -282,7 +282,7 @@ func runLoad(ctx context.Context, c *client.Client, o loadOptions, stderr io.Wri
 	close(stop)
 	background.Wait()
 	if o.pool != nil {
-		fmt.Fprintf(stderr, "bench: verifying %d answers…\n", done.Load())
+		fmt.Fprintf(stderr, "signer-bench: verifying %d answers…\n", done.Load())
 		n, verrs := verifyAnswers(ctx, c, o.pool, answers)
 		ok.Add(n)
 		for code, n := range verrs {

@@ -14,11 +14,11 @@ import (
 // The plot's geometry, in SVG user units.
 const (
 	plotWidth    = 880
-	plotHeight   = 540
+	plotHeight   = 620
 	marginLeft   = 80
 	marginRight  = 96
-	marginTop    = 64
-	marginBottom = 64
+	marginTop    = 84
+	marginBottom = 124 // the axis title, then the legend
 	innerWidth   = plotWidth - marginLeft - marginRight
 	innerHeight  = plotHeight - marginTop - marginBottom
 )
@@ -90,9 +90,14 @@ func plotSweep(s *SweepReport) ([]byte, error) {
 	fmt.Fprintf(&b, `<svg xmlns="http://www.w3.org/2000/svg" width="%d" height="%d" viewBox="0 0 %d %d" font-family="Helvetica, Arial, sans-serif" font-size="12">`+"\n",
 		plotWidth, plotHeight, plotWidth, plotHeight)
 	fmt.Fprintf(&b, `<rect width="%d" height="%d" fill="#ffffff"/>`+"\n", plotWidth, plotHeight)
-	fmt.Fprintf(&b, `<text x="%d" y="24" font-size="15" font-weight="bold">%s</text>`+"\n", marginLeft, text(title(s)))
-	fmt.Fprintf(&b, `<text x="%d" y="42" fill="#555555">%s</text>`+"\n", marginLeft,
-		text("latency from each request's due time (open loop); server CPU from /proc, every --pid process together"))
+	heading, note := "latency", "latency from each request's due time (open loop)"
+	if len(cpu) > 0 {
+		heading, note = "latency and server CPU", note+"; server CPU from /proc, every --pid process together"
+	}
+	fmt.Fprintf(&b, `<text x="%d" y="24" font-size="15" font-weight="bold">%s</text>`+"\n", marginLeft,
+		text("signer-bench sweep: "+heading+" against the request rate"))
+	fmt.Fprintf(&b, `<text x="%d" y="44">%s</text>`+"\n", marginLeft, text(title(s)))
+	fmt.Fprintf(&b, `<text x="%d" y="62" fill="#555555">%s</text>`+"\n", marginLeft, text(note))
 
 	// Grid and ticks.
 	bottom, right := float64(marginTop+innerHeight), float64(marginLeft+innerWidth)
@@ -140,8 +145,10 @@ func plotSweep(s *SweepReport) ([]byte, error) {
 		for _, p := range l.points {
 			fmt.Fprintf(&b, `<circle cx="%.1f" cy="%.1f" r="3.5" fill="%s" stroke="%s" stroke-width="1.5"/>`+"\n", xOf(p.x), yAt(p.y), fill, l.color)
 		}
-		ly := float64(marginTop) + 18 + 18*float64(i)
-		lx := float64(marginLeft) + 14
+		// The legend, under the plot: two columns, p99 then p50, offered
+		// then achieved.
+		ly := bottom + 72 + 20*float64(i/2)
+		lx := float64(marginLeft) + 320*float64(i%2)
 		fmt.Fprintf(&b, `<line x1="%.1f" y1="%.1f" x2="%.1f" y2="%.1f" stroke="%s" stroke-width="2"%s/>`+"\n", lx, ly, lx+28, ly, l.color, dash)
 		fmt.Fprintf(&b, `<circle cx="%.1f" cy="%.1f" r="3.5" fill="%s" stroke="%s" stroke-width="1.5"/>`+"\n", lx+14, ly, fill, l.color)
 		fmt.Fprintf(&b, `<text x="%.1f" y="%.1f">%s</text>`+"\n", lx+36, ly+4, text(l.label))
@@ -155,7 +162,7 @@ func title(s *SweepReport) string {
 	for _, m := range slices.Sorted(mapKeys(s.Mix)) {
 		mix = append(mix, fmt.Sprintf("%s×%d", m, s.Mix[m]))
 	}
-	return fmt.Sprintf("signer-bench sweep: %s over %s, %d clients, %s s per step; closed-loop maximum %s requests/s",
+	return fmt.Sprintf("%s over %s, %d clients, %s s per step; closed-loop maximum %s requests/s",
 		strings.Join(mix, " "), s.Protocol, s.Concurrency, number(s.StepDuration), number(math.Round(s.MaxRPS)))
 }
 
