@@ -194,24 +194,26 @@ func linearTicks(top float64) []float64 {
 	return ticks
 }
 
-// logTicks are 1, 2 and 5 times the powers of ten from the one at or below
-// lo to the one at or above hi, which are the axis's ends.
+// logTicks are the numbers 1, 2 and 5 times a power of ten from the
+// largest at or below lo to the smallest at or above hi, which are the
+// axis's ends.
 func logTicks(lo, hi float64) (ticks []float64, from, to float64) {
 	if !positive(lo) || !positive(hi) || lo > hi {
 		lo, hi = 1, 1
 	}
-	from, to = math.Pow(10, math.Floor(math.Log10(lo))), math.Pow(10, math.Ceil(math.Log10(hi)))
-	if to <= from {
-		to = from * 10
-	}
-	for d := from; d <= to*(1+1e-9); d *= 10 {
+	decade := math.Pow(10, math.Floor(math.Log10(lo)))
+	for ; ; decade *= 10 {
 		for _, m := range []float64{1, 2, 5} {
-			if v := roundTo(d*m, d); v <= to*(1+1e-9) {
-				ticks = append(ticks, v)
+			v := roundTo(decade*m, decade)
+			switch {
+			case v <= lo*(1+1e-9):
+				ticks = ticks[:0] // the largest at or below lo starts the axis
+			case len(ticks) > 1 && ticks[len(ticks)-1] >= hi*(1-1e-9):
+				return ticks, ticks[0], ticks[len(ticks)-1]
 			}
+			ticks = append(ticks, v)
 		}
 	}
-	return ticks, from, to
 }
 
 // roundTo rounds v to the precision of unit (a power of ten, or 1, 2 or 5

@@ -187,10 +187,11 @@ func TestTicks(t *testing.T) {
 		want     []float64
 		from, to float64
 	}{
-		{"two_decades", 2.5, 340, []float64{1, 2, 5, 10, 20, 50, 100, 200, 500, 1000}, 1, 1000},
-		{"under_one", 0.3, 0.8, []float64{0.1, 0.2, 0.5, 1}, 0.1, 1},
-		{"one_value", 10, 10, []float64{10, 20, 50, 100}, 10, 100},
-		{"bad_zero", 0, 5, []float64{1, 2, 5, 10}, 1, 10},
+		{"two_decades", 2.5, 340, []float64{2, 5, 10, 20, 50, 100, 200, 500}, 2, 500},
+		{"on_ticks", 1, 1000, []float64{1, 2, 5, 10, 20, 50, 100, 200, 500, 1000}, 1, 1000},
+		{"under_one", 0.3, 0.8, []float64{0.2, 0.5, 1}, 0.2, 1},
+		{"one_value", 10, 10, []float64{10, 20}, 10, 20},
+		{"bad_zero", 0, 5, []float64{1, 2}, 1, 2},
 	} {
 		t.Run("log_"+tc.name, func(t *testing.T) {
 			got, from, to := logTicks(tc.lo, tc.hi)
