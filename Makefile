@@ -22,15 +22,15 @@ GO_IMAGE       ?=
 ENCLAVE_CONFIG ?=
 EIF            := $(BIN)/nitro-signer.eif
 
-.PHONY: help build run test lint vet fmt-check staticcheck vulncheck bench fuzz soak clean \
+.PHONY: help build run test lint vet fmt-check staticcheck cross-build vulncheck bench fuzz soak clean \
 	enclave image eif pcrs reproducible-check
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  %-20s %s\n", $$1, $$2}'
 
-build: ## build the development enclave (simulated NSM), the parent and signerctl into bin/
+build: ## build the development enclave (simulated NSM), the parent, signerctl and signer-bench into bin/
 	$(GO) build $(GOFLAGS_REPRO) -tags $(SIMTAGS) -o $(BIN)/ ./enclave/cmd/enclave
-	$(GO) build $(GOFLAGS_REPRO) -o $(BIN)/ ./parent/cmd/parent ./client/cmd/signerctl
+	$(GO) build $(GOFLAGS_REPRO) -o $(BIN)/ ./parent/cmd/parent ./client/cmd/signerctl ./e2e/cmd/signer-bench
 
 PARENT_ADDR  := 127.0.0.1:8443
 METRICS_ADDR := 127.0.0.1:9090
@@ -66,11 +66,17 @@ run: build ## start the enclave (simulated NSM) and the parent locally; Ctrl-C s
 	echo; echo "Ctrl-C stops both."; \
 	wait $$parent $$enclave
 
-test: vet fmt-check staticcheck ## run every check and test (what CI runs)
+test: vet fmt-check staticcheck cross-build ## run every check and test (what CI runs)
 	$(GO) build ./...
 	$(GO) test -count=1 -tags $(SIMTAGS) ./...
 	$(GO) test -count=1 ./...
 	$(MAKE) --no-print-directory reproducible-check
+
+# signerctl runs on operators' machines: it builds for every OS they use.
+# (signer-bench times the crypto floor in Linux thread CPU time.)
+cross-build: ## build signerctl for darwin and windows
+	GOOS=darwin GOARCH=arm64 $(GO) build -o /dev/null ./client/cmd/signerctl
+	GOOS=windows GOARCH=amd64 $(GO) build -o /dev/null ./client/cmd/signerctl
 
 enclave: ## build the production enclave binary (no simulator) reproducibly into bin/enclave-production
 	$(GO) build $(GOFLAGS_REPRO) -o $(BIN)/enclave-production ./enclave/cmd/enclave
@@ -131,8 +137,12 @@ $(VULNDB)/index/db.json:
 
 BENCH_DURATION    ?= 20s
 BENCH_CONCURRENCY ?= 256
+# The sweep: SWEEP_STEP_DURATION at each of SWEEP_STEPS (fractions of the
+# maximum; the last two past it, to show the queue grow).
+SWEEP_STEP_DURATION ?= 5s
+SWEEP_STEPS         ?= 0.1,0.2,0.3,0.4,0.5,0.6,0.7,0.8,0.9,1,1.1,1.25
 
-bench: build ## Go benchmarks, then signerctl bench against a local stack: at saturation (bin/bench-report.json), then at 70% of it (bin/bench-report-70.json)
+bench: build ## Go benchmarks, then signer-bench against a local stack: at saturation (bin/bench-report.json), at 70% of it (bin/bench-report-70.json), and a sweep up to it (bin/bench-sweep.json, bin/bench-sweep.svg)
 	$(GO) test -tags $(SIMTAGS) -run '^$$' -bench . -benchtime 2s ./...
 	@test -f $(DEV_STATE)/pki/enclave.json || $(BIN)/signerctl dev-pki --out $(DEV_STATE)/pki
 	@mkdir -p $(DEV_STATE)/nsm
@@ -143,10 +153,13 @@ bench: build ## Go benchmarks, then signerctl bench against a local stack: at sa
 		--client-ca $(DEV_STATE)/pki/caller-ca.pem 2>/dev/null & parent=$$!; \
 	trap 'kill -TERM $$parent $$enclave 2>/dev/null; wait $$parent $$enclave 2>/dev/null || true' EXIT; \
 	sleep 2; \
-	$(BIN)/signerctl bench --dev $(DEV_STATE) --parent https://127.0.0.1:18443 --concurrency $(BENCH_CONCURRENCY) \
+	$(BIN)/signer-bench --dev $(DEV_STATE) --parent https://127.0.0.1:18443 --concurrency $(BENCH_CONCURRENCY) \
 		--duration $(BENCH_DURATION) --pid parent=$$parent --pid enclave=$$enclave --out $(BIN)/bench-report.json; \
-	$(BIN)/signerctl bench --dev $(DEV_STATE) --parent https://127.0.0.1:18443 --concurrency $(BENCH_CONCURRENCY) \
-		--duration $(BENCH_DURATION) --rate-of-max 0.7 --pid parent=$$parent --pid enclave=$$enclave --out $(BIN)/bench-report-70.json
+	$(BIN)/signer-bench --dev $(DEV_STATE) --parent https://127.0.0.1:18443 --concurrency $(BENCH_CONCURRENCY) \
+		--duration $(BENCH_DURATION) --rate-of-max 0.7 --pid parent=$$parent --pid enclave=$$enclave --out $(BIN)/bench-report-70.json; \
+	$(BIN)/signer-bench --dev $(DEV_STATE) --parent https://127.0.0.1:18443 --concurrency $(BENCH_CONCURRENCY) \
+		--sweep --sweep-steps $(SWEEP_STEPS) --duration $(SWEEP_STEP_DURATION) --pid parent=$$parent --pid enclave=$$enclave \
+		--out $(BIN)/bench-sweep.json --svg $(BIN)/bench-sweep.svg
 
 fuzz: ## run every fuzz target for FUZZTIME (default 10m) each
 	./.ci/fuzz $(FUZZTIME) $(SIMTAGS)

@@ -378,7 +378,7 @@ type Answer struct {
 
 // Prepare signs a request to call method with params, attesting first if
 // the client has not. Prepare, Send and Open are Call in three steps, for
-// callers that sign ahead or verify later (signerctl bench signs before its
+// callers that sign ahead or verify later (signer-bench signs before its
 // timed window and verifies every answer after it).
 func (c *Client) Prepare(ctx context.Context, method string, params any) (*Request, error) {
 	return c.prepare(ctx, method, params, nil, "")

@@ -2,13 +2,17 @@ package e2e
 
 import (
 	"encoding/json"
+	"encoding/xml"
+	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 )
 
-// benchReport is the part of signerctl bench's report this test reads.
+// benchReport is the part of signer-bench's report this test reads.
 type benchReport struct {
 	Requests  int64              `json:"requests"`
 	OK        int64              `json:"ok"`
@@ -35,7 +39,7 @@ type benchReport struct {
 	RanOut      bool               `json:"signed_ahead_ran_out"`
 }
 
-// TestBenchReportsAgainstTheRealStack runs signerctl bench against the real
+// TestBenchReportsAgainstTheRealStack runs signer-bench against the real
 // binaries, closed loop, at a fixed rate and at a fraction of the maximum it
 // measures first, and checks what the report
 // says: every request answered, the rate held, latencies ordered, the
@@ -54,10 +58,10 @@ func TestBenchReportsAgainstTheRealStack(t *testing.T) {
 		{"fraction of the maximum", []string{"--concurrency", "8", "--duration", "3s", "--rate-of-max", "0.05", "--max-duration", "2s"}, -1, false},
 	} {
 		out := filepath.Join(t.TempDir(), "report.json")
-		args := append([]string{"bench", "--dev", e.dir, "--parent", e.parent, "--out", out,
+		args := append([]string{"--dev", e.dir, "--parent", e.parent, "--out", out,
 			"--pid", fmt.Sprintf("parent=%d", e.parentP.cmd.Process.Pid), "--pid", fmt.Sprintf("enclave=%d", e.enclave.cmd.Process.Pid)}, tc.args...)
-		if b, err := execSignerctl(args...).CombinedOutput(); err != nil {
-			t.Fatalf("%s: signerctl bench: %v\n%s", tc.name, err, b)
+		if b, err := execBench(args...).CombinedOutput(); err != nil {
+			t.Fatalf("%s: signer-bench: %v\n%s", tc.name, err, b)
 		}
 		b, err := os.ReadFile(out)
 		if err != nil {
@@ -134,11 +138,94 @@ func TestBenchRefusesContradictoryRates(t *testing.T) {
 		{"--rate-of-max", "-0.1"},
 		{"--rate-of-max", "0.5", "--max-duration", "0s"},
 		{"--rate", "-1"},
+		{"--sweep", "--rate", "10"},
+		{"--sweep", "--rate-of-max", "0.5"},
+		{"--sweep", "--max-duration", "0s"},
+		{"--sweep", "--sweep-steps", "0.5,0.2"},
+		{"--sweep", "--sweep-steps", "3"},
+		{"--svg", "curve.svg"},
+		{"--sweep-steps", "0.5"},
 	} {
-		cmd := execSignerctl(append([]string{"bench", "--parent", "https://127.0.0.1:1"}, args...)...)
+		cmd := execBench(append([]string{"--parent", "https://127.0.0.1:1"}, args...)...)
 		out, err := cmd.CombinedOutput()
 		if code := cmd.ProcessState.ExitCode(); err == nil || code != 2 {
 			t.Fatalf("bench %v: exit %d (%v), want 2 (usage)\n%s", args, code, err, out)
 		}
+	}
+}
+
+// TestBenchSweepAgainstTheRealStack runs a short --sweep against the real
+// binaries and checks its curve: each step offered its fraction of the
+// maximum measured first and achieved it at these low loads, with ordered
+// latencies and the servers' CPU; the SVG is well-formed XML with the five
+// lines, one point per step.
+func TestBenchSweepAgainstTheRealStack(t *testing.T) {
+	e := newEnv(t)
+	dir := t.TempDir()
+	out, svg := filepath.Join(dir, "sweep.json"), filepath.Join(dir, "sweep.svg")
+	fractions := []float64{0.05, 0.1}
+	cmd := execBench("--dev", e.dir, "--parent", e.parent, "--out", out, "--svg", svg, "--concurrency", "8",
+		"--sweep", "--sweep-steps", "0.05,0.1", "--duration", "2s", "--max-duration", "2s",
+		"--pid", fmt.Sprintf("parent=%d", e.parentP.cmd.Process.Pid), "--pid", fmt.Sprintf("enclave=%d", e.enclave.cmd.Process.Pid))
+	if b, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("signer-bench --sweep: %v\n%s", err, b)
+	}
+	b, err := os.ReadFile(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var r struct {
+		MaxRPS float64 `json:"max_requests_per_s"`
+		Steps  []struct {
+			Fraction float64 `json:"fraction_of_max"`
+			benchReport
+		} `json:"steps"`
+	}
+	if err := json.Unmarshal(b, &r); err != nil {
+		t.Fatalf("report: %v", err)
+	}
+	if r.MaxRPS <= 0 || len(r.Steps) != len(fractions) {
+		t.Fatalf("maximum %.1f req/s, %d steps; want a maximum and %d steps", r.MaxRPS, len(r.Steps), len(fractions))
+	}
+	for i, st := range r.Steps {
+		want := fractions[i] * r.MaxRPS
+		switch {
+		case st.Fraction != fractions[i] || st.TargetRate < 0.99*want || st.TargetRate > 1.01*want:
+			t.Fatalf("step %d: fraction %v offered %.1f req/s, want %v of %.1f", i, st.Fraction, st.TargetRate, fractions[i], r.MaxRPS)
+		case st.Requests == 0 || st.OK != st.Requests || len(st.Errors) != 0:
+			t.Fatalf("step %d: %d requests, %d ok, errors %v", i, st.Requests, st.OK, st.Errors)
+		case st.RPS < 0.9*st.TargetRate || st.RPS > 1.1*st.TargetRate+1:
+			t.Fatalf("step %d: achieved %.1f req/s of %.1f offered", i, st.RPS, st.TargetRate)
+		case !(0 < st.Latency["p50"] && st.Latency["p50"] <= st.Latency["p99"]):
+			t.Fatalf("step %d: latency %v", i, st.Latency)
+		case st.CPUPerReqUS <= 0 || st.Floor <= 0:
+			t.Fatalf("step %d: server CPU per request %.1f µs, floor %.1f", i, st.CPUPerReqUS, st.Floor)
+		}
+	}
+	f, err := os.Open(svg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	lines := map[int]int{} // points per polyline → how many
+	dec := xml.NewDecoder(f)
+	for {
+		tok, err := dec.Token()
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			t.Fatalf("svg: %v", err)
+		}
+		if el, ok := tok.(xml.StartElement); ok && el.Name.Local == "polyline" {
+			for _, a := range el.Attr {
+				if a.Name.Local == "points" {
+					lines[len(strings.Fields(a.Value))]++
+				}
+			}
+		}
+	}
+	if lines[len(fractions)] != 5 || len(lines) != 1 {
+		t.Fatalf("svg polylines by point count %v, want 5 of %d points", lines, len(fractions))
 	}
 }

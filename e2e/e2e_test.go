@@ -119,7 +119,7 @@ func TestSignMessageRecoversAndIsDeterministic(t *testing.T) {
 }
 
 // TestSignedAheadRequestsAreCheckedWhenOpened is Call in three steps
-// (signerctl bench signs ahead and verifies later): an answer is accepted
+// (signer-bench signs ahead and verifies later): an answer is accepted
 // only for the request it answers, and a request sent twice is refused.
 func TestSignedAheadRequestsAreCheckedWhenOpened(t *testing.T) {
 	e := newEnv(t)

@@ -50,6 +50,7 @@ func build(dir string) error {
 		{"enclave-production", "", "../enclave/cmd/enclave"},
 		{"parent", "", "../parent/cmd/parent"},
 		{"signerctl", "", "../client/cmd/signerctl"},
+		{"signer-bench", "", "./cmd/signer-bench"},
 	} {
 		args := []string{"build", "-trimpath", "-o", filepath.Join(dir, b.out)}
 		if b.tags != "" {
@@ -171,6 +172,11 @@ func load(n int, call func()) (stop func()) {
 // execSignerctl prepares a run of the signerctl binary.
 func execSignerctl(args ...string) *exec.Cmd {
 	return exec.Command(filepath.Join(binDir, "signerctl"), args...)
+}
+
+// execBench prepares a run of the signer-bench binary.
+func execBench(args ...string) *exec.Cmd {
+	return exec.Command(filepath.Join(binDir, "signer-bench"), args...)
 }
 
 // stop sends SIGTERM and waits; kill is SIGKILL.

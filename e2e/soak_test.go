@@ -50,7 +50,7 @@ func TestSoak(t *testing.T) {
 
 	var ok, expected, unexpected atomic.Int64
 	var firstUnexpected atomic.Value
-	// Request n is due at loadStart + n/rate, as signerctl bench does it: a
+	// Request n is due at loadStart + n/rate, as signer-bench does it: a
 	// shared ticker drops the ticks its readers take late, and the soak
 	// would run below the rate it names.
 	interval := time.Duration(float64(time.Second) / rate)

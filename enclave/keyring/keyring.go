@@ -14,11 +14,12 @@ import (
 	"io"
 	"sync"
 
+	"github.com/nitro-signer/nitro-signer/api"
 	"github.com/nitro-signer/nitro-signer/internal/bounded"
 )
 
 // SecretSize is the size of a master secret.
-const SecretSize = 32
+const SecretSize = api.SecretSize
 
 // MaxEpoch is the largest epoch: the derivation encodes it as one byte.
 const MaxEpoch = 255

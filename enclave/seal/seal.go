@@ -19,29 +19,32 @@ import (
 	"crypto/aes"
 	"crypto/cipher"
 	"crypto/rand"
-	"encoding/binary"
 	"errors"
 	"fmt"
 	"time"
 
 	"github.com/nitro-signer/nitro-signer/enclave/keyring"
-	"github.com/nitro-signer/nitro-signer/internal/strictcbor"
+	"github.com/nitro-signer/nitro-signer/internal/sealfmt"
 )
 
-// Format constants.
+// Format constants (the format is internal/sealfmt's).
 const (
-	Magic   = "NSKR"
-	Version = 1
-	// MaxHeader bounds the header; a KMS ciphertext blob is under 512 bytes.
-	MaxHeader = 4 << 10
+	Magic     = sealfmt.Magic
+	Version   = sealfmt.Version
+	MaxHeader = sealfmt.MaxHeader
 	// MaxSize bounds a whole sealed keyring.
-	MaxSize = len(Magic) + 1 + 4 + MaxHeader + keyring.MaxEpoch*keyring.SecretSize + gcmTag
+	MaxSize = sealfmt.MaxSize
 	// DataKeySize is the size of a data key.
 	DataKeySize = 32
 
-	gcmTag   = 16
-	gcmNonce = 12
-	prefix   = len(Magic) + 1 + 4
+	gcmNonce = sealfmt.NonceSize
+)
+
+// The format's sizes are the keyring's: each difference below is a
+// constant that must convert to uint, so the build fails unless both are 0.
+const (
+	_ = uint(sealfmt.SecretSize-keyring.SecretSize) + uint(keyring.SecretSize-sealfmt.SecretSize)
+	_ = uint(sealfmt.MaxEpochs-keyring.MaxEpoch) + uint(keyring.MaxEpoch-sealfmt.MaxEpochs)
 )
 
 // Sealer wraps and unwraps data keys. The signer_id is bound into the
@@ -57,25 +60,12 @@ type Sealer interface {
 }
 
 // Header is a sealed keyring's authenticated, unencrypted part.
-type Header struct {
-	Sealer   string `cbor:"1,keyasint"`
-	SignerID string `cbor:"2,keyasint"`
-	// Generation counts the keyring's changes: 1 when its first epoch was
-	// created or imported, one more at every rotation. Replicas compare it
-	// to refuse a rollback.
-	Generation uint64 `cbor:"3,keyasint"`
-	Epochs     uint32 `cbor:"4,keyasint"`
-	WrappedKey []byte `cbor:"5,keyasint"`
-	Nonce      []byte `cbor:"6,keyasint"`
-	// SealedAt is the enclave's time at sealing (unix seconds), for
-	// operators; nothing depends on it.
-	SealedAt int64 `cbor:"7,keyasint"`
-}
+type Header = sealfmt.Header
 
 // Errors of opening a sealed keyring.
 var (
 	// ErrMalformed: the bytes are not a sealed keyring of this version.
-	ErrMalformed = errors.New("seal: malformed sealed keyring")
+	ErrMalformed = sealfmt.ErrMalformed
 	// ErrMismatch: the keyring was sealed by another sealer or for another
 	// signer_id.
 	ErrMismatch = errors.New("seal: sealed for another sealer or signer")
@@ -115,18 +105,10 @@ func Seal(ctx context.Context, s Sealer, signerID string, k *Keyring, now time.T
 		WrappedKey: wrapped, Nonce: make([]byte, gcmNonce), SealedAt: now.Unix(),
 	}
 	rand.Read(h.Nonce)
-	hb, err := strictcbor.Enc.Marshal(&h)
+	out, err := sealfmt.AppendHeader(make([]byte, 0, MaxHeader+len(k.Epochs)*keyring.SecretSize+sealfmt.TagSize), &h)
 	if err != nil {
 		return nil, err
 	}
-	if len(hb) > MaxHeader {
-		return nil, fmt.Errorf("seal: header of %d bytes", len(hb))
-	}
-	out := make([]byte, 0, prefix+len(hb)+len(k.Epochs)*keyring.SecretSize+gcmTag)
-	out = append(out, Magic...)
-	out = append(out, Version)
-	out = binary.BigEndian.AppendUint32(out, uint32(len(hb)))
-	out = append(out, hb...)
 	plain := keyring.AppendSecrets(make([]byte, 0, len(k.Epochs)*keyring.SecretSize), k.Epochs)
 	defer clear(plain)
 	aead, err := newGCM(key)
@@ -139,47 +121,13 @@ func Seal(ctx context.Context, s Sealer, signerID string, k *Keyring, now time.T
 // ParseHeader checks a sealed keyring's structure and returns its header,
 // without opening it.
 func ParseHeader(b []byte) (*Header, error) {
-	h, _, err := parse(b)
+	h, _, err := sealfmt.Parse(b)
 	return h, err
-}
-
-func parse(b []byte) (*Header, int, error) {
-	if len(b) > MaxSize {
-		return nil, 0, fmt.Errorf("%w: %d bytes", ErrMalformed, len(b))
-	}
-	if len(b) < prefix || string(b[:len(Magic)]) != Magic {
-		return nil, 0, fmt.Errorf("%w: no magic", ErrMalformed)
-	}
-	if b[len(Magic)] != Version {
-		return nil, 0, fmt.Errorf("%w: version %d", ErrMalformed, b[len(Magic)])
-	}
-	n := binary.BigEndian.Uint32(b[len(Magic)+1:])
-	if n == 0 || n > MaxHeader || uint64(len(b)) < uint64(prefix)+uint64(n) {
-		return nil, 0, fmt.Errorf("%w: header length %d", ErrMalformed, n)
-	}
-	end := prefix + int(n)
-	var h Header
-	if err := strictcbor.Dec.Unmarshal(b[prefix:end], &h); err != nil {
-		return nil, 0, fmt.Errorf("%w: header: %v", ErrMalformed, err)
-	}
-	switch {
-	case h.Sealer == "" || h.SignerID == "" || len(h.WrappedKey) == 0:
-		return nil, 0, fmt.Errorf("%w: header field missing", ErrMalformed)
-	case h.Generation == 0:
-		return nil, 0, fmt.Errorf("%w: generation 0", ErrMalformed)
-	case h.Epochs == 0 || h.Epochs > keyring.MaxEpoch:
-		return nil, 0, fmt.Errorf("%w: %d epochs", ErrMalformed, h.Epochs)
-	case len(h.Nonce) != gcmNonce:
-		return nil, 0, fmt.Errorf("%w: nonce of %d bytes", ErrMalformed, len(h.Nonce))
-	case len(b)-end != int(h.Epochs)*keyring.SecretSize+gcmTag:
-		return nil, 0, fmt.Errorf("%w: ciphertext of %d bytes for %d epochs", ErrMalformed, len(b)-end, h.Epochs)
-	}
-	return &h, end, nil
 }
 
 // Open checks, unwraps and decrypts a sealed keyring.
 func Open(ctx context.Context, s Sealer, signerID string, b []byte) (*Keyring, *Header, error) {
-	h, end, err := parse(b)
+	h, end, err := sealfmt.Parse(b)
 	if err != nil {
 		return nil, nil, err
 	}

@@ -29,6 +29,34 @@ var (
 	apiRule = deptest.Rule{StandardOnly: true}
 )
 
+// TestSharedCodeLinksNoZone: every package under internal/ but the
+// command-line half of the caller's tools (internal/cli, shared by
+// signerctl and signer-bench, which builds clients) links none of the
+// enclave, the parent or the client.
+func TestSharedCodeLinksNoZone(t *testing.T) {
+	pkgs, err := deptest.Packages(m + "/internal/...")
+	if err != nil {
+		t.Fatal(err)
+	}
+	checked := 0
+	for _, p := range pkgs {
+		if p == m+"/internal/cli" {
+			continue
+		}
+		bad, err := deptest.Check(p, "", "", sharedRule)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(bad) > 0 {
+			t.Errorf("%s links %v", p, bad)
+		}
+		checked++
+	}
+	if checked < 10 {
+		t.Fatalf("checked %d packages under internal/: the listing is wrong", checked)
+	}
+}
+
 // TestDependencies holds each part of the tree to what it may link. Each
 // rule comes with a control: a build that breaks it, which the rule must
 // catch, so a rule that can no longer fail fails here.
@@ -41,23 +69,28 @@ func TestDependencies(t *testing.T) {
 		// catch: the build is a control, and the rule must name this
 		// dependency of it.
 		catch string
+		// goos is the system built for ("" is the host's).
+		goos string
 	}{
-		{"client", m + "/client", "", callerRule, ""},
-		{"client_hello_program", m + "/internal/deptest/testdata/hello", "", callerRule, ""},
-		{"control_client_rule_catches_the_enclave_service", m + "/enclave/service", "", callerRule, "github.com/ethereum/go-ethereum"},
-		{"parent", m + "/parent/...", "", parentRule, ""},
-		{"control_parent_rule_catches_the_envelope", m + "/envelope", "", parentRule, "github.com/go-jose/go-jose/v4"},
-		{"production_enclave", m + "/enclave/cmd/enclave", "", productionRule, ""},
-		{"control_production_rule_catches_the_simulator_build", m + "/enclave/cmd/enclave", "nsmsim", productionRule, m + "/enclave/nsm/nsmsim"},
-		{"shared_internal", m + "/internal/...", "", sharedRule, ""},
-		{"shared_envelope", m + "/envelope", "", sharedRule, ""},
-		{"shared_attestation", m + "/attestation/...", "", sharedRule, ""},
-		{"control_shared_rule_catches_a_zone", m + "/enclave/cmd/enclave", "", sharedRule, m + "/enclave/server"},
-		{"api", m + "/api", "", apiRule, ""},
-		{"control_api_rule_catches_the_envelope", m + "/envelope", "", apiRule, "github.com/fxamacker/cbor/v2"},
+		{"client", m + "/client", "", callerRule, "", ""},
+		{"client_hello_program", m + "/internal/deptest/testdata/hello", "", callerRule, "", ""},
+		{"signerctl", m + "/client/cmd/signerctl", "", callerRule, "", ""},
+		{"signerctl_darwin", m + "/client/cmd/signerctl", "", callerRule, "", "darwin"},
+		{"signerctl_windows", m + "/client/cmd/signerctl", "", callerRule, "", "windows"},
+		{"caller_command_line", m + "/internal/cli", "", callerRule, "", ""},
+		{"control_client_rule_catches_the_enclave_service", m + "/enclave/service", "", callerRule, "github.com/ethereum/go-ethereum", ""},
+		{"parent", m + "/parent/...", "", parentRule, "", ""},
+		{"control_parent_rule_catches_the_envelope", m + "/envelope", "", parentRule, "github.com/go-jose/go-jose/v4", ""},
+		{"production_enclave", m + "/enclave/cmd/enclave", "", productionRule, "", ""},
+		{"control_production_rule_catches_the_simulator_build", m + "/enclave/cmd/enclave", "nsmsim", productionRule, m + "/enclave/nsm/nsmsim", ""},
+		{"shared_envelope", m + "/envelope", "", sharedRule, "", ""},
+		{"shared_attestation", m + "/attestation/...", "", sharedRule, "", ""},
+		{"control_shared_rule_catches_a_zone", m + "/enclave/cmd/enclave", "", sharedRule, m + "/enclave/server", ""},
+		{"api", m + "/api", "", apiRule, "", ""},
+		{"control_api_rule_catches_the_envelope", m + "/envelope", "", apiRule, "github.com/fxamacker/cbor/v2", ""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			bad, err := deptest.Check(tc.pkg, tc.tags, "", tc.rule)
+			bad, err := deptest.Check(tc.pkg, tc.tags, tc.goos, tc.rule)
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -49,6 +49,15 @@ func Deps(pkg, tags, goos string) ([]Dep, error) {
 	return deps, nil
 }
 
+// Packages lists the packages a pattern such as "m/internal/..." matches.
+func Packages(pattern string) ([]string, error) {
+	out, err := exec.Command(goTool(), "list", pattern).Output()
+	if err != nil {
+		return nil, fmt.Errorf("deptest: go list %s: %v", pattern, err)
+	}
+	return strings.Fields(string(out)), nil
+}
+
 // goTool is the go command of the toolchain running the tests.
 func goTool() string {
 	p := filepath.Join(runtime.GOROOT(), "bin", "go")

@@ -5,8 +5,6 @@ import (
 	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
-	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -15,55 +13,30 @@ import (
 	"time"
 
 	"github.com/nitro-signer/nitro-signer/attestation"
+	"github.com/nitro-signer/nitro-signer/internal/cli"
 )
 
-// pcrFlags collects repeated --pcr N=HEX flags.
-type pcrFlags map[int][]byte
-
-func (p pcrFlags) String() string { return fmt.Sprintf("%d pins", len(p)) }
-
-func (p pcrFlags) Set(v string) error {
-	index, value, ok := strings.Cut(v, "=")
-	if !ok {
-		return errors.New("want N=HEX")
-	}
-	i, err := strconv.Atoi(index)
-	if err != nil {
-		return fmt.Errorf("PCR index %q: %v", index, err)
-	}
-	b, err := hex.DecodeString(strings.TrimPrefix(value, "0x"))
-	if err != nil {
-		return fmt.Errorf("PCR%d value: %v", i, err)
-	}
-	if _, dup := p[i]; dup {
-		return fmt.Errorf("PCR%d pinned twice", i)
-	}
-	p[i] = b
-	return nil
-}
-
 func attestVerify(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
-	fs := flag.NewFlagSet("attest verify", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	docPath := fs.String("doc", "", "attestation document: a file, or - for stdin (raw CBOR or base64)")
-	rootPath := fs.String("root", "", "PEM root to trust instead of the AWS Nitro root (development)")
-	nonceHex := fs.String("nonce", "", "expected nonce, hex")
-	at := fs.String("at", "", "verify as of this RFC 3339 time (archived documents); default now")
-	maxAge := fs.Duration("max-age", 0, "refuse documents older than this")
+	cmd := command("attest verify")
+	fs := cmd.Flags
+	docPath := fs.String("doc", "", "attestation document `FILE`, or - for stdin (raw CBOR or base64)")
+	rootPath := fs.String("root", "", "PEM root `FILE` to trust instead of the AWS Nitro root (development)")
+	nonceHex := fs.String("nonce", "", "expected nonce, `HEX`")
+	at := fs.String("at", "", "verify as of this `RFC3339` time (archived documents); default now")
+	maxAge := fs.Duration("max-age", 0, "refuse documents older than this `DURATION`")
 	allowDebug := fs.Bool("allow-debug", false, "accept debug-mode documents (never in production)")
-	pcrs := pcrFlags{}
-	fs.Var(pcrs, "pcr", "pin PCR N to HEX (repeatable)")
-	manifest := fs.String("pcrs", "", "pin the PCRs of a pcrs.json manifest")
-	if err := fs.Parse(args); err != nil {
-		return 2
+	pcrs := cli.PCRFlags{}
+	fs.Var(pcrs, "pcr", "pin PCR N to HEX, `N=HEX` (repeatable)")
+	manifest := fs.String("pcrs", "", "pin the PCRs of a pcrs.json manifest `FILE`")
+	if code, ok := cmd.Parse(args, stdout, stderr); !ok {
+		return code
 	}
 	fail := func(rule string, err error) int {
 		fmt.Fprintf(stderr, "attest verify: rule=%s: %v\n", rule, err)
 		return 1
 	}
-	if *docPath == "" || fs.NArg() != 0 {
-		fmt.Fprintln(stderr, "attest verify: --doc is required and takes no arguments")
-		return 2
+	if *docPath == "" {
+		return cmd.UsageError(stderr, "--doc is required")
 	}
 	doc, err := readDocument(*docPath, stdin)
 	if err != nil {
@@ -71,7 +44,7 @@ func attestVerify(args []string, stdin io.Reader, stdout, stderr io.Writer) int 
 	}
 	if *manifest != "" {
 		fromFile := map[int][]byte{}
-		if err := readPCRManifest(*manifest, fromFile); err != nil {
+		if err := cli.ReadPCRManifest(*manifest, fromFile); err != nil {
 			return fail("input", err)
 		}
 		for i, v := range fromFile {

@@ -5,7 +5,6 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -13,35 +12,30 @@ import (
 	"time"
 
 	"github.com/nitro-signer/nitro-signer/api"
+	"github.com/nitro-signer/nitro-signer/internal/cli"
 	"github.com/nitro-signer/nitro-signer/internal/devpki"
 )
 
 // call: signerctl call METHOD --params JSON [client flags]
 func call(args []string, stdout, stderr io.Writer) int {
-	if len(args) < 1 || args[0] == "" || args[0][0] == '-' {
-		fmt.Fprintln(stderr, "usage: signerctl call METHOD --params JSON [flags]   (METHOD like v1/derive-address)")
-		return 2
-	}
-	method := args[0]
-	fs := flag.NewFlagSet("call", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	params := fs.String("params", "{}", "method params as JSON")
-	var cf clientFlags
-	cf.register(fs)
-	if err := fs.Parse(args[1:]); err != nil {
-		return 2
+	cmd := command("call")
+	params := cmd.Flags.String("params", "{}", "method params as `JSON`")
+	var cf cli.ClientFlags
+	cf.Register(cmd.Flags)
+	method, code, ok := cmd.ParseArg(args, stdout, stderr)
+	if !ok {
+		return code
 	}
 	var p json.RawMessage
 	if err := json.Unmarshal([]byte(*params), &p); err != nil {
-		fmt.Fprintf(stderr, "call: --params: %v\n", err)
-		return 2
+		return cmd.UsageError(stderr, "--params: %v", err)
 	}
-	c, err := cf.client()
+	c, err := cf.Client()
 	if err != nil {
 		fmt.Fprintf(stderr, "call: %v\n", err)
 		return 2
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), cf.timeout)
+	ctx, cancel := context.WithTimeout(context.Background(), cf.Timeout)
 	defer cancel()
 	var result json.RawMessage
 	if err := c.Call(ctx, method, p, &result); err != nil {
@@ -66,20 +60,19 @@ func failed(stderr io.Writer, cmd string, err error) int {
 
 // attestFetch: signerctl attest fetch [--out FILE] [client flags]
 func attestFetch(args []string, stdout, stderr io.Writer) int {
-	fs := flag.NewFlagSet("attest fetch", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	out := fs.String("out", "", "also write the raw document here")
-	var cf clientFlags
-	cf.register(fs)
-	if err := fs.Parse(args); err != nil {
-		return 2
+	cmd := command("attest fetch")
+	out := cmd.Flags.String("out", "", "also write the raw document to `FILE`")
+	var cf cli.ClientFlags
+	cf.Register(cmd.Flags)
+	if code, ok := cmd.Parse(args, stdout, stderr); !ok {
+		return code
 	}
-	c, err := cf.client()
+	c, err := cf.Client()
 	if err != nil {
 		fmt.Fprintf(stderr, "attest fetch: %v\n", err)
 		return 2
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), cf.timeout)
+	ctx, cancel := context.WithTimeout(context.Background(), cf.Timeout)
 	defer cancel()
 	raw, a, err := c.FetchAttestation(ctx)
 	if err != nil {
@@ -108,16 +101,14 @@ func attestFetch(args []string, stdout, stderr io.Writer) int {
 
 // devPKI: signerctl dev-pki --out DIR [--force]
 func devPKI(args []string, stdout, stderr io.Writer) int {
-	fs := flag.NewFlagSet("dev-pki", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	out := fs.String("out", "", "directory to write the development PKI to")
-	force := fs.Bool("force", false, "overwrite an existing PKI")
-	if err := fs.Parse(args); err != nil {
-		return 2
+	cmd := command("dev-pki")
+	out := cmd.Flags.String("out", "", "`DIR` to write the development PKI to")
+	force := cmd.Flags.Bool("force", false, "overwrite an existing PKI")
+	if code, ok := cmd.Parse(args, stdout, stderr); !ok {
+		return code
 	}
 	if *out == "" {
-		fmt.Fprintln(stderr, "dev-pki: --out is required")
-		return 2
+		return cmd.UsageError(stderr, "--out is required")
 	}
 	if _, err := os.Stat(filepath.Join(*out, devpki.EnclaveJSON)); err == nil && !*force {
 		fmt.Fprintf(stdout, "dev-pki: %s already holds a PKI (use --force to replace it)\n", *out)

@@ -4,7 +4,6 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
-	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -30,19 +29,15 @@ func (f inputFlags) Set(v string) error {
 
 // eifMeasure: signerctl eif measure FILE.eif [--manifest --version V --input NAME=FILE...]
 func eifMeasure(args []string, stdout, stderr io.Writer) int {
-	if len(args) < 1 || strings.HasPrefix(args[0], "-") {
-		fmt.Fprintln(stderr, "usage: signerctl eif measure FILE.eif [--manifest --version V --input NAME=FILE ...]")
-		return 2
-	}
-	path := args[0]
-	fs := flag.NewFlagSet("eif measure", flag.ContinueOnError)
-	fs.SetOutput(stderr)
+	cmd := command("eif measure")
+	fs := cmd.Flags
 	manifest := fs.Bool("manifest", false, "print a pcrs.json manifest instead of the measurements")
-	version := fs.String("version", "", "with --manifest: the image version")
+	version := fs.String("version", "", "with --manifest: the image `VERSION`")
 	inputs := inputFlags{}
-	fs.Var(inputs, "input", "with --manifest: a build input NAME=FILE whose SHA-256 is recorded (repeatable)")
-	if err := fs.Parse(args[1:]); err != nil {
-		return 2
+	fs.Var(inputs, "input", "with --manifest: a build input `NAME=FILE` whose SHA-256 is recorded (repeatable)")
+	path, code, ok := cmd.ParseArg(args, stdout, stderr)
+	if !ok {
+		return code
 	}
 	f, err := os.Open(path)
 	if err != nil {

@@ -12,6 +12,7 @@ import (
 	"github.com/nitro-signer/nitro-signer/attestation"
 	"github.com/nitro-signer/nitro-signer/attestation/testvectors"
 	"github.com/nitro-signer/nitro-signer/eif"
+	"github.com/nitro-signer/nitro-signer/internal/cli"
 )
 
 func TestEIFMeasureAndManifestPins(t *testing.T) {
@@ -53,8 +54,8 @@ func TestEIFMeasureAndManifestPins(t *testing.T) {
 	pins := map[int][]byte{}
 	manifestPath := filepath.Join(dir, "pcrs.json")
 	os.WriteFile(manifestPath, stdout.Bytes(), 0o644)
-	if err := readPCRManifest(manifestPath, pins); err != nil || len(pins) != 3 {
-		t.Fatalf("readPCRManifest: %v, %d pins", err, len(pins))
+	if err := cli.ReadPCRManifest(manifestPath, pins); err != nil || len(pins) != 3 {
+		t.Fatalf("ReadPCRManifest: %v, %d pins", err, len(pins))
 	}
 
 	// A corrupt image is refused with one line.

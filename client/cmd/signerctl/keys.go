@@ -6,52 +6,47 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"os"
 	"time"
 
+	"github.com/nitro-signer/nitro-signer/api"
 	"github.com/nitro-signer/nitro-signer/client"
-	"github.com/nitro-signer/nitro-signer/enclave/keyring"
-	"github.com/nitro-signer/nitro-signer/enclave/seal"
+	"github.com/nitro-signer/nitro-signer/internal/cli"
+	"github.com/nitro-signer/nitro-signer/internal/sealfmt"
 )
 
-// keysCmd: signerctl keys status|rotate|import|sync [flags]
+// keysCmd: signerctl keys status|rotate|import|sync|inspect [flags]; args
+// start with the subcommand.
 func keysCmd(args []string, stdout, stderr io.Writer) int {
-	usage := "usage: signerctl keys status|rotate|import --secret-file F|sync --from-parent URL ...|inspect FILE [flags]"
-	if len(args) < 1 {
-		fmt.Fprintln(stderr, usage)
-		return 2
-	}
 	sub := args[0]
 	if sub == "inspect" {
 		return keysInspect(args[1:], stdout, stderr)
 	}
-	fs := flag.NewFlagSet("keys "+sub, flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	var cf, from clientFlags
-	cf.registerAs(fs, "", "admin")
+	cmd := command("keys " + sub)
+	fs := cmd.Flags
+	var cf, from cli.ClientFlags
+	cf.RegisterAs(fs, "", "admin")
 	secretFile := ""
 	switch sub {
 	case "status", "rotate":
 	case "import":
-		fs.StringVar(&secretFile, "secret-file", "", "the 32-byte master secret: 64 hex characters, or 32 raw bytes")
+		fs.StringVar(&secretFile, "secret-file", "", "the 32-byte master secret `FILE`: 64 hex characters, or 32 raw bytes")
 	case "sync":
-		from.registerAs(fs, "from-", "peer")
+		from.RegisterAs(fs, "from-", "peer")
 	default:
-		fmt.Fprintln(stderr, usage)
-		return 2
+		return cmd.UsageError(stderr, "unknown command")
 	}
-	if err := fs.Parse(args[1:]); err != nil {
-		return 2
+	if code, ok := cmd.Parse(args[1:], stdout, stderr); !ok {
+		return code
 	}
-	c, err := cf.client()
+	c, err := cf.Client()
 	if err != nil {
 		fmt.Fprintf(stderr, "keys %s: %v\n", sub, err)
 		return 2
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), cf.timeout)
+	ctx, cancel := context.WithTimeout(context.Background(), cf.Timeout)
 	defer cancel()
 	var result any
 	switch sub {
@@ -69,7 +64,7 @@ func keysCmd(args []string, stdout, stderr io.Writer) int {
 		clear(secret)
 	case "sync":
 		var src *client.Client
-		if src, err = from.client(); err != nil {
+		if src, err = from.Client(); err != nil {
 			fmt.Fprintf(stderr, "keys sync: the sending enclave (--from-...): %v\n", err)
 			return 2
 		}
@@ -95,15 +90,15 @@ func readSecretFile(path string) ([]byte, error) {
 		return nil, err
 	}
 	defer clear(b)
-	if len(b) == keyring.SecretSize {
+	if len(b) == api.SecretSize {
 		return bytes.Clone(b), nil
 	}
 	t := bytes.TrimSpace(b)
 	t = bytes.TrimPrefix(bytes.TrimPrefix(t, []byte("0x")), []byte("0X"))
-	if len(t) != 2*keyring.SecretSize {
+	if len(t) != 2*api.SecretSize {
 		return nil, fmt.Errorf("%s: want 32 raw bytes or 64 hex characters", path)
 	}
-	out := make([]byte, keyring.SecretSize)
+	out := make([]byte, api.SecretSize)
 	if _, err := hex.Decode(out, t); err != nil {
 		clear(out)
 		return nil, fmt.Errorf("%s: not hex", path)
@@ -115,18 +110,19 @@ func readSecretFile(path string) ([]byte, error) {
 // needs to judge a file the enclave skipped — or the structural error. It
 // opens nothing: the contents stay sealed.
 func keysInspect(args []string, stdout, stderr io.Writer) int {
-	if len(args) != 1 || args[0] == "" || args[0][0] == '-' {
-		fmt.Fprintln(stderr, "usage: signerctl keys inspect FILE   (a keyring-<sequence>.sealed file from the state directory)")
-		return 2
+	cmd := command("keys inspect")
+	path, code, ok := cmd.ParseArg(args, stdout, stderr)
+	if !ok {
+		return code
 	}
-	b, err := os.ReadFile(args[0])
+	b, err := os.ReadFile(path)
 	if err != nil {
 		fmt.Fprintf(stderr, "keys inspect: %v\n", err)
 		return 1
 	}
-	h, err := seal.ParseHeader(b)
+	h, _, err := sealfmt.Parse(b)
 	if err != nil {
-		fmt.Fprintf(stderr, "keys inspect: %s: %v\n", args[0], err)
+		fmt.Fprintf(stderr, "keys inspect: %s: %v\n", path, err)
 		return 1
 	}
 	out, _ := json.MarshalIndent(map[string]any{

@@ -45,15 +45,6 @@ func TestReadSecretFile(t *testing.T) {
 	}
 }
 
-func TestKeysUsage(t *testing.T) {
-	var out, errb bytes.Buffer
-	for _, args := range [][]string{{"keys"}, {"keys", "explode"}} {
-		if code := run(args, nil, &out, &errb); code != 2 || !strings.Contains(errb.String(), "usage: signerctl keys") {
-			t.Fatalf("%v: exit %d, %q", args, code, errb.String())
-		}
-	}
-}
-
 func TestKeysInspect(t *testing.T) {
 	dir := t.TempDir()
 	bad := filepath.Join(dir, "keyring-00000000000000000002.sealed")

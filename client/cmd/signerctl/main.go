@@ -1,70 +1,132 @@
 // Command signerctl is the operator's and caller's tool for nitro-signer:
-// verifying attestation documents, calling the signer, and setting up a
-// development PKI.
+// verifying attestation documents, calling the signer, managing its keys,
+// measuring enclave images, and setting up a development PKI. It links no
+// enclave code; the load generator is a separate binary,
+// e2e/cmd/signer-bench.
 //
 //	signerctl attest verify --doc FILE [--root PEM] [--pcr N=HEX]... [--pcrs pcrs.json] [--nonce HEX]
 //	                        [--at RFC3339] [--max-age DURATION] [--allow-debug]
 //	signerctl attest fetch  [--out FILE] [client flags]
 //	signerctl call METHOD --params JSON [client flags]
-//	signerctl eif measure FILE.eif [--manifest --version V --input NAME=FILE...]
-//	signerctl bench [--concurrency N] [--duration D] [--rate R | --rate-of-max F] [--http1] [--sign-inline] [--mix M]
-//	                [--pid parent=PID --pid enclave=PID] [--out FILE] [client flags]
-//	signerctl dev-pki --out DIR
+//	signerctl keys status   [client flags]
+//	signerctl keys rotate   [client flags]
+//	signerctl keys import   --secret-file FILE [client flags]
+//	signerctl keys sync     [client flags] [--from-parent URL ... --from-dev DIR: the sending enclave's client flags]
+//	signerctl keys inspect  FILE
+//	signerctl eif measure   FILE.eif [--manifest --version V --input NAME=FILE...]
+//	signerctl dev-pki       --out DIR [--force]
+//	signerctl help [COMMAND]
+//
+// Every command prints its usage, with every flag, for help, -h or --help
+// (signerctl keys rotate --help), to stdout with exit status 0; a wrong
+// command line prints one line to stderr and exits 2; a command that ran
+// and failed exits 1.
 //
 // Client flags: --dev DIR fills in every path of a development layout (as
 // make run creates it); otherwise --parent, --cert, --key, --server-ca,
-// --root, --pcrs or --pcr, --signer-id.
+// --root, --pcrs or --pcr, --signer-id; and --allow-debug, --max-age,
+// --timeout.
 package main
 
 import (
 	"fmt"
 	"io"
 	"os"
+	"strings"
+
+	"github.com/nitro-signer/nitro-signer/internal/cli"
 )
 
 func main() {
 	os.Exit(run(os.Args[1:], os.Stdin, os.Stdout, os.Stderr))
 }
 
-const usage = `usage: signerctl <command> [flags]
+// commands lists every command: its name, the arguments before its flags,
+// and what it does.
+var commands = []struct{ name, args, summary string }{
+	{"attest verify", "", "verify an attestation document and print it as JSON"},
+	{"attest fetch", "", "fetch a fresh attestation document from the signer and verify it"},
+	{"call", "METHOD", "call a method (such as v1/derive-address) and print its verified result"},
+	{"keys status", "", "show the keyring's epoch, generation and sealing (admin)"},
+	{"keys rotate", "", "add an epoch from the enclave's randomness, sealed before use (admin)"},
+	{"keys import", "", "encrypt a master secret to the attested enclave and import it as epoch 1 (admin)"},
+	{"keys sync", "", "copy the keyring from one attested enclave to another (--from-* flags: the sender)"},
+	{"keys inspect", "FILE", "print a sealed keyring file's header (generation, epochs, sealer) without opening it"},
+	{"eif measure", "FILE.eif", "parse an enclave image file and compute its PCRs (or a pcrs.json manifest)"},
+	{"dev-pki", "", "create a development PKI and enclave configuration"},
+}
 
-commands:
-  attest verify   verify an attestation document and print it as JSON
-  attest fetch    fetch a fresh attestation document from the signer and verify it
-  call            call a method and print its verified result
-  keys status     show the keyring's epoch, generation and sealing (admin)
-  keys rotate     add an epoch from the enclave's randomness, sealed before use (admin)
-  keys import     encrypt a master secret to the attested enclave and import it as epoch 1 (admin)
-  keys sync       copy the keyring from one attested enclave to another (--from-* flags: the sender)
-  keys inspect    print a sealed keyring file's header (generation, epochs, sealer) without opening it
-  eif measure     parse an enclave image file and compute its PCRs (or a pcrs.json manifest)
-  bench           load the running signer and report throughput, latency and CPU against the crypto floor
-  dev-pki         create a development PKI and enclave configuration
-`
+// command returns the named command of the list, with no flags yet.
+func command(name string) *cli.Command {
+	for _, c := range commands {
+		if c.name == name {
+			return cli.New("signerctl "+name, c.args, c.summary)
+		}
+	}
+	return cli.New("signerctl "+name, "", "")
+}
+
+// usage lists the commands under prefix ("" for all of them).
+func usage(w io.Writer, prefix string) {
+	name := strings.TrimSpace("signerctl " + prefix)
+	fmt.Fprintf(w, "usage: %s <command> [flags]\n       signerctl help %s<command>   (or %s <command> --help): its usage and flags\n\ncommands:\n",
+		name, strings.TrimPrefix(prefix+" ", " "), name)
+	for _, c := range commands {
+		if prefix == "" || strings.HasPrefix(c.name, prefix+" ") {
+			fmt.Fprintf(w, "  %-14s %s\n", c.name, c.summary)
+		}
+	}
+}
 
 // run is main without the exit, so tests can call it.
 func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
-	if len(args) < 1 {
-		fmt.Fprint(stderr, usage)
-		return 2
+	if len(args) == 0 {
+		usage(stderr, "")
+		return cli.ExitUsage
+	}
+	if cli.IsHelp(args[0]) {
+		if len(args) == 1 {
+			usage(stdout, "")
+			return cli.ExitOK
+		}
+		// signerctl help keys rotate is signerctl keys rotate --help.
+		return run(append(args[1:len(args):len(args)], "--help"), stdin, stdout, stderr)
+	}
+	runners := map[string]func([]string) int{
+		"attest verify": func(a []string) int { return attestVerify(a, stdin, stdout, stderr) },
+		"attest fetch":  func(a []string) int { return attestFetch(a, stdout, stderr) },
+		"call":          func(a []string) int { return call(a, stdout, stderr) },
+		"eif measure":   func(a []string) int { return eifMeasure(a, stdout, stderr) },
+		"dev-pki":       func(a []string) int { return devPKI(a, stdout, stderr) },
+	}
+	for _, sub := range []string{"status", "rotate", "import", "sync", "inspect"} {
+		runners["keys "+sub] = func(a []string) int { return keysCmd(append([]string{sub}, a...), stdout, stderr) }
+	}
+	for _, c := range commands {
+		words := strings.Fields(c.name)
+		if len(args) >= len(words) && strings.Join(args[:len(words)], " ") == c.name {
+			if r, ok := runners[c.name]; ok {
+				return r(args[len(words):])
+			}
+		}
+	}
+	// A group of commands (attest, keys, eif) without one of them.
+	group := args[0]
+	var inGroup bool
+	for _, c := range commands {
+		inGroup = inGroup || strings.HasPrefix(c.name, group+" ")
 	}
 	switch {
-	case len(args) >= 2 && args[0] == "attest" && args[1] == "verify":
-		return attestVerify(args[2:], stdin, stdout, stderr)
-	case len(args) >= 2 && args[0] == "attest" && args[1] == "fetch":
-		return attestFetch(args[2:], stdout, stderr)
-	case args[0] == "call":
-		return call(args[1:], stdout, stderr)
-	case len(args) >= 2 && args[0] == "eif" && args[1] == "measure":
-		return eifMeasure(args[2:], stdout, stderr)
-	case args[0] == "keys":
-		return keysCmd(args[1:], stdout, stderr)
-	case args[0] == "bench":
-		return bench(args[1:], stdout, stderr)
-	case args[0] == "dev-pki":
-		return devPKI(args[1:], stdout, stderr)
-	default:
-		fmt.Fprint(stderr, usage)
-		return 2
+	case !inGroup:
+		fmt.Fprintf(stderr, "signerctl: unknown command %q (signerctl help lists the commands)\n", group)
+		return cli.ExitUsage
+	case len(args) == 1:
+		usage(stderr, group)
+		return cli.ExitUsage
+	case cli.IsHelp(args[1]):
+		usage(stdout, group)
+		return cli.ExitOK
 	}
+	fmt.Fprintf(stderr, "signerctl %s: unknown command %q (signerctl %s --help lists the commands)\n", group, args[1], group)
+	return cli.ExitUsage
 }

@@ -1,4 +1,4 @@
-package main
+package cli
 
 import (
 	"crypto/tls"
@@ -17,8 +17,8 @@ import (
 	"github.com/nitro-signer/nitro-signer/internal/devpki"
 )
 
-// clientFlags are the flags of every command that talks to the signer.
-type clientFlags struct {
+// ClientFlags are the flags of every command that talks to the signer.
+type ClientFlags struct {
 	dev        string
 	role       string
 	parent     string
@@ -26,41 +26,44 @@ type clientFlags struct {
 	serverCA   string
 	root       string
 	pcrsFile   string
-	pcrs       pcrFlags
+	pcrs       PCRFlags
 	signerID   string
 	allowDebug bool
 	maxAge     time.Duration
-	timeout    time.Duration
-	// transport, if set, builds the HTTP transport from the TLS settings.
-	transport func(*tls.Config) http.RoundTripper
+	// Timeout is --timeout, the deadline for the whole command (not
+	// registered with a prefix).
+	Timeout time.Duration
+	// Transport, if set, builds the HTTP transport from the TLS settings.
+	Transport func(*tls.Config) http.RoundTripper
 }
 
-func (c *clientFlags) register(fs *flag.FlagSet) { c.registerAs(fs, "", "broker") }
+// Register registers the flags, with the development role "broker".
+func (c *ClientFlags) Register(fs *flag.FlagSet) { c.RegisterAs(fs, "", "broker") }
 
-// registerAs registers the flags with a name prefix ("from-" for the
+// RegisterAs registers the flags with a name prefix ("from-" for the
 // second enclave of keys sync) and a default development role.
-func (c *clientFlags) registerAs(fs *flag.FlagSet, prefix, role string) {
-	c.pcrs = pcrFlags{}
-	fs.StringVar(&c.dev, prefix+"dev", "", "development layout directory (from make run): fills in every path below")
-	fs.StringVar(&c.role, prefix+"role", role, "with --dev: which development client certificate to use")
-	fs.StringVar(&c.parent, prefix+"parent", "https://127.0.0.1:8443", "parent base URL")
-	fs.StringVar(&c.cert, prefix+"cert", "", "client certificate (PEM)")
-	fs.StringVar(&c.key, prefix+"key", "", "client key (PEM)")
-	fs.StringVar(&c.serverCA, prefix+"server-ca", "", "CA of the parent's TLS certificate (PEM)")
-	fs.StringVar(&c.root, prefix+"root", "", "attestation root (PEM) instead of the AWS Nitro root (development)")
-	fs.StringVar(&c.pcrsFile, prefix+"pcrs", "", "PCR manifest (JSON with pcr0, pcr1, pcr2 hex) to pin")
-	fs.Var(c.pcrs, prefix+"pcr", "pin PCR N to HEX (repeatable)")
-	fs.StringVar(&c.signerID, prefix+"signer-id", "", "expected signer_id")
+func (c *ClientFlags) RegisterAs(fs *flag.FlagSet, prefix, role string) {
+	c.pcrs = PCRFlags{}
+	fs.StringVar(&c.dev, prefix+"dev", "", "development layout `DIR` (from make run): fills in every path below")
+	fs.StringVar(&c.role, prefix+"role", role, "with --dev: which development client certificate `ROLE` to use (broker, worker, admin, peer)")
+	fs.StringVar(&c.parent, prefix+"parent", "https://127.0.0.1:8443", "parent base `URL`")
+	fs.StringVar(&c.cert, prefix+"cert", "", "client certificate `FILE` (PEM)")
+	fs.StringVar(&c.key, prefix+"key", "", "client key `FILE` (PEM)")
+	fs.StringVar(&c.serverCA, prefix+"server-ca", "", "`FILE` (PEM) with the CA of the parent's TLS certificate")
+	fs.StringVar(&c.root, prefix+"root", "", "attestation root `FILE` (PEM) instead of the AWS Nitro root (development)")
+	fs.StringVar(&c.pcrsFile, prefix+"pcrs", "", "PCR manifest `FILE` (pcrs.json) to pin")
+	fs.Var(c.pcrs, prefix+"pcr", "pin PCR N to HEX, `N=HEX` (repeatable)")
+	fs.StringVar(&c.signerID, prefix+"signer-id", "", "the signer_id `ID` to expect")
 	fs.BoolVar(&c.allowDebug, prefix+"allow-debug", false, "accept a debug-mode enclave (never in production)")
 	fs.DurationVar(&c.maxAge, prefix+"max-age", client.DefaultMaxAge, "oldest attestation document accepted")
 	if prefix == "" {
-		fs.DurationVar(&c.timeout, "timeout", 15*time.Second, "deadline for the whole command")
+		fs.DurationVar(&c.Timeout, "timeout", 15*time.Second, "deadline for the whole command")
 	}
 }
 
 // applyDev fills unset paths from a development layout: pki/ and nsm/ under
 // the directory, as make run creates them.
-func (c *clientFlags) applyDev() {
+func (c *ClientFlags) applyDev() {
 	if c.dev == "" {
 		return
 	}
@@ -78,7 +81,8 @@ func (c *clientFlags) applyDev() {
 	set(&c.signerID, devpki.SignerID)
 }
 
-func (c *clientFlags) client() (*client.Client, error) {
+// Client builds a client from the flags.
+func (c *ClientFlags) Client() (*client.Client, error) {
 	c.applyDev()
 	if c.cert == "" || c.key == "" || c.serverCA == "" || c.signerID == "" {
 		return nil, errors.New("--cert, --key, --server-ca and --signer-id are required (or --dev DIR)")
@@ -106,7 +110,7 @@ func (c *clientFlags) client() (*client.Client, error) {
 		}
 	}
 	if c.pcrsFile != "" {
-		if err := readPCRManifest(c.pcrsFile, policy.PCRs); err != nil {
+		if err := ReadPCRManifest(c.pcrsFile, policy.PCRs); err != nil {
 			return nil, err
 		}
 	}
@@ -117,15 +121,15 @@ func (c *clientFlags) client() (*client.Client, error) {
 		URL: strings.TrimSuffix(c.parent, "/"), Certificate: cert, ServerCAs: pool,
 		Policy: policy, SignerID: c.signerID, Clock: time.Now,
 	}
-	if c.transport != nil {
-		cfg.Transport = c.transport(&tls.Config{MinVersion: tls.VersionTLS13, RootCAs: pool, Certificates: []tls.Certificate{cert}})
+	if c.Transport != nil {
+		cfg.Transport = c.Transport(&tls.Config{MinVersion: tls.VersionTLS13, RootCAs: pool, Certificates: []tls.Certificate{cert}})
 	}
 	return client.New(cfg)
 }
 
-// readPCRManifest pins the PCRs of a pcrs.json manifest
+// ReadPCRManifest pins the PCRs of a pcrs.json manifest
 // (attestation.ParseManifest).
-func readPCRManifest(path string, into map[int][]byte) error {
+func ReadPCRManifest(path string, into map[int][]byte) error {
 	b, err := os.ReadFile(path)
 	if err != nil {
 		return err

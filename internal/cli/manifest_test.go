@@ -1,4 +1,4 @@
-package main
+package cli
 
 import (
 	"errors"
@@ -33,9 +33,9 @@ func TestPCRManifestIsReadStrictly(t *testing.T) {
 				t.Fatal(err)
 			}
 			pins := map[int][]byte{}
-			err := readPCRManifest(path, pins)
+			err := ReadPCRManifest(path, pins)
 			if !errors.Is(err, attestation.ErrManifest) {
-				t.Fatalf("readPCRManifest: %v, pins %x; want ErrManifest", err, pins)
+				t.Fatalf("ReadPCRManifest: %v, pins %x; want ErrManifest", err, pins)
 			}
 		})
 	}

@@ -1,0 +1,385 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	"os"
+	"runtime"
+	"slices"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/nitro-signer/nitro-signer/api"
+	"github.com/nitro-signer/nitro-signer/client"
+)
+
+type loadOptions struct {
+	concurrency int
+	duration    time.Duration
+	rate        float64
+	mix         map[string]int
+	pids        map[string]int
+	// floor, if set, is sampled for floorSlice per part each second while
+	// the load runs.
+	floor *floorMeter
+	// pool, if set, holds requests signed before the window: they are sent
+	// in order, and every answer is verified after the window. The window
+	// ends early if they run out.
+	pool []*client.Request
+}
+
+// maxSignAhead is the longest window whose requests are signed before it:
+// a request must reach the enclave within its freshness window of the
+// moment it was signed (60 s by default).
+const maxSignAhead = 40 * time.Second
+
+// signAheadCount is how many requests to sign before a window of d: at a
+// fixed rate, one per due time; closed loop, as many as this machine's
+// cores could serve if the servers spent only the crypto floor (floorUS)
+// on each, which bounds what they can do when they run here. Never more
+// than maxSignedAhead (about 2 KiB each with its answer).
+func signAheadCount(d time.Duration, rate, floorUS float64) int {
+	n := maxSignedAhead
+	switch {
+	case rate > 0:
+		n = int(math.Ceil(rate*d.Seconds())) + 1
+	case floorUS > 0:
+		n = int(math.Ceil(d.Seconds() * float64(runtime.NumCPU()) * 1e6 / floorUS))
+	}
+	return min(n, maxSignedAhead)
+}
+
+// maxSignedAhead bounds the requests signed ahead, and so the memory they
+// and their answers hold.
+const maxSignedAhead = 400_000
+
+// signAhead signs n requests, the methods in the mix's proportions, on
+// every core.
+func signAhead(ctx context.Context, c *client.Client, mix map[string]int, n int, stderr io.Writer) ([]*client.Request, error) {
+	methods := mixMethods(mix)
+	fmt.Fprintf(stderr, "signer-bench: signing %d requests ahead…\n", n)
+	pool := make([]*client.Request, n)
+	workers := runtime.GOMAXPROCS(0)
+	errs := make([]error, workers)
+	strided(workers, n, func(w, i int) {
+		if errs[w] != nil {
+			return
+		}
+		m := methods[i%len(methods)]
+		r, err := c.Prepare(ctx, m, benchParams[m])
+		if err != nil {
+			errs[w] = fmt.Errorf("signing ahead: %w", err)
+			return
+		}
+		pool[i] = r
+	})
+	return pool, errors.Join(errs...)
+}
+
+// strided calls f(w, i) for every i below n on workers goroutines, worker w
+// taking i = w, w+workers, …, and returns when all are done.
+func strided(workers, n int, f func(w, i int)) {
+	var wg sync.WaitGroup
+	for w := range workers {
+		wg.Go(func() {
+			for i := w; i < n; i += workers {
+				f(w, i)
+			}
+		})
+	}
+	wg.Wait()
+}
+
+// opener verifies an answer; *client.Client is one.
+type opener interface {
+	Open(ctx context.Context, req *client.Request, a *client.Answer, result any) error
+}
+
+// verifyAnswers verifies, on every core, each answer to the request of the
+// same index (a nil answer was never received) and counts the verified
+// ones and the failures by code.
+func verifyAnswers(ctx context.Context, c opener, reqs []*client.Request, answers []*client.Answer) (ok int64, errs map[string]int64) {
+	workers := runtime.GOMAXPROCS(0)
+	oks := make([]int64, workers)
+	perWorker := make([]map[string]int64, workers)
+	for w := range workers {
+		perWorker[w] = map[string]int64{}
+	}
+	strided(workers, len(answers), func(w, i int) {
+		if answers[i] == nil {
+			return
+		}
+		var result json.RawMessage
+		if err := c.Open(ctx, reqs[i], answers[i], &result); err != nil {
+			perWorker[w][errorCode(err)]++
+			return
+		}
+		oks[w]++
+	})
+	errs = map[string]int64{}
+	for w := range workers {
+		ok += oks[w]
+		for code, n := range perWorker[w] {
+			errs[code] += n
+		}
+	}
+	return ok, errs
+}
+
+func mixMethods(mix map[string]int) []string {
+	var methods []string
+	for m, w := range mix {
+		for range w {
+			methods = append(methods, m)
+		}
+	}
+	sort.Strings(methods)
+	return methods
+}
+
+// floorSlice is how long each floor part runs per second of load: four
+// parts take about 6% of one core from the load generator.
+const floorSlice = 15 * time.Millisecond
+
+func runLoad(ctx context.Context, c *client.Client, o loadOptions, stderr io.Writer) *BenchReport {
+	methods := mixMethods(o.mix)
+	before := map[string]float64{}
+	for name, pid := range o.pids {
+		before[name], _ = processCPU(pid)
+	}
+	var (
+		done, ok atomic.Int64
+		mu       sync.Mutex
+		errs     = map[string]int64{}
+		lats     = make([][]time.Duration, o.concurrency)
+		svc      = make([][]time.Duration, o.concurrency)
+		peakRSS  = map[string]float64{}
+	)
+	deadline := time.Now().Add(o.duration)
+	// At a fixed rate, request n is due at start + n/rate; the workers take
+	// the due times in turn. A ticker would drop ticks whenever its reader
+	// is late, and the rate would fall short of the one asked for. Latency
+	// counts from the due time, so time spent waiting for a free worker
+	// (when the server falls behind) is counted, not omitted.
+	var slot atomic.Int64
+	var ranOut atomic.Bool
+	var answers []*client.Answer
+	if o.pool != nil {
+		answers = make([]*client.Answer, len(o.pool))
+	}
+	interval := time.Duration(0)
+	if o.rate > 0 {
+		interval = time.Duration(float64(time.Second) / o.rate)
+	}
+	stop := make(chan struct{})
+	// background is the progress line and the floor sampling; both end at
+	// stop, and the report waits for them (the progress line reads errs and
+	// writes peakRSS).
+	var background sync.WaitGroup
+	background.Go(func() { // progress line and RSS sampling
+		t := time.NewTicker(time.Second)
+		defer t.Stop()
+		start, last := time.Now(), int64(0)
+		for {
+			select {
+			case <-stop:
+				fmt.Fprintln(stderr)
+				return
+			case <-t.C:
+				n := done.Load()
+				mu.Lock()
+				for name, pid := range o.pids {
+					if rss, err := processRSS(pid, "VmRSS"); err == nil && rss > peakRSS[name] {
+						peakRSS[name] = rss
+					}
+				}
+				nerr := int64(0)
+				for _, e := range errs {
+					nerr += e
+				}
+				mu.Unlock()
+				fmt.Fprintf(stderr, "\rsigner-bench: %4.0fs  %7d requests  %7.0f req/s  %d errors   ", time.Since(start).Seconds(), n, float64(n-last), nerr)
+				last = n
+			}
+		}
+	})
+	if o.floor != nil {
+		background.Go(func() {
+			t := time.NewTicker(time.Second)
+			defer t.Stop()
+			for {
+				select {
+				case <-stop:
+					return
+				case <-t.C:
+					if err := o.floor.sample(floorSlice); err != nil {
+						fmt.Fprintf(stderr, "\nsigner-bench: crypto floor under load: %v\n", err)
+						return
+					}
+				}
+			}
+		})
+	}
+	start := time.Now()
+	var wg sync.WaitGroup
+	for w := range o.concurrency {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := w; time.Now().Before(deadline); i++ {
+				t0, k := time.Now(), int64(-1)
+				if interval > 0 || o.pool != nil {
+					k = slot.Add(1) - 1
+				}
+				if interval > 0 {
+					t0 = start.Add(time.Duration(k) * interval)
+					if !t0.Before(deadline) {
+						return
+					}
+				}
+				if o.pool != nil && k >= int64(len(o.pool)) {
+					ranOut.Store(true)
+					return
+				}
+				time.Sleep(time.Until(t0))
+				sent := time.Now()
+				var err error
+				if o.pool != nil {
+					answers[k], err = c.Send(ctx, o.pool[k])
+				} else {
+					method := methods[i%len(methods)]
+					var result json.RawMessage
+					err = c.Call(ctx, method, benchParams[method], &result)
+				}
+				lats[w] = append(lats[w], time.Since(t0))
+				if interval > 0 {
+					svc[w] = append(svc[w], time.Since(sent))
+				}
+				done.Add(1)
+				if err == nil {
+					if o.pool == nil {
+						ok.Add(1)
+					}
+					continue
+				}
+				mu.Lock()
+				errs[errorCode(err)]++
+				mu.Unlock()
+			}
+		}()
+	}
+	wg.Wait()
+	elapsed := time.Since(start)
+	close(stop)
+	background.Wait()
+	if o.pool != nil {
+		fmt.Fprintf(stderr, "signer-bench: verifying %d answers…\n", done.Load())
+		n, verrs := verifyAnswers(ctx, c, o.pool, answers)
+		ok.Add(n)
+		for code, n := range verrs {
+			errs[code] += n
+		}
+	}
+	r := &BenchReport{Concurrency: o.concurrency, Duration: elapsed.Seconds(), Requests: done.Load(), OK: ok.Load(), Errors: errs,
+		SignedAhead: len(o.pool), RanOut: ranOut.Load()}
+	r.RPS = float64(r.Requests) / elapsed.Seconds()
+	r.LatencyMS = percentiles(lats)
+	if interval > 0 {
+		r.ServiceMS = percentiles(svc)
+	}
+	if len(o.pids) > 0 {
+		r.Processes = map[string]*ProcessCost{}
+		for name, pid := range o.pids {
+			after, err := processCPU(pid)
+			if err != nil {
+				continue
+			}
+			hwm, _ := processRSS(pid, "VmHWM")
+			p := &ProcessCost{PID: pid, CPUSeconds: after - before[name], PeakRSSMiB: max(hwm, peakRSS[name])}
+			if r.Requests > 0 {
+				p.CPUPerReqUS = p.CPUSeconds / float64(r.Requests) * 1e6
+			}
+			r.Processes[name] = p
+		}
+	}
+	return r
+}
+
+// percentiles are p50, p90, p99 and max of the workers' latencies, in ms.
+func percentiles(lats [][]time.Duration) map[string]float64 {
+	var all []time.Duration
+	for _, l := range lats {
+		all = append(all, l...)
+	}
+	slices.Sort(all)
+	out := map[string]float64{}
+	for name, q := range map[string]float64{"p50": .50, "p90": .90, "p99": .99, "max": 1} {
+		if len(all) > 0 {
+			out[name] = float64(all[min(len(all)-1, int(q*float64(len(all))))].Microseconds()) / 1000
+		}
+	}
+	return out
+}
+
+func errorCode(err error) string {
+	var e *api.Error
+	var pe *client.ParentError
+	switch {
+	case errors.As(err, &e):
+		return string(e.Code)
+	case errors.As(err, &pe):
+		return "parent:" + pe.Code
+	case errors.Is(err, client.ErrResponse):
+		return "bad_response"
+	}
+	return "transport"
+}
+
+// processCPU is a process's user+system CPU seconds from /proc/PID/stat.
+func processCPU(pid int) (float64, error) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0, err
+	}
+	// Fields after the command name, which is in parentheses and may hold
+	// spaces: state is field 3; utime and stime are fields 14 and 15.
+	i := bytes.LastIndexByte(b, ')')
+	if i < 0 {
+		return 0, fmt.Errorf("/proc/%d/stat: unexpected format", pid)
+	}
+	fields := strings.Fields(string(b[i+1:]))
+	if len(fields) < 13 {
+		return 0, fmt.Errorf("/proc/%d/stat: unexpected format", pid)
+	}
+	utime, err1 := strconv.ParseFloat(fields[11], 64)
+	stime, err2 := strconv.ParseFloat(fields[12], 64)
+	if err1 != nil || err2 != nil {
+		return 0, fmt.Errorf("/proc/%d/stat: unexpected format", pid)
+	}
+	const clockTicks = 100 // USER_HZ on Linux
+	return (utime + stime) / clockTicks, nil
+}
+
+// processRSS reads a memory field (VmRSS, VmHWM) of /proc/PID/status in MiB.
+func processRSS(pid int, field string) (float64, error) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return 0, err
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if rest, ok := strings.CutPrefix(line, field+":"); ok {
+			kb, err := strconv.ParseFloat(strings.TrimSuffix(strings.TrimSpace(rest), " kB"), 64)
+			return kb / 1024, err
+		}
+	}
+	return 0, fmt.Errorf("no %s", field)
+}
