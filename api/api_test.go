@@ -90,6 +90,9 @@ func TestMethods(t *testing.T) {
 		if m.ChangesState != changes[m.Route] {
 			t.Errorf("%s: ChangesState %v", m.Route, m.ChangesState)
 		}
+		if m.ReplyKey != (m.Route == "v1/derive-cred-kek") {
+			t.Errorf("%s: ReplyKey %v", m.Route, m.ReplyKey)
+		}
 	}
 	if len(seen) != 19 {
 		t.Errorf("%d methods, want 19", len(seen))

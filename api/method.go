@@ -16,34 +16,27 @@ type Method[P, R any] struct {
 	// first's: a client attests right before signing one and never signs
 	// it twice (docs/protocol.md, "Retries").
 	ChangesState bool
+	// ReplyKey marks a method whose request envelope must carry a
+	// reply_key, the caller's key the answer's secret is encrypted to.
+	ReplyKey bool
 }
 
 // Info describes a method without its types.
 func (m Method[P, R]) Info() MethodInfo {
-	return MethodInfo{Route: m.Route, ChangesState: m.ChangesState}
+	return MethodInfo{Route: m.Route, ChangesState: m.ChangesState, ReplyKey: m.ReplyKey}
 }
 
 // MethodInfo is what a route says about itself.
 type MethodInfo struct {
 	Route        string
 	ChangesState bool
-}
-
-// Surface is the part of the API a route belongs to.
-func (i MethodInfo) Surface() string {
-	switch {
-	case strings.HasPrefix(i.Route, "dev/"):
-		return "dev"
-	case strings.HasPrefix(i.Route, "v1/keys/"):
-		return "keys"
-	}
-	return "v1"
+	ReplyKey     bool
 }
 
 // The typed surface (v1).
 var (
 	DeriveAddress         = Method[DeriveAddressRequest, DeriveAddressResponse]{Route: "v1/derive-address"}
-	DeriveCredentialKEK   = Method[DeriveCredentialKEKRequest, DeriveCredentialKEKResponse]{Route: "v1/derive-cred-kek"}
+	DeriveCredentialKEK   = Method[DeriveCredentialKEKRequest, DeriveCredentialKEKResponse]{Route: "v1/derive-cred-kek", ReplyKey: true}
 	SignSIWE              = Method[SignSIWERequest, SignSIWEResponse]{Route: "v1/sign/siwe"}
 	SignTypedData         = Method[SignTypedDataRequest, SignTypedDataResponse]{Route: "v1/sign/typed-data"}
 	SignAuditRow          = Method[SignAuditRowRequest, SignAuditRowResponse]{Route: "v1/sign/audit-row"}

@@ -95,10 +95,18 @@ func (c *Client) DevSignDeviceCapPop(ctx context.Context, p api.DevSignDeviceCap
 	return Invoke(ctx, c, api.DevSignDeviceCapPop, &p)
 }
 
-// Invoke calls method m with params and returns its verified result:
-// the typed form of [Client.Call], which a client/enclave mismatch in
-// either type fails to compile.
+// Invoke calls method m with params (nil: the zero P) and returns its
+// verified result: the typed form of [Client.Call], which a client/enclave
+// mismatch in either type fails to compile. A method whose answer is
+// encrypted to a reply key has its own method (DeriveCredentialKEK), which
+// makes the key and opens the answer; Invoke refuses it.
 func Invoke[P, R any](ctx context.Context, c *Client, m api.Method[P, R], params *P) (*R, error) {
+	if m.ReplyKey {
+		return nil, fmt.Errorf("client: %s answers encrypted to a reply key: call its own method", m.Route)
+	}
+	if params == nil {
+		params = new(P)
+	}
 	var r R
 	if err := c.call(ctx, m.Route, params, &r, nil); err != nil {
 		return nil, err

@@ -19,6 +19,7 @@ import (
 
 	"github.com/go-jose/go-jose/v4"
 
+	"github.com/nitro-signer/nitro-signer/api"
 	"github.com/nitro-signer/nitro-signer/envelope"
 )
 
@@ -30,12 +31,9 @@ var (
 	goldenReplyScalar = counting(0xa0)
 )
 
-// goldenKEKParams is v1/derive-cred-kek's params in the order the golden
-// payload has them.
-type goldenKEKParams struct {
-	OperatorOmni string `json:"operator_omni"`
-	Epoch        uint32 `json:"k3_epoch"`
-}
+// goldenKEKParams is v1/derive-cred-kek's params: the api type itself, so
+// a change of its JSON shows in the golden bytes.
+type goldenKEKParams = api.DeriveCredentialKEKRequest
 
 // counting is the 32 bytes from, from+1, …
 func counting(from byte) []byte {

@@ -14,7 +14,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"maps"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -138,7 +137,7 @@ func New(o Options) (*Server, error) {
 		Signer: signKey, ConfigSHA256: o.Config.Hash[:],
 		Random: o.NSM, Peers: custody.PeerPolicy{Roots: o.PeerRoots, PCRs: pcrs}, Clock: o.Clock, Logger: logger,
 	})
-	maps.Copy(methods, s.custody.Methods())
+	service.Merge(methods, s.custody.Methods())
 	return s, nil
 }
 

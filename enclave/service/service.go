@@ -66,15 +66,13 @@ func (s *Service) Methods(dev bool) map[string]Handler {
 		Bind(api.VerifyWebAuthn, s.verifyWebAuthn),
 	)
 	if dev {
-		for route, h := range Table(
+		Merge(m, Table(
 			Bind(api.DevDeriveAddress, s.devDeriveAddress),
 			Bind(api.DevSignMessage, s.devSignMessage),
 			Bind(api.DevSignTypedData, s.devSignTypedData),
 			Bind(api.DevDeriveDevice, s.devDeriveDevice),
 			Bind(api.DevSignDeviceCapPop, s.devSignDeviceCapPop),
-		) {
-			m[route] = h
-		}
+		))
 	}
 	return m
 }
@@ -88,10 +86,10 @@ func AllMethods() map[string]bool {
 	return out
 }
 
-// Binding is a route with its handler.
+// Binding is a route with its handler, made only by Bind.
 type Binding struct {
-	Route   string
-	Handler Handler
+	route   string
+	handler Handler
 }
 
 // Bind binds a typed handler to method m: the one place a method's params
@@ -100,26 +98,45 @@ type Binding struct {
 // the client calls the same api.Method, the two sides cannot disagree on
 // either type.
 func Bind[P, R any](m api.Method[P, R], h func(ctx context.Context, r *Request, p *P) (*R, error)) Binding {
-	return Binding{Route: m.Route, Handler: func(ctx context.Context, r *Request) (any, error) {
+	return Binding{route: m.Route, handler: func(ctx context.Context, r *Request) (any, error) {
 		var p P
 		if err := DecodeParams(r.Params, &p); err != nil {
 			return nil, err
 		}
 		res, err := h(ctx, r, &p)
-		if err != nil {
+		switch {
+		case err != nil:
 			return nil, err
+		case res == nil:
+			// A result of null is no answer a client can use.
+			return nil, api.Errorf(api.CodeInternal, "%s answered nothing", m.Route)
 		}
 		return res, nil
 	}}
 }
 
-// Table is bindings by route.
+// Table is bindings by route. A route bound twice is a bug in the
+// enclave's wiring, found when the table is built at start.
 func Table(bs ...Binding) map[string]Handler {
 	m := make(map[string]Handler, len(bs))
 	for _, b := range bs {
-		m[b.Route] = b.Handler
+		if _, dup := m[b.route]; dup {
+			panic("service: route " + b.route + " bound twice")
+		}
+		m[b.route] = b.handler
 	}
 	return m
+}
+
+// Merge adds the handlers of from to into; a route in both is a bug in the
+// enclave's wiring.
+func Merge(into, from map[string]Handler) {
+	for route, h := range from {
+		if _, dup := into[route]; dup {
+			panic("service: route " + route + " served twice")
+		}
+		into[route] = h
+	}
 }
 
 // DecodeParams decodes a method's params strictly into v; a refusal is

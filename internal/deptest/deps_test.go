@@ -2,6 +2,7 @@ package deptest_test
 
 import (
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/nitro-signer/nitro-signer/internal/deptest"
@@ -17,12 +18,16 @@ var (
 	}}
 	// The parent decides nothing: it links neither the enclave's code nor
 	// the request and response envelopes (go-jose).
-	parentRule = deptest.Rule{Forbidden: []string{m + "/enclave", m + "/envelope", "github.com/go-jose"}}
+	parentRule = deptest.Rule{Forbidden: []string{m + "/enclave", m + "/envelope", "github.com/go-jose", m + "/internal/kmstest", m + "/e2e"}}
 	// The production enclave links no simulator, development sealer or
 	// development PKI.
 	productionRule = deptest.Rule{Forbidden: []string{
 		m + "/enclave/nsm/nsmsim", m + "/enclave/seal/devseal", m + "/internal/devpki", m + "/attestation/issuer",
+		m + "/internal/kmstest", m + "/e2e",
 	}}
+	// Only the enclave, and the load tool that times its cryptography,
+	// link the enclave's code.
+	zoneRule = deptest.Rule{Forbidden: []string{m + "/enclave"}}
 	// What the zones share depends on none of them.
 	sharedRule = deptest.Rule{Forbidden: []string{m + "/enclave", m + "/parent", m + "/client"}}
 	// The contract is the standard library's only.
@@ -57,6 +62,37 @@ func TestSharedCodeLinksNoZone(t *testing.T) {
 	}
 }
 
+// TestOnlyTheEnclaveLinksEnclaveCode: outside enclave/ only e2e (whose load
+// tool times the enclave's own cryptography in process) links a package
+// under enclave/.
+func TestOnlyTheEnclaveLinksEnclaveCode(t *testing.T) {
+	pkgs, err := deptest.Packages(m + "/...")
+	if err != nil {
+		t.Fatal(err)
+	}
+	checked := 0
+	for _, p := range pkgs {
+		if strings.HasPrefix(p, m+"/enclave/") || strings.HasPrefix(p, m+"/e2e/") {
+			continue
+		}
+		bad, err := deptest.Check(p, "", "", zoneRule)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(bad) > 0 {
+			t.Errorf("%s links %v", p, bad)
+		}
+		checked++
+	}
+	if checked < 20 {
+		t.Fatalf("checked %d packages: the listing is wrong", checked)
+	}
+	// The control: the load tool does link enclave code.
+	if bad, err := deptest.Check(m+"/e2e/cmd/signer-bench", "", "", zoneRule); err != nil || len(bad) == 0 {
+		t.Fatalf("the rule does not catch signer-bench's enclave packages: %v, %v", bad, err)
+	}
+}
+
 // TestDependencies holds each part of the tree to what it may link. Each
 // rule comes with a control: a build that breaks it, which the rule must
 // catch, so a rule that can no longer fail fails here.
@@ -83,6 +119,8 @@ func TestDependencies(t *testing.T) {
 		{"control_parent_rule_catches_the_envelope", m + "/envelope", "", parentRule, "github.com/go-jose/go-jose/v4", ""},
 		{"production_enclave", m + "/enclave/cmd/enclave", "", productionRule, "", ""},
 		{"control_production_rule_catches_the_simulator_build", m + "/enclave/cmd/enclave", "nsmsim", productionRule, m + "/enclave/nsm/nsmsim", ""},
+		{"control_production_rule_catches_the_development_pki", m + "/client/cmd/signerctl", "", productionRule, m + "/internal/devpki", ""},
+		{"control_production_rule_catches_the_local_kms", m + "/internal/kmstest", "", productionRule, m + "/internal/kmstest", ""},
 		{"shared_envelope", m + "/envelope", "", sharedRule, "", ""},
 		{"shared_attestation", m + "/attestation/...", "", sharedRule, "", ""},
 		{"control_shared_rule_catches_a_zone", m + "/enclave/cmd/enclave", "", sharedRule, m + "/enclave/server", ""},

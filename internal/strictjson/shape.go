@@ -9,7 +9,7 @@ import (
 	"unicode"
 )
 
-// A shape is what DecodeJSON's scanner needs to know of a Go type to hold
+// A shape is what Decode's scanner needs to know of a Go type to hold
 // object keys to exact field names: for a struct its fields by JSON name,
 // for a map, slice or array its element. Everything else — interfaces,
 // json.RawMessage and other types that decode themselves, scalars — is

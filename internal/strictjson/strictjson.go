@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"io"
 	"reflect"
+	"strconv"
 	"sync"
 	"unicode/utf8"
 
@@ -22,7 +23,7 @@ const MaxDepth = 16
 // ErrJSON marks JSON refused by Decode.
 var ErrJSON = errors.New("malformed JSON")
 
-// DecodeJSON decodes data into v strictly: at most maxSize bytes, nesting at
+// Decode decodes data into v strictly: at most maxSize bytes, nesting at
 // most MaxDepth, UTF-8 only, no two keys of one object equal under
 // Unicode case folding (so no duplicates either), every key of an object
 // decoded into a struct exactly a field's name (encoding/json would match
@@ -34,13 +35,13 @@ var ErrJSON = errors.New("malformed JSON")
 // the one signed. The keys of maps, and of anything under a
 // json.RawMessage, an interface or a type with its own UnmarshalJSON, are
 // the caller's to check (a RawMessage is checked when it is decoded with
-// DecodeJSON in turn); two keys equal under case folding are refused in
+// Decode in turn); two keys equal under case folding are refused in
 // every object all the same.
 func Decode(data []byte, v any, maxSize int) error {
 	return decode(data, v, maxSize, false)
 }
 
-// DecodeOpenJSON is DecodeJSON for a format whose writers may add members
+// DecodeOpen is Decode for a format whose writers may add members
 // (WebAuthn's clientDataJSON, §5.8.1): a key that names no field is
 // ignored, as encoding/json ignores it; one that names a field in another
 // case is still refused, and so are keys equal under case folding.
@@ -60,12 +61,55 @@ func decode(data []byte, v any, maxSize int, open bool) error {
 		dec.DisallowUnknownFields()
 	}
 	if err := dec.Decode(v); err != nil {
-		return fmt.Errorf("%w: %v", ErrJSON, err)
+		return fmt.Errorf("%w: %v", ErrJSON, describe(err))
 	}
 	if _, err := dec.Token(); err != io.EOF {
 		return fmt.Errorf("%w: data after the value", ErrJSON)
 	}
 	return nil
+}
+
+// describe is a decoding error in the JSON's terms: a value of the wrong
+// kind names its field and the kinds, never the Go type it was decoded
+// into (whose name is the implementation's, not the wire's).
+func describe(err error) string {
+	var te *json.UnmarshalTypeError
+	if !errors.As(err, &te) {
+		return err.Error()
+	}
+	field := te.Field
+	if field == "" {
+		field = "the value"
+	} else {
+		field = strconv.Quote(field)
+	}
+	return fmt.Sprintf("%s: want %s, got %s", field, jsonKind(te.Type), te.Value)
+}
+
+// jsonKind names the JSON a Go type decodes from.
+func jsonKind(t reflect.Type) string {
+	switch t.Kind() {
+	case reflect.Pointer:
+		return jsonKind(t.Elem())
+	case reflect.String:
+		return "string"
+	case reflect.Bool:
+		return "bool"
+	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64:
+		return "an integer in " + strconv.Itoa(t.Bits()) + "-bit range"
+	case reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64:
+		return "a non-negative integer in " + strconv.Itoa(t.Bits()) + "-bit range"
+	case reflect.Float32, reflect.Float64:
+		return "number"
+	case reflect.Slice:
+		if t.Elem().Kind() == reflect.Uint8 {
+			return "base64 string"
+		}
+		return "array"
+	case reflect.Array:
+		return "array"
+	}
+	return "object"
 }
 
 var errNotUTF8 = fmt.Errorf("%w: not UTF-8", ErrJSON)
@@ -102,7 +146,7 @@ type scanner struct {
 	i    int
 	// fold holds the folded keys of the objects open on the walk.
 	fold []byte
-	// open lets keys that name no field through (DecodeOpenJSON).
+	// open lets keys that name no field through (DecodeOpen).
 	open bool
 }
 
@@ -297,7 +341,7 @@ func appendFold(dst, k []byte) []byte {
 
 // checkJSONTokens walks the tokens of data, refusing keys equal under case
 // folding and deep nesting; keys are compared after unescaping. It knows
-// no target type; DecodeJSON uses it for the error message of invalid JSON,
+// no target type; Decode uses it for the error message of invalid JSON,
 // and the fuzz tests hold the scanner to it.
 func checkJSONTokens(data []byte) error {
 	if !utf8.Valid(data) {

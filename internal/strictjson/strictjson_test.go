@@ -39,7 +39,7 @@ type foldTarget struct {
 // TestDecodeJSONFieldsMatchExactlyAndKeysNeverFold is issue 13 finding 7:
 // encoding/json matches field names without regard to case and lets the
 // last of two such keys win, so {"omni_account":A,"OMNI_ACCOUNT":B} decoded
-// as B. DecodeJSON refuses any object with two keys equal under Unicode
+// as B. Decode refuses any object with two keys equal under Unicode
 // case folding (as encoding/json folds, Kelvin sign and long s included),
 // and any key that names a field in another case.
 func TestDecodeJSONFieldsMatchExactlyAndKeysNeverFold(t *testing.T) {
@@ -89,10 +89,10 @@ func TestDecodeJSONFieldsMatchExactlyAndKeysNeverFold(t *testing.T) {
 			var v foldTarget
 			err := strictjson.Decode([]byte(tc.in), &v, 1<<16)
 			if tc.ok && err != nil {
-				t.Fatalf("DecodeJSON(%s): %v", tc.in, err)
+				t.Fatalf("Decode(%s): %v", tc.in, err)
 			}
 			if !tc.ok && !errors.Is(err, strictjson.ErrJSON) {
-				t.Fatalf("DecodeJSON(%s): %v (decoded %+v), want ErrJSON", tc.in, err, v)
+				t.Fatalf("Decode(%s): %v (decoded %+v), want ErrJSON", tc.in, err, v)
 			}
 		})
 	}
@@ -120,10 +120,10 @@ func TestDecodeJSONKeysAtEveryScale(t *testing.T) {
 	}
 }
 
-// TestDecodeOpenJSONIgnoresOnlyUnknownKeys: an extensible format may carry
+// TestDecodeOpenIgnoresOnlyUnknownKeys: an extensible format may carry
 // members no field names, but not a field in another case, nor keys equal
 // under case folding.
-func TestDecodeOpenJSONIgnoresOnlyUnknownKeys(t *testing.T) {
+func TestDecodeOpenIgnoresOnlyUnknownKeys(t *testing.T) {
 	type clientData struct {
 		Type   string `json:"type"`
 		Origin string `json:"origin"`
@@ -143,7 +143,7 @@ func TestDecodeOpenJSONIgnoresOnlyUnknownKeys(t *testing.T) {
 			var v clientData
 			err := strictjson.DecodeOpen([]byte(tc.in), &v, 1<<10)
 			if tc.ok != (err == nil) || (err != nil && !errors.Is(err, strictjson.ErrJSON)) {
-				t.Fatalf("DecodeOpenJSON(%s): %v, want ok %v", tc.in, err, tc.ok)
+				t.Fatalf("DecodeOpen(%s): %v, want ok %v", tc.in, err, tc.ok)
 			}
 		})
 	}
@@ -167,7 +167,7 @@ func TestDecodeJSON(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			var v T
 			if err := strictjson.Decode([]byte(in), &v, 1<<20); !errors.Is(err, strictjson.ErrJSON) {
-				t.Fatalf("DecodeJSON(%s): %v, want ErrJSON", in, err)
+				t.Fatalf("Decode(%s): %v, want ErrJSON", in, err)
 			}
 		})
 	}
@@ -180,7 +180,7 @@ func TestDecodeJSON(t *testing.T) {
 	}
 }
 
-// FuzzDecodeJSON: DecodeJSON never panics, refuses only with ErrJSON, and
+// FuzzDecodeJSON: Decode never panics, refuses only with ErrJSON, and
 // what it accepts has its fields in exactly their case and no object with
 // two keys equal under case folding (issue 13 finding 7) — checked against
 // strings.EqualFold, the folding encoding/json matches names with.
@@ -266,6 +266,33 @@ func keysEqualUnderFolding(b []byte) (string, string, bool) {
 			stack = append(stack, &level{})
 		case json.Delim(']'):
 			stack = stack[:len(stack)-1]
+		}
+	}
+}
+
+// TestTypeErrorsNameTheFieldNotTheGoType: a value of the wrong kind is
+// described in the wire's terms; the Go type's name is the implementation's
+// and stays out of refusals the enclave signs.
+func TestTypeErrorsNameTheFieldNotTheGoType(t *testing.T) {
+	type innerParams struct {
+		N uint32 `json:"n"`
+	}
+	type secretlyNamedParams struct {
+		Sig   string      `json:"sig"`
+		Inner innerParams `json:"inner"`
+		Blob  []byte      `json:"blob"`
+	}
+	for _, tc := range []struct{ in, want string }{
+		{`{"sig":1}`, `"sig": want string, got number`},
+		{`{"inner":{"n":-1}}`, `"inner.n": want a non-negative integer in 32-bit range, got number -1`},
+		{`{"inner":{"n":"1"}}`, `"inner.n": want a non-negative integer in 32-bit range, got string`},
+		{`{"blob":{}}`, `"blob": want base64 string, got object`},
+		{`[]`, `want object, got array`},
+	} {
+		var v secretlyNamedParams
+		err := strictjson.Decode([]byte(tc.in), &v, 1<<10)
+		if !errors.Is(err, strictjson.ErrJSON) || !strings.Contains(err.Error(), tc.want) || strings.Contains(err.Error(), "secretlyNamed") || strings.Contains(err.Error(), "innerParams") {
+			t.Errorf("%s: %v, want …%s… without the Go type", tc.in, err, tc.want)
 		}
 	}
 }
