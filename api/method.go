@@ -23,7 +23,7 @@ type Method[P, R any] struct {
 
 // Info describes a method without its types.
 func (m Method[P, R]) Info() MethodInfo {
-	return MethodInfo{Route: m.Route, ChangesState: m.ChangesState, ReplyKey: m.ReplyKey}
+	return MethodInfo(m)
 }
 
 // MethodInfo is what a route says about itself.

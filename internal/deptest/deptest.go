@@ -8,8 +8,6 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
-	"path/filepath"
-	"runtime"
 	"slices"
 	"strings"
 )
@@ -27,7 +25,7 @@ func Deps(pkg, tags, goos string) ([]Dep, error) {
 	if tags != "" {
 		args = append(args, "-tags", tags)
 	}
-	cmd := exec.Command(goTool(), append(args, pkg)...)
+	cmd := exec.Command(GoTool(), append(args, pkg)...)
 	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
 	if goos != "" {
 		cmd.Env = append(cmd.Env, "GOOS="+goos)
@@ -51,21 +49,16 @@ func Deps(pkg, tags, goos string) ([]Dep, error) {
 
 // Packages lists the packages a pattern such as "m/internal/..." matches.
 func Packages(pattern string) ([]string, error) {
-	out, err := exec.Command(goTool(), "list", pattern).Output()
+	out, err := exec.Command(GoTool(), "list", pattern).Output()
 	if err != nil {
 		return nil, fmt.Errorf("deptest: go list %s: %v", pattern, err)
 	}
 	return strings.Fields(string(out)), nil
 }
 
-// goTool is the go command of the toolchain running the tests.
-func goTool() string {
-	p := filepath.Join(runtime.GOROOT(), "bin", "go")
-	if _, err := os.Stat(p); err == nil {
-		return p
-	}
-	return "go"
-}
+// GoTool is the go command on PATH: the one running the tests (with the
+// GOTOOLCHAIN they run under).
+func GoTool() string { return "go" }
 
 // Rule says what a package must not link.
 type Rule struct {

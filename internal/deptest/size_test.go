@@ -4,8 +4,9 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"testing"
+
+	"github.com/nitro-signer/nitro-signer/internal/deptest"
 )
 
 // maxClientOverHTTPS bounds what the client adds to a program beyond the
@@ -25,7 +26,7 @@ func TestClientAddsLittleToAnHTTPSProgram(t *testing.T) {
 	size := func(pkg string) int64 {
 		t.Helper()
 		out := filepath.Join(dir, filepath.Base(pkg))
-		cmd := exec.Command(filepath.Join(runtime.GOROOT(), "bin", "go"), "build", "-trimpath", "-o", out, pkg)
+		cmd := exec.Command(deptest.GoTool(), "build", "-trimpath", "-o", out, pkg)
 		cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
 		if b, err := cmd.CombinedOutput(); err != nil {
 			t.Fatalf("go build %s: %v\n%s", pkg, err, b)
