@@ -81,3 +81,28 @@ func TestAppendHeaderRefusesAnOversizedHeader(t *testing.T) {
 		t.Fatal("appended a header over MaxHeader")
 	}
 }
+
+// FuzzParse: Parse never panics, refuses only with ErrMalformed, and what
+// it accepts appends back to the same header bytes (no two encodings of
+// one header), with the ciphertext exactly its epochs' length.
+func FuzzParse(f *testing.F) {
+	b, _ := AppendHeader(nil, header())
+	f.Add(append(b, make([]byte, 2*SecretSize+TagSize)...))
+	f.Add([]byte("NSKR\x01\x00\x00\x00\x01\xa0"))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		h, end, err := Parse(b)
+		if err != nil {
+			if !errors.Is(err, ErrMalformed) || h != nil {
+				t.Fatalf("refusal %v with header %v", err, h)
+			}
+			return
+		}
+		again, err := AppendHeader(nil, h)
+		if err != nil || !bytes.Equal(again, b[:end]) {
+			t.Fatalf("accepted a header that does not append back to its bytes: %v", err)
+		}
+		if len(b)-end != int(h.Epochs)*SecretSize+TagSize {
+			t.Fatalf("accepted %d ciphertext bytes for %d epochs", len(b)-end, h.Epochs)
+		}
+	})
+}
