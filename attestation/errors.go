@@ -54,8 +54,15 @@ var (
 	// ErrDebug: PCR0, PCR1 and PCR2 are all zero (debug mode) and the policy
 	// does not allow debug documents.
 	ErrDebug = errors.New("attestation: debug-mode enclave")
-	// ErrPCRMismatch: a pinned PCR differs or is absent.
+	// ErrPCRMismatch: a pinned PCR differs or is absent, or the document
+	// matches none of the allowed measurements.
 	ErrPCRMismatch = errors.New("attestation: PCR mismatch")
+	// ErrReleaseExpired: the document matches an allowed measurement only
+	// at or after its not_after.
+	ErrReleaseExpired = errors.New("attestation: release expired")
+	// ErrReleaseNotYetValid: the document matches an allowed measurement
+	// only before its not_before.
+	ErrReleaseNotYetValid = errors.New("attestation: release not yet valid")
 	// ErrNonceMismatch: the nonce differs from the expected one.
 	ErrNonceMismatch = errors.New("attestation: nonce mismatch")
 	// ErrPublicKeyMismatch: the public_key differs from the expected one.

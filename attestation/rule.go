@@ -27,6 +27,8 @@ var rules = []struct {
 	{ErrTimestamp, "timestamp"},
 	{ErrDebug, "debug"},
 	{ErrPCRMismatch, "pcr_mismatch"},
+	{ErrReleaseExpired, "release_expired"},
+	{ErrReleaseNotYetValid, "release_not_yet_valid"},
 	{ErrNonceMismatch, "nonce_mismatch"},
 	{ErrPublicKeyMismatch, "public_key_mismatch"},
 	{ErrStale, "stale"},

@@ -23,6 +23,12 @@ type Policy struct {
 	// PCRs pins PCR values by index (0..31): each must be present in the
 	// document and equal, byte for byte.
 	PCRs map[int][]byte
+	// Allowed, if not empty, are the measurements the document may match:
+	// it must match one of them whole (every PCR that one pins), inside
+	// that measurement's validity window. A document matching PCR0 of one
+	// and PCR1 of another matches neither. Document.Measurement names the
+	// one matched. Releases.Measurements makes them from releases.json.
+	Allowed []Measurement
 	// Nonce, if non-nil, must equal the document's nonce.
 	Nonce []byte
 	// PublicKey, if non-nil, must equal the document's public_key.
@@ -61,6 +67,9 @@ type Document struct {
 	// Debug reports a debug-mode enclave; Verify returns such a document
 	// only when the policy allows debug documents.
 	Debug bool
+	// Measurement is the name of the Policy.Allowed entry the document
+	// matched ("" when the policy allows no list).
+	Measurement string
 }
 
 var zeroPCR [pcrLenSHA384]byte
@@ -192,6 +201,11 @@ func (p *Policy) resolve() (time.Time, []*x509.Certificate, error) {
 			return time.Time{}, nil, fmt.Errorf("%w: PCR%d pin is %d bytes, want %d", ErrPolicy, i, len(v), pcrLenSHA384)
 		}
 	}
+	for i := range p.Allowed {
+		if err := p.Allowed[i].check(); err != nil {
+			return time.Time{}, nil, fmt.Errorf("%w: allowed measurement %d: %v", ErrPolicy, i, err)
+		}
+	}
 	if p.MaxAge < 0 || p.ClockSkew < 0 {
 		return time.Time{}, nil, fmt.Errorf("%w: negative duration", ErrPolicy)
 	}
@@ -221,6 +235,13 @@ func (p *Policy) check(d *Document, at time.Time) error {
 		if !bytes.Equal(got, want) {
 			return fmt.Errorf("%w: PCR%d is %x, want %x", ErrPCRMismatch, i, got, want)
 		}
+	}
+	if len(p.Allowed) > 0 {
+		name, err := match(p.Allowed, d.PCRs, at)
+		if err != nil {
+			return err
+		}
+		d.Measurement = name
 	}
 	if p.Nonce != nil && !bytes.Equal(d.Nonce, p.Nonce) {
 		return ErrNonceMismatch
