@@ -43,9 +43,11 @@ type Config struct {
 	// ServerCAs verify the parent's TLS certificate. They protect the
 	// transport only: trust in answers comes from attestation.
 	ServerCAs *x509.CertPool
-	// Policy is what an attestation document must satisfy. PCR0, PCR1 and
-	// PCR2 must be pinned; the nonce is chosen per attestation; MaxAge
-	// defaults to DefaultMaxAge.
+	// Policy is what an attestation document must satisfy. It must pin
+	// PCR0, PCR1 and PCR2 (Policy.PCRs) or allow a list of measurements
+	// (Policy.Allowed, from releases.json: each pins PCR0–2 or the signing
+	// certificate's PCR8, the attestation package checks); the nonce is
+	// chosen per attestation; MaxAge defaults to DefaultMaxAge.
 	Policy attestation.Policy
 	// SignerID is the deployment the client expects (user_data signer_id).
 	SignerID string
@@ -140,9 +142,11 @@ func New(cfg Config) (*Client, error) {
 	if cfg.SignerID == "" {
 		return nil, errors.New("client: SignerID is required")
 	}
-	for _, i := range []int{0, 1, 2} {
-		if _, ok := cfg.Policy.PCRs[i]; !ok {
-			return nil, fmt.Errorf("client: the policy must pin PCR0, PCR1 and PCR2 (PCR%d missing)", i)
+	if len(cfg.Policy.Allowed) == 0 {
+		for _, i := range []int{0, 1, 2} {
+			if _, ok := cfg.Policy.PCRs[i]; !ok {
+				return nil, fmt.Errorf("client: the policy must pin PCR0, PCR1 and PCR2 (PCR%d missing) or allow measurements", i)
+			}
 		}
 	}
 	if cfg.Policy.MaxAge == 0 {

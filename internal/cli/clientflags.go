@@ -26,6 +26,7 @@ type ClientFlags struct {
 	serverCA   string
 	root       string
 	pcrsFile   string
+	releases   string
 	pcrs       PCRFlags
 	signerID   string
 	allowDebug bool
@@ -53,6 +54,7 @@ func (c *ClientFlags) RegisterAs(fs *flag.FlagSet, prefix, role string) {
 	fs.StringVar(&c.root, prefix+"root", "", "attestation root `FILE` (PEM) instead of the AWS Nitro root (development)")
 	fs.StringVar(&c.pcrsFile, prefix+"pcrs", "", "PCR manifest `FILE` (pcrs.json) to pin")
 	fs.Var(c.pcrs, prefix+"pcr", "pin PCR N to HEX, `N=HEX` (repeatable)")
+	fs.StringVar(&c.releases, prefix+"releases", "", "accept any release of the manifest `FILE` (releases.json) instead of --pcrs and --pcr")
 	fs.StringVar(&c.signerID, prefix+"signer-id", "", "the signer_id `ID` to expect")
 	fs.BoolVar(&c.allowDebug, prefix+"allow-debug", false, "accept a debug-mode enclave (never in production)")
 	fs.DurationVar(&c.maxAge, prefix+"max-age", client.DefaultMaxAge, "oldest attestation document accepted")
@@ -77,7 +79,9 @@ func (c *ClientFlags) applyDev() {
 	set(&c.key, filepath.Join(pki, devpki.ClientKey(c.role)))
 	set(&c.serverCA, filepath.Join(pki, devpki.ServerCAFile))
 	set(&c.root, filepath.Join(state, "dev-root.pem"))
-	set(&c.pcrsFile, filepath.Join(state, "pcrs.json"))
+	if c.releases == "" && len(c.pcrs) == 0 {
+		set(&c.pcrsFile, filepath.Join(state, "pcrs.json"))
+	}
 	set(&c.signerID, devpki.SignerID)
 }
 
@@ -109,6 +113,14 @@ func (c *ClientFlags) Client() (*client.Client, error) {
 			return nil, err
 		}
 	}
+	if c.releases != "" {
+		if c.pcrsFile != "" || len(c.pcrs) > 0 {
+			return nil, errors.New("--releases accepts the manifest's releases: give it without --pcrs and --pcr")
+		}
+		if policy.Allowed, err = ReadReleases(c.releases); err != nil {
+			return nil, err
+		}
+	}
 	if c.pcrsFile != "" {
 		if err := ReadPCRManifest(c.pcrsFile, policy.PCRs); err != nil {
 			return nil, err
@@ -125,6 +137,23 @@ func (c *ClientFlags) Client() (*client.Client, error) {
 		cfg.Transport = c.Transport(&tls.Config{MinVersion: tls.VersionTLS13, RootCAs: pool, Certificates: []tls.Certificate{cert}})
 	}
 	return client.New(cfg)
+}
+
+// ReadReleases reads releases.json (attestation.ParseReleases) as the
+// measurements a policy allows.
+func ReadReleases(path string) ([]attestation.Measurement, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	rs, err := attestation.ParseReleases(b)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	if len(rs.Releases) == 0 {
+		return nil, fmt.Errorf("%s: no release: nothing would be accepted", path)
+	}
+	return rs.Measurements(), nil
 }
 
 // ReadPCRManifest pins the PCRs of a pcrs.json manifest

@@ -28,6 +28,7 @@ func attestVerify(args []string, stdin io.Reader, stdout, stderr io.Writer) int 
 	pcrs := cli.PCRFlags{}
 	fs.Var(pcrs, "pcr", "pin PCR N to HEX, `N=HEX` (repeatable)")
 	manifest := fs.String("pcrs", "", "pin the PCRs of a pcrs.json manifest `FILE`")
+	releases := fs.String("releases", "", "accept any release of the manifest `FILE` (releases.json); the output names the one matched")
 	if code, ok := cmd.Parse(args, stdout, stderr); !ok {
 		return code
 	}
@@ -54,6 +55,11 @@ func attestVerify(args []string, stdin io.Reader, stdout, stderr io.Writer) int 
 		}
 	}
 	policy := attestation.Policy{PCRs: pcrs, MaxAge: *maxAge, AllowDebug: *allowDebug, Clock: time.Now}
+	if *releases != "" {
+		if policy.Allowed, err = cli.ReadReleases(*releases); err != nil {
+			return fail("input", err)
+		}
+	}
 	if *rootPath != "" {
 		pemBytes, err := os.ReadFile(*rootPath)
 		if err != nil {
@@ -126,11 +132,13 @@ type documentOut struct {
 	Debug       bool              `json:"debug"`
 	Certificate string            `json:"certificate_subject"`
 	Chain       []string          `json:"chain"`
+	// Release is the releases.json version matched (--releases).
+	Release string `json:"release,omitempty"`
 }
 
 func documentJSON(d *attestation.Document) documentOut {
 	out := documentOut{
-		ModuleID: d.ModuleID, Timestamp: d.Timestamp, Digest: d.Digest, Debug: d.Debug,
+		ModuleID: d.ModuleID, Timestamp: d.Timestamp, Digest: d.Digest, Debug: d.Debug, Release: d.Measurement,
 		PCRs: map[string]string{}, Certificate: d.Certificate.Subject.String(),
 		PublicKey: optionalHex(d.PublicKey), UserData: optionalHex(d.UserData), Nonce: optionalHex(d.Nonce),
 	}

@@ -25,12 +25,38 @@ func TestAttestVerify(t *testing.T) {
 	const pcr0 = "d265a83f"
 	var meta struct {
 		Payload struct {
-			PCR0 string `json:"pcr0"`
+			PCR0 string            `json:"pcr0"`
+			PCRs map[string]string `json:"pcrs_nonzero"`
 		} `json:"payload"`
 	}
 	if err := json.Unmarshal(testvectors.Read(t, "attestation", "evervault-2023-01-18-nondebug-pcr8.json"), &meta); err != nil || !strings.HasPrefix(meta.Payload.PCR0, pcr0) {
 		t.Fatalf("sidecar: %v", err)
 	}
+	// releases.json files around the real document's measurements: its
+	// own image, a signed-image release pinning only its PCR8, another
+	// image, an expired release of its image, and PCR0 of its image with
+	// PCR1 of another.
+	p := meta.Payload.PCRs
+	other := strings.Repeat("ab", 48)
+	release := func(version, pcr0, pcr1, pcr8, extra string) string {
+		r := `{"version":"` + version + `","pcr0":"` + pcr0 + `","pcr1":"` + pcr1 + `","pcr2":"` + p["2"] + `",`
+		if pcr8 != "" {
+			r += `"pcr8":"` + pcr8 + `",`
+		}
+		return r + `"eif_sha256":"` + strings.Repeat("e", 64) + `","not_before":"2023-01-01T00:00:00Z"` + extra + `}`
+	}
+	releases := func(name string, rs ...string) string {
+		path := filepath.Join(t.TempDir(), name)
+		if err := os.WriteFile(path, []byte(`{"releases":[`+strings.Join(rs, ",")+`]}`), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return path
+	}
+	own := releases("own.json", release("other", other, other, "", ""), release("v-own", p["0"], p["1"], "", ""))
+	signed := releases("signed.json", release("v-signed", other, other, p["8"], `,"match":["pcr8"]`))
+	otherSigner := releases("other-signer.json", release("v-signed", p["0"], p["1"], other, `,"match":["pcr8"]`))
+	expired := releases("expired.json", release("v-old", p["0"], p["1"], "", `,"not_after":"2023-01-10T00:00:00Z"`))
+	mixed := releases("mixed.json", release("a", p["0"], other, "", ""), release("b", other, p["1"], "", ""))
 	tests := []struct {
 		name     string
 		args     []string
@@ -49,6 +75,11 @@ func TestAttestVerify(t *testing.T) {
 		{"stale", []string{"--doc", doc, "--at", "2023-01-18T14:07:19Z", "--max-age", "5m"}, nil, 1, "rule=stale"},
 		{"corrupt", []string{"--doc", corrupt, "--at", "2026-01-03T20:41:08Z"}, nil, 1, "rule=malformed"},
 		{"bad_pcr_flag", []string{"--doc", doc, "--pcr", "zero=00"}, nil, 2, "PCR index"},
+		{"releases_own_image", []string{"--doc", doc, "--at", "2023-01-18T13:07:19Z", "--releases", own}, nil, 0, `"release": "v-own"`},
+		{"releases_signing_certificate_only", []string{"--doc", doc, "--at", "2023-01-18T13:07:19Z", "--releases", signed}, nil, 0, `"release": "v-signed"`},
+		{"releases_other_signing_certificate", []string{"--doc", doc, "--at", "2023-01-18T13:07:19Z", "--releases", otherSigner}, nil, 1, "rule=pcr_mismatch"},
+		{"releases_expired", []string{"--doc", doc, "--at", "2023-01-18T13:07:19Z", "--releases", expired}, nil, 1, "rule=release_expired"},
+		{"releases_pcr0_of_one_pcr1_of_another", []string{"--doc", doc, "--at", "2023-01-18T13:07:19Z", "--releases", mixed}, nil, 1, "rule=pcr_mismatch"},
 		{"missing_doc", []string{}, nil, 2, "--doc is required"},
 	}
 	for _, tt := range tests {
