@@ -1,5 +1,3 @@
-//go:build nsmsim
-
 package custody_test
 
 import (
@@ -24,7 +22,6 @@ import (
 	"github.com/nitro-signer/nitro-signer/enclave/host"
 	"github.com/nitro-signer/nitro-signer/enclave/keyring"
 	"github.com/nitro-signer/nitro-signer/enclave/nsm"
-	"github.com/nitro-signer/nitro-signer/enclave/nsm/nsmsim"
 	"github.com/nitro-signer/nitro-signer/enclave/seal"
 	"github.com/nitro-signer/nitro-signer/enclave/seal/devseal"
 	"github.com/nitro-signer/nitro-signer/enclave/service"
@@ -89,6 +86,20 @@ func (m *memStore) count() int {
 	return len(m.blobs)
 }
 
+// simOptions are the simulated NSM's options, and simNSM what these
+// tests use of it; openSimulator opens one, or skips the test when the
+// simulator is not compiled in (sim_nsmsim_test.go, sim_other_test.go).
+type simOptions struct {
+	StateDir, Binary string
+	Debug            bool
+	Clock            func() time.Time
+}
+
+type simNSM interface {
+	nsm.Module
+	Root() *x509.Certificate
+}
+
 // enclave is one custody with its own simulated NSM and per-boot key.
 type enclave struct {
 	c      *custody.Custody
@@ -96,7 +107,7 @@ type enclave struct {
 	store  *memStore
 	x      *ecdh.PrivateKey
 	sign   *ecdsa.PrivateKey
-	sim    *nsmsim.Simulator
+	sim    simNSM
 	attest func(nonce []byte) ([]byte, error)
 }
 
@@ -145,10 +156,7 @@ func (w *world) start(t testing.TB, o opts) *enclave {
 	if o.sealer == nil {
 		o.sealer = w.sealer
 	}
-	sim, err := nsmsim.Open(nsmsim.Options{StateDir: w.dir, Binary: o.binary, Debug: o.debug, Clock: w.clock})
-	if err != nil {
-		t.Fatal(err)
-	}
+	sim := openSimulator(t, simOptions{StateDir: w.dir, Binary: o.binary, Debug: o.debug, Clock: w.clock})
 	pcrs := map[int][]byte{}
 	for i := range 3 {
 		p, _ := sim.DescribePCR(i)
@@ -183,7 +191,7 @@ func (w *world) start(t testing.TB, o opts) *enclave {
 	return e
 }
 
-func rootsOf(sim *nsmsim.Simulator) []*x509.Certificate { return []*x509.Certificate{sim.Root()} }
+func rootsOf(sim simNSM) []*x509.Certificate { return []*x509.Certificate{sim.Root()} }
 
 // call runs a key method with params and decodes its result.
 func (e *enclave) call(t testing.TB, route string, params, result any) error {

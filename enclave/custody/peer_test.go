@@ -1,5 +1,3 @@
-//go:build nsmsim
-
 package custody_test
 
 import (

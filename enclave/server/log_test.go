@@ -1,5 +1,3 @@
-//go:build nsmsim
-
 package server_test
 
 import (

@@ -1,5 +1,3 @@
-//go:build nsmsim
-
 package server_test
 
 import (
@@ -16,7 +14,7 @@ import (
 	"github.com/nitro-signer/nitro-signer/api"
 	"github.com/nitro-signer/nitro-signer/enclave/config"
 	"github.com/nitro-signer/nitro-signer/enclave/keyring"
-	"github.com/nitro-signer/nitro-signer/enclave/nsm/nsmsim"
+	"github.com/nitro-signer/nitro-signer/enclave/nsm"
 	"github.com/nitro-signer/nitro-signer/enclave/server"
 	"github.com/nitro-signer/nitro-signer/envelope"
 	"github.com/nitro-signer/nitro-signer/internal/channel"
@@ -24,6 +22,17 @@ import (
 )
 
 const omni = "0c2d9e6b3a8f4e1d7c5b2a9f8e6d4c3b1a0f9e8d7c6b5a4f3e2d1c0b9a8f7e6d"
+
+// simOptions are the simulated NSM's options, and simNSM what these
+// tests use of it; openSimulator opens one, or skips the test when the
+// simulator is not compiled in (sim_nsmsim_test.go, sim_other_test.go).
+type simOptions struct {
+	StateDir, Binary string
+	Debug            bool
+	Clock            func() time.Time
+}
+
+type simNSM interface{ nsm.Module }
 
 type fixture struct {
 	srv   *server.Server
@@ -42,10 +51,7 @@ func newFixture(tb testing.TB) *fixture {
 		tb.Fatal(err)
 	}
 	exe, _ := os.Executable()
-	sim, err := nsmsim.Open(nsmsim.Options{StateDir: filepath.Join(dir, "nsm"), Binary: exe, Clock: time.Now})
-	if err != nil {
-		tb.Fatal(err)
-	}
+	sim := openSimulator(tb, simOptions{StateDir: filepath.Join(dir, "nsm"), Binary: exe, Clock: time.Now})
 	keys := keyring.New()
 	s, _ := keyring.NewSecret(make([]byte, 32))
 	keys.Add(s)

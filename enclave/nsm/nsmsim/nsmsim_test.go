@@ -1,5 +1,3 @@
-//go:build nsmsim
-
 package nsmsim_test
 
 import (
@@ -17,7 +15,6 @@ import (
 	"github.com/nitro-signer/nitro-signer/attestation/issuer"
 	"github.com/nitro-signer/nitro-signer/attestation/testvectors"
 	"github.com/nitro-signer/nitro-signer/enclave/nsm"
-	"github.com/nitro-signer/nitro-signer/enclave/nsm/nsmsim"
 )
 
 type fakeClock struct{ now time.Time }
@@ -33,13 +30,25 @@ func writeBinary(t *testing.T, content string) string {
 	return path
 }
 
-func open(t *testing.T, dir, binary string, debug bool, clock *fakeClock) *nsmsim.Simulator {
+// simOptions are the simulator's options, and simNSM what these tests use
+// of it; openSimulator opens one, or skips the test when the simulator is
+// not compiled in (sim_nsmsim_test.go, sim_other_test.go).
+type simOptions struct {
+	StateDir, Binary string
+	Debug            bool
+	Clock            func() time.Time
+}
+
+type simNSM interface {
+	nsm.Module
+	Root() *x509.Certificate
+	Manifest() ([]byte, error)
+	WriteManifest(path string) error
+}
+
+func open(t *testing.T, dir, binary string, debug bool, clock *fakeClock) simNSM {
 	t.Helper()
-	s, err := nsmsim.Open(nsmsim.Options{StateDir: dir, Binary: binary, Debug: debug, Clock: clock.Now})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return s
+	return openSimulator(t, simOptions{StateDir: dir, Binary: binary, Debug: debug, Clock: clock.Now})
 }
 
 func devRoot(t *testing.T, dir string) []*x509.Certificate {
@@ -64,7 +73,7 @@ func TestSimulatedDocumentVerifiesUnderDevelopmentRoot(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	pcrs, err := nsmsim.Measure(binary)
+	pcrs, err := measure(t, binary)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -165,11 +174,11 @@ func TestSimulatedDocumentHasTheRealFormat(t *testing.T) {
 }
 
 func TestChangedBinaryChangesPCR0AndPCR2(t *testing.T) {
-	a, err := nsmsim.Measure(writeBinary(t, "enclave v1"))
+	a, err := measure(t, writeBinary(t, "enclave v1"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	b, err := nsmsim.Measure(writeBinary(t, "enclave v2"))
+	b, err := measure(t, writeBinary(t, "enclave v2"))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,5 +1,3 @@
-//go:build nsmsim
-
 package kmsseal_test
 
 import (
@@ -19,7 +17,6 @@ import (
 
 	"github.com/nitro-signer/nitro-signer/enclave/keyring"
 	"github.com/nitro-signer/nitro-signer/enclave/nsm"
-	"github.com/nitro-signer/nitro-signer/enclave/nsm/nsmsim"
 	"github.com/nitro-signer/nitro-signer/enclave/seal"
 	"github.com/nitro-signer/nitro-signer/enclave/seal/kmsseal"
 	"github.com/nitro-signer/nitro-signer/internal/hostproto"
@@ -41,6 +38,20 @@ var parentAccount = kmstest.Account{
 	SessionToken: "parent-session-token", Aliases: map[string]string{alias: parentKeyARN},
 }
 
+// simOptions are the simulated NSM's options, and simNSM what these
+// tests use of it; openSimulator opens one, or skips the test when the
+// simulator is not compiled in (sim_nsmsim_test.go, sim_other_test.go).
+type simOptions struct {
+	StateDir, Binary string
+	Debug            bool
+	Clock            func() time.Time
+}
+
+type simNSM interface {
+	nsm.Module
+	Root() *x509.Certificate
+}
+
 type fixture struct {
 	dir    string
 	kms    *kmstest.Server
@@ -51,17 +62,13 @@ type fixture struct {
 	relayed bytes.Buffer
 }
 
-func simulator(t *testing.T, dir, image string, debug bool) *nsmsim.Simulator {
+func simulator(t *testing.T, dir, image string, debug bool) simNSM {
 	t.Helper()
 	bin := filepath.Join(dir, image)
 	if _, err := os.Stat(bin); err != nil {
 		os.WriteFile(bin, []byte(image), 0o644)
 	}
-	sim, err := nsmsim.Open(nsmsim.Options{StateDir: dir, Binary: bin, Debug: debug, Clock: time.Now})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return sim
+	return openSimulator(t, simOptions{StateDir: dir, Binary: bin, Debug: debug, Clock: time.Now})
 }
 
 type recordingConn struct {
@@ -115,7 +122,7 @@ func newFixture(t *testing.T) *fixture {
 	return f
 }
 
-func (f *fixture) sealer(t *testing.T, sim *nsmsim.Simulator, endpoint string) *kmsseal.Sealer {
+func (f *fixture) sealer(t *testing.T, sim simNSM, endpoint string) *kmsseal.Sealer {
 	t.Helper()
 	s, err := f.sealerFor(sim, endpoint, keyARN, f.policy.Operator())
 	if err != nil {
@@ -126,7 +133,7 @@ func (f *fixture) sealer(t *testing.T, sim *nsmsim.Simulator, endpoint string) *
 
 // sealerFor is a sealer for keyID whose parent supplies the credentials of
 // account a.
-func (f *fixture) sealerFor(sim *nsmsim.Simulator, endpoint, keyID string, a kmstest.Account) (*kmsseal.Sealer, error) {
+func (f *fixture) sealerFor(sim simNSM, endpoint, keyID string, a kmstest.Account) (*kmsseal.Sealer, error) {
 	roots := x509.NewCertPool()
 	roots.AppendCertsFromPEM([]byte(f.kms.CAPEM))
 	u, _ := url.Parse(endpoint)

@@ -1,5 +1,3 @@
-//go:build nsmsim
-
 package kmsseal_test
 
 import (
