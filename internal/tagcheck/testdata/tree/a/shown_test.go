@@ -1,0 +1,5 @@
+package a
+
+import "testing"
+
+func TestShown(t *testing.T) {}

@@ -1,0 +1,5 @@
+//go:build nsmsim
+
+package a
+
+func openSimulator() {}

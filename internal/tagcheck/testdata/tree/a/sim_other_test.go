@@ -1,0 +1,5 @@
+//go:build !nsmsim
+
+package a
+
+func TestOnlyUntagged(t *testing.T) {}

@@ -1,0 +1,5 @@
+//go:build nsmsim || !nsmsim
+
+package b
+
+func TestBoth(t *testing.T) {}

@@ -1,0 +1,5 @@
+//go:build soak
+
+package b
+
+func TestSoak(t *testing.T) {}

@@ -1,0 +1,5 @@
+//go:build nsmsim
+
+package testdata
+
+func TestInTestdata(t *testing.T) {}
