@@ -22,7 +22,7 @@ GO_IMAGE       ?=
 ENCLAVE_CONFIG ?=
 EIF            := $(BIN)/nitro-signer.eif
 
-.PHONY: help build run test lint vet fmt-check staticcheck cross-build vulncheck bench fuzz soak clean \
+.PHONY: help build run test race lint vet fmt-check staticcheck cross-build vulncheck bench fuzz soak clean \
 	enclave image eif pcrs reproducible-check
 
 help: ## list the targets
@@ -66,10 +66,15 @@ run: build ## start the enclave (simulated NSM) and the parent locally; Ctrl-C s
 	echo; echo "Ctrl-C stops both."; \
 	wait $$parent $$enclave
 
+# The end-to-end tests build their binaries with the tags each needs, so
+# their test process does not depend on tags: the untagged run covers them.
+NON_E2E = $$($(GO) list ./... | grep -v '/e2e$$')
+
 test: vet fmt-check staticcheck cross-build ## run every check and test (what CI runs)
 	$(GO) build ./...
-	$(GO) test -count=1 -tags $(SIMTAGS) ./...
+	$(GO) test -count=1 -tags $(SIMTAGS) $(NON_E2E)
 	$(GO) test -count=1 ./...
+	$(MAKE) --no-print-directory race
 	$(MAKE) --no-print-directory reproducible-check
 
 # signerctl runs on operators' machines: it builds for every OS they use.
@@ -77,6 +82,28 @@ test: vet fmt-check staticcheck cross-build ## run every check and test (what CI
 cross-build: ## build signerctl for darwin and windows
 	GOOS=darwin GOARCH=arm64 $(GO) build -o /dev/null ./client/cmd/signerctl
 	GOOS=windows GOARCH=amd64 $(GO) build -o /dev/null ./client/cmd/signerctl
+
+# The race detector needs cgo, so a C compiler: .ci/ensure-cc prints one, or
+# installs gcc with apt-get. This is the one step built with CGO_ENABLED=1.
+RACE_GO = cc=$$(./.ci/ensure-cc) && CC=$$cc CGO_ENABLED=1 $(GO)
+# The end-to-end tests that drive the stack concurrently (restarts and
+# replicas under load, hostile traffic, replays, key changes); under -race
+# the harness builds the enclave and the parent with the detector too and
+# fails a test whose processes report a race.
+E2E_RACE := TestKeysSurviveKillUnderLoad TestParentRestartUnderLoad TestClientRidesThroughRestartAndReplicaChange \
+	TestEnclaveRestartIsSurvivedWithReattestation TestOneRotateCallChangesOneReplica TestReplayToAnotherReplicaIsRefused \
+	TestOneCallerCannotFillTheReplayCacheForAll TestClientDetectsTamperedResponses TestHostileTrafficAtTheParent \
+	TestKeysPeerCopy TestSigningSurfaceThroughTheStack TestKeysUnsealThroughLocalKMS \
+	TestHostileParentMalformedFramesDoNotStopTheEnclave TestChannelConnectionsAreCapped
+empty :=
+space := $(empty) $(empty)
+
+race: ## the race detector over every package (simulator tests included) and the e2e tests that load the stack
+	@listed=$$($(GO) test -list . ./e2e); for t in $(E2E_RACE); do \
+		echo "$$listed" | grep -qx "$$t" || { echo "race: E2E_RACE names $$t, which ./e2e does not have"; exit 1; }; \
+	done
+	$(RACE_GO) test -count=1 -race -tags $(SIMTAGS) $(NON_E2E)
+	$(RACE_GO) test -count=1 -race -run '^($(subst $(space),|,$(strip $(E2E_RACE))))$$' ./e2e
 
 enclave: ## build the production enclave binary (no simulator) reproducibly into bin/enclave-production
 	$(GO) build $(GOFLAGS_REPRO) -o $(BIN)/enclave-production ./enclave/cmd/enclave

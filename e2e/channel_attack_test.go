@@ -158,6 +158,7 @@ func countOpen(conns []net.Conn, wait time.Duration) (open int, newestOpen bool)
 // its target, it keeps no more than its cap of connections, and a genuine
 // client gets its answers while they are held.
 func TestPartialFramesDoNotPinEnclaveMemory(t *testing.T) {
+	skipMemoryBoundUnderRace(t)
 	tests := []struct {
 		name  string
 		body  int // bytes of the body sent, beyond a few

@@ -44,6 +44,8 @@ func TestMain(m *testing.M) {
 
 // build compiles the binaries the tests start: the development enclave, the
 // production enclave (to show it refuses to start here) and the parent.
+// Under `go test -race` they are built with the race detector too, so the
+// whole stack runs under it (race_test.go).
 func build(dir string) error {
 	for _, b := range []struct{ out, tags, pkg string }{
 		{"enclave", "nsmsim", "../enclave/cmd/enclave"},
@@ -56,8 +58,12 @@ func build(dir string) error {
 		if b.tags != "" {
 			args = append(args, "-tags", b.tags)
 		}
+		cgo := "CGO_ENABLED=0"
+		if raceDetector {
+			args, cgo = append(args, "-race"), "CGO_ENABLED=1"
+		}
 		cmd := exec.Command("go", append(args, b.pkg)...)
-		cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+		cmd.Env = append(os.Environ(), cgo)
 		if out, err := cmd.CombinedOutput(); err != nil {
 			return fmt.Errorf("building %s: %v\n%s", b.out, err, out)
 		}
@@ -143,8 +149,39 @@ func start(t *testing.T, logPath, bin string, args ...string) *proc {
 		logFile.Close()
 		close(p.done)
 	}()
-	t.Cleanup(func() { p.stop() })
+	t.Cleanup(func() {
+		p.stop()
+		p.checkRaces(t)
+	})
 	return p
+}
+
+// skipMemoryBoundUnderRace skips a test that holds a process to a memory
+// bound: under the race detector its shadow memory multiplies what every
+// process holds, so the bound says nothing there.
+func skipMemoryBoundUnderRace(t *testing.T) {
+	t.Helper()
+	if raceDetector {
+		t.Skip("holds a memory bound, which the race detector's shadow memory breaks: run it without -race")
+	}
+}
+
+// raceWarning opens each report of the race detector (binaries built under
+// `go test -race`, see build).
+const raceWarning = "WARNING: DATA RACE"
+
+// checkRaces fails the test if the stopped process reported a data race.
+func (p *proc) checkRaces(t *testing.T) {
+	t.Helper()
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for i, l := range p.lines {
+		if strings.Contains(l, raceWarning) {
+			end := min(i+60, len(p.lines))
+			t.Errorf("%s reported a data race:\n%s", filepath.Base(p.cmd.Path), strings.Join(p.lines[i:end], "\n"))
+			return
+		}
+	}
 }
 
 // load runs call in n goroutines, over and over, until the returned stop

@@ -98,6 +98,7 @@ func flood(t *testing.T, sock string, call []byte, conns int, slow bool, stop <-
 // stays under its target, and a genuine client gets its answers while the
 // flood runs.
 func TestCallsHeldInFlightDoNotPinEnclaveMemory(t *testing.T) {
+	skipMemoryBoundUnderRace(t)
 	tests := []struct {
 		name  string
 		route string

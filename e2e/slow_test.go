@@ -18,6 +18,7 @@ import (
 // request ends within the parent's deadline with 504 or, beyond the
 // concurrency bound, 503; nothing queues without bound.
 func TestSlowEnclave(t *testing.T) {
+	skipMemoryBoundUnderRace(t)
 	dir := t.TempDir()
 	if err := devpki.Generate(filepath.Join(dir, "pki"), time.Now()); err != nil {
 		t.Fatal(err)

@@ -39,7 +39,9 @@ func TestBind(t *testing.T) {
 // TestTableRefusesARouteBoundTwice: wiring one route twice is a start-up
 // failure, not a silent overwrite.
 func TestTableRefusesARouteBoundTwice(t *testing.T) {
-	h := func(context.Context, *service.Request, *api.KeyStatusRequest) (*api.KeyStatusResponse, error) { return nil, nil }
+	h := func(context.Context, *service.Request, *api.KeyStatusRequest) (*api.KeyStatusResponse, error) {
+		return nil, nil
+	}
 	for name, f := range map[string]func(){
 		"bad_table": func() { service.Table(service.Bind(api.KeyStatus, h), service.Bind(api.KeyStatus, h)) },
 		"bad_merge": func() {
