@@ -209,7 +209,7 @@ func Measure(r io.ReaderAt, size int64) (*Measurements, error) {
 		return nil, fmt.Errorf("%w: computed %08x, header says %08x", ErrCRC, got, h.CRC)
 	}
 	m.PCR0, m.PCR1, m.PCR2 = extend(image), extend(boot), extend(app)
-	if signature != nil {
+	if signatures == 1 { // even an empty section: it is a (malformed) signature
 		cert, err := parseSignature(signature, m.PCR0)
 		if err != nil {
 			return nil, err

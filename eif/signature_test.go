@@ -374,6 +374,7 @@ func TestMeasureRefusesBadSignatures(t *testing.T) {
 			return mustCBOR(t, w)
 		}(), eif.ErrSignature},
 		{"bad_not_cbor", []byte("nope"), eif.ErrSignature},
+		{"bad_empty_section", nil, eif.ErrSignature},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
