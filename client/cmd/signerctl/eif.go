@@ -118,6 +118,8 @@ func eifMeasure(args []string, stdout, stderr io.Writer) int {
 	notAfter := flags.String("not-after", "", "with --releases: the release is accepted until this `RFC3339` time (default: no end)")
 	match := flags.String("match", "", "with --releases: the `PCRS` a policy pins, comma-separated: pcr0,pcr1,pcr2 (the default), pcr8 (any image signed\n"+
 		"with the release certificate) or pcr0,pcr8 (this image, and only signed)")
+	signedBy := flags.String("signed-by", "", "fail unless the image is signed with the certificate `PEM` (nitro-cli has been known to build unsigned\n"+
+		"when asked to sign: aws-nitro-enclaves-cli#756)")
 	path, code, ok := cmd.ParseArg(args, stdout, stderr)
 	if !ok {
 		return code
@@ -143,6 +145,12 @@ func eifMeasure(args []string, stdout, stderr io.Writer) int {
 	if err != nil {
 		return eifFail(stderr, "eif measure", err)
 	}
+	if *signedBy != "" {
+		if err := checkSignedBy(m, *signedBy); err != nil {
+			fmt.Fprintf(stderr, "eif measure: --signed-by: %v\n", err)
+			return 1
+		}
+	}
 	switch {
 	case *manifest:
 		return writeManifest(m, path, *version, inputs, stdout, stderr)
@@ -159,6 +167,30 @@ func eifMeasure(args []string, stdout, stderr io.Writer) int {
 	b, _ := json.MarshalIndent(newMeasureOutput(m), "", "  ")
 	fmt.Fprintf(stdout, "%s\n", b)
 	return 0
+}
+
+// checkSignedBy requires the image to be signed with the certificate in
+// the PEM file at path.
+func checkSignedBy(m *eif.Measurements, path string) error {
+	b, err := readSmallFile(path)
+	if err != nil {
+		return err
+	}
+	block, _ := pem.Decode(b)
+	if block == nil || block.Type != "CERTIFICATE" {
+		return fmt.Errorf("%s is not a PEM certificate", path)
+	}
+	want, err := x509.ParseCertificate(block.Bytes)
+	if err != nil {
+		return fmt.Errorf("%s: %v", path, err)
+	}
+	switch {
+	case m.SigningCertificate == nil:
+		return errors.New("the image is not signed")
+	case !m.SigningCertificate.Equal(want):
+		return fmt.Errorf("the image is signed with another certificate (%s), not %s", m.SigningCertificate.Subject, path)
+	}
+	return nil
 }
 
 // releaseFlags reads the flags of a release to append; the PCRs and the

@@ -194,6 +194,23 @@ func TestEIFSignAndMeasure(t *testing.T) {
 		t.Fatalf("eif measure printed %s", stdout.String())
 	}
 
+	// --signed-by holds the image to one certificate.
+	for _, tc := range []struct {
+		name, image, cert string
+		code              int
+	}{
+		{"signed_by_it", out, eifFixture(t, "release-cert.pem"), 0},
+		{"bad_unsigned", in, eifFixture(t, "release-cert.pem"), 1},
+		{"bad_other_certificate", out, otherCertificate(t, dir), 1},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var stderr bytes.Buffer
+			if code := run([]string{"eif", "measure", tc.image, "--signed-by", tc.cert}, nil, io.Discard, &stderr); code != tc.code {
+				t.Fatalf("exit %d, want %d: %s", code, tc.code, stderr.String())
+			}
+		})
+	}
+
 	// A section moved onto another image is refused, with its rule.
 	other := unsignedImage(t, dir, "other.eif", "another app")
 	b, _ := os.ReadFile(out)
@@ -213,6 +230,11 @@ func TestEIFSignAndMeasure(t *testing.T) {
 	if code := run([]string{"eif", "measure", expired}, nil, io.Discard, &stderr); code != 0 || !strings.Contains(stderr.String(), "warning") {
 		t.Fatalf("expired certificate: exit %d: %s", code, stderr.String())
 	}
+}
+
+func otherCertificate(t *testing.T, dir string) string {
+	c, _ := testCertificate(t, dir, "other-release", time.Now().Add(-time.Hour), time.Now().Add(time.Hour))
+	return c
 }
 
 // signWithPackage signs with eif.Sign directly, which does not look at
