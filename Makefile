@@ -21,9 +21,22 @@ VERSION   ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
 GO_IMAGE       ?=
 ENCLAVE_CONFIG ?=
 EIF            := $(BIN)/nitro-signer.eif
+# Signing (make eif, make eif-sign): the release certificate (PEM, ECDSA
+# P-384; its hash is PCR8) and its key (a PEM file, or for nitro-cli an AWS
+# KMS key ARN). Both or neither.
+RELEASE_CERT   ?=
+RELEASE_KEY    ?=
+SIGNED_EIF     := $(BIN)/nitro-signer-signed.eif
+# For make pcrs and make release: the image measured, and the release's
+# window (RFC 3339) and pinned PCRs (pcr0,pcr1,pcr2 by default; pcr8; pcr0,pcr8).
+RELEASE_EIF    ?= $(EIF)
+RELEASES       ?= releases.json
+NOT_BEFORE     ?=
+NOT_AFTER      ?=
+MATCH          ?=
 
 .PHONY: help build run test race lint vet fmt-check staticcheck cross-build vulncheck bench fuzz soak clean \
-	enclave image eif pcrs reproducible-check
+	enclave image eif eif-sign pcrs release reproducible-check
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  %-20s %s\n", $$1, $$2}'
@@ -127,16 +140,39 @@ image: enclave ## docker build of Dockerfile.enclave (needs a Docker engine, GO_
 	docker build -f Dockerfile.enclave --build-arg GO_IMAGE=$(GO_IMAGE) --build-arg ENCLAVE_CONFIG=$(ENCLAVE_CONFIG) \
 		-t nitro-signer-enclave:$(VERSION) .
 
-eif: ## nitro-cli build-enclave of the image (on an AWS host with nitro-cli)
-	@command -v nitro-cli >/dev/null || { echo "eif: nitro-cli is not installed (run this on the AWS build host)"; exit 2; }
-	nitro-cli build-enclave --docker-uri nitro-signer-enclave:$(VERSION) --output-file $(EIF) > $(BIN)/eif-build.json
-	@cat $(BIN)/eif-build.json
+# Both RELEASE_CERT and RELEASE_KEY, or neither.
+check-release-key = @if [ -n "$(RELEASE_CERT)$(RELEASE_KEY)" ] && { [ -z "$(RELEASE_CERT)" ] || [ -z "$(RELEASE_KEY)" ]; }; then \
+		echo "$@: set both RELEASE_CERT and RELEASE_KEY (to sign) or neither"; exit 2; fi
 
-pcrs: ## write pcrs.json from the built EIF, recomputed independently of nitro-cli
+eif: ## nitro-cli build-enclave of the image (on an AWS host with nitro-cli); signed when RELEASE_CERT and RELEASE_KEY are set
+	$(check-release-key)
+	@command -v nitro-cli >/dev/null || { echo "eif: nitro-cli is not installed (run this on the AWS build host)"; exit 2; }
+	nitro-cli build-enclave --docker-uri nitro-signer-enclave:$(VERSION) --output-file $(EIF) \
+		$(if $(RELEASE_CERT),--signing-certificate $(RELEASE_CERT) --private-key $(RELEASE_KEY)) > $(BIN)/eif-build.json
+	@cat $(BIN)/eif-build.json
+ifneq ($(RELEASE_CERT),)
+	@# nitro-cli has built unsigned images, exiting 0, when signing failed (aws-nitro-enclaves-cli#756).
 	$(GO) build $(GOFLAGS_REPRO) -o $(BIN)/ ./client/cmd/signerctl
-	$(BIN)/signerctl eif measure $(EIF) --manifest --version $(VERSION) \
-		--input enclave=$(BIN)/enclave-production --input config=$(ENCLAVE_CONFIG) --input dockerfile=Dockerfile.enclave > pcrs.json
-	@cat pcrs.json
+	$(BIN)/signerctl eif measure $(EIF) --signed-by $(RELEASE_CERT) > /dev/null
+endif
+
+eif-sign: ## sign the built EIF without nitro-cli, on the offline machine holding the key: RELEASE_CERT, RELEASE_KEY (PEM) -> bin/nitro-signer-signed.eif
+	@test -n "$(RELEASE_CERT)" && test -n "$(RELEASE_KEY)" || { echo "eif-sign: RELEASE_CERT and RELEASE_KEY (PEM files) are required"; exit 2; }
+	$(GO) build $(GOFLAGS_REPRO) -o $(BIN)/ ./client/cmd/signerctl
+	$(BIN)/signerctl eif sign $(EIF) --cert $(RELEASE_CERT) --key $(RELEASE_KEY) --out $(SIGNED_EIF)
+
+pcrs: ## write pcrs.json from the built EIF (RELEASE_EIF), recomputed independently of nitro-cli
+	$(GO) build $(GOFLAGS_REPRO) -o $(BIN)/ ./client/cmd/signerctl
+	$(BIN)/signerctl eif measure $(RELEASE_EIF) --manifest --version $(VERSION) \
+		--input enclave=$(BIN)/enclave-production --input config=$(ENCLAVE_CONFIG) --input dockerfile=Dockerfile.enclave > pcrs.json.tmp \
+		|| { rm -f pcrs.json.tmp; exit 1; }
+	@mv pcrs.json.tmp pcrs.json && cat pcrs.json
+
+release: ## append the built EIF (RELEASE_EIF) to RELEASES (releases.json) as release VERSION, from NOT_BEFORE [to NOT_AFTER], pinning MATCH
+	@test -n "$(NOT_BEFORE)" || { echo "release: NOT_BEFORE=<RFC 3339 time> is required: when clients start to accept the release"; exit 2; }
+	$(GO) build $(GOFLAGS_REPRO) -o $(BIN)/ ./client/cmd/signerctl
+	$(BIN)/signerctl eif measure $(RELEASE_EIF) --releases $(RELEASES) --version $(VERSION) --not-before $(NOT_BEFORE) \
+		$(if $(NOT_AFTER),--not-after $(NOT_AFTER)) $(if $(MATCH),--match $(MATCH))
 
 lint: vet fmt-check staticcheck vulncheck ## vet, gofmt, staticcheck and govulncheck
 

@@ -18,4 +18,12 @@
 //	PCR8 = extend(H(DER of the signing certificate)), for signed images
 //
 // in file order; the metadata section is not measured.
+//
+// Signed images: the signature section holds the signing certificate and a
+// COSE_Sign1 (ES384) by its key over PCR0, encoded as nitro-cli encodes
+// them (signature.go has the layout). Measure checks it strictly: the exact
+// encoding, a P-384 certificate that parses, a signature that verifies
+// with its key, over this image's PCR0; any fault is an error wrapping
+// ErrSignature, never a PCR8 reported for an image that would not carry it.
+// Sign appends such a section, for operators who sign without nitro-cli.
 package eif

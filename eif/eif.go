@@ -3,16 +3,14 @@ package eif
 import (
 	"bytes"
 	"crypto/sha512"
+	"crypto/x509"
 	"encoding/binary"
 	"encoding/hex"
-	"encoding/pem"
 	"errors"
 	"fmt"
 	"hash"
 	"hash/crc32"
 	"io"
-
-	"github.com/fxamacker/cbor/v2"
 )
 
 // Magic is ".eif".
@@ -54,6 +52,9 @@ type Header struct {
 // unsigned image.
 type Measurements struct {
 	PCR0, PCR1, PCR2, PCR8 []byte
+	// SigningCertificate is the certificate of a signed image, whose key
+	// signed the image's PCR0 (checked); nil for an unsigned image.
+	SigningCertificate *x509.Certificate
 	// Sections lists the section types in file order.
 	Sections []uint16
 	Header   Header
@@ -125,7 +126,7 @@ func Measure(r io.ReaderAt, size int64) (*Measurements, error) {
 	}
 	crc := crc32.NewIEEE()
 	crc.Write(hb[:HeaderSize-4])
-	image, boot, app, cert := sha512.New384(), sha512.New384(), sha512.New384(), sha512.New384()
+	image, boot, app := sha512.New384(), sha512.New384(), sha512.New384()
 	m := &Measurements{Header: h}
 	pos := int64(HeaderSize)
 	ramdisks, kernels, cmdlines, signatures, metadata := 0, 0, 0, 0, 0
@@ -208,13 +209,12 @@ func Measure(r io.ReaderAt, size int64) (*Measurements, error) {
 		return nil, fmt.Errorf("%w: computed %08x, header says %08x", ErrCRC, got, h.CRC)
 	}
 	m.PCR0, m.PCR1, m.PCR2 = extend(image), extend(boot), extend(app)
-	if signature != nil {
-		der, err := signingCertificate(signature)
+	if signatures == 1 { // even an empty section: it is a (malformed) signature
+		cert, err := parseSignature(signature, m.PCR0)
 		if err != nil {
 			return nil, err
 		}
-		cert.Write(der)
-		m.PCR8 = extend(cert)
+		m.PCR8, m.SigningCertificate = pcr8(cert), cert
 	}
 	return m, nil
 }
@@ -224,37 +224,4 @@ func extend(h hash.Hash) []byte {
 	sum := h.Sum(nil)
 	out := sha512.Sum384(append(make([]byte, sha512.Size384), sum...))
 	return out[:]
-}
-
-// signingCertificate returns the DER of the first PCR signature's signing
-// certificate. The section is CBOR: an array of maps
-// {"signing_certificate": PEM, "signature": COSE_Sign1}, where the byte
-// strings may be CBOR byte strings or arrays of integers (serde's encoding
-// of a Vec<u8>).
-func signingCertificate(section []byte) ([]byte, error) {
-	dm, err := cbor.DecOptions{DupMapKey: cbor.DupMapKeyEnforcedAPF, MaxNestedLevels: 4, MaxArrayElements: 1 << 20, MaxMapPairs: 16}.DecMode()
-	if err != nil {
-		return nil, err
-	}
-	var sigs []map[string]cbor.RawMessage
-	if err := dm.Unmarshal(section, &sigs); err != nil || len(sigs) == 0 {
-		return nil, fmt.Errorf("%w: signature section is not a list of PCR signatures", ErrSection)
-	}
-	raw, ok := sigs[0]["signing_certificate"]
-	if !ok {
-		return nil, fmt.Errorf("%w: no signing certificate", ErrSection)
-	}
-	var pemBytes []byte
-	if err := dm.Unmarshal(raw, &pemBytes); err != nil {
-		var ints []uint8
-		if err := dm.Unmarshal(raw, &ints); err != nil {
-			return nil, fmt.Errorf("%w: signing certificate is not bytes", ErrSection)
-		}
-		pemBytes = ints
-	}
-	block, _ := pem.Decode(pemBytes)
-	if block == nil || block.Type != "CERTIFICATE" {
-		return nil, fmt.Errorf("%w: signing certificate is not PEM", ErrSection)
-	}
-	return block.Bytes, nil
 }

@@ -2,21 +2,11 @@ package eif_test
 
 import (
 	"bytes"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/sha512"
-	"crypto/x509"
-	"crypto/x509/pkix"
 	"encoding/binary"
-	"encoding/pem"
 	"errors"
 	"hash/crc32"
-	"math/big"
 	"testing"
-	"time"
-
-	"github.com/fxamacker/cbor/v2"
 
 	"github.com/nitro-signer/nitro-signer/eif"
 )
@@ -66,53 +56,26 @@ func measure(b []byte) (*eif.Measurements, error) {
 	return eif.Measure(bytes.NewReader(b), int64(len(b)))
 }
 
-func signatureSection(t *testing.T, asIntArray bool) ([]byte, []byte) {
-	t.Helper()
-	key, _ := ecdsa.GenerateKey(elliptic.P384(), rand.Reader)
-	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "signer"},
-		NotBefore: time.Now(), NotAfter: time.Now().Add(time.Hour)}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	pemBytes := pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})
-	var cert any = pemBytes
-	if asIntArray {
-		ints := make([]uint, len(pemBytes))
-		for i, b := range pemBytes {
-			ints[i] = uint(b)
-		}
-		cert = ints
-	}
-	section, err := cbor.Marshal([]map[string]any{{"signing_certificate": cert, "signature": []byte{0x84}}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return section, der
-}
-
 func TestMeasureMatchesIndependentPCRs(t *testing.T) {
-	sigBytes, sigDER := signatureSection(t, false)
-	sigInts, intsDER := signatureSection(t, true)
+	signer, certDER := newSigner(t)
 	tests := []struct {
 		name string
-		img  eif.Image
+		b    []byte
 		pcr0 []byte
 		pcr1 []byte
 		pcr2 []byte
 		pcr8 []byte
 	}{
-		{"unsigned_three_ramdisks", standard(), pcr(kernel, cmdline, initrd, app1, app2), pcr(kernel, cmdline, initrd), pcr(app1, app2), nil},
-		{"one_ramdisk", eif.Image{Sections: []eif.Section{{Type: eif.SectionKernel, Data: kernel}, {Type: eif.SectionCmdline, Data: cmdline},
-			{Type: eif.SectionRamdisk, Data: initrd}}}, pcr(kernel, cmdline, initrd), pcr(kernel, cmdline, initrd), pcr(), nil},
-		{"signed_bytes", standard(eif.Section{Type: eif.SectionSignature, Data: sigBytes}), pcr(kernel, cmdline, initrd, app1, app2), pcr(kernel, cmdline, initrd), pcr(app1, app2), pcr(sigDER)},
-		{"signed_serde_int_array", standard(eif.Section{Type: eif.SectionSignature, Data: sigInts}), pcr(kernel, cmdline, initrd, app1, app2), pcr(kernel, cmdline, initrd), pcr(app1, app2), pcr(intsDER)},
-		{"version_2_empty_cmdline", eif.Image{Version: 2, Sections: []eif.Section{{Type: eif.SectionKernel, Data: kernel}, {Type: eif.SectionCmdline},
-			{Type: eif.SectionRamdisk, Data: initrd}, {Type: eif.SectionRamdisk, Data: app1}}}, pcr(kernel, initrd, app1), pcr(kernel, initrd), pcr(app1), nil},
+		{"unsigned_three_ramdisks", write(t, standard()), pcr(kernel, cmdline, initrd, app1, app2), pcr(kernel, cmdline, initrd), pcr(app1, app2), nil},
+		{"one_ramdisk", write(t, eif.Image{Sections: []eif.Section{{Type: eif.SectionKernel, Data: kernel}, {Type: eif.SectionCmdline, Data: cmdline},
+			{Type: eif.SectionRamdisk, Data: initrd}}}), pcr(kernel, cmdline, initrd), pcr(kernel, cmdline, initrd), pcr(), nil},
+		{"signed", signedImage(t, standard(), signer), pcr(kernel, cmdline, initrd, app1, app2), pcr(kernel, cmdline, initrd), pcr(app1, app2), pcr(certDER)},
+		{"version_2_empty_cmdline", write(t, eif.Image{Version: 2, Sections: []eif.Section{{Type: eif.SectionKernel, Data: kernel}, {Type: eif.SectionCmdline},
+			{Type: eif.SectionRamdisk, Data: initrd}, {Type: eif.SectionRamdisk, Data: app1}}}), pcr(kernel, initrd, app1), pcr(kernel, initrd), pcr(app1), nil},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			m, err := measure(write(t, tt.img))
+			m, err := measure(tt.b)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -181,7 +144,7 @@ func TestMeasureRefusesMalformedImages(t *testing.T) {
 		{"bad_no_ramdisk", write(t, eif.Image{Sections: []eif.Section{{Type: eif.SectionKernel, Data: kernel}, {Type: eif.SectionCmdline}}}), eif.ErrSection},
 		{"bad_kernel_not_first", write(t, eif.Image{Sections: []eif.Section{{Type: eif.SectionCmdline}, {Type: eif.SectionKernel, Data: kernel}, {Type: eif.SectionRamdisk, Data: initrd}}}), eif.ErrSection},
 		{"bad_two_signatures", write(t, standard(eif.Section{Type: eif.SectionSignature, Data: []byte{0x80}}, eif.Section{Type: eif.SectionSignature, Data: []byte{0x80}})), eif.ErrSection},
-		{"bad_signature_not_cbor", write(t, standard(eif.Section{Type: eif.SectionSignature, Data: []byte("nope")})), eif.ErrSection},
+		{"bad_signature_not_cbor", write(t, standard(eif.Section{Type: eif.SectionSignature, Data: []byte("nope")})), eif.ErrSignature},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

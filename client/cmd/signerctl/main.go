@@ -14,6 +14,8 @@
 //	signerctl keys sync     [client flags] [--from-parent URL ... --from-dev DIR: the sending enclave's client flags]
 //	signerctl keys inspect  FILE
 //	signerctl eif measure   FILE.eif [--manifest --version V --input NAME=FILE...]
+//	signerctl eif measure   FILE.eif --releases releases.json --version V --not-before T [--not-after T] [--match PCRS]
+//	signerctl eif sign      IN.eif --cert CERT.pem --key KEY.pem --out OUT.eif
 //	signerctl dev-pki       --out DIR [--force]
 //	signerctl help [COMMAND]
 //
@@ -52,7 +54,8 @@ var commands = []struct{ name, args, summary string }{
 	{"keys import", "", "encrypt a master secret to the attested enclave and import it as epoch 1 (admin)"},
 	{"keys sync", "", "copy the keyring from one attested enclave to another (--from-* flags: the sender)"},
 	{"keys inspect", "FILE", "print a sealed keyring file's header (generation, epochs, sealer) without opening it"},
-	{"eif measure", "FILE.eif", "parse an enclave image file and compute its PCRs (or a pcrs.json manifest)"},
+	{"eif measure", "FILE.eif", "parse an enclave image file, compute its PCRs and check its signature (or write pcrs.json, or append to releases.json)"},
+	{"eif sign", "IN.eif", "sign an enclave image file with a release certificate and key, as nitro-cli build-enclave does"},
 	{"dev-pki", "", "create a development PKI and enclave configuration"},
 }
 
@@ -97,6 +100,7 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		"attest fetch":  func(a []string) int { return attestFetch(a, stdout, stderr) },
 		"call":          func(a []string) int { return call(a, stdout, stderr) },
 		"eif measure":   func(a []string) int { return eifMeasure(a, stdout, stderr) },
+		"eif sign":      func(a []string) int { return eifSign(a, stdout, stderr) },
 		"dev-pki":       func(a []string) int { return devPKI(a, stdout, stderr) },
 	}
 	for _, sub := range []string{"status", "rotate", "import", "sync", "inspect"} {
