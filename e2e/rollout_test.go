@@ -547,7 +547,7 @@ func TestRolloutPeerCopyRefuses(t *testing.T) {
 func TestRolloutByKMSUnsealing(t *testing.T) {
 	r := newRollout(t)
 	const keyARN = "arn:aws:kms:us-east-1:111122223333:key/0f1e2d3c-4b5a-6978-8796-a5b4c3d2e1f0"
-	policy := kmstest.Policy{KeyID: keyARN, Roots: nil, PCRs: r.a.PCRs, Region: "us-east-1",
+	policy := kmstest.Policy{KeyID: keyARN, PCRs: r.a.PCRs, Region: "us-east-1",
 		AccessKeyID: "ASIAE2ELOCALKMS00001", SecretAccessKey: "e2e-secret-access-key-0123456789abcdefABCDEF",
 		SessionToken: "e2e-session-token-fedcba9876543210-session"}
 	rootPEM, err := os.ReadFile(filepath.Join(r.dir, "nsm", "dev-root.pem"))
