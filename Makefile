@@ -86,7 +86,9 @@ NON_E2E = $$($(GO) list ./... | grep -v '/e2e$$')
 test: vet fmt-check staticcheck cross-build ## run every check and test (what CI runs)
 	$(GO) build ./...
 	$(GO) test -count=1 -tags $(SIMTAGS) $(NON_E2E)
-	$(GO) test -count=1 ./...
+	@mkdir -p $(BIN); rm -f $(BIN)/e2e-report.txt
+	NITRO_SIGNER_E2E_REPORT=$(abspath $(BIN))/e2e-report.txt $(GO) test -count=1 ./...
+	@cat $(BIN)/e2e-report.txt
 	$(MAKE) --no-print-directory race
 	$(MAKE) --no-print-directory reproducible-check
 

@@ -85,6 +85,8 @@ type env struct {
 	name string
 	// enclaveExtra and parentExtra are added to every start.
 	enclaveExtra, parentExtra []string
+	// bin is the enclave binary in binDir; empty means "enclave".
+	bin string
 }
 
 type proc struct {
@@ -259,7 +261,11 @@ func (e *env) startEnclave(extra ...string) {
 	args := append([]string{"--config", filepath.Join(e.dir, "pki", devpki.EnclaveJSON),
 		"--listen", "unix://" + e.sock, "--state-dir", filepath.Join(e.dir, "nsm")}, e.enclaveExtra...)
 	args = append(args, extra...)
-	e.enclave = start(e.t, filepath.Join(e.dir, e.name+"enclave.log"), "enclave", args...)
+	bin := e.bin
+	if bin == "" {
+		bin = "enclave"
+	}
+	e.enclave = start(e.t, filepath.Join(e.dir, e.name+"enclave.log"), bin, args...)
 	e.enclave.waitLine(e.t, "enclave serving", 20*time.Second)
 	e.loadDevState()
 }

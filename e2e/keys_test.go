@@ -31,6 +31,13 @@ import (
 // and a KMS key), each with its own sockets, logs and state directory.
 func newSealedEnv(t *testing.T, dir, name string, enclaveArgs ...string) *env {
 	t.Helper()
+	return newSealedEnvOf(t, dir, name, "", enclaveArgs...)
+}
+
+// newSealedEnvOf is newSealedEnv running the enclave binary bin of binDir
+// ("" for the development enclave).
+func newSealedEnvOf(t *testing.T, dir, name, bin string, enclaveArgs ...string) *env {
+	t.Helper()
 	if dir == "" {
 		dir = t.TempDir()
 	}
@@ -43,7 +50,7 @@ func newSealedEnv(t *testing.T, dir, name string, enclaveArgs ...string) *env {
 		}
 	}
 	hostSock := filepath.Join(dir, name+"host.sock")
-	e := &env{t: t, dir: dir, name: name, sock: filepath.Join(dir, name+"enclave.sock"),
+	e := &env{t: t, dir: dir, name: name, sock: filepath.Join(dir, name+"enclave.sock"), bin: bin,
 		enclaveExtra: []string{"--host", "unix://" + hostSock},
 		parentExtra: []string{"--state-dir", filepath.Join(dir, name+"state"), "--host-listen", "unix://" + hostSock,
 			"--imds", "off"},

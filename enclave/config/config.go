@@ -6,6 +6,7 @@ package config
 import (
 	"crypto/sha256"
 	"crypto/x509"
+	"encoding/json"
 	"encoding/pem"
 	"errors"
 	"fmt"
@@ -15,6 +16,7 @@ import (
 	"sort"
 	"time"
 
+	"github.com/nitro-signer/nitro-signer/attestation"
 	"github.com/nitro-signer/nitro-signer/envelope"
 	"github.com/nitro-signer/nitro-signer/internal/strictjson"
 )
@@ -45,12 +47,19 @@ type Config struct {
 	// Sealing says how the keyring is sealed; absent, it is not sealed at
 	// all and no method can change the keyring.
 	Sealing Sealing `json:"sealing"`
+	// Peers are the other enclave images this one exchanges keyrings with
+	// (keys/peer-*), as a releases.json document: {"releases": [...]},
+	// read by attestation.ParseReleases. Absent, only enclaves of this
+	// image's own PCR0, PCR1 and PCR2 are peers. See peers.go.
+	Peers json.RawMessage `json:"peers"`
 
 	// Derived at Load.
 	Hash       [32]byte       `json:"-"`
 	CallerPool *x509.CertPool `json:"-"`
 	Window     time.Duration  `json:"-"`
-	allowed    map[string]map[string]bool
+	// PeerReleases are the releases Peers names; nil when it is absent.
+	PeerReleases *attestation.Releases `json:"-"`
+	allowed      map[string]map[string]bool
 }
 
 // Limits bound the enclave's work.
@@ -262,6 +271,9 @@ func (c *Config) validate() error {
 		}
 	}
 	if err := c.checkSurfaceOverlap(); err != nil {
+		return err
+	}
+	if err := c.parsePeers(); err != nil {
 		return err
 	}
 	if c.Limits.InFlight < 0 || c.Limits.InFlight > 65536 {

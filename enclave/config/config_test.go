@@ -153,12 +153,19 @@ func TestParseSealing(t *testing.T) {
 }
 
 func FuzzParse(f *testing.F) {
-	f.Add(devConfig(f))
+	dev := devConfig(f)
+	f.Add(dev)
 	f.Add([]byte(`{"signer_id":"x"}`))
+	// With peers: a releases.json document inside the configuration.
+	f.Add(append([]byte(`{"peers":{"releases":[{"version":"v1","pcr0":"`+hex96(0xa)+`","pcr1":"`+hex96(1)+`","pcr2":"`+hex96(2)+
+		`","pcr8":"`+hex96(8)+`","eif_sha256":"`+strings.Repeat("e", 64)+`","not_before":"2026-01-01T00:00:00Z","match":["pcr0","pcr8"]}]},`), dev[1:]...))
 	f.Fuzz(func(t *testing.T, b []byte) {
 		c, err := config.Parse(b)
 		if err == nil && (c.CallerPool == nil || c.Window <= 0) {
 			t.Fatal("accepted an unusable configuration")
+		}
+		if err == nil && (c.Peers == nil) != (c.PeerReleases == nil) {
+			t.Fatalf("peers %q parsed into %+v", c.Peers, c.PeerReleases)
 		}
 	})
 }

@@ -24,6 +24,7 @@ import (
 	"time"
 
 	"github.com/nitro-signer/nitro-signer/api"
+	"github.com/nitro-signer/nitro-signer/attestation"
 	"github.com/nitro-signer/nitro-signer/enclave/host"
 	"github.com/nitro-signer/nitro-signer/enclave/keyring"
 	"github.com/nitro-signer/nitro-signer/enclave/seal"
@@ -68,11 +69,15 @@ type Options struct {
 }
 
 // PeerPolicy is what a peer's attestation must show: a document under one of
-// Roots (nil means the AWS root) whose PCR0, PCR1 and PCR2 equal this
-// enclave's own, not in debug mode.
+// Roots (nil means the AWS root), not in debug mode, whose PCR0, PCR1 and
+// PCR2 equal this enclave's own (PCRs) or which matches one of Releases
+// whole, inside its window.
 type PeerPolicy struct {
 	Roots []*x509.Certificate
 	PCRs  map[int][]byte
+	// Releases are the other images accepted as peers: the
+	// configuration's peers (config.Config.PeerMeasurements).
+	Releases []attestation.Measurement
 }
 
 // Custody keeps one keyring.

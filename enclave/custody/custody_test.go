@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/nitro-signer/nitro-signer/api"
+	"github.com/nitro-signer/nitro-signer/attestation"
 	"github.com/nitro-signer/nitro-signer/enclave/custody"
 	"github.com/nitro-signer/nitro-signer/enclave/host"
 	"github.com/nitro-signer/nitro-signer/enclave/keyring"
@@ -121,6 +122,8 @@ type opts struct {
 	// instead while config is still what peers are held to: a sender that
 	// lies about itself, to test the receiver's own check.
 	config, attestConfig []byte
+	// peers are the other releases the enclave accepts as peers.
+	peers []attestation.Measurement
 }
 
 // world shares the development root and sealing key between enclaves, as
@@ -186,7 +189,7 @@ func (w *world) start(t testing.TB, o opts) *enclave {
 	e.c = custody.New(custody.Options{
 		Keys: keys, SignerID: signerID, Sealer: o.sealer, Store: o.store, X25519: x,
 		Attest: e.attest, Signer: sign, ConfigSHA256: o.config,
-		Random: sim, Peers: custody.PeerPolicy{Roots: rootsOf(sim), PCRs: pcrs}, Clock: w.clock,
+		Random: sim, Peers: custody.PeerPolicy{Roots: rootsOf(sim), PCRs: pcrs, Releases: o.peers}, Clock: w.clock,
 	})
 	return e
 }
@@ -581,8 +584,10 @@ func copyKeyring(t *testing.T, s, r *enclave) (api.KeyringChange, error) {
 		return api.KeyringChange{}, fmt.Errorf("export: %w", err)
 	}
 	var res api.KeyringChange
-	err := r.call(t, api.PeerImport.Route, api.PeerImportRequest{Nonce: offer.Nonce, Document: exp.Document, Keyring: exp.Keyring, Signature: exp.Signature}, &res)
-	return res, err
+	if err := r.call(t, api.PeerImport.Route, api.PeerImportRequest{Nonce: offer.Nonce, Document: exp.Document, Keyring: exp.Keyring, Signature: exp.Signature}, &res); err != nil {
+		return res, fmt.Errorf("import: %w", err)
+	}
+	return res, nil
 }
 
 func TestPeerCopy(t *testing.T) {

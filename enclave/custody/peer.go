@@ -31,8 +31,10 @@ import (
 //  2. R keys/peer-request {challenge: nS} → R's document over nS (its X25519
 //     key in user_data) and R's nonce nR.
 //  3. S keys/peer-export {challenge: nS, document, nonce: nR} → S verifies
-//     R's document (same PCR0/1/2 as its own, not debug, nonce nS, same
-//     signer_id and config_sha256, not S itself) and answers its own
+//     R's document (PCR0/1/2 of its own image, or a release its
+//     configuration names as a peer; not debug, nonce nS, same signer_id,
+//     the same config_sha256 when the image is S's own, not S itself) and
+//     answers its own
 //     document over nR, the keyring encrypted to R's X25519 key (HPKE base
 //     mode), and a signature over that ciphertext and both nonces by S's
 //     per-boot response key — the public_key of S's document.
@@ -174,8 +176,9 @@ var (
 	// ErrPeerIsSelf: the peer's document is this enclave's own (its X25519
 	// key or its response key), as the attestation route gives anyone.
 	ErrPeerIsSelf = errors.New("custody: the peer's document is this enclave's own")
-	// ErrPeerConfig: the peer attests another config_sha256. Development
-	// builds do not measure the configuration into the PCRs.
+	// ErrPeerConfig: a peer of this enclave's own image attests another
+	// config_sha256. Development builds do not measure the configuration
+	// into the PCRs.
 	ErrPeerConfig = errors.New("custody: the peer runs another configuration")
 	// ErrPeerUnsigned: the keyring is not signed by the response key of
 	// the document that came with it.
@@ -264,7 +267,7 @@ func (c *Custody) peerExport(_ context.Context, _ *service.Request, p *api.PeerE
 	if err != nil {
 		return nil, api.Errorf(api.CodeInternal, "attestation failed")
 	}
-	c.log.Info("keyring exported to an attested peer", "generation", gen, "k3_epoch", len(epochs))
+	c.log.Info("keyring exported to an attested peer", "peer_release", peer.release, "generation", gen, "k3_epoch", len(epochs))
 	return &api.PeerExportResponse{Document: doc, Keyring: ct, Signature: sig}, nil
 }
 
@@ -313,7 +316,7 @@ func (c *Custody) peerImport(ctx context.Context, _ *service.Request, p *api.Pee
 	if err := c.commit(ctx, &seal.Keyring{Generation: gen, Epochs: epochs}); err != nil {
 		return nil, err
 	}
-	c.log.Info("keyring copied from an attested peer", "generation", gen, "k3_epoch", len(epochs))
+	c.log.Info("keyring copied from an attested peer", "peer_release", peer.release, "generation", gen, "k3_epoch", len(epochs))
 	return c.result(), nil
 }
 
@@ -341,17 +344,29 @@ func (c *Custody) checkLineage(ctx context.Context) error {
 	return nil
 }
 
-// attestedPeer is what a verified peer document tells: its user_data and
-// its response key (DER SubjectPublicKeyInfo; empty if it binds none).
+// attestedPeer is what a verified peer document tells: its user_data, its
+// response key (DER SubjectPublicKeyInfo; empty if it binds none) and the
+// release it matched (ownImage for this enclave's own PCRs).
 type attestedPeer struct {
-	ud  *api.UserData
-	key []byte
+	ud      *api.UserData
+	key     []byte
+	release string
 }
 
+// ownImage names, in logs, the measurement of this enclave's own PCR0..2
+// among the releases a peer may match.
+const ownImage = "(this image)"
+
 // verifyPeer checks a peer's attestation document: under the trusted roots,
-// PCR0, PCR1 and PCR2 equal to this enclave's, not debug, over nonce, recent,
-// for the same signer_id and config_sha256, with an X25519 key, and not this
-// enclave's own document.
+// not debug, over nonce, recent, matching this enclave's own PCR0, PCR1 and
+// PCR2 or one of the configured peer releases (whole, inside its window),
+// for the same signer_id, with an X25519 key, and not this enclave's own
+// document. A peer of this very image must also run this configuration
+// (config_sha256): development builds do not measure the configuration into
+// the PCRs, and in production the PCRs cover it, so equal PCRs and another
+// configuration can only be a development enclave started with another
+// file. A peer of another listed release runs that release's configuration,
+// which differs at least in the peers it names (see peerConfig).
 func (c *Custody) verifyPeer(doc, nonce []byte) (*attestedPeer, error) {
 	pcrs := c.o.Peers.PCRs
 	if len(pcrs) < 3 {
@@ -372,13 +387,16 @@ func (c *Custody) verifyPeer(doc, nonce []byte) (*attestedPeer, error) {
 	if len(c.o.ConfigSHA256) != sha256.Size {
 		return nil, api.Errorf(api.CodePeerRefused, "this enclave's config_sha256 is unknown: it cannot judge a peer")
 	}
+	allowed := make([]attestation.Measurement, 0, 1+len(c.o.Peers.Releases))
+	allowed = append(allowed, attestation.Measurement{Name: ownImage, PCRs: map[int][]byte{0: pcrs[0], 1: pcrs[1], 2: pcrs[2]}})
+	allowed = append(allowed, c.o.Peers.Releases...)
 	d, err := attestation.Verify(doc, attestation.Policy{
-		Roots: c.o.Peers.Roots, PCRs: map[int][]byte{0: pcrs[0], 1: pcrs[1], 2: pcrs[2]},
+		Roots: c.o.Peers.Roots, Allowed: allowed,
 		Nonce: nonce, MaxAge: peerMaxAge, Clock: c.o.Clock,
 	})
 	if err != nil {
 		c.log.Warn("peer attestation refused", "rule", attestation.Rule(err))
-		return nil, api.Errorf(api.CodePeerRefused, "peer attestation: %s", attestation.Rule(err))
+		return nil, refuse(err, api.CodePeerRefused, "peer attestation: %s", attestation.Rule(err))
 	}
 	ud, err := envelope.ParseUserData(d.UserData)
 	if err != nil {
@@ -394,12 +412,36 @@ func (c *Custody) verifyPeer(doc, nonce []byte) (*attestedPeer, error) {
 		c.log.Warn("peer document refused: it is this enclave's own")
 		return nil, refuse(ErrPeerIsSelf, api.CodePeerRefused, "the peer's document is this enclave's own")
 	}
-	if !bytes.Equal(ud.ConfigSHA256, c.o.ConfigSHA256) {
-		c.log.Warn("peer document refused: another configuration", "peer_config_sha256", ud.ConfigSHA256)
-		return nil, refuse(ErrPeerConfig, api.CodePeerRefused, "the peer runs another configuration (config_sha256 %x, this enclave %x)",
-			ud.ConfigSHA256, c.o.ConfigSHA256)
+	if err := c.peerConfig(d.PCRs, ud.ConfigSHA256); err != nil {
+		return nil, err
 	}
-	return &attestedPeer{ud: ud, key: d.PublicKey}, nil
+	return &attestedPeer{ud: ud, key: d.PublicKey, release: d.Measurement}, nil
+}
+
+// peerConfig holds a verified peer's config_sha256 to this enclave's when
+// the peer's PCR0, PCR1 and PCR2 are this enclave's own, whichever
+// measurement it matched (a peer release may well list this very image).
+//
+// A peer of another release is not held to this configuration. Its
+// configuration is baked into its image, so its PCRs, which matched a
+// release this image was built to accept, already say which one it runs;
+// and it cannot equal this one: the newer of two images names the older in
+// its peers, which the older's configuration cannot do back (the newer's
+// PCRs depend on the older's). What the copy itself needs to agree on is bound
+// elsewhere: the signer_id, checked above and part of both the HPKE info
+// and the signed message, so a keyring never crosses deployments.
+func (c *Custody) peerConfig(peerPCRs map[int][]byte, config []byte) error {
+	for i := range 3 {
+		if !bytes.Equal(peerPCRs[i], c.o.Peers.PCRs[i]) {
+			return nil // another release's image
+		}
+	}
+	if !bytes.Equal(config, c.o.ConfigSHA256) {
+		c.log.Warn("peer document refused: another configuration", "peer_config_sha256", config)
+		return refuse(ErrPeerConfig, api.CodePeerRefused, "the peer runs another configuration (config_sha256 %x, this enclave %x)",
+			config, c.o.ConfigSHA256)
+	}
+	return nil
 }
 
 // isSelf reports whether a document's X25519 key or response key is this

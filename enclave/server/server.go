@@ -135,7 +135,7 @@ func New(o Options) (*Server, error) {
 			return o.NSM.Attest(nsm.AttestRequest{UserData: ud, Nonce: nonce, PublicKey: signer.SPKI()})
 		},
 		Signer: signKey, ConfigSHA256: o.Config.Hash[:],
-		Random: o.NSM, Peers: custody.PeerPolicy{Roots: o.PeerRoots, PCRs: pcrs}, Clock: o.Clock, Logger: logger,
+		Random: o.NSM, Peers: custody.PeerPolicy{Roots: o.PeerRoots, PCRs: pcrs, Releases: o.Config.PeerMeasurements()}, Clock: o.Clock, Logger: logger,
 	})
 	service.Merge(methods, s.custody.Methods())
 	return s, nil

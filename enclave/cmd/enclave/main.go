@@ -27,6 +27,11 @@ import (
 	"github.com/nitro-signer/nitro-signer/internal/channel"
 )
 
+// version names the build in the log; set it at build time with
+// -ldflags "-X main.version=v1.2.3". It is part of the binary, so two
+// versions are two images with their own measurements.
+var version = "dev"
+
 // Config is the command line.
 type Config struct {
 	ConfigPath string
@@ -145,7 +150,7 @@ func run(ctx context.Context, c *Config, logger *slog.Logger) error {
 		return fmt.Errorf("listening on %v: %w", addr, err)
 	}
 	logger.Info("enclave serving", "listen", addr.String(), "signer_id", cfg.SignerID,
-		"config_sha256", fmt.Sprintf("%x", cfg.Hash), "kid", srv.KeyID(), "k3_epoch", keys.Current(), "build", buildKind)
+		"config_sha256", fmt.Sprintf("%x", cfg.Hash), "kid", srv.KeyID(), "k3_epoch", keys.Current(), "build", buildKind, "version", version)
 	err = (&channel.Server{Handler: srv, InFlight: cfg.Limits.InFlight, MaxConns: c.MaxConns, Dedicated: custody.WaitsOnIO, Logger: logger}).Serve(ctx, ln)
 	logger.Info("enclave stopped serving")
 	return err
