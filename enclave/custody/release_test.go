@@ -1,5 +1,3 @@
-//go:build nsmsim
-
 package custody_test
 
 import (
@@ -15,7 +13,6 @@ import (
 	"github.com/nitro-signer/nitro-signer/api"
 	"github.com/nitro-signer/nitro-signer/attestation"
 	"github.com/nitro-signer/nitro-signer/enclave/custody"
-	"github.com/nitro-signer/nitro-signer/enclave/nsm/nsmsim"
 )
 
 // release is an enclave image of its own: a binary the simulator measures,
@@ -31,10 +28,7 @@ func (w *world) release(t testing.TB, name string) release {
 	if err := os.WriteFile(bin, []byte("enclave image "+name), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	pcrs, err := nsmsim.Measure(bin)
-	if err != nil {
-		t.Fatal(err)
-	}
+	pcrs := measureImage(t, bin)
 	return release{binary: bin, m: attestation.Measurement{Name: name, PCRs: map[int][]byte{0: pcrs[0], 1: pcrs[1], 2: pcrs[2]}}}
 }
 

@@ -19,3 +19,13 @@ func openSimulator(tb testing.TB, o simOptions) simNSM {
 	}
 	return s
 }
+
+// measureImage is the simulator's measurement of a binary (PCR0, 1, 2).
+func measureImage(tb testing.TB, binary string) map[int][]byte {
+	tb.Helper()
+	pcrs, err := nsmsim.Measure(binary)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return pcrs
+}
