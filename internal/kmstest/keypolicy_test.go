@@ -135,7 +135,9 @@ func (f *policyFixture) document(t *testing.T, pcrs map[int][]byte, root *issuer
 
 func (f *policyFixture) client(a Account) *kms.Client { return f.kms.Owner(a).client }
 
-func context_(signerID string) map[string]string { return map[string]string{api.KMSContextKey: signerID} }
+func context_(signerID string) map[string]string {
+	return map[string]string{api.KMSContextKey: signerID}
+}
 
 func errorCode(err error) string {
 	var ae smithy.APIError
