@@ -135,7 +135,7 @@ func (f *policyFixture) document(t *testing.T, pcrs map[int][]byte, root *issuer
 
 func (f *policyFixture) client(a Account) *kms.Client { return f.kms.Owner(a).client }
 
-func context_(signerID string) map[string]string {
+func encryptionContext(signerID string) map[string]string {
 	return map[string]string{api.KMSContextKey: signerID}
 }
 
@@ -201,7 +201,7 @@ func TestRenderedKeyPolicyIsEnforced(t *testing.T) {
 			if as.ID == "" {
 				as = operator
 			}
-			in := &kms.GenerateDataKeyInput{KeyId: &[]string{testKeyARN}[0], KeySpec: types.DataKeySpecAes256, EncryptionContext: context_(signerID)}
+			in := &kms.GenerateDataKeyInput{KeyId: &[]string{testKeyARN}[0], KeySpec: types.DataKeySpecAes256, EncryptionContext: encryptionContext(signerID)}
 			if tc.pcrs != nil {
 				in.Recipient = &types.RecipientInfo{AttestationDocument: f.document(t, tc.pcrs, tc.root), KeyEncryptionAlgorithm: types.KeyEncryptionMechanismRsaesOaepSha256}
 			}
@@ -221,7 +221,7 @@ func TestRenderedKeyPolicyIsEnforced(t *testing.T) {
 			// The same document decrypts what it was given; the other
 			// release's does too (a rollout), a mixed one does not.
 			dec := func(pcrs map[int][]byte) error {
-				_, err := f.client(as).Decrypt(context.Background(), &kms.DecryptInput{CiphertextBlob: out.CiphertextBlob, EncryptionContext: context_(signerID),
+				_, err := f.client(as).Decrypt(context.Background(), &kms.DecryptInput{CiphertextBlob: out.CiphertextBlob, EncryptionContext: encryptionContext(signerID),
 					Recipient: &types.RecipientInfo{AttestationDocument: f.document(t, pcrs, nil), KeyEncryptionAlgorithm: types.KeyEncryptionMechanismRsaesOaepSha256}})
 				return err
 			}
@@ -257,7 +257,7 @@ func TestListValuedPolicyLetsReleasesMix(t *testing.T) {
 	f := newPolicyFixture(t, merged)
 	mixed := f.document(t, pcrsOf(map[int]byte{0: 0xa0, 1: 0xb1, 2: 0xa2}), nil)
 	_, err = f.client(f.kms.policy.Operator()).GenerateDataKey(context.Background(), &kms.GenerateDataKeyInput{KeyId: &[]string{testKeyARN}[0],
-		KeySpec: types.DataKeySpecAes256, EncryptionContext: context_("signer-a"),
+		KeySpec: types.DataKeySpecAes256, EncryptionContext: encryptionContext("signer-a"),
 		Recipient: &types.RecipientInfo{AttestationDocument: mixed, KeyEncryptionAlgorithm: types.KeyEncryptionMechanismRsaesOaepSha256}})
 	if err != nil {
 		t.Fatalf("the list-valued policy refused the mixed document (so the local KMS does not read lists as AWS does): %v", err)
@@ -285,7 +285,7 @@ func TestBroadAdministratorsStatementGivesPlaintext(t *testing.T) {
 	f := newPolicyFixture(t, renderedPolicy(t))
 	operator := f.kms.policy.Operator()
 	out, err := f.client(operator).GenerateDataKey(context.Background(), &kms.GenerateDataKeyInput{KeyId: &[]string{testKeyARN}[0],
-		KeySpec: types.DataKeySpecAes256, EncryptionContext: context_("signer-a"),
+		KeySpec: types.DataKeySpecAes256, EncryptionContext: encryptionContext("signer-a"),
 		Recipient: &types.RecipientInfo{AttestationDocument: f.document(t, pcrsOf(releaseA), nil), KeyEncryptionAlgorithm: types.KeyEncryptionMechanismRsaesOaepSha256}})
 	if err != nil {
 		t.Fatal(err)
@@ -297,7 +297,7 @@ func TestBroadAdministratorsStatementGivesPlaintext(t *testing.T) {
 	broad, _ := d.Marshal()
 	g := newPolicyFixture(t, broad)
 	out, err = g.client(operator).GenerateDataKey(context.Background(), &kms.GenerateDataKeyInput{KeyId: &[]string{testKeyARN}[0],
-		KeySpec: types.DataKeySpecAes256, EncryptionContext: context_("signer-a")})
+		KeySpec: types.DataKeySpecAes256, EncryptionContext: encryptionContext("signer-a")})
 	if err != nil || len(out.Plaintext) != 32 {
 		t.Fatalf("the broad policy: %v, %d plaintext bytes", err, len(out.Plaintext))
 	}

@@ -14,6 +14,8 @@
 //	signerctl keys sync     [client flags] [--from-parent URL ... --from-dev DIR: the sending enclave's client flags]
 //	signerctl keys inspect  FILE
 //	signerctl eif measure   FILE.eif [--manifest --version V --input NAME=FILE...]
+//	signerctl kms policy    --releases releases.json --role ARN --signer-id ID [--account ID]
+//	signerctl kms check     --releases releases.json --role ARN --signer-id ID [--account ID] --policy FILE
 //	signerctl dev-pki       --out DIR [--force]
 //	signerctl help [COMMAND]
 //
@@ -53,6 +55,8 @@ var commands = []struct{ name, args, summary string }{
 	{"keys sync", "", "copy the keyring from one attested enclave to another (--from-* flags: the sender)"},
 	{"keys inspect", "FILE", "print a sealed keyring file's header (generation, epochs, sealer) without opening it"},
 	{"eif measure", "FILE.eif", "parse an enclave image file and compute its PCRs (or a pcrs.json manifest)"},
+	{"kms policy", "", "print the KMS key policy that lets the enclaves of releases.json unseal (one statement per release)"},
+	{"kms check", "", "compare a live KMS key policy with releases.json and name every difference (exit 1 if any)"},
 	{"dev-pki", "", "create a development PKI and enclave configuration"},
 }
 
@@ -99,6 +103,9 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		"eif measure":   func(a []string) int { return eifMeasure(a, stdout, stderr) },
 		"dev-pki":       func(a []string) int { return devPKI(a, stdout, stderr) },
 	}
+	for _, sub := range []string{"policy", "check"} {
+		runners["kms "+sub] = func(a []string) int { return kmsCmd(append([]string{sub}, a...), stdin, stdout, stderr) }
+	}
 	for _, sub := range []string{"status", "rotate", "import", "sync", "inspect"} {
 		runners["keys "+sub] = func(a []string) int { return keysCmd(append([]string{sub}, a...), stdout, stderr) }
 	}
@@ -110,7 +117,7 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 			}
 		}
 	}
-	// A group of commands (attest, keys, eif) without one of them.
+	// A group of commands (attest, keys, eif, kms) without one of them.
 	group := args[0]
 	var inGroup bool
 	for _, c := range commands {
