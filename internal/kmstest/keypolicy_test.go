@@ -326,3 +326,60 @@ func TestStartRefusesKeyPolicies(t *testing.T) {
 		})
 	}
 }
+
+// A rollout's order through put-key-policy: B is refused until the policy
+// lists it; after A is retired, A is refused. KeyPolicy gives back what
+// was put, as get-key-policy does.
+func TestPutKeyPolicyDecidesTheNextCall(t *testing.T) {
+	render := func(versions ...string) []byte {
+		rs := testReleases(t)
+		var keep []attestation.Release
+		for _, r := range rs.Releases {
+			if strings.Contains(strings.Join(versions, ","), r.Version) {
+				keep = append(keep, r)
+			}
+		}
+		rs.Releases = keep
+		d, err := kmspolicy.Render(rs, kmspolicy.Options{Role: testRole, SignerID: "signer-a"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := d.Marshal()
+		return b
+	}
+	f := newPolicyFixture(t, render("A"))
+	operator := f.kms.policy.Operator()
+	gdk := func(release map[int]byte) error {
+		_, err := f.client(operator).GenerateDataKey(context.Background(), &kms.GenerateDataKeyInput{KeyId: &[]string{testKeyARN}[0],
+			KeySpec: types.DataKeySpecAes256, EncryptionContext: encryptionContext("signer-a"),
+			Recipient: &types.RecipientInfo{AttestationDocument: f.document(t, pcrsOf(release), nil), KeyEncryptionAlgorithm: types.KeyEncryptionMechanismRsaesOaepSha256}})
+		return err
+	}
+	steps := []struct {
+		put  []byte
+		a, b string // error codes
+	}{
+		{nil, "", "AccessDeniedException"},
+		{render("A", "B"), "", ""},
+		{render("B"), "AccessDeniedException", ""},
+	}
+	for i, step := range steps {
+		if step.put != nil {
+			if err := f.kms.PutKeyPolicy(step.put); err != nil {
+				t.Fatal(err)
+			}
+			if string(f.kms.KeyPolicy()) != string(step.put)+"\n" {
+				t.Fatalf("step %d: KeyPolicy is not what was put", i)
+			}
+		}
+		if got := errorCode(gdk(releaseA)); got != step.a {
+			t.Fatalf("step %d: release A: %q, want %q", i, got, step.a)
+		}
+		if got := errorCode(gdk(releaseB)); got != step.b {
+			t.Fatalf("step %d: release B: %q, want %q", i, got, step.b)
+		}
+	}
+	if err := f.kms.PutKeyPolicy([]byte(`{"Statement":[]}`)); err == nil {
+		t.Fatal("a malformed policy was put")
+	}
+}

@@ -137,8 +137,15 @@ type key struct {
 	// policy's PCRs (the operator's key); otherwise the owner's
 	// credentials may do anything, plaintext included.
 	attested bool
-	// policy, when set, decides every call instead (Policy.KeyPolicy).
-	policy *kmspolicy.Document
+	// policy, when set, decides every call instead (Policy.KeyPolicy;
+	// PutKeyPolicy replaces it).
+	policy atomic.Pointer[keyPolicy]
+}
+
+// keyPolicy is a key policy as put and as read.
+type keyPolicy struct {
+	text []byte
+	doc  *kmspolicy.Document
 }
 
 // Server is a running local KMS.
@@ -182,7 +189,8 @@ func Start(p Policy) (*Server, error) {
 		if err != nil {
 			return nil, err
 		}
-		operator.attested, operator.policy = false, doc
+		operator.attested = false
+		operator.policy.Store(&keyPolicy{text: slices.Clone(p.KeyPolicy), doc: doc})
 	}
 	s.keys[p.KeyID] = operator
 	for _, a := range p.Others {
@@ -202,6 +210,32 @@ func Start(p Policy) (*Server, error) {
 	s.Server.TLS = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
 	s.Server.StartTLS()
 	return s, nil
+}
+
+// KeyPolicy is the attested key's policy as `aws kms get-key-policy
+// --output text --query Policy` prints it; nil when the server was
+// started with PCRs.
+func (s *Server) KeyPolicy() []byte {
+	if kp := s.keys[s.policy.KeyID].policy.Load(); kp != nil {
+		return append(slices.Clone(kp.text), '\n')
+	}
+	return nil
+}
+
+// PutKeyPolicy replaces the attested key's policy, as `aws kms
+// put-key-policy` does, for a server started with a KeyPolicy; the next
+// call is decided by the new one.
+func (s *Server) PutKeyPolicy(b []byte) error {
+	k := s.keys[s.policy.KeyID]
+	if k.policy.Load() == nil {
+		return fmt.Errorf("kmstest: the server was started with PCRs, not a key policy")
+	}
+	doc, err := parseKeyPolicy(b)
+	if err != nil {
+		return err
+	}
+	k.policy.Store(&keyPolicy{text: slices.Clone(b), doc: doc})
+	return nil
 }
 
 // HostPort is the server's address as the egress allow-list names it.
@@ -379,7 +413,7 @@ func (s *Server) resolve(caller *Account, id string) (*key, *kmsError) {
 	if k == nil {
 		return nil, notFound
 	}
-	if k.account != caller.ID && k.policy == nil {
+	if k.account != caller.ID && k.policy.Load() == nil {
 		return nil, &kmsError{400, "AccessDeniedException", "the key policy of " + k.arn + " grants account " + caller.ID + " nothing"}
 	}
 	return k, nil
@@ -435,7 +469,7 @@ func (s *Server) answer(k *key, caller *Account, action string, req *request, da
 	rc := req.Recipient
 	var pub *rsa.PublicKey
 	switch {
-	case k.policy != nil:
+	case k.policy.Load() != nil:
 		var doc *attestation.Document
 		if rc != nil {
 			var kerr *kmsError
@@ -447,7 +481,7 @@ func (s *Server) answer(k *key, caller *Account, action string, req *request, da
 		if clock == nil {
 			clock = time.Now
 		}
-		if kerr := authorize(k.policy, newCall(action, caller, k, req.EncryptionContext, doc, clock())); kerr != nil {
+		if kerr := authorize(k.policy.Load().doc, newCall(action, caller, k, req.EncryptionContext, doc, clock())); kerr != nil {
 			return kerr
 		}
 		if rc == nil {
