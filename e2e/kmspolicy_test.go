@@ -114,7 +114,9 @@ func TestKeysUnsealUnderTheRenderedKeyPolicy(t *testing.T) {
 	}
 	e.enclave.kill()
 	e.startEnclave()
-	_, reason := e.readiness(func(ready bool, reason string) bool { return !ready && strings.Contains(reason, "AccessDeniedException") }, 20*time.Second)
+	_, reason := e.readiness(func(ready bool, reason string) bool {
+		return !ready && strings.Contains(reason, "AccessDeniedException")
+	}, 20*time.Second)
 	t.Logf("under the drifted policy: %s", reason)
 	e.enclave.waitLine(t, "kms:RecipientAttestation:PCR1 does not hold", 5*time.Second)
 	// The manifest's policy put back: the enclave retries and unseals.
