@@ -84,11 +84,10 @@ func renderedPolicy(t *testing.T) []byte {
 }
 
 type policyFixture struct {
-	kms   *Server
-	auth  *issuer.Authority
-	rsa   *rsa.PrivateKey
-	now   atomic.Pointer[time.Time]
-	roots []*x509.Certificate
+	kms  *Server
+	auth *issuer.Authority
+	rsa  *rsa.PrivateKey
+	now  atomic.Pointer[time.Time]
 }
 
 func newPolicyFixture(t *testing.T, keyPolicy []byte) *policyFixture {
