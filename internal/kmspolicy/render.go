@@ -113,7 +113,7 @@ func Render(rs *attestation.Releases, o Options) (*Document, error) {
 		d.Statements = append(d.Statements, *s)
 	}
 	if _, err := d.Marshal(); err != nil {
-		return nil, fmt.Errorf("%w: %v (retire releases from the manifest)", ErrOptions, err)
+		return nil, fmt.Errorf("%w: %s (retire releases from the manifest)", ErrOptions, strings.TrimPrefix(err.Error(), "kmspolicy: "))
 	}
 	return d, nil
 }
