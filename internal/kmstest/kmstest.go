@@ -2,10 +2,20 @@
 // that speaks KMS's JSON protocol (awsJson1_1, X-Amz-Target
 // TrentService.GenerateDataKey and TrentService.Decrypt) and enforces a key
 // policy on the Recipient attestation document as AWS does with the
-// kms:RecipientAttestation:PCR<n> condition keys: the document must verify
-// under the configured root, carry the pinned PCRs and not come from a
-// debug-mode enclave, and the answer is then only a CiphertextForRecipient
-// (CMS EnvelopedData to the document's RSA key), never a plaintext.
+// kms:RecipientAttestation:PCR<n> condition keys.
+//
+// The policy is either a key policy document (Policy.KeyPolicy), in the
+// JSON form `aws kms put-key-policy` takes and `signerctl kms policy`
+// prints, evaluated as AWS evaluates it — principal (each account's
+// credentials belong to a role), action, resource, conditions on the
+// Recipient document's PCRs (after the document verifies under the
+// configured root), on the encryption context and on aws:CurrentTime, an
+// explicit Deny over any Allow, plaintext answered to a request without a
+// Recipient if the policy allows it — or, simpler, a set of PCRs
+// (Policy.PCRs): the document must verify, carry the pinned PCRs and not
+// come from a debug-mode enclave, and the answer is then only a
+// CiphertextForRecipient (CMS EnvelopedData to the document's RSA key),
+// never a plaintext.
 //
 // It also serves a fake EC2 instance metadata service (IMDSv2) that hands
 // out the credentials it expects requests to be signed with.
@@ -37,6 +47,7 @@ import (
 	"time"
 
 	"github.com/nitro-signer/nitro-signer/attestation"
+	"github.com/nitro-signer/nitro-signer/internal/kmspolicy"
 )
 
 // Policy is the key policy the local KMS enforces on its one attested key,
@@ -50,8 +61,19 @@ type Policy struct {
 	Alias string
 	// Roots verify Recipient documents (the development root).
 	Roots []*x509.Certificate
-	// PCRs must all be present and equal in the Recipient document.
+	// PCRs must all be present and equal in the Recipient document (when
+	// KeyPolicy is nil).
 	PCRs map[int][]byte
+	// KeyPolicy, when set, is the key's policy document (kmspolicy.Parse
+	// reads it), and every call on the key is decided by it; PCRs must then
+	// be nil.
+	KeyPolicy []byte
+	// Role is the ARN of the IAM role the operator's credentials belong
+	// to; empty means arn:aws:iam::ACCOUNT:role/signer-role, the role
+	// StartIMDS serves.
+	Role string
+	// Clock is aws:CurrentTime for KeyPolicy; nil means time.Now.
+	Clock func() time.Time
 	// AccessKeyID and SessionToken are what the operator's requests must
 	// be signed with.
 	AccessKeyID, SecretAccessKey, SessionToken string
@@ -71,6 +93,10 @@ type Account struct {
 	// AccessKeyID, SecretAccessKey and SessionToken are the account's
 	// temporary credentials.
 	AccessKeyID, SecretAccessKey, SessionToken string
+	// Role is the ARN of the role those credentials belong to, the
+	// principal a key policy sees; empty means
+	// arn:aws:iam::ID:role/signer-role.
+	Role string
 	// Aliases map alias names ("alias/signer") to key ARNs in this account;
 	// every key named here exists.
 	Aliases map[string]string
@@ -79,11 +105,19 @@ type Account struct {
 // Operator returns the account that owns the policy's key.
 func (p Policy) Operator() Account {
 	a := Account{ID: arnAccount(p.KeyID), AccessKeyID: p.AccessKeyID, SecretAccessKey: p.SecretAccessKey,
-		SessionToken: p.SessionToken, Aliases: map[string]string{}}
+		SessionToken: p.SessionToken, Role: p.Role, Aliases: map[string]string{}}
 	if p.Alias != "" {
 		a.Aliases[p.Alias] = p.KeyID
 	}
 	return a
+}
+
+// role is the ARN of the role the account's credentials belong to.
+func (a *Account) role() string {
+	if a.Role != "" {
+		return a.Role
+	}
+	return "arn:aws:iam::" + a.ID + ":role/signer-role"
 }
 
 // arnAccount is the account field of an ARN, "" when s is not one.
@@ -103,6 +137,15 @@ type key struct {
 	// policy's PCRs (the operator's key); otherwise the owner's
 	// credentials may do anything, plaintext included.
 	attested bool
+	// policy, when set, decides every call instead (Policy.KeyPolicy;
+	// PutKeyPolicy replaces it).
+	policy atomic.Pointer[keyPolicy]
+}
+
+// keyPolicy is a key policy as put and as read.
+type keyPolicy struct {
+	text []byte
+	doc  *kmspolicy.Document
 }
 
 // Server is a running local KMS.
@@ -137,7 +180,19 @@ func Start(p Policy) (*Server, error) {
 	aead, _ := cipher.NewGCM(block)
 	s := &Server{policy: p, master: aead, calls: map[string]int{}, used: map[string]int{}, keys: map[string]*key{}}
 	s.accounts = append([]Account{p.Operator()}, p.Others...)
-	s.keys[p.KeyID] = &key{arn: p.KeyID, account: arnAccount(p.KeyID), attested: true}
+	operator := &key{arn: p.KeyID, account: arnAccount(p.KeyID), attested: true}
+	if p.KeyPolicy != nil {
+		if p.PCRs != nil {
+			return nil, fmt.Errorf("kmstest: give the key policy as KeyPolicy or as PCRs, not both")
+		}
+		doc, err := parseKeyPolicy(p.KeyPolicy)
+		if err != nil {
+			return nil, err
+		}
+		operator.attested = false
+		operator.policy.Store(&keyPolicy{text: slices.Clone(p.KeyPolicy), doc: doc})
+	}
+	s.keys[p.KeyID] = operator
 	for _, a := range p.Others {
 		for alias, arn := range a.Aliases {
 			if arnAccount(arn) != a.ID || !strings.HasPrefix(alias, "alias/") {
@@ -155,6 +210,32 @@ func Start(p Policy) (*Server, error) {
 	s.Server.TLS = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
 	s.Server.StartTLS()
 	return s, nil
+}
+
+// KeyPolicy is the attested key's policy as `aws kms get-key-policy
+// --output text --query Policy` prints it; nil when the server was
+// started with PCRs.
+func (s *Server) KeyPolicy() []byte {
+	if kp := s.keys[s.policy.KeyID].policy.Load(); kp != nil {
+		return append(slices.Clone(kp.text), '\n')
+	}
+	return nil
+}
+
+// PutKeyPolicy replaces the attested key's policy, as `aws kms
+// put-key-policy` does, for a server started with a KeyPolicy; the next
+// call is decided by the new one.
+func (s *Server) PutKeyPolicy(b []byte) error {
+	k := s.keys[s.policy.KeyID]
+	if k.policy.Load() == nil {
+		return fmt.Errorf("kmstest: the server was started with PCRs, not a key policy")
+	}
+	doc, err := parseKeyPolicy(b)
+	if err != nil {
+		return err
+	}
+	k.policy.Store(&keyPolicy{text: slices.Clone(b), doc: doc})
+	return nil
 }
 
 // HostPort is the server's address as the egress allow-list names it.
@@ -332,24 +413,39 @@ func (s *Server) resolve(caller *Account, id string) (*key, *kmsError) {
 	if k == nil {
 		return nil, notFound
 	}
-	if k.account != caller.ID {
+	if k.account != caller.ID && k.policy.Load() == nil {
 		return nil, &kmsError{400, "AccessDeniedException", "the key policy of " + k.arn + " grants account " + caller.ID + " nothing"}
 	}
 	return k, nil
 }
 
-// checkRecipient applies the key policy to the Recipient document and
-// returns the RSA key to answer to.
+// verifyRecipient verifies the Recipient document under the configured
+// roots and returns it with the RSA key to answer to.
+func (s *Server) verifyRecipient(rc *recipient) (*attestation.Document, *rsa.PublicKey, *kmsError) {
+	if rc.KeyEncryptionAlgorithm != "RSAES_OAEP_SHA_256" {
+		return nil, nil, &kmsError{400, "ValidationException", "KeyEncryptionAlgorithm must be RSAES_OAEP_SHA_256"}
+	}
+	doc, err := attestation.Verify(rc.AttestationDocument, attestation.Policy{Roots: s.policy.Roots, MaxAge: 5 * time.Minute, AllowDebug: true, Clock: time.Now})
+	if err != nil {
+		return nil, nil, &kmsError{400, "ValidationException", "invalid attestation document: " + attestation.Rule(err)}
+	}
+	pub, err := x509.ParsePKIXPublicKey(doc.PublicKey)
+	rsaPub, ok := pub.(*rsa.PublicKey)
+	if err != nil || !ok || rsaPub.N.BitLen() < 2048 {
+		return nil, nil, &kmsError{400, "ValidationException", "the attestation document's public key is not an RSA key of 2048 bits or more"}
+	}
+	return doc, rsaPub, nil
+}
+
+// checkRecipient applies the PCRs to the Recipient document and returns
+// the RSA key to answer to.
 func (s *Server) checkRecipient(k *key, rc *recipient) (*rsa.PublicKey, *kmsError) {
 	if rc == nil {
 		return nil, &kmsError{400, "AccessDeniedException", "the key policy requires a Recipient attestation document"}
 	}
-	if rc.KeyEncryptionAlgorithm != "RSAES_OAEP_SHA_256" {
-		return nil, &kmsError{400, "ValidationException", "KeyEncryptionAlgorithm must be RSAES_OAEP_SHA_256"}
-	}
-	doc, err := attestation.Verify(rc.AttestationDocument, attestation.Policy{Roots: s.policy.Roots, MaxAge: 5 * time.Minute, AllowDebug: true, Clock: time.Now})
-	if err != nil {
-		return nil, &kmsError{400, "ValidationException", "invalid attestation document: " + attestation.Rule(err)}
+	doc, rsaPub, kerr := s.verifyRecipient(rc)
+	if kerr != nil {
+		return nil, kerr
 	}
 	if k.attested {
 		if doc.Debug {
@@ -363,24 +459,43 @@ func (s *Server) checkRecipient(k *key, rc *recipient) (*rsa.PublicKey, *kmsErro
 			}
 		}
 	}
-	pub, err := x509.ParsePKIXPublicKey(doc.PublicKey)
-	rsaPub, ok := pub.(*rsa.PublicKey)
-	if err != nil || !ok || rsaPub.N.BitLen() < 2048 {
-		return nil, &kmsError{400, "ValidationException", "the attestation document's public key is not an RSA key of 2048 bits or more"}
-	}
 	return rsaPub, nil
 }
 
 // answer puts the data key into out: to the Recipient when there is one
-// (always, for the attested key), in plaintext otherwise.
-func (s *Server) answer(k *key, rc *recipient, dataKey []byte, out map[string]any) *kmsError {
-	if rc == nil && !k.attested {
+// (always, for the attested key), in plaintext otherwise. A key with a
+// key policy answers only if the policy allows the call.
+func (s *Server) answer(k *key, caller *Account, action string, req *request, dataKey []byte, out map[string]any) *kmsError {
+	rc := req.Recipient
+	var pub *rsa.PublicKey
+	switch {
+	case k.policy.Load() != nil:
+		var doc *attestation.Document
+		if rc != nil {
+			var kerr *kmsError
+			if doc, pub, kerr = s.verifyRecipient(rc); kerr != nil {
+				return kerr
+			}
+		}
+		clock := s.policy.Clock
+		if clock == nil {
+			clock = time.Now
+		}
+		if kerr := authorize(k.policy.Load().doc, newCall(action, caller, k, req.EncryptionContext, doc, clock())); kerr != nil {
+			return kerr
+		}
+		if rc == nil {
+			out["Plaintext"] = dataKey
+			return nil
+		}
+	case rc == nil && !k.attested:
 		out["Plaintext"] = dataKey
 		return nil
-	}
-	pub, kerr := s.checkRecipient(k, rc)
-	if kerr != nil {
-		return kerr
+	default:
+		var kerr *kmsError
+		if pub, kerr = s.checkRecipient(k, rc); kerr != nil {
+			return kerr
+		}
 	}
 	env, err := EncryptCMS(pub, dataKey, EncryptOptions{Indefinite: true, SubjectKeyID: []byte("recipient")})
 	if err != nil {
@@ -421,7 +536,7 @@ func (s *Server) generateDataKey(caller *Account, req *request) (map[string]any,
 	dataKey := make([]byte, 32)
 	rand.Read(dataKey)
 	out := map[string]any{}
-	if kerr := s.answer(k, req.Recipient, dataKey, out); kerr != nil {
+	if kerr := s.answer(k, caller, "kms:GenerateDataKey", req, dataKey, out); kerr != nil {
 		return nil, nil, kerr
 	}
 	nonce := make([]byte, 12)
@@ -458,7 +573,7 @@ func (s *Server) decrypt(caller *Account, req *request) (map[string]any, *key, *
 		return nil, nil, &kmsError{400, "InvalidCiphertextException", "the ciphertext or encryption context is wrong"}
 	}
 	out := map[string]any{"EncryptionAlgorithm": "SYMMETRIC_DEFAULT"}
-	if kerr := s.answer(k, req.Recipient, dataKey, out); kerr != nil {
+	if kerr := s.answer(k, caller, "kms:Decrypt", req, dataKey, out); kerr != nil {
 		return nil, nil, kerr
 	}
 	return out, k, nil

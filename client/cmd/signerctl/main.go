@@ -16,6 +16,8 @@
 //	signerctl eif measure   FILE.eif [--manifest --version V --input NAME=FILE...]
 //	signerctl eif measure   FILE.eif --releases releases.json --version V --not-before T [--not-after T] [--match PCRS]
 //	signerctl eif sign      IN.eif --cert CERT.pem --key KEY.pem --out OUT.eif
+//	signerctl kms policy    --releases releases.json --role ARN --signer-id ID [--account ID]
+//	signerctl kms check     --releases releases.json --role ARN --signer-id ID [--account ID] --policy FILE
 //	signerctl dev-pki       --out DIR [--force]
 //	signerctl help [COMMAND]
 //
@@ -56,6 +58,8 @@ var commands = []struct{ name, args, summary string }{
 	{"keys inspect", "FILE", "print a sealed keyring file's header (generation, epochs, sealer) without opening it"},
 	{"eif measure", "FILE.eif", "parse an enclave image file, compute its PCRs and check its signature (or write pcrs.json, or append to releases.json)"},
 	{"eif sign", "IN.eif", "sign an enclave image file with a release certificate and key, as nitro-cli build-enclave does"},
+	{"kms policy", "", "print the KMS key policy that lets the enclaves of releases.json unseal (one statement per release)"},
+	{"kms check", "", "compare a live KMS key policy with releases.json and name every difference (exit 1 if any)"},
 	{"dev-pki", "", "create a development PKI and enclave configuration"},
 }
 
@@ -103,6 +107,9 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		"eif sign":      func(a []string) int { return eifSign(a, stdout, stderr) },
 		"dev-pki":       func(a []string) int { return devPKI(a, stdout, stderr) },
 	}
+	for _, sub := range []string{"policy", "check"} {
+		runners["kms "+sub] = func(a []string) int { return kmsCmd(append([]string{sub}, a...), stdin, stdout, stderr) }
+	}
 	for _, sub := range []string{"status", "rotate", "import", "sync", "inspect"} {
 		runners["keys "+sub] = func(a []string) int { return keysCmd(append([]string{sub}, a...), stdout, stderr) }
 	}
@@ -114,7 +121,7 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 			}
 		}
 	}
-	// A group of commands (attest, keys, eif) without one of them.
+	// A group of commands (attest, keys, eif, kms) without one of them.
 	group := args[0]
 	var inGroup bool
 	for _, c := range commands {

@@ -85,6 +85,13 @@ func (c recordingConn) Write(p []byte) (int, error) {
 
 func newFixture(t *testing.T) *fixture {
 	t.Helper()
+	return newFixtureWith(t, nil)
+}
+
+// newFixtureWith is newFixture with the local KMS's policy changed by
+// edit, given the fixture (whose directory holds the simulators' root).
+func newFixtureWith(t *testing.T, edit func(f *fixture, p *kmstest.Policy)) *fixture {
+	t.Helper()
 	f := &fixture{dir: t.TempDir()}
 	sim := simulator(t, f.dir, "image-a", false)
 	pcrs := map[int][]byte{}
@@ -96,6 +103,9 @@ func newFixture(t *testing.T) *fixture {
 		KeyID: keyARN, Alias: alias, Roots: []*x509.Certificate{sim.Root()}, PCRs: pcrs, Region: "us-east-1",
 		AccessKeyID: "ASIATESTACCESSKEY", SecretAccessKey: "test-secret-access-key", SessionToken: "test-session-token",
 		Others: []kmstest.Account{parentAccount},
+	}
+	if edit != nil {
+		edit(f, &f.policy)
 	}
 	k, err := kmstest.Start(f.policy)
 	if err != nil {
