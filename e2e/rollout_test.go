@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/json"
@@ -539,15 +540,35 @@ func TestRolloutPeerCopyRefuses(t *testing.T) {
 }
 
 // TestRolloutByKMSUnsealing is the other way: B unseals the keyring A
-// sealed, through the local KMS, whose key policy must allow both
-// releases. The local KMS enforces one PCR set today (kmstest.Policy.PCRs),
-// so this test runs as far as that allows: A seals and unseals through KMS
-// under a policy of A's PCRs, and B, given A's sealed state, is refused by
-// the policy for its PCR0. It is skipped there, with what is missing.
+// sealed, through the local KMS enforcing the key policy signerctl renders
+// from releases.json. Under A's policy alone B is refused for its PCRs;
+// with the policy of both releases put, B (given A's sealed state, as a
+// restored store or a shared bucket would) unseals the same keyring under
+// load, traffic moves to B, and A is retired from the manifest and from the
+// key policy, under which B restarts and unseals again.
 func TestRolloutByKMSUnsealing(t *testing.T) {
 	r := newRollout(t)
-	const keyARN = "arn:aws:kms:us-east-1:111122223333:key/0f1e2d3c-4b5a-6978-8796-a5b4c3d2e1f0"
-	policy := kmstest.Policy{KeyID: keyARN, PCRs: r.a.PCRs, Region: "us-east-1",
+	const (
+		keyARN = "arn:aws:kms:us-east-1:111122223333:key/0f1e2d3c-4b5a-6978-8796-a5b4c3d2e1f0"
+		role   = "arn:aws:iam::111122223333:role/signer-role" // the role StartIMDS serves
+	)
+	render := func(releases string) []byte {
+		t.Helper()
+		out, err := execSignerctl("kms", "policy", "--releases", releases, "--role", role, "--signer-id", devpki.SignerID).Output()
+		if err != nil {
+			t.Fatalf("kms policy --releases %s: %v", releases, err)
+		}
+		return out
+	}
+	check := func(kms *kmstest.Server, releases string) {
+		t.Helper()
+		cmd := execSignerctl("kms", "check", "--releases", releases, "--role", role, "--signer-id", devpki.SignerID, "--policy", "-")
+		cmd.Stdin = bytes.NewReader(kms.KeyPolicy())
+		if out, err := cmd.CombinedOutput(); err != nil {
+			t.Fatalf("kms check --releases %s against the live policy: %v\n%s", releases, err, out)
+		}
+	}
+	policy := kmstest.Policy{KeyID: keyARN, KeyPolicy: render(r.onlyA), Region: "us-east-1",
 		AccessKeyID: "ASIAE2ELOCALKMS00001", SecretAccessKey: "e2e-secret-access-key-0123456789abcdefABCDEF",
 		SessionToken: "e2e-session-token-fedcba9876543210-session"}
 	rootPEM, err := os.ReadFile(filepath.Join(r.dir, "nsm", "dev-root.pem"))
@@ -564,6 +585,7 @@ func TestRolloutByKMSUnsealing(t *testing.T) {
 	defer kms.Close()
 	imds := kmstest.StartIMDS(policy)
 	defer imds.Close()
+	check(kms, r.onlyA)
 	sealing := map[string]any{"kind": "kms", "kms": map[string]string{
 		"key_id": keyARN, "region": "us-east-1", "endpoint": kms.URL, "ca_pem": kms.CAPEM}}
 	for _, path := range []string{r.configA, r.configB} {
@@ -575,20 +597,40 @@ func TestRolloutByKMSUnsealing(t *testing.T) {
 	if st, err := a.client("admin").KeyStatus(ctx(t)); err != nil || st.Sealer != "kms" {
 		t.Fatalf("A: %+v, %v", st, err)
 	}
-	if _, err := a.client("admin").RotateKeys(ctx(t)); err != nil {
-		t.Fatal(err)
-	}
-	// B behind its own parent, whose store holds a copy of A's sealed
-	// keyrings (as restored from A's backup).
-	copyDir(t, a.stateDir(), filepath.Join(r.dir, "b-state"))
-	b := newKMSEnv(t, r.dir, "b-", binB, kms, imds, "--no-keys", "--config", r.configB)
-	b.readiness(func(ready bool, reason string) bool {
+
+	// Under A's policy alone, B given A's sealed state stays empty: KMS
+	// refuses its Recipient document for its PCRs.
+	copyDir(t, a.stateDir(), filepath.Join(r.dir, "early-state"))
+	early := newKMSEnv(t, r.dir, "early-", binB, kms, imds, "--no-keys", "--config", r.configB)
+	early.readiness(func(ready bool, reason string) bool {
 		return !ready && strings.Contains(reason, "KMS answered AccessDeniedException")
 	}, 20*time.Second)
-	b.enclave.waitLine(t, "PCR0 does not match", 5*time.Second)
-	t.Skip("the local KMS enforces one PCR set (kmstest.Policy.PCRs), so its key policy cannot allow both A and B: " +
-		"once it takes the JSON key policy of `signerctl kms policy --manifest releases.json` (one statement per release), " +
-		"start it with the policy of r.both and finish with r.rollOut(t, \"KMS unsealing\", a, …) bringing B up as above")
+	early.parentP.stop()
+	early.enclave.stop()
+
+	// The policy of both releases, put before B is deployed.
+	if err := kms.PutKeyPolicy(render(r.both)); err != nil {
+		t.Fatal(err)
+	}
+	check(kms, r.both)
+	var b *env
+	r.rollOut(t, "KMS unsealing", a, func() *env {
+		copyDir(t, a.stateDir(), filepath.Join(r.dir, "b-state"))
+		b = newKMSEnv(t, r.dir, "b-", binB, kms, imds, "--no-keys", "--config", r.configB)
+		return b
+	})
+
+	// A retired from the key policy too: B restarts and unseals under the
+	// policy of its release alone.
+	if err := kms.PutKeyPolicy(render(r.onlyB)); err != nil {
+		t.Fatal(err)
+	}
+	check(kms, r.onlyB)
+	want := b.keyView(r.client(b, b.parent, "broker", r.onlyB), 3)
+	b.enclave.kill()
+	b.startEnclave("--no-keys", "--config", r.configB)
+	b.waitReady()
+	sameView(t, "B restarted under the policy of its release alone", b.keyView(r.client(b, b.parent, "broker", r.onlyB), 3), want)
 }
 
 // newKMSEnv starts a stack sealing through the local KMS, with its own
