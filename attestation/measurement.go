@@ -36,6 +36,11 @@ func (m *Measurement) check() error {
 		if len(v) != pcrLenSHA384 {
 			return fmt.Errorf("PCR%d is %d bytes, want %d", i, len(v), pcrLenSHA384)
 		}
+		if i <= 2 || i == 8 {
+			if bytes.Equal(v, zeroPCR[:]) {
+				return fmt.Errorf("PCR%d is pinned to zeros, which %s reports", i, zerosMean(i))
+			}
+		}
 	}
 	_, has0 := m.PCRs[0]
 	_, has1 := m.PCRs[1]
@@ -48,6 +53,15 @@ func (m *Measurement) check() error {
 		return errors.New("not_after is not after not_before")
 	}
 	return nil
+}
+
+// zerosMean says who reports PCR i as zeros: a pin to zeros would accept
+// every one of them.
+func zerosMean(i int) string {
+	if i == 8 {
+		return "every unsigned image"
+	}
+	return "every debug-mode enclave"
 }
 
 // matches reports whether every PCR m pins is in pcrs, equal.

@@ -64,6 +64,8 @@ func TestAllowedMeasurements(t *testing.T) {
 		{"bad_policy_set_pins_only_pcr0", doc(imageA), []attestation.Measurement{{Name: "x", PCRs: map[int][]byte{0: pcrValue(0xa0)}}}, attestation.ErrPolicy, ""},
 		{"bad_policy_set_pins_pcr9", doc(imageA), []attestation.Measurement{{Name: "x", PCRs: map[int][]byte{8: pcrValue(1), 9: pcrValue(1)}}}, attestation.ErrPolicy, ""},
 		{"bad_policy_set_pin_length", doc(imageA), []attestation.Measurement{{Name: "x", PCRs: map[int][]byte{8: {1}}}}, attestation.ErrPolicy, ""},
+		{"bad_policy_pcr8_zeros_accepts_every_unsigned_image", doc(imageB), []attestation.Measurement{{Name: "x", PCRs: map[int][]byte{8: make([]byte, 48)}}}, attestation.ErrPolicy, ""},
+		{"bad_policy_pcrs_zeros_accept_every_debug_enclave", doc(imageB), []attestation.Measurement{{Name: "x", PCRs: map[int][]byte{0: make([]byte, 48), 1: make([]byte, 48), 2: make([]byte, 48)}}}, attestation.ErrPolicy, ""},
 		{"bad_policy_window_inverted", doc(imageA), []attestation.Measurement{{Name: "x", PCRs: imageA, NotBefore: t0, NotAfter: t0}}, attestation.ErrPolicy, ""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

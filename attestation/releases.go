@@ -8,7 +8,9 @@ import (
 	"io"
 	"maps"
 	"slices"
+	"strings"
 	"time"
+	"unicode"
 	"unicode/utf8"
 )
 
@@ -189,6 +191,11 @@ func timeValue(dec *json.Decoder, what string) (time.Time, error) {
 	if err != nil {
 		return time.Time{}, fmt.Errorf("%w: %s is not an RFC 3339 time", ErrManifest, what)
 	}
+	// The zero time reads as "absent" everywhere; years before 1970 are
+	// no release's.
+	if t.Year() < 1970 {
+		return time.Time{}, fmt.Errorf("%w: %s is before 1970", ErrManifest, what)
+	}
 	return t, nil
 }
 
@@ -210,10 +217,15 @@ func matchValue(dec *json.Decoder) ([]string, error) {
 	return out, expectDelim(dec, ']')
 }
 
+// Validate holds a release built in code to what ParseReleases accepts:
+// every writer of policies from releases (KMS key policies) calls it.
+func (r *Release) Validate() error { return r.check() }
+
 // check holds a release to what ParseReleases accepts.
 func (r *Release) check() error {
-	if r.Version == "" || len(r.Version) > maxManifestVersion || !utf8.ValidString(r.Version) {
-		return fmt.Errorf("%w: version must be UTF-8 of 1..%d bytes", ErrManifest, maxManifestVersion)
+	if r.Version == "" || len(r.Version) > maxManifestVersion || !utf8.ValidString(r.Version) ||
+		strings.ContainsFunc(r.Version, func(c rune) bool { return unicode.IsControl(c) || c == utf8.RuneError }) {
+		return fmt.Errorf("%w: version must be 1..%d bytes of printable UTF-8", ErrManifest, maxManifestVersion)
 	}
 	for _, i := range []int{0, 1, 2} {
 		if _, ok := r.PCRs[i]; !ok {
@@ -223,6 +235,9 @@ func (r *Release) check() error {
 	for i, v := range r.PCRs {
 		if _, ok := releasePCRs[fmt.Sprintf("pcr%d", i)]; !ok || len(v) != pcrLenSHA384 {
 			return fmt.Errorf("%w: PCR%d of %d bytes cannot be in a release", ErrManifest, i, len(v))
+		}
+		if (i <= 2 || i == 8) && bytes.Equal(v, zeroPCR[:]) {
+			return fmt.Errorf("%w: release %q gives PCR%d as zeros, which %s reports", ErrManifest, truncate(r.Version), i, zerosMean(i))
 		}
 	}
 	if len(r.EIFSHA256) != 32 {

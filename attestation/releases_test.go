@@ -86,6 +86,12 @@ func TestParseReleasesRefuses(t *testing.T) {
 		{"bad_match_twice", repl(`["pcr8", "pcr0"]`, `["pcr8", "pcr8"]`)},
 		{"bad_match_unknown", repl(`["pcr8", "pcr0"]`, `["PCR8"]`)},
 		{"bad_trailing_data", func(s string) string { return s + " {}" }},
+		{"bad_pcr8_zeros_every_unsigned_image", repl(pcrHex(8), strings.Repeat("0", 96))},
+		{"bad_pcr1_zeros_every_debug_enclave", repl(pcrHex(1), strings.Repeat("0", 96))},
+		{"bad_not_after_zero_time_reads_as_absent", repl("2027-01-01T00:00:00Z", "0001-01-01T00:00:00Z")},
+		{"bad_not_before_year_zero", repl("2026-11-01T00:00:00Z", "0000-01-01T00:00:00Z")},
+		{"bad_version_control_character", repl(`"version": "v1"`, `"version": "v1\u0000"`)},
+		{"bad_version_lone_surrogate", repl(`"version": "v1"`, `"version": "v\ud800"`)},
 		{"bad_not_object", func(string) string { return `[]` }},
 		{"bad_not_utf8", func(s string) string { return strings.Replace(s, "v1", "v\xff", 1) }},
 	} {

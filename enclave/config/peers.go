@@ -1,7 +1,6 @@
 package config
 
 import (
-	"bytes"
 	"fmt"
 
 	"github.com/nitro-signer/nitro-signer/attestation"
@@ -26,14 +25,10 @@ import (
 // ["pcr8"]), which is why a rollout of unsigned images moves the keyring by
 // KMS unsealing, not by peer copy.
 
-// zeroPCR is what a debug-mode enclave reports for PCR0..2 and an unsigned
-// image for PCR8.
-var zeroPCR = make([]byte, 48)
-
-// parsePeers reads Peers. A release may not pin PCR0, PCR1, PCR2 or PCR8
-// to zeros: those are a debug-mode enclave's (which the verifier refuses
-// anyway) and, for PCR8, every unsigned image's, so such an entry would make
-// any image a peer.
+// parsePeers reads Peers with attestation.ParseReleases, which also
+// refuses a release giving PCR0, PCR1, PCR2 or PCR8 as zeros: those are
+// every debug-mode enclave's and, for PCR8, every unsigned image's, so such
+// an entry would make any image a peer.
 func (c *Config) parsePeers() error {
 	if c.Peers == nil {
 		return nil
@@ -41,18 +36,6 @@ func (c *Config) parsePeers() error {
 	rs, err := attestation.ParseReleases(c.Peers)
 	if err != nil {
 		return fmt.Errorf("peers: %w", err)
-	}
-	for _, r := range rs.Releases {
-		m := r.Measurement()
-		for _, i := range []int{0, 1, 2, 8} {
-			if v, ok := m.PCRs[i]; ok && bytes.Equal(v, zeroPCR) {
-				who := "a debug-mode enclave"
-				if i == 8 {
-					who = "every unsigned image"
-				}
-				return fmt.Errorf("peers: %w: release %q pins PCR%d to zeros, which %s reports", attestation.ErrManifest, r.Version, i, who)
-			}
-		}
 	}
 	c.PeerReleases = rs
 	return nil

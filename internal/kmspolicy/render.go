@@ -119,6 +119,11 @@ func Render(rs *attestation.Releases, o Options) (*Document, error) {
 }
 
 func releaseStatement(r *attestation.Release, o Options) (*Statement, error) {
+	if err := r.Validate(); err != nil {
+		// Zero PCRs (every debug enclave, every unsigned image), a
+		// match naming no PCR it gives, a window the wrong way round.
+		return nil, fmt.Errorf("%w: %v", ErrOptions, err)
+	}
 	if len(r.Match) == 0 {
 		return nil, fmt.Errorf("%w: release %q pins no PCR", ErrOptions, text.Truncate(r.Version))
 	}

@@ -1,5 +1,3 @@
-//go:build nsmsim
-
 package kmsseal_test
 
 import (
@@ -11,7 +9,6 @@ import (
 	"time"
 
 	"github.com/nitro-signer/nitro-signer/attestation"
-	"github.com/nitro-signer/nitro-signer/enclave/nsm/nsmsim"
 	"github.com/nitro-signer/nitro-signer/enclave/seal"
 	"github.com/nitro-signer/nitro-signer/internal/kmspolicy"
 	"github.com/nitro-signer/nitro-signer/internal/kmstest"
@@ -19,7 +16,7 @@ import (
 
 // release is the release of what sim measures, with PCR1 replaced when
 // pcr1 is given (a build of the same application on another kernel).
-func release(t *testing.T, version string, sim *nsmsim.Simulator, pcr1 []byte) attestation.Release {
+func release(t *testing.T, version string, sim simNSM, pcr1 []byte) attestation.Release {
 	t.Helper()
 	r := attestation.Release{Version: version, PCRs: map[int][]byte{}, EIFSHA256: bytes.Repeat([]byte{1}, 32),
 		NotBefore: time.Now().Add(-time.Hour), Match: []int{0, 1, 2}}
@@ -41,7 +38,7 @@ func release(t *testing.T, version string, sim *nsmsim.Simulator, pcr1 []byte) a
 // data key and unseals what the other sealed; an enclave whose PCR0 and
 // PCR2 are one release's and PCR1 another's is refused, naming PCR1.
 func TestRenderedKeyPolicyThroughTheSealer(t *testing.T) {
-	var sims = map[string]*nsmsim.Simulator{}
+	var sims = map[string]simNSM{}
 	f := newFixtureWith(t, func(f *fixture, p *kmstest.Policy) {
 		for _, image := range []string{"image-a", "image-b", "image-c"} {
 			sims[image] = simulator(t, f.dir, image, false)
