@@ -79,16 +79,20 @@ func TestPeerCopyAcrossReleasesRefuses(t *testing.T) {
 		{name: "bad_receiver_of_a_release_not_yet_valid", stage: "export", rule: attestation.ErrReleaseNotYetValid,
 			sender:   opts{binary: a.binary, config: configHash("A"), peers: []attestation.Measurement{b.window(now.Add(time.Hour), time.Time{})}},
 			receiver: opts{binary: b.binary, config: configHash("B"), peers: []attestation.Measurement{a.m}}},
-		{name: "bad_debug_receiver_even_if_listed", stage: "export", rule: attestation.ErrDebug,
-			// A configuration cannot list zeros (config refuses it); even
-			// a list that did would not admit a debug-mode enclave.
+		{name: "bad_debug_receiver_even_if_listed", stage: "export", rule: attestation.ErrPolicy,
+			// A configuration cannot list zeros (ParseReleases refuses
+			// it); a list built in code that did is itself refused as a
+			// policy, before any document is judged.
 			sender:   opts{binary: a.binary, config: configHash("A"), peers: []attestation.Measurement{b.m, debug}},
 			receiver: opts{binary: b.binary, config: configHash("B"), peers: []attestation.Measurement{a.m}, debug: true}},
-		{name: "bad_debug_sender_even_if_listed", stage: "import", rule: attestation.ErrDebug,
+		{name: "bad_debug_sender", stage: "import", rule: attestation.ErrDebug,
 			// The debug sender judges its receiver by its own (zero) PCRs
 			// and refuses outright, so the attacker relays the document of
 			// one debug enclave with a keyring it forged: the document is
 			// refused before anything is opened.
+			sender:   opts{binary: a.binary, config: configHash("A"), debug: true},
+			receiver: opts{binary: b.binary, config: configHash("B"), peers: []attestation.Measurement{a.m}}},
+		{name: "bad_debug_sender_listed", stage: "import", rule: attestation.ErrPolicy,
 			sender:   opts{binary: a.binary, config: configHash("A"), debug: true},
 			receiver: opts{binary: b.binary, config: configHash("B"), peers: []attestation.Measurement{a.m, debug}}},
 		{name: "bad_same_image_other_config_even_if_listed", stage: "export", rule: custody.ErrPeerConfig,
