@@ -49,15 +49,8 @@ var manifestPCRs = map[string]int{"pcr0": 0, "pcr1": 1, "pcr2": 2, "pcr8": 8}
 // map: a key that is not a manifest field, in any case or spelling
 // ("pcr1_previous", "PCR1", "pcr01"), is refused, not skipped.
 func ParseManifest(b []byte) (*Manifest, error) {
-	if len(b) > MaxManifestSize {
-		return nil, fmt.Errorf("%w: %d bytes, limit %d", ErrManifest, len(b), MaxManifestSize)
-	}
-	if !utf8.Valid(b) {
-		return nil, fmt.Errorf("%w: not UTF-8", ErrManifest)
-	}
-	dec := json.NewDecoder(bytes.NewReader(b))
-	dec.UseNumber()
-	if err := expectDelim(dec, '{'); err != nil {
+	dec, err := objectDecoder(b, MaxManifestSize)
+	if err != nil {
 		return nil, err
 	}
 	m := &Manifest{PCRs: map[int][]byte{}}
@@ -95,11 +88,8 @@ func ParseManifest(b []byte) (*Manifest, error) {
 			return nil, fmt.Errorf("%w: unknown key %q", ErrManifest, truncate(key))
 		}
 	}
-	if err := expectDelim(dec, '}'); err != nil {
+	if err := endOfObject(dec); err != nil {
 		return nil, err
-	}
-	if _, err := dec.Token(); err != io.EOF {
-		return nil, fmt.Errorf("%w: data after the object", ErrManifest)
 	}
 	for _, key := range []string{"pcr0", "pcr1", "pcr2"} {
 		if !seen[key] {
@@ -133,6 +123,34 @@ func manifestInputs(dec *json.Decoder) (map[string][]byte, error) {
 		inputs = nil // as Marshal omits it
 	}
 	return inputs, expectDelim(dec, '}')
+}
+
+// objectDecoder checks b's size and encoding and reads the opening brace
+// of the one object a manifest is.
+func objectDecoder(b []byte, max int) (*json.Decoder, error) {
+	if len(b) > max {
+		return nil, fmt.Errorf("%w: %d bytes, limit %d", ErrManifest, len(b), max)
+	}
+	if !utf8.Valid(b) {
+		return nil, fmt.Errorf("%w: not UTF-8", ErrManifest)
+	}
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.UseNumber()
+	if err := expectDelim(dec, '{'); err != nil {
+		return nil, err
+	}
+	return dec, nil
+}
+
+// endOfObject reads the closing brace and insists nothing follows.
+func endOfObject(dec *json.Decoder) error {
+	if err := expectDelim(dec, '}'); err != nil {
+		return err
+	}
+	if _, err := dec.Token(); err != io.EOF {
+		return fmt.Errorf("%w: data after the object", ErrManifest)
+	}
+	return nil
 }
 
 func expectDelim(dec *json.Decoder, want json.Delim) error {

@@ -5,7 +5,6 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
-	"io"
 	"maps"
 	"slices"
 	"strings"
@@ -64,15 +63,8 @@ const (
 // once, with the required ones present; PCRs 96 lowercase hex characters;
 // times RFC 3339; no two releases of one version. Errors wrap ErrManifest.
 func ParseReleases(b []byte) (*Releases, error) {
-	if len(b) > MaxReleasesSize {
-		return nil, fmt.Errorf("%w: releases of %d bytes, limit %d", ErrManifest, len(b), MaxReleasesSize)
-	}
-	if !utf8.Valid(b) {
-		return nil, fmt.Errorf("%w: not UTF-8", ErrManifest)
-	}
-	dec := json.NewDecoder(bytes.NewReader(b))
-	dec.UseNumber()
-	if err := expectDelim(dec, '{'); err != nil {
+	dec, err := objectDecoder(b, MaxReleasesSize)
+	if err != nil {
 		return nil, err
 	}
 	key, err := stringToken(dec, "key")
@@ -104,11 +96,8 @@ func ParseReleases(b []byte) (*Releases, error) {
 	if err := expectDelim(dec, ']'); err != nil {
 		return nil, err
 	}
-	if err := expectDelim(dec, '}'); err != nil {
+	if err := endOfObject(dec); err != nil {
 		return nil, err
-	}
-	if _, err := dec.Token(); err != io.EOF {
-		return nil, fmt.Errorf("%w: data after the object", ErrManifest)
 	}
 	return rs, nil
 }

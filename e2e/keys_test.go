@@ -547,25 +547,9 @@ func TestKeysUnsealThroughLocalKMS(t *testing.T) {
 	imds := kmstest.StartIMDS(policy)
 	defer imds.Close()
 
-	cfgPath := filepath.Join(dir, "pki", devpki.EnclaveJSON)
-	b, _ := os.ReadFile(cfgPath)
-	var cfg map[string]any
-	json.Unmarshal(b, &cfg)
-	cfg["sealing"] = map[string]any{"kind": "kms", "kms": map[string]string{
-		"key_id": keyARN, "region": "us-east-1", "endpoint": kms.URL, "ca_pem": kms.CAPEM}}
-	b, _ = json.MarshalIndent(cfg, "", "  ")
-	os.WriteFile(cfgPath, b, 0o644)
+	editConfig(t, filepath.Join(dir, "pki", devpki.EnclaveJSON), func(cfg map[string]any) { cfg["sealing"] = kmsSealing(kms, keyARN) })
 
-	egressSock := filepath.Join(dir, "egress.sock")
-	hostSock := filepath.Join(dir, "host.sock")
-	e := &env{t: t, dir: dir, sock: filepath.Join(dir, "enclave.sock"),
-		enclaveExtra: []string{"--host", "unix://" + hostSock, "--egress", "unix://" + egressSock},
-		parentExtra: []string{"--state-dir", filepath.Join(dir, "state"), "--host-listen", "unix://" + hostSock,
-			"--egress-listen", "unix://" + egressSock, "--egress-allow", kms.HostPort(), "--imds", imds.URL},
-	}
-	e.launchParent("unix://" + e.sock)
-	e.startEnclave()
-	e.waitConnected()
+	e := newKMSEnv(t, dir, "", "", kms, imds)
 	e.waitReady()
 	admin := e.client("admin")
 	if _, err := admin.RotateKeys(ctx(t)); err != nil {

@@ -3,7 +3,6 @@ package e2e
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"os"
 	"path/filepath"
 	"slices"
@@ -79,15 +78,7 @@ func newKMSStack(t *testing.T, served func(kmstest.Policy) kmstest.Account) *kms
 // configure writes the enclave configuration's KMS key.
 func (s *kmsStack) configure(keyID string) {
 	s.t.Helper()
-	b, _ := os.ReadFile(s.cfg)
-	var cfg map[string]any
-	json.Unmarshal(b, &cfg)
-	cfg["sealing"] = map[string]any{"kind": "kms", "kms": map[string]string{
-		"key_id": keyID, "region": "us-east-1", "endpoint": s.kms.URL, "ca_pem": s.kms.CAPEM}}
-	b, _ = json.MarshalIndent(cfg, "", "  ")
-	if err := os.WriteFile(s.cfg, b, 0o644); err != nil {
-		s.t.Fatal(err)
-	}
+	editConfig(s.t, s.cfg, func(cfg map[string]any) { cfg["sealing"] = kmsSealing(s.kms, keyID) })
 }
 
 // start runs the enclave and reports whether it serves; when it exits

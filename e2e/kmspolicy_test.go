@@ -71,21 +71,9 @@ func TestKeysUnsealUnderTheRenderedKeyPolicy(t *testing.T) {
 	defer kms.Close()
 	imds := kmstest.StartIMDS(policy)
 	defer imds.Close()
-	cfg["sealing"] = map[string]any{"kind": "kms", "kms": map[string]string{
-		"key_id": keyARN, "region": "us-east-1", "endpoint": kms.URL, "ca_pem": kms.CAPEM}}
-	b, _ = json.MarshalIndent(cfg, "", "  ")
-	os.WriteFile(cfgPath, b, 0o644)
+	editConfig(t, cfgPath, func(cfg map[string]any) { cfg["sealing"] = kmsSealing(kms, keyARN) })
 
-	egressSock := filepath.Join(dir, "egress.sock")
-	hostSock := filepath.Join(dir, "host.sock")
-	e := &env{t: t, dir: dir, sock: filepath.Join(dir, "enclave.sock"),
-		enclaveExtra: []string{"--host", "unix://" + hostSock, "--egress", "unix://" + egressSock},
-		parentExtra: []string{"--state-dir", filepath.Join(dir, "state"), "--host-listen", "unix://" + hostSock,
-			"--egress-listen", "unix://" + egressSock, "--egress-allow", kms.HostPort(), "--imds", imds.URL},
-	}
-	e.launchParent("unix://" + e.sock)
-	e.startEnclave()
-	e.waitConnected()
+	e := newKMSEnv(t, dir, "", "", kms, imds)
 	e.waitReady()
 	if _, err := e.client("admin").RotateKeys(ctx(t)); err != nil {
 		t.Fatal(err)

@@ -227,10 +227,7 @@ func useLocalKMS(t *testing.T, dir string) ([]string, *hostproto.Credentials) {
 		t.Fatal(err)
 	}
 	t.Cleanup(kms.Close)
-	editConfig(t, filepath.Join(dir, "pki", devpki.EnclaveJSON), func(cfg map[string]any) {
-		cfg["sealing"] = map[string]any{"kind": "kms", "kms": map[string]string{
-			"key_id": keyARN, "region": "us-east-1", "endpoint": kms.URL, "ca_pem": kms.CAPEM}}
-	})
+	editConfig(t, filepath.Join(dir, "pki", devpki.EnclaveJSON), func(cfg map[string]any) { cfg["sealing"] = kmsSealing(kms, keyARN) })
 	egress := filepath.Join(dir, "egress.sock")
 	return []string{"--egress-listen", "unix://" + egress, "--egress-allow", kms.HostPort(), "--imds", "off"}, creds
 }

@@ -586,10 +586,8 @@ func TestRolloutByKMSUnsealing(t *testing.T) {
 	imds := kmstest.StartIMDS(policy)
 	defer imds.Close()
 	check(kms, r.onlyA)
-	sealing := map[string]any{"kind": "kms", "kms": map[string]string{
-		"key_id": keyARN, "region": "us-east-1", "endpoint": kms.URL, "ca_pem": kms.CAPEM}}
 	for _, path := range []string{r.configA, r.configB} {
-		editConfig(t, path, func(cfg map[string]any) { cfg["sealing"] = sealing })
+		editConfig(t, path, func(cfg map[string]any) { cfg["sealing"] = kmsSealing(kms, keyARN) })
 	}
 
 	a := newKMSEnv(t, r.dir, "a-", "", kms, imds, "--config", r.configA)
@@ -631,6 +629,13 @@ func TestRolloutByKMSUnsealing(t *testing.T) {
 	b.startEnclave("--no-keys", "--config", r.configB)
 	b.waitReady()
 	sameView(t, "B restarted under the policy of its release alone", b.keyView(r.client(b, b.parent, "broker", r.onlyB), 3), want)
+}
+
+// kmsSealing is an enclave configuration's sealing member for the local
+// KMS and key.
+func kmsSealing(kms *kmstest.Server, keyARN string) map[string]any {
+	return map[string]any{"kind": "kms", "kms": map[string]string{
+		"key_id": keyARN, "region": "us-east-1", "endpoint": kms.URL, "ca_pem": kms.CAPEM}}
 }
 
 // newKMSEnv starts a stack sealing through the local KMS, with its own

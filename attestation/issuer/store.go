@@ -10,6 +10,8 @@ import (
 	"os"
 	"path/filepath"
 	"time"
+
+	"github.com/nitro-signer/nitro-signer/internal/atomicfile"
 )
 
 // Files of a development root under its state directory.
@@ -42,10 +44,10 @@ func LoadOrCreateAuthority(dir string, now time.Time) (*Authority, error) {
 	}
 	// The key is written first: a root certificate without its key would be
 	// loaded as a broken authority.
-	if err := writeNew(filepath.Join(dir, rootKeyFile), pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: keyDER}), 0o600); err != nil {
+	if err := atomicfile.Write(filepath.Join(dir, rootKeyFile), pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: keyDER}), 0o600); err != nil {
 		return nil, err
 	}
-	if err := writeNew(filepath.Join(dir, RootCertFile), pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: a.Root.Raw}), 0o644); err != nil {
+	if err := atomicfile.Write(filepath.Join(dir, RootCertFile), pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: a.Root.Raw}), 0o644); err != nil {
 		return nil, err
 	}
 	return a, nil
@@ -78,30 +80,4 @@ func loadAuthority(dir string) (*Authority, error) {
 		return nil, fmt.Errorf("development root key in %s does not match its certificate", dir)
 	}
 	return &Authority{Root: root, key: key}, nil
-}
-
-// writeNew writes data to path through a temporary file and a rename, so a
-// reader never sees a partial file.
-func writeNew(path string, data []byte, mode os.FileMode) error {
-	tmp, err := os.CreateTemp(filepath.Dir(path), ".tmp-*")
-	if err != nil {
-		return err
-	}
-	defer os.Remove(tmp.Name())
-	if _, err := tmp.Write(data); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Chmod(mode); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Sync(); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Close(); err != nil {
-		return err
-	}
-	return os.Rename(tmp.Name(), path)
 }

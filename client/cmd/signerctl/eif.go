@@ -21,6 +21,7 @@ import (
 
 	"github.com/nitro-signer/nitro-signer/attestation"
 	"github.com/nitro-signer/nitro-signer/eif"
+	"github.com/nitro-signer/nitro-signer/internal/atomicfile"
 )
 
 // inputFlags collects repeated --input NAME=FILE flags.
@@ -278,37 +279,11 @@ func appendRelease(path string, r *attestation.Release, m *eif.Measurements, eif
 	if _, err := attestation.ParseReleases(out); err != nil {
 		return fmt.Errorf("the new file would not parse: %w", err)
 	}
-	if err := writeFileAtomic(path, out, 0o644); err != nil {
+	if err := atomicfile.Write(path, out, 0o644); err != nil {
 		return err
 	}
 	fmt.Fprintf(stderr, "eif measure: release %q appended to %s (%d releases)\n", r.Version, path, len(rs.Releases))
 	return nil
-}
-
-// writeFileAtomic replaces path with b: a temporary file beside it,
-// synced, then renamed over it.
-func writeFileAtomic(path string, b []byte, mode os.FileMode) error {
-	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".*")
-	if err != nil {
-		return err
-	}
-	defer os.Remove(tmp.Name()) // after a successful rename, a no-op
-	if _, err := tmp.Write(b); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Chmod(mode); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Sync(); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Close(); err != nil {
-		return err
-	}
-	return os.Rename(tmp.Name(), path)
 }
 
 func writeManifest(m *eif.Measurements, path, version string, inputs inputFlags, stdout, stderr io.Writer) int {
