@@ -56,14 +56,10 @@ func ParseManifest(b []byte) (*Manifest, error) {
 	m := &Manifest{PCRs: map[int][]byte{}}
 	seen := map[string]bool{}
 	for dec.More() {
-		key, err := stringToken(dec, "key")
+		key, err := nextKey(dec, seen)
 		if err != nil {
 			return nil, err
 		}
-		if seen[key] {
-			return nil, fmt.Errorf("%w: key %q appears twice", ErrManifest, truncate(key))
-		}
-		seen[key] = true
 		switch index, isPCR := manifestPCRs[key]; {
 		case isPCR:
 			if m.PCRs[index], err = hexValue(dec, key, pcrLenSHA384); err != nil {
@@ -151,6 +147,19 @@ func endOfObject(dec *json.Decoder) error {
 		return fmt.Errorf("%w: data after the object", ErrManifest)
 	}
 	return nil
+}
+
+// nextKey reads an object's next key, which seen must not hold yet.
+func nextKey(dec *json.Decoder, seen map[string]bool) (string, error) {
+	key, err := stringToken(dec, "key")
+	if err != nil {
+		return "", err
+	}
+	if seen[key] {
+		return "", fmt.Errorf("%w: key %q appears twice", ErrManifest, truncate(key))
+	}
+	seen[key] = true
+	return key, nil
 }
 
 func expectDelim(dec *json.Decoder, want json.Delim) error {

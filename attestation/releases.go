@@ -110,14 +110,10 @@ func parseRelease(dec *json.Decoder) (*Release, error) {
 	seen := map[string]bool{}
 	var match []string
 	for dec.More() {
-		key, err := stringToken(dec, "key")
+		key, err := nextKey(dec, seen)
 		if err != nil {
 			return nil, err
 		}
-		if seen[key] {
-			return nil, fmt.Errorf("%w: key %q appears twice", ErrManifest, truncate(key))
-		}
-		seen[key] = true
 		switch index, isPCR := releasePCRs[key]; {
 		case isPCR:
 			r.PCRs[index], err = hexValue(dec, key, pcrLenSHA384)

@@ -524,16 +524,9 @@ func (e *env) assertNoSecrets(secrets [][]byte, skip ...string) {
 // after SIGKILL; KMS refusing, another image and a debug enclave leave it
 // not ready, saying why; when KMS relents the enclave unseals on its own.
 func TestKeysUnsealThroughLocalKMS(t *testing.T) {
-	dir := t.TempDir()
-	if err := devpki.Generate(filepath.Join(dir, "pki"), time.Now()); err != nil {
-		t.Fatal(err)
-	}
-	os.MkdirAll(filepath.Join(dir, "nsm"), 0o700)
 	// A first start without keys creates the development root and writes
 	// the PCRs the key policy will pin.
-	probe := &env{t: t, dir: dir, name: "probe-", sock: filepath.Join(dir, "probe.sock")}
-	probe.startEnclave("--no-keys")
-	probe.enclave.stop()
+	dir, probe := probeLayout(t)
 
 	const keyARN = "arn:aws:kms:us-east-1:111122223333:key/0f1e2d3c-4b5a-6978-8796-a5b4c3d2e1f0"
 	policy := kmstest.Policy{KeyID: keyARN, Roots: probe.devRoots, PCRs: probe.pcrs, Region: "us-east-1",

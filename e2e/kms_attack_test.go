@@ -44,14 +44,7 @@ type kmsStack struct {
 // credentials of account served; the enclave is started by start.
 func newKMSStack(t *testing.T, served func(kmstest.Policy) kmstest.Account) *kmsStack {
 	t.Helper()
-	dir := t.TempDir()
-	if err := devpki.Generate(filepath.Join(dir, "pki"), time.Now()); err != nil {
-		t.Fatal(err)
-	}
-	os.MkdirAll(filepath.Join(dir, "nsm"), 0o700)
-	probe := &env{t: t, dir: dir, name: "probe-", sock: filepath.Join(dir, "probe.sock")}
-	probe.startEnclave("--no-keys")
-	probe.enclave.stop()
+	dir, probe := probeLayout(t)
 
 	policy := kmstest.Policy{KeyID: attackKeyARN, Alias: attackAlias, Roots: probe.devRoots, PCRs: probe.pcrs, Region: "us-east-1",
 		AccessKeyID: "ASIAE2ELOCALKMS00001", SecretAccessKey: "e2e-secret-access-key-0123456789abcdefABCDEF",

@@ -20,15 +20,26 @@ import (
 // signerctl kms check finds the live policy equivalent; a policy drifted
 // to another PCR1 is named by kms check, and the enclave stays sealed
 // until the manifest's policy is put back.
-func TestKeysUnsealUnderTheRenderedKeyPolicy(t *testing.T) {
+// probeLayout is a fresh development layout whose enclave started once
+// without keys: the development root and the image's PCRs are written,
+// for a key policy to pin.
+func probeLayout(t *testing.T) (string, *env) {
+	t.Helper()
 	dir := t.TempDir()
 	if err := devpki.Generate(filepath.Join(dir, "pki"), time.Now()); err != nil {
 		t.Fatal(err)
 	}
-	os.MkdirAll(filepath.Join(dir, "nsm"), 0o700)
+	if err := os.MkdirAll(filepath.Join(dir, "nsm"), 0o700); err != nil {
+		t.Fatal(err)
+	}
 	probe := &env{t: t, dir: dir, name: "probe-", sock: filepath.Join(dir, "probe.sock")}
 	probe.startEnclave("--no-keys")
 	probe.enclave.stop()
+	return dir, probe
+}
+
+func TestKeysUnsealUnderTheRenderedKeyPolicy(t *testing.T) {
+	dir, probe := probeLayout(t)
 
 	cfgPath := filepath.Join(dir, "pki", devpki.EnclaveJSON)
 	b, _ := os.ReadFile(cfgPath)

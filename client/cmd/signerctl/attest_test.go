@@ -57,6 +57,12 @@ func TestAttestVerify(t *testing.T) {
 	otherSigner := releases("other-signer.json", release("v-signed", p["0"], p["1"], other, `,"match":["pcr8"]`))
 	expired := releases("expired.json", release("v-old", p["0"], p["1"], "", `,"not_after":"2023-01-10T00:00:00Z"`))
 	mixed := releases("mixed.json", release("a", p["0"], other, "", ""), release("b", other, p["1"], "", ""))
+	// A release whose PCR8 is zeros, as a hand-edited manifest could give
+	// it: every unsigned image reports that PCR8, so a hostile parent
+	// running any unsigned enclave of its own (here a real one, of
+	// another project) would match it.
+	unsignedDoc := filepath.Join(dir, "attestation", "op-enclave-2024-02-26-nondebug.cbor")
+	zeroPCR8 := releases("zero-pcr8.json", release("v-any-unsigned", other, other, strings.Repeat("00", 48), `,"match":["pcr8"]`))
 	tests := []struct {
 		name     string
 		args     []string
@@ -79,6 +85,7 @@ func TestAttestVerify(t *testing.T) {
 		{"releases_signing_certificate_only", []string{"--doc", doc, "--at", "2023-01-18T13:07:19Z", "--releases", signed}, nil, 0, `"release": "v-signed"`},
 		{"releases_other_signing_certificate", []string{"--doc", doc, "--at", "2023-01-18T13:07:19Z", "--releases", otherSigner}, nil, 1, "rule=pcr_mismatch"},
 		{"releases_expired", []string{"--doc", doc, "--at", "2023-01-18T13:07:19Z", "--releases", expired}, nil, 1, "rule=release_expired"},
+		{"releases_pcr8_of_zeros_is_refused_not_matched", []string{"--doc", unsignedDoc, "--at", "2024-02-26T07:02:01Z", "--releases", zeroPCR8}, nil, 1, "rule=input"},
 		{"releases_pcr0_of_one_pcr1_of_another", []string{"--doc", doc, "--at", "2023-01-18T13:07:19Z", "--releases", mixed}, nil, 1, "rule=pcr_mismatch"},
 		{"missing_doc", []string{}, nil, 2, "--doc is required"},
 	}
