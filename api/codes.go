@@ -43,6 +43,7 @@ const (
 	CodeRollback           Code = "rollback"                 // 409 a peer's keyring is older than or diverges from this one
 	CodePeerRefused        Code = "peer_attestation_refused" // 403 a peer's attestation failed verification
 	CodeStateUnavailable   Code = "state_unavailable"        // 503 the keyring could not be sealed and stored
+	CodeStateConflict      Code = "state_conflict"           // 409 another replica's change won the sequence: this one was discarded, the winner adopted if it opened; retry
 )
 
 var statuses = map[Code]int{
@@ -54,7 +55,7 @@ var statuses = map[Code]int{
 	CodeSignerDisabled: 503, CodeOverloaded: 503, CodeEnclaveUnavailable: 503,
 	CodeTimeout: 504, CodeBodyTooLarge: 413, CodeNotFound: 404, CodeMethodNotAllowed: 405,
 	CodeInternal: 500, CodeKeyringNotEmpty: 409, CodeRollback: 409, CodePeerRefused: 403,
-	CodeStateUnavailable: 503,
+	CodeStateUnavailable: 503, CodeStateConflict: 409,
 }
 
 // Codes returns every code, in no order, for documentation tests.

@@ -36,8 +36,9 @@ type Store interface {
 	List(ctx context.Context) ([]uint64, error)
 	// Get reads one sequence.
 	Get(ctx context.Context, seq uint64) ([]byte, error)
-	// Put stores b durably under a new sequence.
-	Put(ctx context.Context, b []byte) (uint64, error)
+	// Put stores b durably as seq, unless seq is stored already
+	// (host.ErrExists).
+	Put(ctx context.Context, seq uint64, b []byte) error
 }
 
 // Options build a Custody.
@@ -248,8 +249,15 @@ func (c *Custody) commit(ctx context.Context, next *seal.Keyring) error {
 		c.log.Error("sealing failed", "err", err)
 		return api.Errorf(api.CodeStateUnavailable, "sealing failed: %s", describe(err))
 	}
-	seq, err := c.o.Store.Put(ctx, b)
+	seqs, err := c.o.Store.List(ctx)
 	if err != nil {
+		return api.Errorf(api.CodeStateUnavailable, "listing the state store failed: %s", describe(err))
+	}
+	seq := uint64(1)
+	if len(seqs) > 0 {
+		seq = seqs[0] + 1
+	}
+	if err := c.o.Store.Put(ctx, seq, b); err != nil {
 		c.log.Error("storing the sealed keyring failed", "err", err)
 		return api.Errorf(api.CodeStateUnavailable, "storing the sealed keyring failed: %s", describe(err))
 	}

@@ -67,18 +67,17 @@ func (m *memStore) Get(_ context.Context, seq uint64) ([]byte, error) {
 	return bytes.Clone(b), nil
 }
 
-func (m *memStore) Put(_ context.Context, b []byte) (uint64, error) {
+func (m *memStore) Put(_ context.Context, seq uint64, b []byte) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if m.failPut != nil {
-		return 0, m.failPut
+		return m.failPut
 	}
-	seq := uint64(1)
-	for m.blobs[seq] != nil {
-		seq++
+	if m.blobs[seq] != nil {
+		return host.ErrExists
 	}
 	m.blobs[seq] = bytes.Clone(b)
-	return seq, nil
+	return nil
 }
 
 func (m *memStore) count() int {

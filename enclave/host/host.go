@@ -67,6 +67,12 @@ func (e *Error) Unwrap() []error {
 // ErrNotFound: the state store has no such sequence.
 var ErrNotFound = errors.New("host: no such sequence")
 
+// ErrExists: the state store already holds the sequence a put named, so
+// nothing was written (another writer won it). The parent may say so
+// falsely; the enclave then reads what it claims is stored, which must
+// open and extend the keyring before anything is adopted.
+var ErrExists = errors.New("host: sequence already stored")
+
 // Client calls the parent.
 type Client struct {
 	ch *channel.Client
@@ -99,6 +105,8 @@ func (c *Client) call(ctx context.Context, route string, body []byte) ([]byte, e
 	switch {
 	case r.Status == 404:
 		return nil, ErrNotFound
+	case r.Status == hostproto.StatusExists && route == hostproto.RouteStatePut:
+		return nil, ErrExists
 	case r.Status != 200:
 		// The body is the parent's text: only the status is kept.
 		return nil, &Error{Route: route, Status: r.Status}
@@ -143,13 +151,24 @@ func (c *Client) Get(ctx context.Context, seq uint64) ([]byte, error) {
 	return b, nil
 }
 
-// Put stores b and returns its sequence once the parent reports it durable.
-func (c *Client) Put(ctx context.Context, b []byte) (uint64, error) {
-	r, err := c.call(ctx, hostproto.RouteStatePut, b)
-	if err != nil {
-		return 0, err
+// Put stores b as seq, unless the store holds seq already (ErrExists),
+// and returns once the parent reports it durable.
+func (c *Client) Put(ctx context.Context, seq uint64, b []byte) error {
+	if seq == 0 || len(b) == 0 || len(b) > hostproto.MaxBlob {
+		return fmt.Errorf("%w: refusing to store sequence %d of %d bytes", ErrUnavailable, seq, len(b))
 	}
-	return ParseSequenceRef(r)
+	r, err := c.call(ctx, hostproto.RouteStatePut, hostproto.EncodePut(seq, b))
+	if err != nil {
+		return err
+	}
+	got, err := ParseSequenceRef(r)
+	if err != nil {
+		return err
+	}
+	if got != seq {
+		return fmt.Errorf("%w: put of sequence %d answered for %d", ErrUnavailable, seq, got)
+	}
+	return nil
 }
 
 // ParseSequenceRef checks a state/put answer.

@@ -106,7 +106,7 @@ func TestErrorsNeverQuoteTheParentsReply(t *testing.T) {
 		}{
 			{hostproto.RouteStateList, func() error { _, err := c.List(context.Background()); return err }},
 			{hostproto.RouteStateGet, func() error { _, err := c.Get(context.Background(), 1); return err }},
-			{hostproto.RouteStatePut, func() error { _, err := c.Put(context.Background(), []byte("x")); return err }},
+			{hostproto.RouteStatePut, func() error { return c.Put(context.Background(), 1, []byte("x")) }},
 			{hostproto.RouteCredentials, func() error { _, err := c.Credentials(context.Background()); return err }},
 		} {
 			t.Run(fmt.Sprintf("bad_%s_%d", tc.route, status), func(t *testing.T) {

@@ -23,7 +23,7 @@ type CredentialSource interface {
 
 // Service is a channel.Handler for the enclave's calls.
 type Service struct {
-	Store *state.Store
+	Store state.Store
 	// Credentials may be nil: aws/credentials then answers 503.
 	Credentials CredentialSource
 	Logger      *slog.Logger
@@ -49,9 +49,9 @@ func fail(status int, code api.Code, msg string) channel.Reply {
 func (s *Service) Handle(ctx context.Context, call *channel.Call) channel.Reply {
 	switch call.Route {
 	case hostproto.RouteStateList:
-		seqs, err := s.Store.List()
+		seqs, err := s.Store.List(ctx, hostproto.MaxSequences)
 		if err != nil {
-			s.Logger.Error("state list failed", "err", err)
+			s.Logger.Error("state list failed", "store", s.Store.String(), "err", err)
 			return fail(500, api.CodeInternal, "state store unreadable")
 		}
 		if len(seqs) > hostproto.MaxSequences {
@@ -63,7 +63,7 @@ func (s *Service) Handle(ctx context.Context, call *channel.Call) channel.Reply 
 		if err := json.Unmarshal(call.Body, &ref); err != nil || ref.Seq == 0 {
 			return fail(400, api.CodeBadRequest, "state/get needs {\"seq\": N}")
 		}
-		b, err := s.Store.Get(ref.Seq)
+		b, err := s.Store.Get(ctx, ref.Seq)
 		if errors.Is(err, state.ErrNotFound) {
 			return fail(404, api.CodeNotFound, "no such sequence")
 		}
@@ -73,15 +73,23 @@ func (s *Service) Handle(ctx context.Context, call *channel.Call) channel.Reply 
 		}
 		return channel.Reply{Status: 200, Body: b}
 	case hostproto.RouteStatePut:
-		seq, err := s.Store.Put(call.Body)
+		seq, sealed, err := hostproto.DecodePut(call.Body)
+		if err != nil {
+			return fail(400, api.CodeBadRequest, err.Error())
+		}
+		err = s.Store.Put(ctx, seq, sealed)
 		if s.OnPut != nil {
 			s.OnPut(seq, err)
 		}
+		if errors.Is(err, state.ErrExists) {
+			s.Logger.Info("sealed keyring not stored: the sequence is taken", "seq", seq, "store", s.Store.String())
+			return fail(hostproto.StatusExists, api.CodeStateConflict, fmt.Sprintf("sequence %d is already stored", seq))
+		}
 		if err != nil {
-			s.Logger.Error("state put failed", "err", err)
+			s.Logger.Error("state put failed", "seq", seq, "store", s.Store.String(), "err", err)
 			return fail(507, api.CodeStateUnavailable, fmt.Sprintf("state store cannot write: %v", err))
 		}
-		s.Logger.Info("sealed keyring stored", "seq", seq, "bytes", len(call.Body), "file", state.Name(seq))
+		s.Logger.Info("sealed keyring stored", "seq", seq, "bytes", len(sealed), "store", s.Store.String())
 		return reply(200, hostproto.SequenceRef{Seq: seq})
 	case hostproto.RouteCredentials:
 		if s.Credentials == nil {

@@ -32,8 +32,13 @@ func call(s *hostsvc.Service, route string, body []byte) channel.Reply {
 
 func TestStateRoutes(t *testing.T) {
 	s := service(t)
-	if r := call(s, hostproto.RouteStatePut, []byte("sealed")); r.Status != 200 || string(r.Body) != `{"seq":1}` {
+	if r := call(s, hostproto.RouteStatePut, hostproto.EncodePut(1, []byte("sealed"))); r.Status != 200 || string(r.Body) != `{"seq":1}` {
 		t.Fatalf("put: %d %s", r.Status, r.Body)
+	}
+	// A second writer of sequence 1 loses, and sequence 1 is unchanged.
+	if r := call(s, hostproto.RouteStatePut, hostproto.EncodePut(1, []byte("other"))); r.Status != hostproto.StatusExists ||
+		!strings.Contains(string(r.Body), `"state_conflict"`) {
+		t.Fatalf("put of a taken sequence: %d %s", r.Status, r.Body)
 	}
 	if r := call(s, hostproto.RouteStateList, nil); r.Status != 200 || string(r.Body) != `{"sequences":[1]}` {
 		t.Fatalf("list: %d %s", r.Status, r.Body)
@@ -49,7 +54,9 @@ func TestStateRoutes(t *testing.T) {
 		"get_missing_sequence": {hostproto.RouteStateGet, `{"seq":9}`, 404},
 		"get_malformed":        {hostproto.RouteStateGet, `{"seq":"x"}`, 400},
 		"get_sequence_zero":    {hostproto.RouteStateGet, `{"seq":0}`, 400},
-		"put_empty":            {hostproto.RouteStatePut, ``, 507},
+		"put_empty":            {hostproto.RouteStatePut, ``, 400},
+		"put_sequence_zero":    {hostproto.RouteStatePut, string(hostproto.EncodePut(0, []byte("x"))), 400},
+		"put_no_sequence":      {hostproto.RouteStatePut, "sealed", 400},
 		"unknown_route":        {"state/delete", `{}`, 404},
 		"no_credential_source": {hostproto.RouteCredentials, ``, 503},
 	} {

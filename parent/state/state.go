@@ -1,16 +1,17 @@
-// Package state is the parent's store of sealed keyrings: a directory of
-// files, one per write, never overwritten in place.
+// Package state is the parent's store of sealed keyrings. Store is what
+// the host service needs; Dir keeps them in a directory.
 //
-// Each write gets the next sequence number and lands as
-// keyring-<sequence>.sealed by writing a temporary file, syncing it, linking
-// it to its final name (which fails rather than replace an existing file) and
-// syncing the directory. Earlier sequences stay, so a write that turns out
-// bad (or a file corrupted later) leaves the previous one to fall back to,
+// The enclave names the sequence of every write, and a store writes it
+// only if that sequence is not stored yet: of two replicas writing the same
+// sequence exactly one wins, the other is told ErrExists, and nothing is
+// ever overwritten. Earlier sequences stay, so a write that turns out bad
+// (or an object corrupted later) leaves the previous one to fall back to,
 // and the bad one stays for inspection. The parent cannot read what it
 // stores: it keeps bytes the enclave sealed.
 package state
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -20,7 +21,6 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
 )
 
 // MaxBlob bounds one stored file.
@@ -32,18 +32,40 @@ const (
 	tmpPrefix  = ".tmp-"
 )
 
-// ErrNotFound: no file has that sequence.
-var ErrNotFound = errors.New("state: no such sequence")
+// Errors of a Store.
+var (
+	// ErrNotFound: no sealed keyring has that sequence.
+	ErrNotFound = errors.New("state: no such sequence")
+	// ErrExists: the sequence is already stored; nothing was written.
+	ErrExists = errors.New("state: sequence already stored")
+)
 
-// Store is a state directory.
-type Store struct {
-	dir string
-	mu  sync.Mutex // serializes writes
+// Store keeps sealed keyrings by sequence.
+type Store interface {
+	// List returns at most max stored sequences, the newest first.
+	List(ctx context.Context, max int) ([]uint64, error)
+	// Get reads one sequence, or returns ErrNotFound.
+	Get(ctx context.Context, seq uint64) ([]byte, error)
+	// Put stores b as seq, durably, unless seq is stored already
+	// (ErrExists). It never replaces a stored sequence.
+	Put(ctx context.Context, seq uint64, b []byte) error
+	// String names the store for logs (a directory, s3://bucket/prefix).
+	String() string
 }
+
+// Dir is a state directory: keyring-<sequence>.sealed per sequence, each
+// written by writing a temporary file, syncing it, linking it to its final
+// name (which fails rather than replace an existing file) and syncing the
+// directory.
+type Dir struct {
+	dir string
+}
+
+var _ Store = (*Dir)(nil)
 
 // Open opens dir, creating it (mode 0700) when absent, and removes
 // temporary files a crash left behind.
-func Open(dir string) (*Store, error) {
+func Open(dir string) (*Dir, error) {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, err
 	}
@@ -56,17 +78,17 @@ func Open(dir string) (*Store, error) {
 			os.Remove(filepath.Join(dir, e.Name()))
 		}
 	}
-	return &Store{dir: dir}, nil
+	return &Dir{dir: dir}, nil
 }
 
-// Dir is the store's directory.
-func (s *Store) Dir() string { return s.dir }
+// String is the store's directory.
+func (s *Dir) String() string { return s.dir }
 
 // Name is the file name of a sequence.
 func Name(seq uint64) string { return fmt.Sprintf("%s%020d%s", filePrefix, seq, fileSuffix) }
 
-// List returns the stored sequences, newest first.
-func (s *Store) List() ([]uint64, error) {
+// List returns at most max stored sequences, newest first.
+func (s *Dir) List(_ context.Context, max int) ([]uint64, error) {
 	entries, err := os.ReadDir(s.dir)
 	if err != nil {
 		return nil, err
@@ -92,11 +114,14 @@ func (s *Store) List() ([]uint64, error) {
 		}
 		return 0
 	})
+	if len(out) > max {
+		out = out[:max]
+	}
 	return out, nil
 }
 
 // Get reads one sequence.
-func (s *Store) Get(seq uint64) ([]byte, error) {
+func (s *Dir) Get(_ context.Context, seq uint64) ([]byte, error) {
 	f, err := os.Open(filepath.Join(s.dir, Name(seq)))
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, fmt.Errorf("%w: %d", ErrNotFound, seq)
@@ -115,45 +140,37 @@ func (s *Store) Get(seq uint64) ([]byte, error) {
 	return b, nil
 }
 
-// Put stores b under the next sequence and returns it once b is durable.
-func (s *Store) Put(b []byte) (uint64, error) {
-	if len(b) == 0 || len(b) > MaxBlob {
-		return 0, fmt.Errorf("state: refusing a blob of %d bytes", len(b))
-	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	seqs, err := s.List()
-	if err != nil {
-		return 0, err
-	}
-	var seq uint64 = 1
-	if len(seqs) > 0 {
-		seq = seqs[0] + 1
+// Put stores b as seq once b is durable, unless seq is stored already.
+func (s *Dir) Put(_ context.Context, seq uint64, b []byte) error {
+	if seq == 0 || len(b) == 0 || len(b) > MaxBlob {
+		return fmt.Errorf("state: refusing sequence %d of %d bytes", seq, len(b))
 	}
 	tmp, err := os.CreateTemp(s.dir, tmpPrefix)
 	if err != nil {
-		return 0, err
+		return err
 	}
 	defer os.Remove(tmp.Name())
 	if _, err := tmp.Write(b); err != nil {
 		tmp.Close()
-		return 0, err
+		return err
 	}
 	if err := tmp.Sync(); err != nil {
 		tmp.Close()
-		return 0, err
+		return err
 	}
 	if err := tmp.Close(); err != nil {
-		return 0, err
+		return err
 	}
-	// A hard link never replaces an existing file, unlike rename.
-	if err := os.Link(tmp.Name(), filepath.Join(s.dir, Name(seq))); err != nil {
-		return 0, err
+	// A hard link never replaces an existing file, unlike rename: of two
+	// writers of one sequence exactly one links.
+	err = os.Link(tmp.Name(), filepath.Join(s.dir, Name(seq)))
+	if errors.Is(err, fs.ErrExist) {
+		return fmt.Errorf("%w: %d", ErrExists, seq)
 	}
-	if err := syncDir(s.dir); err != nil {
-		return 0, err
+	if err != nil {
+		return err
 	}
-	return seq, nil
+	return syncDir(s.dir)
 }
 
 func syncDir(dir string) error {
