@@ -116,4 +116,8 @@ type Readiness struct {
 	// Panics counts the calls recovered from a panic since boot (the
 	// parent exports it as signer_enclave_panics_total).
 	Panics uint64 `json:"panics"`
+	// Generation is the sealed keyring's in use, and Fleet how this
+	// replica stands against the store (the parent exports both).
+	Generation uint64 `json:"generation"`
+	Fleet
 }

@@ -157,6 +157,25 @@ type KeyStatusResponse struct {
 	Generation uint64 `json:"generation"`
 	Sequence   uint64 `json:"sequence"`
 	Sealer     string `json:"sealer"`
+	Fleet
+}
+
+// Fleet is how a replica stands against the state store it shares with
+// the others: what it last found there. A replica converges by itself;
+// these say how far it is from the newest.
+type Fleet struct {
+	// NewestSequence is the newest sequence the store listed.
+	NewestSequence uint64 `json:"newest_sequence"`
+	// SequencesBehind counts the stored sequences newer than the one in
+	// use that this replica could not read yet (KMS refusing, say).
+	SequencesBehind int `json:"sequences_behind"`
+	// RefusedSequences counts newer sequences examined and refused: they
+	// do not open, are not newer, or diverge from this keyring.
+	RefusedSequences int `json:"refused_sequences"`
+	// EpochsBehind is how many epochs past this keyring's newest a caller
+	// has named (an authenticated caller's claim, not the store's: a
+	// parent hiding the newest sequences shows here).
+	EpochsBehind uint32 `json:"epochs_behind"`
 }
 
 // KeyringChange is the result of a method that changed the keyring (or

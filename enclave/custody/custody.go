@@ -7,6 +7,21 @@
 // written to the state store, read back and compared, and only then does the
 // enclave use it. A store that cannot write refuses the change and the
 // keyring stays as it was.
+//
+// Replicas that share a store keep one lineage by construction. A change
+// first looks at the store and adopts anything newer (then it is refused
+// as stale); it is then written as the lowest sequence above the loaded one
+// that is not stored — every stored one in between having been read and
+// refused (it does not open, is not newer, or diverges) — and the store
+// writes a sequence only if it is not stored yet (S3's If-None-Match: *).
+// Replicas that see the same store choose the same sequence, so of two
+// changing the keyring at once exactly one wins. The other discards what it
+// sealed, adopts the winner if it opens and extends its keyring, and
+// answers state_conflict. A sequence that is stored but could not be read
+// (KMS refusing, the parent not answering) blocks every change. Replicas converge by themselves (Run): each looks at the
+// store on an interval, and when a caller names an epoch it does not hold,
+// and adopts a newer generation that extends its keyring — never an older
+// one, never a diverged one (refused, logged and counted in Status).
 package custody
 
 import (
@@ -97,9 +112,37 @@ type Custody struct {
 	stateMu  sync.Mutex
 	gen, seq uint64
 	reason   string // why the keyring is empty, for readiness
+	// What the last look at the store found (sync): the newest sequence
+	// listed, the newer sequences that could not be read yet, and the
+	// newer ones examined and refused (by sequence: why, and until when
+	// the refusal stands before the sequence is examined again).
+	top     uint64
+	pending int
+	// listed are the sequences newer than seq the store listed.
+	listed  map[uint64]bool
+	refused map[uint64]storeRefusal
+	// want is the newest epoch a caller named that the keyring did not
+	// hold: a claim of an authenticated caller, reported, never acted on
+	// but by looking at the store.
+	want uint32
 
+	nudge chan struct{}
 	peers *pending
 }
+
+// storeRefusal is a sequence newer than the loaded one that cannot be adopted.
+type storeRefusal struct {
+	why   string
+	until time.Time
+}
+
+// Bounds of the convergence bookkeeping.
+const (
+	maxRefused = 64
+	// refusalTTL is how long a refused sequence is left alone. The parent
+	// chose the bytes it was refused for; after this it is read again.
+	refusalTTL = 10 * time.Minute
+)
 
 // New returns a Custody over o.Keys.
 func New(o Options) *Custody {
@@ -107,15 +150,40 @@ func New(o Options) *Custody {
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
-	return &Custody{o: o, log: logger, reason: "unsealing has not run", peers: newPending(o.Clock)}
+	c := &Custody{o: o, log: logger, reason: "unsealing has not run", peers: newPending(o.Clock),
+		refused: map[uint64]storeRefusal{}, nudge: make(chan struct{}, 1)}
+	if o.Keys != nil {
+		o.Keys.OnMiss(c.missed)
+	}
+	return c
+}
+
+// missed is told of every epoch a caller named that the keyring does not
+// hold: another replica may have rotated. It wakes Run.
+func (c *Custody) missed(epoch uint32) {
+	if epoch > keyring.MaxEpoch {
+		return
+	}
+	c.stateMu.Lock()
+	c.want = max(c.want, epoch)
+	c.stateMu.Unlock()
+	select {
+	case c.nudge <- struct{}{}:
+	default:
+	}
 }
 
 // api.KeyStatusResponse reports the keyring's state.
 func (c *Custody) Status() api.KeyStatusResponse {
 	c.stateMu.Lock()
-	s := api.KeyStatusResponse{Generation: c.gen, Sequence: c.seq, Reason: c.reason, Sealer: "none"}
+	s := api.KeyStatusResponse{Generation: c.gen, Sequence: c.seq, Reason: c.reason, Sealer: "none",
+		Fleet: api.Fleet{NewestSequence: max(c.top, c.seq), SequencesBehind: c.pending, RefusedSequences: len(c.refused)}}
+	want := c.want
 	c.stateMu.Unlock()
 	s.Epoch = c.o.Keys.Current()
+	if want > s.Epoch {
+		s.EpochsBehind = want - s.Epoch
+	}
 	if c.o.Sealer != nil {
 		s.Sealer = c.o.Sealer.Kind()
 	}
@@ -172,66 +240,182 @@ func (c *Custody) unseal(ctx context.Context) error {
 		return &stepError{"listing sealed keyrings", err}
 	}
 	if len(seqs) == 0 {
-		return ErrNoState
+		c.noteStore(nil, 0)
+		if c.seq == 0 {
+			return ErrNoState
+		}
+		return nil
 	}
+	now := c.o.Clock()
 	var first error
-	for _, seq := range seqs {
+	unread := 0
+	for i, seq := range seqs {
 		if seq <= c.seq {
 			break // nothing newer than what is loaded
 		}
+		if r, ok := c.refusedNow(seq, now); ok {
+			c.log.Debug("sealed keyring refused before; skipped", "sequence", seq, "why", r.why)
+			continue
+		}
 		b, err := c.o.Store.Get(ctx, seq)
 		if err != nil {
-			return &stepError{fmt.Sprintf("reading sequence %d", seq), err}
+			c.log.Error("reading a sealed keyring failed; trying the one before it", "sequence", seq, "err", err)
+			unread++
+			if first == nil {
+				first = &stepError{fmt.Sprintf("reading sequence %d", seq), err}
+			}
+			continue
 		}
 		k, _, err := seal.Open(ctx, c.o.Sealer, c.o.SignerID, b)
 		if errors.Is(err, seal.ErrUnwrap) {
 			// The sealer itself failed (KMS refused or unreachable): older
-			// sequences would fail the same way, and loading one would hide
-			// this one's newer epochs. Retry later instead.
-			c.log.Error("sealer failed; the keyring stays sealed", "sequence", seq, "err", err)
+			// sequences would fail the same way. Retry later; every newer
+			// sequence not yet examined counts as behind.
+			c.log.Error("sealer failed; the sealed keyring stays unread", "sequence", seq, "err", err)
+			for _, rest := range seqs[i:] {
+				if rest <= c.seq {
+					break
+				}
+				if _, ok := c.refusedNow(rest, now); !ok {
+					unread++
+				}
+			}
+			c.noteStore(seqs, unread)
 			return &stepError{fmt.Sprintf("sequence %d", seq), err}
 		}
 		if err != nil {
 			c.log.Error("sealed keyring unusable; trying the one before it", "sequence", seq, "err", err)
+			c.refuse(seq, now, "does not open: "+describe(err))
 			if first == nil {
 				first = &stepError{fmt.Sprintf("sequence %d", seq), err}
 			}
 			continue
 		}
-		if k.Generation < c.gen {
-			c.log.Error("sealed keyring older than the one loaded; ignored", "sequence", seq, "generation", k.Generation)
+		if k.Generation <= c.gen {
+			c.log.Error("sealed keyring not newer than the one loaded; ignored", "sequence", seq, "generation", k.Generation, "loaded", c.gen)
+			c.refuse(seq, now, fmt.Sprintf("generation %d is not newer than %d", k.Generation, c.gen))
 			continue
 		}
 		if err := c.o.Keys.Extend(k.Epochs); err != nil {
-			c.log.Error("sealed keyring does not extend the one loaded; ignored", "sequence", seq, "err", err)
+			c.log.Error("sealed keyring does not extend the one loaded; refused", "sequence", seq, "generation", k.Generation, "err", err)
+			c.refuse(seq, now, fmt.Sprintf("generation %d diverges from this keyring", k.Generation))
 			continue
 		}
 		c.setSealed(k.Generation, seq)
+		c.noteStore(seqs, unread)
 		c.log.Info("keyring unsealed", "sequence", seq, "generation", k.Generation, "k3_epoch", len(k.Epochs))
 		return nil
 	}
+	c.noteStore(seqs, unread)
 	if first == nil {
 		return nil
+	}
+	if c.seq != 0 {
+		return nil // behind or refused, reported in Status; the keyring stands
 	}
 	return &stepError{"no sealed keyring opens", first}
 }
 
-// Run unseals, then retries with backoff while the keyring is still empty
-// and sealed keyrings exist that could not be opened, until ctx ends.
-func (c *Custody) Run(ctx context.Context) {
+// noteStore records what a look at the store found. The caller holds c.mu.
+func (c *Custody) noteStore(seqs []uint64, unread int) {
+	var top uint64
+	if len(seqs) > 0 {
+		top = seqs[0]
+	}
+	c.listed = map[uint64]bool{}
+	for _, s := range seqs {
+		if s <= c.seq {
+			break
+		}
+		c.listed[s] = true
+	}
+	c.stateMu.Lock()
+	c.top, c.pending = max(c.top, top), unread
+	for seq := range c.refused {
+		if seq <= c.seq {
+			delete(c.refused, seq)
+		}
+	}
+	if c.want <= c.o.Keys.Current() {
+		c.want = 0
+	}
+	c.stateMu.Unlock()
+}
+
+// refuse records that seq cannot be adopted. The caller holds c.mu.
+func (c *Custody) refuse(seq uint64, now time.Time, why string) {
+	c.stateMu.Lock()
+	defer c.stateMu.Unlock()
+	if len(c.refused) >= maxRefused {
+		lowest := uint64(0)
+		for s := range c.refused {
+			if lowest == 0 || s < lowest {
+				lowest = s
+			}
+		}
+		delete(c.refused, lowest)
+	}
+	c.refused[seq] = storeRefusal{why: why, until: now.Add(refusalTTL)}
+}
+
+// refusedNow returns seq's refusal while it stands. The caller holds c.mu.
+func (c *Custody) refusedNow(seq uint64, now time.Time) (storeRefusal, bool) {
+	c.stateMu.Lock()
+	defer c.stateMu.Unlock()
+	r, ok := c.refused[seq]
+	if ok && !now.Before(r.until) {
+		delete(c.refused, seq)
+		return r, false
+	}
+	return r, ok
+}
+
+// Sync looks at the store and adopts the newest sealed keyring that opens
+// and extends this one (Unseal, once keys are loaded).
+func (c *Custody) Sync(ctx context.Context) error { return c.Unseal(ctx) }
+
+// Run keeps the keyring converged with the store until ctx ends: it looks
+// every interval, soon after a caller named an epoch the keyring does not
+// hold (at most once a second), and with backoff from a second to a
+// minute while sealed keyrings exist that could not be opened and the
+// keyring is empty. An interval of 0 looks only when nudged or failing.
+func (c *Custody) Run(ctx context.Context, interval time.Duration) {
+	if !c.CanChange() {
+		return
+	}
 	delay := time.Second
 	for {
 		err := c.Unseal(ctx)
-		if err == nil || errors.Is(err, ErrNoState) || c.o.Keys.Current() > 0 {
-			return
+		wait := interval
+		switch {
+		case err == nil || errors.Is(err, ErrNoState) || c.o.Keys.Current() > 0:
+			delay = time.Second
+		default:
+			c.log.Warn("keyring not unsealed; retrying", "err", err, "in", delay)
+			wait, delay = delay, min(2*delay, time.Minute)
 		}
-		c.log.Warn("keyring not unsealed; retrying", "err", err, "in", delay)
+		var tick <-chan time.Time
+		var t *time.Timer
+		if wait > 0 {
+			t = time.NewTimer(wait)
+			tick = t.C
+		}
 		select {
 		case <-ctx.Done():
 			return
-		case <-time.After(delay):
+		case <-tick:
+		case <-c.nudge:
+			if t != nil {
+				t.Stop()
+			}
+			// Another replica may have rotated: look now, but not more
+			// than once a second however often callers ask.
+			select {
+			case <-ctx.Done():
+				return
+			case <-time.After(time.Second):
+			}
 		}
-		delay = min(2*delay, time.Minute)
 	}
 }
 
@@ -249,15 +433,15 @@ func (c *Custody) commit(ctx context.Context, next *seal.Keyring) error {
 		c.log.Error("sealing failed", "err", err)
 		return api.Errorf(api.CodeStateUnavailable, "sealing failed: %s", describe(err))
 	}
-	seqs, err := c.o.Store.List(ctx)
+	seq, err := c.nextSequence(ctx)
 	if err != nil {
-		return api.Errorf(api.CodeStateUnavailable, "listing the state store failed: %s", describe(err))
+		return err
 	}
-	seq := uint64(1)
-	if len(seqs) > 0 {
-		seq = seqs[0] + 1
+	err = c.o.Store.Put(ctx, seq, b)
+	if errors.Is(err, host.ErrExists) {
+		return c.lost(ctx, seq)
 	}
-	if err := c.o.Store.Put(ctx, seq, b); err != nil {
+	if err != nil {
 		c.log.Error("storing the sealed keyring failed", "err", err)
 		return api.Errorf(api.CodeStateUnavailable, "storing the sealed keyring failed: %s", describe(err))
 	}
@@ -272,6 +456,77 @@ func (c *Custody) commit(ctx context.Context, next *seal.Keyring) error {
 	c.setSealed(next.Generation, seq)
 	c.log.Info("keyring sealed and in use", "sequence", seq, "generation", next.Generation, "k3_epoch", len(next.Epochs))
 	return nil
+}
+
+// nextSequence looks at the store and returns the sequence a change is
+// written as: the lowest above the loaded one that is not stored. It
+// refuses the change when the store holds something newer that was adopted
+// now (the change was computed from a keyring no longer current) or could
+// not be read. The caller holds c.mu.
+func (c *Custody) nextSequence(ctx context.Context) (uint64, error) {
+	gen := c.gen
+	err := c.unseal(ctx)
+	switch {
+	case c.gen != gen:
+		return 0, api.Errorf(api.CodeStateConflict, "another replica's change is newer: this replica adopted generation %d (k3 epoch %d) and discarded this change; retry if it is still wanted",
+			c.gen, c.o.Keys.Current())
+	case err != nil && !errors.Is(err, ErrNoState):
+		c.log.Error("looking at the store before a change failed", "err", err)
+		return 0, api.Errorf(api.CodeStateUnavailable, "looking at the state store failed: %s", describe(err))
+	case c.pending > 0:
+		return 0, api.Errorf(api.CodeStateUnavailable, "the state store holds %d sequences newer than this keyring that could not be read yet: no change until they are", c.pending)
+	}
+	seq := c.seq + 1
+	for c.listed[seq] {
+		seq++
+	}
+	if seq == 0 {
+		return 0, api.Errorf(api.CodeStateUnavailable, "no sequence is left in the state store")
+	}
+	return seq, nil
+}
+
+// lost handles a change whose sequence another writer stored first: what
+// this enclave sealed is discarded, and the winner is adopted if it opens,
+// is newer and extends the keyring. Either way the caller is told
+// state_conflict. The caller holds c.mu.
+func (c *Custody) lost(ctx context.Context, seq uint64) error {
+	c.stateMu.Lock()
+	c.top = max(c.top, seq)
+	c.stateMu.Unlock()
+	c.log.Warn("another writer stored this sequence first; the change is discarded", "sequence", seq)
+	b, err := c.o.Store.Get(ctx, seq)
+	if err != nil {
+		return api.Errorf(api.CodeStateConflict, "sequence %d was stored by another replica first; reading it failed (%s): this change was discarded", seq, describe(err))
+	}
+	k, _, err := seal.Open(ctx, c.o.Sealer, c.o.SignerID, b)
+	if err != nil {
+		c.log.Error("the sequence that won does not open", "sequence", seq, "err", err)
+		if !errors.Is(err, seal.ErrUnwrap) {
+			c.refuse(seq, c.o.Clock(), "does not open: "+describe(err))
+		}
+		return api.Errorf(api.CodeStateConflict, "sequence %d was stored by another writer first and does not open here (%s): this change was discarded", seq, describe(err))
+	}
+	switch err := c.o.Keys.CheckExtends(k.Epochs); {
+	case k.Generation <= c.gen:
+		c.refuse(seq, c.o.Clock(), fmt.Sprintf("generation %d is not newer than %d", k.Generation, c.gen))
+		return api.Errorf(api.CodeStateConflict, "sequence %d was stored first with generation %d, not newer than this keyring's %d: this change was discarded", seq, k.Generation, c.gen)
+	case err != nil:
+		c.log.Error("the sequence that won diverges from this keyring", "sequence", seq, "generation", k.Generation, "err", err)
+		c.refuse(seq, c.o.Clock(), fmt.Sprintf("generation %d diverges from this keyring", k.Generation))
+		return api.Errorf(api.CodeStateConflict, "sequence %d was stored first with a keyring that diverges from this one: this change was discarded", seq)
+	}
+	if err := c.o.Keys.Extend(k.Epochs); err != nil {
+		return api.Errorf(api.CodeStateConflict, "sequence %d was stored first and could not be adopted: %v", seq, err)
+	}
+	c.setSealed(k.Generation, seq)
+	c.log.Info("adopted the sequence that won", "sequence", seq, "generation", k.Generation, "k3_epoch", len(k.Epochs))
+	// The winner may not be the newest: catch up the rest of the way.
+	if err := c.unseal(ctx); err != nil {
+		c.log.Warn("looking for newer sealed keyrings failed", "err", err)
+	}
+	return api.Errorf(api.CodeStateConflict, "another replica's change won sequence %d: this change was discarded, and this replica now holds generation %d (k3 epoch %d); retry if the change is still wanted",
+		seq, c.gen, c.o.Keys.Current())
 }
 
 // stepError names, in the enclave's own words, the step of unsealing that

@@ -13,6 +13,7 @@ import (
 	"fmt"
 	"io"
 	"sync"
+	"sync/atomic"
 
 	"github.com/nitro-signer/nitro-signer/api"
 	"github.com/nitro-signer/nitro-signer/internal/bounded"
@@ -62,7 +63,13 @@ type Keyring struct {
 	// identity seen before costs one derivation and one signature, not a
 	// scalar multiplication as well.
 	cache *bounded.Map[cacheKey, Public]
+	// onMiss, if set, is told of every epoch asked for and not held.
+	onMiss atomic.Pointer[func(epoch uint32)]
 }
+
+// OnMiss sets f to be told of every epoch asked for that the keyring does
+// not hold (another replica may have rotated). f must not block.
+func (k *Keyring) OnMiss(f func(epoch uint32)) { k.onMiss.Store(&f) }
 
 // New returns an empty keyring.
 func New() *Keyring { return &Keyring{cache: bounded.New[cacheKey, Public](publicCacheEntries)} }
@@ -97,6 +104,9 @@ func (k *Keyring) secret(e uint32) (*Secret, uint32, error) {
 		e = uint32(len(k.epochs))
 	}
 	if e > uint32(len(k.epochs)) {
+		if f := k.onMiss.Load(); f != nil {
+			defer (*f)(e)
+		}
 		return nil, 0, fmt.Errorf("%w: %d (the keyring holds 1..%d)", ErrUnknownEpoch, e, len(k.epochs))
 	}
 	return k.epochs[e-1], e, nil

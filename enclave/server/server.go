@@ -219,7 +219,8 @@ func (s *Server) UserData() ([]byte, error) {
 
 func (s *Server) ready() channel.Reply {
 	st := s.custody.Status()
-	r := api.Readiness{Ready: st.Ready, Reason: st.Reason, Epoch: st.Epoch, KeyID: s.signer.KeyID(), Panics: s.panics.Load()}
+	r := api.Readiness{Ready: st.Ready, Reason: st.Reason, Epoch: st.Epoch, KeyID: s.signer.KeyID(), Panics: s.panics.Load(),
+		Generation: st.Generation, Fleet: st.Fleet}
 	status := 200
 	if !r.Ready {
 		status = 503

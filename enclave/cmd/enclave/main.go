@@ -43,7 +43,9 @@ type Config struct {
 	Egress string
 	// MaxConns bounds the channel connections the enclave keeps open.
 	MaxConns int
-	Platform platformFlags
+	// SyncInterval is how often custody looks at the store (custody.Run).
+	SyncInterval time.Duration
+	Platform     platformFlags
 }
 
 // Validate checks the command line.
@@ -53,6 +55,9 @@ func (c *Config) Validate() error {
 	}
 	if _, err := channel.ParseAddr(c.Listen); err != nil {
 		return err
+	}
+	if c.SyncInterval < 0 || (c.SyncInterval > 0 && c.SyncInterval < 100*time.Millisecond) {
+		return fmt.Errorf("--sync-interval %s: want 0 or at least 100ms", c.SyncInterval)
 	}
 	if c.MaxConns < 1 || c.MaxConns > channel.MaxConns {
 		return fmt.Errorf("--max-conns %d: want 1..%d", c.MaxConns, channel.MaxConns)
@@ -75,6 +80,7 @@ func main() {
 	fs.StringVar(&c.Listen, "listen", "vsock://4294967295:5000", "channel address: vsock://CID:PORT, unix:///path or tcp://host:port")
 	fs.StringVar(&c.Host, "host", "", "the parent's host service (sealed state, credentials): vsock://3:5001 in an enclave; empty for none")
 	fs.StringVar(&c.Egress, "egress", "", "the parent's egress proxy (KMS): vsock://3:5002 in an enclave; empty for none")
+	fs.DurationVar(&c.SyncInterval, "sync-interval", 30*time.Second, "how often to look for sealed keyrings other replicas stored (also soon after a caller names an epoch not held); 0 for only then")
 	fs.IntVar(&c.MaxConns, "max-conns", channel.DefaultMaxConns, "channel connections kept open at once; a newcomer beyond them closes the least active (keep it above the parent's --pool)")
 	c.Platform.register(fs)
 	if err := fs.Parse(os.Args[1:]); err != nil {
@@ -141,6 +147,8 @@ func run(ctx context.Context, c *Config, logger *slog.Logger) error {
 	if err := loadKeys(ctx, &c.Platform, srv.Custody(), keys, logger); err != nil {
 		return err
 	}
+	// Converge with the store (other replicas' rotations) from now on.
+	go srv.Custody().Run(ctx, c.SyncInterval)
 	addr, _ := channel.ParseAddr(c.Listen)
 	if addr.Scheme == "unix" {
 		os.Remove(addr.Path) // a socket left by a previous run

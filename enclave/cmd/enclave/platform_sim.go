@@ -11,6 +11,8 @@ import (
 	"path/filepath"
 	"time"
 
+	"github.com/nitro-signer/nitro-signer/api"
+
 	"github.com/nitro-signer/nitro-signer/enclave/custody"
 	"github.com/nitro-signer/nitro-signer/enclave/keyring"
 	"github.com/nitro-signer/nitro-signer/enclave/nsm"
@@ -95,6 +97,12 @@ func loadKeys(ctx context.Context, p *platformFlags, cust *custody.Custody, keys
 	}
 	if sealed {
 		_, err = cust.Import(ctx, s)
+		if api.CodeOf(err) == api.CodeStateConflict {
+			// Another replica imported first: its keyring is adopted (or
+			// custody.Run keeps looking), and this secret is not used.
+			logger.Info("another replica imported first", "reason", err.Error())
+			return nil
+		}
 		return err
 	}
 	_, err = keys.Add(s)

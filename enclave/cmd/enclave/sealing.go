@@ -40,8 +40,8 @@ func openSealer(c *Config, cfg *config.Config, module nsm.Module, h *host.Client
 }
 
 // unsealAtBoot unseals once before serving; when sealed keyrings exist but
-// could not be opened it keeps retrying in the background, and readiness
-// says why meanwhile. It returns the first attempt's error.
+// could not be opened custody.Run keeps retrying in the background, and
+// readiness says why meanwhile. It returns the first attempt's error.
 func unsealAtBoot(ctx context.Context, cust *custody.Custody, logger *slog.Logger) error {
 	uctx, cancel := context.WithTimeout(ctx, time.Minute)
 	err := cust.Unseal(uctx)
@@ -52,7 +52,6 @@ func unsealAtBoot(ctx context.Context, cust *custody.Custody, logger *slog.Logge
 		logger.Info("no sealed keyring: the keyring is empty until an import or a peer copy", "reason", err.Error())
 	default:
 		logger.Error("unsealing failed; retrying in the background", "err", err)
-		go cust.Run(ctx)
 	}
 	return err
 }
