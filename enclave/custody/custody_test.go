@@ -32,15 +32,30 @@ import (
 
 const signerID = "signer-test"
 
-// memStore is a state store in memory that can be told to fail.
+// memStore is a state store in memory that can be told to fail: one
+// parent's view of a store several may share (view).
 type memStore struct {
-	mu    sync.Mutex
-	blobs map[uint64][]byte
+	*backing
 	// failPut and failList, when set, are what Put and List fail with.
 	failPut, failList error
+	// A lying parent: sequences hidden from List (and from Get when
+	// hideGet), and a hook run before each Put (another replica's write).
+	hidden    map[uint64]bool
+	hideGet   bool
+	failGet   map[uint64]bool
+	beforePut func(seq uint64)
 }
 
-func newMemStore() *memStore { return &memStore{blobs: map[uint64][]byte{}} }
+// backing is the objects a store holds.
+type backing struct {
+	mu    sync.Mutex
+	blobs map[uint64][]byte
+}
+
+func newMemStore() *memStore { return &memStore{backing: &backing{blobs: map[uint64][]byte{}}} }
+
+// view is another parent's view of the same objects.
+func (m *memStore) view() *memStore { return &memStore{backing: m.backing} }
 
 func (m *memStore) List(context.Context) ([]uint64, error) {
 	m.mu.Lock()
@@ -50,7 +65,7 @@ func (m *memStore) List(context.Context) ([]uint64, error) {
 	}
 	var out []uint64
 	for seq := uint64(len(m.blobs) + 16); seq > 0; seq-- {
-		if _, ok := m.blobs[seq]; ok {
+		if _, ok := m.blobs[seq]; ok && !m.hidden[seq] {
 			out = append(out, seq)
 		}
 	}
@@ -61,13 +76,23 @@ func (m *memStore) Get(_ context.Context, seq uint64) ([]byte, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	b, ok := m.blobs[seq]
-	if !ok {
-		return nil, errors.New("no such sequence")
+	if !ok || (m.hideGet && m.hidden[seq]) {
+		return nil, host.ErrNotFound
+	}
+	if m.failGet[seq] {
+		return nil, &host.Error{Route: "state/get", Status: 500}
 	}
 	return bytes.Clone(b), nil
 }
 
 func (m *memStore) Put(_ context.Context, seq uint64, b []byte) error {
+	m.mu.Lock()
+	f := m.beforePut
+	m.beforePut = nil
+	m.mu.Unlock()
+	if f != nil {
+		f(seq)
+	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if m.failPut != nil {

@@ -2,9 +2,12 @@ package proxy
 
 import (
 	"encoding/json"
+
 	"strconv"
 	"sync/atomic"
 	"time"
+
+	"github.com/nitro-signer/nitro-signer/api"
 
 	"github.com/prometheus/client_golang/prometheus"
 )
@@ -19,6 +22,9 @@ type Metrics struct {
 	// enclavePanics is the enclave's count of recovered panics, as its
 	// last readiness reply gave it.
 	enclavePanics atomic.Uint64
+	// keyring is how the enclave's keyring stands against the store, as
+	// its last readiness reply gave it.
+	keyring *prometheus.GaugeVec
 }
 
 // NewMetrics creates the metrics and registers them with reg (nil: none).
@@ -49,8 +55,13 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		Name: "signer_enclave_panics_total",
 		Help: "Calls the enclave recovered from a panic since it booted, as of the last /readyz (any rise is a bug to report).",
 	}, func() float64 { return float64(m.enclavePanics.Load()) })
+	m.keyring = prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Name: "signer_enclave_keyring",
+		Help: "The enclave's keyring as of the last /readyz: generation, k3_epoch, newest_sequence (in the store), " +
+			"sequences_behind (newer, not yet readable), refused_sequences (newer, refused), epochs_behind (named by callers, not held).",
+	}, []string{"field"})
 	if reg != nil {
-		reg.MustRegister(m.requests, m.latency, m.inflight, m.ready, m.Connections, panics)
+		reg.MustRegister(m.requests, m.latency, m.inflight, m.ready, m.Connections, panics, m.keyring)
 	}
 	return m
 }
@@ -64,8 +75,19 @@ func (m *Metrics) observe(route string, status int, d time.Duration) {
 func (m *Metrics) observeReadiness(body []byte) {
 	var r struct {
 		Panics *uint64 `json:"panics"`
+		api.Readiness
 	}
-	if json.Unmarshal(body, &r) == nil && r.Panics != nil {
+	if json.Unmarshal(body, &r) != nil {
+		return
+	}
+	if r.Panics != nil {
 		m.enclavePanics.Store(*r.Panics)
+	}
+	for field, v := range map[string]float64{
+		"generation": float64(r.Generation), "k3_epoch": float64(r.Epoch), "newest_sequence": float64(r.NewestSequence),
+		"sequences_behind": float64(r.SequencesBehind), "refused_sequences": float64(r.RefusedSequences),
+		"epochs_behind": float64(r.EpochsBehind),
+	} {
+		m.keyring.WithLabelValues(field).Set(v)
 	}
 }
