@@ -87,6 +87,8 @@ type env struct {
 	enclaveExtra, parentExtra []string
 	// bin is the enclave binary in binDir; empty means "enclave".
 	bin string
+	// parentEnv is added to the parent's environment.
+	parentEnv []string
 }
 
 type proc struct {
@@ -122,10 +124,19 @@ func (p *proc) waitLine(t *testing.T, substr string, timeout time.Duration) stri
 // start runs a binary, copying its stderr to logPath and keeping its lines.
 func start(t *testing.T, logPath, bin string, args ...string) *proc {
 	t.Helper()
+	return startEnv(t, logPath, bin, nil, args...)
+}
+
+// startEnv is start with environ added to the environment.
+func startEnv(t *testing.T, logPath, bin string, environ []string, args ...string) *proc {
+	t.Helper()
 	if buildErr != nil {
 		t.Fatal(buildErr)
 	}
 	cmd := exec.Command(filepath.Join(binDir, bin), args...)
+	if environ != nil {
+		cmd.Env = append(os.Environ(), environ...)
+	}
 	stderr, err := cmd.StderrPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -285,7 +296,7 @@ func (e *env) launchParent(enclaveAddr string, extra ...string) {
 		"--tls-cert", filepath.Join(pki, devpki.ServerCert), "--tls-key", filepath.Join(pki, devpki.ServerKey),
 		"--client-ca", filepath.Join(pki, devpki.CallerCAFile)}, e.parentExtra...)
 	args = append(args, extra...)
-	e.parentP = start(e.t, filepath.Join(e.dir, e.name+"parent.log"), "parent", args...)
+	e.parentP = startEnv(e.t, filepath.Join(e.dir, e.name+"parent.log"), "parent", e.parentEnv, args...)
 	line := e.parentP.waitLine(e.t, "parent serving", 20*time.Second)
 	var l struct{ Listen string }
 	if err := json.Unmarshal([]byte(line), &l); err != nil {

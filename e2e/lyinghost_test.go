@@ -20,6 +20,7 @@ import (
 	"github.com/nitro-signer/nitro-signer/internal/devpki"
 	"github.com/nitro-signer/nitro-signer/internal/hostproto"
 	"github.com/nitro-signer/nitro-signer/internal/kmstest"
+	"github.com/nitro-signer/nitro-signer/parent/state"
 )
 
 // lyingHost is the parent's host service (what parent/hostsvc answers to
@@ -35,8 +36,13 @@ type lyingHost struct {
 	t    *testing.T
 	sock string
 
-	mu        sync.Mutex
-	blobs     map[uint64][]byte
+	mu    sync.Mutex
+	blobs map[uint64][]byte
+	// store, when set, holds the sequences instead of blobs: a real store
+	// the fleet shares, seen through this parent. hide, when set, hides
+	// the sequences it names from list and get.
+	store     state.Store
+	hide      func(seq uint64) bool
 	creds     *hostproto.Credentials
 	overrides map[string]func(call *channel.Call) channel.Reply
 	calls     map[string]int
@@ -123,11 +129,19 @@ func (h *lyingHost) Handle(_ context.Context, call *channel.Call) channel.Reply 
 	switch call.Route {
 	case hostproto.RouteStateList:
 		var seqs []uint64
-		for seq := range h.blobs {
-			seqs = append(seqs, seq)
+		if h.store != nil {
+			var err error
+			if seqs, err = h.store.List(context.Background(), hostproto.MaxSequences); err != nil {
+				return reply(500, map[string]string{"error": "list failed"})
+			}
+		} else {
+			for seq := range h.blobs {
+				seqs = append(seqs, seq)
+			}
+			slices.Sort(seqs)
+			slices.Reverse(seqs)
 		}
-		slices.Sort(seqs)
-		slices.Reverse(seqs)
+		seqs = slices.DeleteFunc(seqs, func(seq uint64) bool { return h.hide != nil && h.hide(seq) })
 		return reply(200, hostproto.SequenceList{Sequences: append([]uint64{}, seqs...)})
 	case hostproto.RouteStateGet:
 		var ref hostproto.SequenceRef
@@ -135,16 +149,33 @@ func (h *lyingHost) Handle(_ context.Context, call *channel.Call) channel.Reply 
 			return reply(400, map[string]string{"error": "bad state/get"})
 		}
 		b, ok := h.blobs[ref.Seq]
-		if !ok {
+		if h.store != nil {
+			var err error
+			b, err = h.store.Get(context.Background(), ref.Seq)
+			ok = err == nil
+		}
+		if !ok || (h.hide != nil && h.hide(ref.Seq)) {
 			return reply(404, map[string]string{"error": "no such sequence"})
 		}
 		return channel.Reply{Status: 200, Body: slices.Clone(b)}
 	case hostproto.RouteStatePut:
-		seq := uint64(1)
-		for s := range h.blobs {
-			seq = max(seq, s+1)
+		seq, sealed, err := hostproto.DecodePut(call.Body)
+		if err != nil {
+			return reply(400, map[string]string{"error": "bad state/put"})
 		}
-		h.blobs[seq] = slices.Clone(call.Body)
+		if h.store != nil {
+			err = h.store.Put(context.Background(), seq, sealed)
+		} else if _, taken := h.blobs[seq]; taken {
+			err = state.ErrExists
+		} else {
+			h.blobs[seq] = slices.Clone(sealed)
+		}
+		switch {
+		case errors.Is(err, state.ErrExists):
+			return reply(hostproto.StatusExists, map[string]string{"error": "state_conflict"})
+		case err != nil:
+			return reply(507, map[string]string{"error": "put failed"})
+		}
 		return reply(200, hostproto.SequenceRef{Seq: seq})
 	case hostproto.RouteCredentials:
 		if h.creds == nil {

@@ -1,0 +1,218 @@
+package e2e
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"path/filepath"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/nitro-signer/nitro-signer/api"
+	"github.com/nitro-signer/nitro-signer/client"
+	"github.com/nitro-signer/nitro-signer/internal/devpki"
+	"github.com/nitro-signer/nitro-signer/parent/state"
+)
+
+// fleetSync is the replicas' --sync-interval in these tests.
+const fleetSync = 300 * time.Millisecond
+
+// fleet is several replicas — each an enclave and a parent — sharing one
+// development PKI, root and sealing key (as replicas share the AWS root
+// and a KMS key) and one state store.
+type fleet struct {
+	t        *testing.T
+	dir      string
+	store    fleetStore
+	replicas []*env
+}
+
+// fleetStore is the store a fleet's parents share.
+type fleetStore interface {
+	// parentArgs are the flags that point a parent at the store, and
+	// parentEnv what it needs in its environment (credentials).
+	parentArgs() []string
+	parentEnv() []string
+	// open is the store as the test reads it, around the parents.
+	open(t *testing.T) state.Store
+}
+
+func newFleet(t *testing.T, store fleetStore) *fleet {
+	t.Helper()
+	return &fleet{t: t, dir: t.TempDir(), store: store}
+}
+
+// add starts a replica. The first of a fleet imports the development
+// secret; later ones start with nothing (--no-keys) and take the keyring
+// from the store.
+func (f *fleet) add(enclaveArgs ...string) *env {
+	f.t.Helper()
+	name := fmt.Sprintf("r%d-", len(f.replicas))
+	if len(f.replicas) > 0 {
+		enclaveArgs = append([]string{"--no-keys"}, enclaveArgs...)
+	}
+	e := f.launch(name, enclaveArgs...)
+	f.replicas = append(f.replicas, e)
+	return e
+}
+
+func (f *fleet) launch(name string, enclaveArgs ...string) *env {
+	f.t.Helper()
+	if len(f.replicas) == 0 {
+		if err := devpki.Generate(filepath.Join(f.dir, "pki"), time.Now()); err != nil {
+			f.t.Fatal(err)
+		}
+	}
+	hostSock := filepath.Join(f.dir, name+"host.sock")
+	e := &env{t: f.t, dir: f.dir, name: name, sock: filepath.Join(f.dir, name+"enclave.sock"),
+		enclaveExtra: []string{"--host", "unix://" + hostSock, "--sync-interval", fleetSync.String()},
+		parentExtra:  append([]string{"--host-listen", "unix://" + hostSock, "--imds", "off"}, f.store.parentArgs()...),
+		parentEnv:    f.store.parentEnv(),
+	}
+	e.launchParent("unix://" + e.sock)
+	e.startEnclave(enclaveArgs...)
+	e.waitConnected()
+	return e
+}
+
+// standing is a replica's /readyz.
+func (e *env) standing() api.Readiness {
+	e.t.Helper()
+	resp, err := e.httpClient("broker").Get(e.parent + "/readyz")
+	if err != nil {
+		return api.Readiness{}
+	}
+	defer resp.Body.Close()
+	var r api.Readiness
+	b, _ := io.ReadAll(resp.Body)
+	json.Unmarshal(b, &r)
+	return r
+}
+
+// converged waits until every replica is ready at epoch, and returns how
+// long that took.
+func (f *fleet) converged(epoch uint32, replicas ...*env) time.Duration {
+	f.t.Helper()
+	if replicas == nil {
+		replicas = f.replicas
+	}
+	start := time.Now()
+	deadline := start.Add(30 * time.Second)
+	for _, r := range replicas {
+		for {
+			st := r.standing()
+			if st.Ready && st.Epoch == epoch {
+				break
+			}
+			if time.Now().After(deadline) {
+				f.t.Fatalf("%s never reached epoch %d: %+v", r.name, epoch, st)
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+	}
+	return time.Since(start)
+}
+
+// sameKeys fails unless every replica answers the same addresses and KEKs
+// for every epoch: one lineage.
+func (f *fleet) sameKeys(epochs uint32) {
+	f.t.Helper()
+	want := f.replicas[0].keyView(f.replicas[0].client("broker"), epochs)
+	for _, r := range f.replicas[1:] {
+		sameView(f.t, r.name+" against r0-", r.keyView(r.client("broker"), epochs), want)
+	}
+}
+
+// sequences lists the store.
+func (f *fleet) sequences() []uint64 {
+	f.t.Helper()
+	seqs, err := f.store.open(f.t).List(ctx(f.t), 1000)
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	return seqs
+}
+
+// dirStore is one state directory several parents share: the directory
+// store's hard links give one winner per sequence across processes, as
+// S3's If-None-Match does across hosts.
+type dirStore struct{ dir string }
+
+func (d dirStore) parentArgs() []string { return []string{"--state-dir", d.dir} }
+func (d dirStore) parentEnv() []string  { return nil }
+func (d dirStore) open(t *testing.T) state.Store {
+	s, err := state.Open(d.dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+func testFleetStore(t *testing.T) fleetStore {
+	return dirStore{dir: filepath.Join(t.TempDir(), "shared-state")}
+}
+
+// A rotation on one replica reaches the others within the sync interval,
+// with no operator: one epoch, the same secret everywhere.
+func TestFleetRotationReachesEveryReplica(t *testing.T) {
+	f := newFleet(t, testFleetStore(t))
+	for range 3 {
+		f.add()
+	}
+	f.converged(1)
+	if _, err := f.replicas[0].client("admin").RotateKeys(ctx(t)); err != nil {
+		t.Fatal(err)
+	}
+	took := f.converged(2)
+	f.sameKeys(2)
+	if seqs := f.sequences(); len(seqs) != 2 {
+		t.Fatalf("the store holds sequences %v, want 2", seqs)
+	}
+	report(t, fmt.Sprintf("fleet: a rotation on one of 3 replicas reached the others in %s (sync interval %s)", took.Round(time.Millisecond), fleetSync))
+}
+
+// Two replicas asked to rotate at the same moment: one wins, the other
+// answers state_conflict, and the fleet holds one new epoch.
+func TestFleetConcurrentRotationsLeaveOneEpoch(t *testing.T) {
+	f := newFleet(t, testFleetStore(t))
+	for range 3 {
+		f.add()
+	}
+	f.converged(1)
+	admins := []*client.Client{f.replicas[0].client("admin"), f.replicas[1].client("admin")}
+	for _, a := range admins {
+		if _, err := a.Attest(ctx(t)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var wg sync.WaitGroup
+	errs := make([]error, len(admins))
+	start := make(chan struct{})
+	for i, a := range admins {
+		wg.Add(1)
+		go func() { defer wg.Done(); <-start; _, errs[i] = a.RotateKeys(ctx(t)) }()
+	}
+	close(start)
+	wg.Wait()
+	won, lost := 0, 0
+	for i, err := range errs {
+		switch {
+		case err == nil:
+			won++
+		case api.CodeOf(err) == api.CodeStateConflict:
+			lost++
+		default:
+			t.Fatalf("replica %d: %v", i, err)
+		}
+	}
+	if won != 1 || lost != 1 {
+		t.Fatalf("%d rotations won and %d lost, want 1 and 1", won, lost)
+	}
+	f.converged(2)
+	f.sameKeys(2)
+	if seqs := f.sequences(); len(seqs) != 2 {
+		t.Fatalf("the store holds sequences %v, want 2", seqs)
+	}
+}
+
