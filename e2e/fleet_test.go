@@ -216,3 +216,97 @@ func TestFleetConcurrentRotationsLeaveOneEpoch(t *testing.T) {
 	}
 }
 
+
+// addBehind starts a replica whose enclave calls h, a hostile parent's
+// host service over the fleet's store, instead of its parent's.
+func (f *fleet) addBehind(h *lyingHost) *env {
+	f.t.Helper()
+	name := fmt.Sprintf("r%d-", len(f.replicas))
+	e := &env{t: f.t, dir: f.dir, name: name, sock: filepath.Join(f.dir, name+"enclave.sock"),
+		enclaveExtra: []string{"--host", h.addr(), "--sync-interval", fleetSync.String()},
+		parentExtra:  []string{"--imds", "off"},
+	}
+	e.launchParent("unix://" + e.sock)
+	e.startEnclave("--no-keys")
+	e.waitConnected()
+	f.replicas = append(f.replicas, e)
+	return e
+}
+
+// A fourth replica with an empty disk and nothing but the store becomes
+// ready on its own, with the fleet's keys.
+func TestFleetNewReplicaWithAnEmptyDiskBecomesReady(t *testing.T) {
+	f := newFleet(t, testFleetStore(t))
+	for range 3 {
+		f.add()
+	}
+	f.converged(1)
+	if _, err := f.replicas[1].client("admin").RotateKeys(ctx(t)); err != nil {
+		t.Fatal(err)
+	}
+	f.converged(2)
+	joined := time.Now()
+	f.add()
+	f.converged(2, f.replicas[3])
+	f.sameKeys(2)
+	report(t, fmt.Sprintf("fleet: a fourth replica with an empty disk was ready at epoch 2 %s after its start", time.Since(joined).Round(time.Millisecond)))
+}
+
+// A parent that hides the newest sequences from its enclave leaves that
+// replica behind, never forked: it keeps serving the epochs it holds,
+// says it is behind once a caller names a newer epoch (in /readyz and the
+// parent's metric), refuses to rotate over the hidden sequence, and
+// catches up when the parent stops hiding.
+func TestFleetParentHidingTheNewestLeavesItsReplicaBehindNotForked(t *testing.T) {
+	f := newFleet(t, testFleetStore(t))
+	f.add()
+	f.add()
+	h := startLyingHost(t, filepath.Join(f.dir, "lying-host.sock"))
+	h.store = f.store.open(t)
+	behind := f.addBehind(h)
+	f.converged(1)
+	h.mu.Lock()
+	h.hide = func(seq uint64) bool { return seq >= 2 }
+	h.mu.Unlock()
+
+	if _, err := f.replicas[0].client("admin").RotateKeys(ctx(t)); err != nil {
+		t.Fatal(err)
+	}
+	f.converged(2, f.replicas[:2]...)
+	// Several intervals later the hidden replica is still at epoch 1 …
+	time.Sleep(3 * fleetSync)
+	if st := behind.standing(); !st.Ready || st.Epoch != 1 || st.EpochsBehind != 0 {
+		t.Fatalf("hidden replica: %+v, want ready at epoch 1", st)
+	}
+	// … serves it as the fleet does …
+	broker := behind.client("broker")
+	want := f.replicas[0].keyView(f.replicas[0].client("broker"), 1)
+	sameView(t, "the hidden replica's epoch 1", behind.keyView(broker, 1), want)
+	// … and, once a caller names epoch 2, says it is behind.
+	if _, err := broker.DeriveAddress(ctx(t), omniHex, 2); api.CodeOf(err) != api.CodeUnknownEpoch {
+		t.Fatalf("epoch 2 on the hidden replica: %v, want unknown_epoch", err)
+	}
+	if st := behind.standing(); !st.Ready || st.EpochsBehind != 1 {
+		t.Fatalf("after a caller named epoch 2: %+v, want ready and 1 epoch behind", st)
+	}
+	if v, err := metric(behind.metricsURL(), `signer_enclave_keyring{field="epochs_behind"}`); err != nil || v != 1 {
+		t.Fatalf("the parent's metric of epochs behind: %v, %v", v, err)
+	}
+	// Its rotation would be generation 2 over a hidden generation 2: the
+	// store lets the hidden one stand, and the replica adopts nothing it
+	// cannot read.
+	if _, err := behind.client("admin").RotateKeys(ctx(t)); api.CodeOf(err) != api.CodeStateConflict {
+		t.Fatalf("rotation on the hidden replica: %v, want state_conflict", err)
+	}
+	if seqs := f.sequences(); len(seqs) != 2 {
+		t.Fatalf("the store holds sequences %v, want 2: a second lineage was written", seqs)
+	}
+	h.mu.Lock()
+	h.hide = nil
+	h.mu.Unlock()
+	f.converged(2)
+	f.sameKeys(2)
+	if st := behind.standing(); st.EpochsBehind != 0 || st.Generation != 2 {
+		t.Fatalf("caught up: %+v", st)
+	}
+}
