@@ -34,6 +34,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -246,36 +247,44 @@ func (c *Custody) unseal(ctx context.Context) error {
 		}
 		return nil
 	}
+	// The store is a log, replayed oldest first from the sequence loaded:
+	// each sequence is adopted if it opens, is newer and extends the
+	// keyring as it stands after the ones before it. Every replica that
+	// sees the same store so reaches the same keyring, and a keyring
+	// stored later that diverges from an earlier one (another lineage,
+	// written by a parent that forked its own replica) never is adopted,
+	// however high its sequence.
+	var newer []uint64
+	for _, seq := range seqs {
+		if seq <= c.seq {
+			break
+		}
+		newer = append(newer, seq)
+	}
+	slices.Reverse(newer)
 	now := c.o.Clock()
 	var first error
-	unread := 0
-	for i, seq := range seqs {
-		if seq <= c.seq {
-			break // nothing newer than what is loaded
-		}
+	adopted := 0
+	for i, seq := range newer {
 		if r, ok := c.refusedNow(seq, now); ok {
 			c.log.Debug("sealed keyring refused before; skipped", "sequence", seq, "why", r.why)
 			continue
 		}
 		b, err := c.o.Store.Get(ctx, seq)
-		if err != nil {
-			c.log.Error("reading a sealed keyring failed; trying the one before it", "sequence", seq, "err", err)
-			unread++
-			if first == nil {
-				first = &stepError{fmt.Sprintf("reading sequence %d", seq), err}
-			}
-			continue
+		var k *seal.Keyring
+		if err == nil {
+			k, _, err = seal.Open(ctx, c.o.Sealer, c.o.SignerID, b)
 		}
-		k, _, err := seal.Open(ctx, c.o.Sealer, c.o.SignerID, b)
-		if errors.Is(err, seal.ErrUnwrap) {
-			// The sealer itself failed (KMS refused or unreachable): older
-			// sequences would fail the same way. Retry later; every newer
-			// sequence not yet examined counts as behind.
-			c.log.Error("sealer failed; the sealed keyring stays unread", "sequence", seq, "err", err)
-			for _, rest := range seqs[i:] {
-				if rest <= c.seq {
-					break
-				}
+		if err != nil && !errors.Is(err, seal.ErrMalformed) && !errors.Is(err, seal.ErrMismatch) &&
+			!errors.Is(err, seal.ErrWrappedKey) && !errors.Is(err, seal.ErrAuthentication) {
+			// Unread, not refused: the parent did not serve it, or the
+			// sealer itself failed (KMS refused or unreachable). Nothing
+			// after it is adopted — it may be the lineage's next
+			// generation — and it and every later sequence not refused
+			// count as behind until a later look reads it.
+			c.log.Error("a sealed keyring could not be read; the ones after it wait", "sequence", seq, "err", err)
+			unread := 0
+			for _, rest := range newer[i:] {
 				if _, ok := c.refusedNow(rest, now); !ok {
 					unread++
 				}
@@ -283,35 +292,33 @@ func (c *Custody) unseal(ctx context.Context) error {
 			c.noteStore(seqs, unread)
 			return &stepError{fmt.Sprintf("sequence %d", seq), err}
 		}
-		if err != nil {
-			c.log.Error("sealed keyring unusable; trying the one before it", "sequence", seq, "err", err)
+		switch {
+		case err != nil:
+			c.log.Error("sealed keyring unusable; skipped", "sequence", seq, "err", err)
 			c.refuse(seq, now, "does not open: "+describe(err))
 			if first == nil {
 				first = &stepError{fmt.Sprintf("sequence %d", seq), err}
 			}
-			continue
-		}
-		if k.Generation <= c.gen {
-			c.log.Error("sealed keyring not newer than the one loaded; ignored", "sequence", seq, "generation", k.Generation, "loaded", c.gen)
+		case k.Generation <= c.gen:
+			c.log.Error("sealed keyring not newer than the one loaded; skipped", "sequence", seq, "generation", k.Generation, "loaded", c.gen)
 			c.refuse(seq, now, fmt.Sprintf("generation %d is not newer than %d", k.Generation, c.gen))
-			continue
+		default:
+			if err := c.o.Keys.Extend(k.Epochs); err != nil {
+				c.log.Error("sealed keyring does not extend the one loaded; refused", "sequence", seq, "generation", k.Generation, "err", err)
+				c.refuse(seq, now, fmt.Sprintf("generation %d diverges from this keyring", k.Generation))
+				continue
+			}
+			c.setSealed(k.Generation, seq)
+			adopted++
 		}
-		if err := c.o.Keys.Extend(k.Epochs); err != nil {
-			c.log.Error("sealed keyring does not extend the one loaded; refused", "sequence", seq, "generation", k.Generation, "err", err)
-			c.refuse(seq, now, fmt.Sprintf("generation %d diverges from this keyring", k.Generation))
-			continue
-		}
-		c.setSealed(k.Generation, seq)
-		c.noteStore(seqs, unread)
-		c.log.Info("keyring unsealed", "sequence", seq, "generation", k.Generation, "k3_epoch", len(k.Epochs))
+	}
+	c.noteStore(seqs, 0)
+	if adopted > 0 {
+		c.log.Info("keyring unsealed", "sequence", c.seq, "generation", c.gen, "k3_epoch", c.o.Keys.Current(), "sequences_adopted", adopted)
 		return nil
 	}
-	c.noteStore(seqs, unread)
-	if first == nil {
-		return nil
-	}
-	if c.seq != 0 {
-		return nil // behind or refused, reported in Status; the keyring stands
+	if first == nil || c.seq != 0 {
+		return nil // nothing newer, or only refused ones (Status counts them)
 	}
 	return &stepError{"no sealed keyring opens", first}
 }

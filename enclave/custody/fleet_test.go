@@ -301,3 +301,45 @@ func TestFleetEmptyReplicaBecomesReadyFromTheStore(t *testing.T) {
 	waitFor(t, "replica b to become ready", func() bool { return b.c.Status().Ready })
 	sameKeys(t, 1, a, b)
 }
+
+// A parent with write access to the store stores, as a newer sequence, a
+// keyring that extends the fleet's older generation but not its newer one
+// (sealed by a replica it forked). A replica still behind must reach the
+// fleet's keyring, not the fork: the store is replayed oldest first, and
+// the fork diverges from the generation before it.
+func TestFleetForkStoredLaterIsNeverAdopted(t *testing.T) {
+	w, store, rs := fleet(t, 2)
+	a, b := rs[0], rs[1]
+	// The forked replica: generation 1 of the fleet, then its own
+	// rotation, sealed into a store of its own parent's.
+	forked := w.start(t, opts{})
+	store.mu.Lock()
+	forked.store.blobs[1] = store.blobs[1]
+	store.mu.Unlock()
+	if err := forked.c.Sync(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := rotate(t, forked); err != nil {
+		t.Fatal(err)
+	}
+	// The fleet rotates; then the fork lands above it.
+	if _, err := rotate(t, a); err != nil {
+		t.Fatal(err)
+	}
+	store.mu.Lock()
+	store.blobs[3] = forked.store.blobs[2]
+	store.mu.Unlock()
+	if err := b.c.Sync(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	sameKeys(t, 2, a, b)
+	if st := b.c.Status(); st.Sequence != 2 || st.RefusedSequences != 1 {
+		t.Fatalf("status: %+v, want sequence 2 in use and the fork refused", st)
+	}
+	// A replica that starts empty reaches the same keyring.
+	fresh := w.start(t, opts{store: store.view()})
+	if err := fresh.c.Unseal(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	sameKeys(t, 2, a, b, fresh)
+}
