@@ -75,6 +75,7 @@ type fakeSigner struct {
 	t        *testing.T
 	srv      *httptest.Server
 	addr     string
+	http2    bool
 	issuer   *issuer.Issuer
 	root     *x509.Certificate
 	pcrs     map[int][]byte
@@ -98,8 +99,10 @@ type fakeSigner struct {
 	// stopAfterAttest: after answering the next attestation, close the
 	// connection and stop listening, so the next request's dial fails.
 	stopAfterAttest bool
-	// served records the TLS server name and Host of every request.
+	// served records the TLS server name and Host of every request,
+	// protos its protocol.
 	served []string
+	protos map[string]int
 	// What the fake saw: attestations served, calls per route, and the
 	// kid each call was signed for.
 	attestations int
@@ -116,6 +119,8 @@ type fakeWorld struct {
 	pcrs     map[int][]byte
 	callerCA *x509.CertPool
 	caller   tls.Certificate
+	// http2: the parents speak HTTP/2 (default HTTP/1.1 only).
+	http2 bool
 	// server is the parents' TLS certificate (httptest's, the same for
 	// every server: 127.0.0.1, ::1, example.com and *.example.com).
 	server *x509.Certificate
@@ -158,7 +163,7 @@ func (w *fakeWorld) replica(t *testing.T, addr string) *fakeSigner {
 	t.Helper()
 	f := &fakeSigner{
 		t: t, issuer: w.issuer, root: w.root, pcrs: w.pcrs, callerCA: w.callerCA, caller: w.caller,
-		calls: map[string]int{}, epoch: 1,
+		calls: map[string]int{}, epoch: 1, http2: w.http2,
 	}
 	f.restart()
 	l, err := net.Listen("tcp", addr)
@@ -175,6 +180,7 @@ func (w *fakeWorld) replica(t *testing.T, addr string) *fakeSigner {
 func (f *fakeSigner) start(l net.Listener) {
 	srv := httptest.NewUnstartedServer(http.HandlerFunc(f.serve))
 	srv.Listener = l
+	srv.EnableHTTP2 = f.http2
 	srv.TLS = &tls.Config{MinVersion: tls.VersionTLS13, ClientAuth: tls.RequireAndVerifyClientCert, ClientCAs: f.callerCA}
 	srv.StartTLS()
 	f.mu.Lock()
@@ -294,6 +300,10 @@ const abort = -1
 func (f *fakeSigner) serve(w http.ResponseWriter, r *http.Request) {
 	f.mu.Lock()
 	f.served = append(f.served, r.TLS.ServerName+" "+r.Host)
+	if f.protos == nil {
+		f.protos = map[string]int{}
+	}
+	f.protos[r.Proto]++
 	f.mu.Unlock()
 	var out reply
 	stop := false

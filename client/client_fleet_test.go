@@ -41,7 +41,14 @@ func (c *testClock) advance(d time.Duration) { c.offset.Add(int64(d)) }
 // newFakeFleet starts n replicas of one deployment on 127.0.0.1.
 func newFakeFleet(t *testing.T, n int) (*fakeWorld, []*fakeSigner) {
 	t.Helper()
+	return newFakeFleetOf(t, n, false)
+}
+
+// newFakeFleetOf is newFakeFleet, speaking HTTP/2 if http2.
+func newFakeFleetOf(t *testing.T, n int, http2 bool) (*fakeWorld, []*fakeSigner) {
+	t.Helper()
 	w := newFakeWorld(t)
+	w.http2 = http2
 	var fs []*fakeSigner
 	for range n {
 		fs = append(fs, w.replica(t, "127.0.0.1:0"))
@@ -452,6 +459,7 @@ func TestFleetChangesStateIsSignedOnce(t *testing.T) {
 		break0 func(f *fakeSigner)
 		// transport wraps the client's transport; nil keeps it.
 		transport func(http.RoundTripper) http.RoundTripper
+		http2     bool
 		// rotatedAt is the replica where the rotation ran (-1: none), sent0
 		// whether a rotation request reached the first one.
 		rotatedAt int
@@ -461,6 +469,10 @@ func TestFleetChangesStateIsSignedOnce(t *testing.T) {
 		{name: "dial_failure_is_signed_for_another_replica", rotatedAt: 1,
 			break0: func(f *fakeSigner) { f.stopAfterAttest = true }},
 		{name: "bad_connection_lost_after_sending", rotatedAt: 0, sent0: true, want: client.ErrOutcomeUnknown,
+			break0: func(f *fakeSigner) {
+				f.rewriteCall = func(*instance, []byte, reply) reply { return reply{status: abort} }
+			}},
+		{name: "bad_connection_lost_after_sending_http2", http2: true, rotatedAt: 0, sent0: true, want: client.ErrOutcomeUnknown,
 			break0: func(f *fakeSigner) {
 				f.rewriteCall = func(*instance, []byte, reply) reply { return reply{status: abort} }
 			}},
@@ -481,7 +493,7 @@ func TestFleetChangesStateIsSignedOnce(t *testing.T) {
 			transport: func(rt http.RoundTripper) http.RoundTripper { return failPosts{rt} }},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			w, fs := newFakeFleet(t, 3)
+			w, fs := newFakeFleetOf(t, 3, tc.http2)
 			if tc.break0 != nil {
 				fs[0].configure(tc.break0)
 			}
@@ -516,6 +528,12 @@ func TestFleetChangesStateIsSignedOnce(t *testing.T) {
 				if calls > 0 && kids[0] != f.kid(0) {
 					t.Errorf("replica %d got a rotation signed for %q, not its enclave", i, kids[0])
 				}
+			}
+			fs[0].mu.Lock()
+			protos := fs[0].protos
+			fs[0].mu.Unlock()
+			if want := map[bool]string{true: "HTTP/2.0", false: "HTTP/1.1"}[tc.http2]; tc.transport == nil && protos[want] == 0 {
+				t.Fatalf("the first replica was called over %v, want %s", protos, want)
 			}
 			wantSent := btoi(tc.sent0) + btoi(tc.rotatedAt > 0)
 			if sent != wantSent {
@@ -764,6 +782,8 @@ func TestEndpointErrors(t *testing.T) {
 		{"bad_no_endpoint", func(c *client.Config) { c.URL, c.Endpoints = "", nil }, "URL or Endpoints is required"},
 		{"bad_http", func(c *client.Config) { c.Endpoints = []string{"http://127.0.0.1:8443"} }, "want https://"},
 		{"bad_no_host", func(c *client.Config) { c.Endpoints = []string{"https://"} }, "want https://"},
+		{"bad_empty_host", func(c *client.Config) { c.Endpoints = []string{"https://:8443"} }, "want https://"},
+		{"bad_port", func(c *client.Config) { c.Endpoints = []string{"https://127.0.0.1:70000"} }, "want https://"},
 		{"bad_query", func(c *client.Config) { c.Endpoints = []string{"https://127.0.0.1:8443/?a=b"} }, "want https://"},
 		{"bad_user", func(c *client.Config) { c.Endpoints = []string{"https://u:p@127.0.0.1:8443"} }, "want https://"},
 		{"bad_fragment", func(c *client.Config) { c.Endpoints = []string{"https://127.0.0.1:8443#x"} }, "want https://"},

@@ -10,6 +10,7 @@ import (
 	"net/netip"
 	"net/url"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -107,6 +108,9 @@ func parseEndpoint(raw string) (*endpoint, error) {
 	host, port := u.Hostname(), u.Port()
 	if port == "" {
 		port = "443"
+	}
+	if n, err := strconv.Atoi(port); host == "" || err != nil || n < 1 || n > 65535 {
+		return nil, fmt.Errorf("client: endpoint %q: want https://HOST[:PORT][/PATH]", raw)
 	}
 	ep := &endpoint{raw: trimmed, scheme: u.Scheme, host: host, port: port, path: u.EscapedPath()}
 	if _, err := netip.ParseAddr(host); err != nil {
