@@ -316,7 +316,7 @@ func New(cfg Config) (*Client, error) {
 	shared := &http.Client{Transport: transport, CheckRedirect: noRedirects}
 	c.fleet = fleet{
 		endpoints: endpoints, resolver: cfg.Resolver, interval: cfg.ResolveInterval,
-		expand: traced && ht.Proxy == nil && ht.DialTLSContext == nil && ht.DialTLS == nil,
+		expand: traced && ht.Proxy == nil && ht.DialTLSContext == nil,
 		newReplica: func(ep *endpoint, addr string) *replica {
 			r := &replica{ep: ep, addr: addr, base: ep.scheme + "://" + net.JoinHostPort(ep.host, ep.port) + ep.path,
 				http: shared, traced: traced}

@@ -1,6 +1,8 @@
 package client
 
 import (
+	"context"
+	"strconv"
 	"testing"
 	"time"
 )
@@ -62,6 +64,31 @@ func FuzzParseEndpoint(f *testing.F) {
 		again, err := parseEndpoint(ep.raw)
 		if err != nil || again.raw != ep.raw || again.host != ep.host || again.port != ep.port || again.resolve != ep.resolve {
 			t.Fatalf("%q: %+v parses again to %+v, %v", raw, ep, again, err)
+		}
+	})
+}
+
+// BenchmarkFleetPick is the cost of choosing a replica, per call, with
+// every core calling.
+func BenchmarkFleetPick(b *testing.B) {
+	f := &fleet{newReplica: func(ep *endpoint, addr string) *replica { return &replica{ep: ep, addr: addr} }}
+	for i := range 3 {
+		ep, err := parseEndpoint("https://127.0.0.1:" + strconv.Itoa(8443+i))
+		if err != nil {
+			b.Fatal(err)
+		}
+		f.endpoints = append(f.endpoints, ep)
+	}
+	f.build()
+	now := time.Now()
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			r, err := f.pick(context.Background(), now, nil, nil)
+			if err != nil {
+				b.Fatal(err)
+			}
+			r.inFlight.Add(1)
+			r.inFlight.Add(-1)
 		}
 	})
 }
