@@ -19,8 +19,11 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"mime"
+	"net"
 	"net/http"
+	"net/http/httptrace"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -36,8 +39,26 @@ import (
 
 // Config configures a Client.
 type Config struct {
-	// URL is the parent's base URL, e.g. https://127.0.0.1:8443.
+	// URL is one parent's base URL, e.g. https://127.0.0.1:8443: the one
+	// endpoint of a client for one replica (Endpoints, for several).
 	URL string
+	// Endpoints are the parents' base URLs (https://HOST[:PORT][/PATH]),
+	// after URL if both are set. A host given as a DNS name is resolved
+	// by Resolver into one replica per address, dialled at that address
+	// while the URL, the Host header and the TLS server name keep the
+	// name; it is resolved again every ResolveInterval, and sooner (at
+	// most once a second) after one of its replicas fails. A host given
+	// as an IP address is one replica. See "Calling a fleet" in
+	// docs/protocol.md.
+	Endpoints []string
+	// Resolver resolves DNS endpoints. Default net.DefaultResolver.
+	Resolver Resolver
+	// ResolveInterval is how often a DNS endpoint is resolved again.
+	// Default DefaultResolveInterval.
+	ResolveInterval time.Duration
+	// Retry bounds failover from one replica to another; the zero value
+	// takes the defaults.
+	Retry RetryPolicy
 	// Certificate is the caller's mTLS certificate; its key signs requests.
 	Certificate tls.Certificate
 	// ServerCAs verify the parent's TLS certificate. They protect the
@@ -53,11 +74,19 @@ type Config struct {
 	SignerID string
 	// ConfigSHA256, if set, pins the enclave configuration's hash.
 	ConfigSHA256 []byte
-	// Clock is the client's time source (required).
+	// Clock is the client's time source (required): attestation
+	// freshness, key lifetimes, backoff and resolution intervals.
 	Clock func() time.Time
 	// Transport, if set, replaces the HTTP transport (its TLS settings are
-	// then the caller's responsibility).
+	// then the caller's responsibility). An *http.Transport without a
+	// Proxy is cloned for each address of a DNS endpoint; any other
+	// transport makes a DNS endpoint one replica that the transport
+	// resolves, and makes every request that failed count as sent (only
+	// an *http.Transport reports whether a request got a connection).
 	Transport http.RoundTripper
+	// DialTimeout bounds a connection attempt of the default transport.
+	// Default DefaultDialTimeout.
+	DialTimeout time.Duration
 	// KeyLifetime is how long an attested enclave key is trusted after its
 	// attestation; the client attests again before it signs for, or
 	// accepts an answer from, an older one. Default DefaultKeyLifetime.
@@ -65,19 +94,64 @@ type Config struct {
 	// MaxKeys bounds the attested keys remembered (the oldest is forgotten
 	// first). Default DefaultMaxKeys.
 	MaxKeys int
+	// Logger, if set, is told when a replica goes down or comes back, an
+	// answer is refused, or a name resolves to other addresses. Nil logs
+	// nothing.
+	Logger *slog.Logger
 }
 
-// Defaults of Config.
-const (
-	// DefaultMaxAge bounds the age of an attestation document the client
-	// accepts when the policy sets none.
-	DefaultMaxAge = 5 * time.Minute
-	// DefaultKeyLifetime is how long an attested key is trusted.
-	DefaultKeyLifetime = time.Hour
-	// DefaultMaxKeys bounds the attested keys a client remembers: a few
-	// replicas and their restarts.
-	DefaultMaxKeys = 16
-)
+// RetryPolicy bounds how a call fails over; zero fields take the defaults.
+//
+// A call is tried at most MaxAttempts times, each retry on a replica it
+// has not tried. Each retry spends a token from a bucket that the whole
+// client shares: the bucket holds at most Burst tokens, starts full, and
+// every call earns Ratio of a token. So over any stretch, retries are at
+// most Ratio of the calls plus Burst, and an outage of the fleet cannot
+// make the client send more than (1 + Ratio) times its own calls, after
+// the first Burst. Signing again for the instance that refused a request
+// as meant for another (wrong_enclave) is bounded by MaxAttempts but
+// spends no token: it is a signed answer from a live enclave, every
+// enclave restart causes one per caller, and a rolling restart must not
+// spend what real failover needs.
+type RetryPolicy struct {
+	// MaxAttempts bounds the attempts of one call, the first included;
+	// 1 never retries. Default DefaultMaxAttempts.
+	MaxAttempts int
+	// Ratio is the tokens each call earns. Default DefaultRetryRatio.
+	Ratio float64
+	// Burst is the tokens the bucket holds. Default DefaultRetryBurst.
+	Burst int
+	// MinBackoff is how long a replica that failed is left alone before
+	// one call probes it; each failed probe doubles it, up to MaxBackoff.
+	// Defaults DefaultMinBackoff and DefaultMaxBackoff.
+	MinBackoff, MaxBackoff time.Duration
+}
+
+// withDefaults fills unset fields and checks the others.
+func (p RetryPolicy) withDefaults() (RetryPolicy, error) {
+	if p.MaxAttempts < 0 || p.Ratio < 0 || p.Burst < 0 || p.MinBackoff < 0 || p.MaxBackoff < 0 {
+		return p, errors.New("client: RetryPolicy fields must not be negative")
+	}
+	if p.MaxAttempts == 0 {
+		p.MaxAttempts = DefaultMaxAttempts
+	}
+	if p.Ratio == 0 {
+		p.Ratio = DefaultRetryRatio
+	}
+	if p.Burst == 0 {
+		p.Burst = DefaultRetryBurst
+	}
+	if p.MinBackoff == 0 {
+		p.MinBackoff = DefaultMinBackoff
+	}
+	if p.MaxBackoff == 0 {
+		p.MaxBackoff = DefaultMaxBackoff
+	}
+	if p.MaxBackoff < p.MinBackoff {
+		return p, errors.New("client: RetryPolicy.MaxBackoff is below MinBackoff")
+	}
+	return p, nil
+}
 
 // Errors of the client. A refusal by the enclave is an *api.Error.
 var (
@@ -90,7 +164,40 @@ var (
 	// ErrNoRequest: Send or Open was given no Request (or Open no Answer);
 	// both come from Prepare and Send.
 	ErrNoRequest = errors.New("client: no prepared request or answer")
+	// ErrRetryBudget: a call stopped before trying another replica because
+	// the client's retry budget was spent (a *FailoverError).
+	ErrRetryBudget = errors.New("client: retry budget spent")
+	// ErrOutcomeUnknown: a call that changes state (keys rotate, import,
+	// peer-import) was sent and got no answer signed by the enclave, so it
+	// may or may not have run; it is never signed again for another
+	// replica. Check (keys status) before repeating it.
+	ErrOutcomeUnknown = errors.New("client: the request may have reached the enclave: its outcome is unknown")
 )
+
+// FailoverError is the error of a call that failed on a replica and could
+// not, or might not, try another: MaxAttempts reached, every replica
+// tried, or the retry budget spent. Err is the last attempt's error.
+type FailoverError struct {
+	Attempts int
+	// BudgetSpent: the call stopped because the retry budget was spent.
+	BudgetSpent bool
+	Err         error
+}
+
+// Error names the attempts and the last attempt's error.
+func (e *FailoverError) Error() string {
+	why := ""
+	if e.BudgetSpent {
+		why = ", retry budget spent"
+	}
+	return fmt.Sprintf("client: call failed after %d attempts%s: %v", e.Attempts, why, e.Err)
+}
+
+// Unwrap returns the last attempt's error.
+func (e *FailoverError) Unwrap() error { return e.Err }
+
+// Is reports ErrRetryBudget when the budget stopped the call.
+func (e *FailoverError) Is(target error) bool { return target == ErrRetryBudget && e.BudgetSpent }
 
 // ParentError is an error the parent produced itself (enclave unavailable,
 // overload, body too large). It is not authenticated: treat it as a
@@ -114,27 +221,29 @@ type Attested struct {
 	// Expires is when the client stops trusting the key without attesting
 	// again.
 	Expires time.Time
+	// Replica is the replica that served the document: its endpoint, and
+	// the address dialled when the endpoint is a DNS name. It is where the
+	// key was learnt, not a limit on it (see "Calling a fleet" in
+	// docs/protocol.md).
+	Replica string
 }
 
 // Client is safe for concurrent use.
 type Client struct {
 	cfg   Config
-	http  *http.Client
 	creds envelope.Credentials
+	retry RetryPolicy
+	fleet fleet
 
 	mu   sync.RWMutex
 	keys map[string]*Attested
-	// current is the kid requests are signed for: the instance attested
-	// last, or the one that last refused a request as meant for another.
-	current string
-	// attestMu serialises attestation, and attestGen counts successful
-	// ones, so a burst of answers from an unknown key attests once.
-	attestMu  sync.Mutex
-	attestGen atomic.Uint64
+
+	budget                 budget
+	calls, retries, denied atomic.Uint64
 }
 
 // New checks the configuration and returns a client. It does not contact
-// the signer.
+// the signer, nor resolve a name.
 func New(cfg Config) (*Client, error) {
 	if cfg.Clock == nil {
 		return nil, errors.New("client: Clock is required")
@@ -158,8 +267,21 @@ func New(cfg Config) (*Client, error) {
 	if cfg.MaxKeys == 0 {
 		cfg.MaxKeys = DefaultMaxKeys
 	}
-	if cfg.KeyLifetime < 0 || cfg.MaxKeys < 1 {
-		return nil, errors.New("client: KeyLifetime and MaxKeys must be positive")
+	if cfg.ResolveInterval == 0 {
+		cfg.ResolveInterval = DefaultResolveInterval
+	}
+	if cfg.DialTimeout == 0 {
+		cfg.DialTimeout = DefaultDialTimeout
+	}
+	if cfg.KeyLifetime < 0 || cfg.MaxKeys < 1 || cfg.ResolveInterval < 0 || cfg.DialTimeout < 0 {
+		return nil, errors.New("client: KeyLifetime, MaxKeys, ResolveInterval and DialTimeout must be positive")
+	}
+	retry, err := cfg.Retry.withDefaults()
+	if err != nil {
+		return nil, err
+	}
+	if cfg.Resolver == nil {
+		cfg.Resolver = net.DefaultResolver
 	}
 	cfg.Policy.At = time.Time{}
 	cfg.Policy.Clock = cfg.Clock
@@ -170,6 +292,10 @@ func New(cfg Config) (*Client, error) {
 	if !ok {
 		return nil, errors.New("client: certificate key is not a crypto.Signer")
 	}
+	endpoints, err := parseEndpoints(cfg.URL, cfg.Endpoints)
+	if err != nil {
+		return nil, err
+	}
 	creds := envelope.Credentials{Leaf: cfg.Certificate.Certificate[0], Signer: signer}
 	transport := cfg.Transport
 	if transport == nil {
@@ -179,41 +305,98 @@ func New(cfg Config) (*Client, error) {
 				RootCAs:      cfg.ServerCAs,
 				Certificates: []tls.Certificate{cfg.Certificate},
 			},
+			DialContext:         (&net.Dialer{Timeout: cfg.DialTimeout, KeepAlive: 30 * time.Second}).DialContext,
 			ForceAttemptHTTP2:   true,
 			MaxIdleConnsPerHost: 64,
 			IdleConnTimeout:     90 * time.Second,
 		}
 	}
-	return &Client{
-		cfg:   cfg,
-		http:  &http.Client{Transport: transport},
-		creds: creds,
-		keys:  map[string]*Attested{},
-	}, nil
+	ht, traced := transport.(*http.Transport)
+	c := &Client{cfg: cfg, creds: creds, retry: retry, keys: map[string]*Attested{},
+		budget: budget{tokens: float64(retry.Burst), burst: float64(retry.Burst), ratio: retry.Ratio}}
+	shared := &http.Client{Transport: transport, CheckRedirect: noRedirects}
+	c.fleet = fleet{
+		endpoints: endpoints, resolver: cfg.Resolver, interval: cfg.ResolveInterval,
+		expand: traced && ht.Proxy == nil && ht.DialTLSContext == nil,
+		newReplica: func(ep *endpoint, addr string) *replica {
+			r := &replica{ep: ep, addr: addr, base: ep.scheme + "://" + net.JoinHostPort(ep.host, ep.port) + ep.path,
+				http: shared, traced: traced}
+			if addr != "" {
+				r.http = &http.Client{Transport: pinDial(ht, addr, ep.port, cfg.DialTimeout), CheckRedirect: noRedirects}
+			}
+			return r
+		},
+	}
+	c.fleet.build()
+	return c, nil
 }
 
-// Attest fetches an attestation document with a fresh nonce, verifies it
-// and remembers the enclave key it binds.
+// noRedirects makes a redirect the answer: a signed request goes only to
+// the replica it was signed at.
+func noRedirects(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+
+// parseEndpoints checks URL and Endpoints and drops repeats.
+func parseEndpoints(first string, more []string) ([]*endpoint, error) {
+	raws := more
+	if first != "" {
+		raws = append([]string{first}, more...)
+	}
+	if len(raws) == 0 {
+		return nil, errors.New("client: URL or Endpoints is required")
+	}
+	if len(raws) > maxEndpoints {
+		return nil, fmt.Errorf("client: %d endpoints, at most %d", len(raws), maxEndpoints)
+	}
+	var out []*endpoint
+	seen := map[string]bool{}
+	for _, raw := range raws {
+		ep, err := parseEndpoint(raw)
+		if err != nil {
+			return nil, err
+		}
+		if !seen[ep.raw] {
+			seen[ep.raw] = true
+			out = append(out, ep)
+		}
+	}
+	return out, nil
+}
+
+// Attest fetches an attestation document with a fresh nonce from one
+// replica (another if it fails, as a call fails over), verifies it and
+// remembers the enclave key it binds.
 func (c *Client) Attest(ctx context.Context) (*Attested, error) {
-	_, a, err := c.attest(ctx)
+	_, a, err := c.FetchAttestation(ctx)
 	return a, err
 }
 
 // FetchAttestation is Attest that also returns the raw document.
 func (c *Client) FetchAttestation(ctx context.Context) ([]byte, *Attested, error) {
-	return c.attest(ctx)
+	var doc []byte
+	var a *Attested
+	err := c.failover(ctx, nil, func(r *replica, _ string, _ bool) (verdict, string, error) {
+		r.inFlight.Add(1)
+		defer r.inFlight.Add(-1)
+		var err error
+		doc, a, err = c.attestAt(ctx, r)
+		return c.judge(ctx, r, err, "")
+	})
+	return doc, a, err
 }
 
-func (c *Client) attest(ctx context.Context) ([]byte, *Attested, error) {
+// attestAt attests the enclave behind replica r and makes its key the one
+// requests to r are signed for.
+func (c *Client) attestAt(ctx context.Context, r *replica) ([]byte, *Attested, error) {
 	nonce := make([]byte, 32)
 	if _, err := rand.Read(nonce); err != nil {
 		return nil, nil, err
 	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, c.cfg.URL+"/v1/attestation?nonce="+hex.EncodeToString(nonce), nil)
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, r.base+api.PathAttestation+"?nonce="+hex.EncodeToString(nonce), nil)
 	if err != nil {
 		return nil, nil, err
 	}
-	body, status, ctype, err := c.do(req, attestation.MaxDocumentSize)
+	r.attestations.Add(1)
+	body, status, ctype, err := c.do(r, req, attestation.MaxDocumentSize)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -245,14 +428,17 @@ func (c *Client) attest(ctx context.Context) ([]byte, *Attested, error) {
 		return nil, nil, fmt.Errorf("%w: enclave configuration %x is not the pinned one", ErrAttestation, ud.ConfigSHA256)
 	}
 	a := &Attested{KeyID: envelope.KeyID(doc.PublicKey), Key: key, UserData: ud, Document: doc,
-		Expires: c.cfg.Clock().Add(c.cfg.KeyLifetime)}
+		Expires: c.cfg.Clock().Add(c.cfg.KeyLifetime), Replica: r.name()}
 	c.remember(a)
-	c.attestGen.Add(1)
+	r.mu.Lock()
+	r.kid = a.KeyID
+	r.mu.Unlock()
+	r.attestGen.Add(1)
 	return body, a, nil
 }
 
-// remember keeps a as the current key, forgetting expired keys and, past
-// MaxKeys, the ones that expire first.
+// remember keeps a, forgetting expired keys and, past MaxKeys, the ones
+// that expire first.
 func (c *Client) remember(a *Attested) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -273,10 +459,11 @@ func (c *Client) remember(a *Attested) {
 		delete(c.keys, oldest.KeyID)
 	}
 	c.keys[a.KeyID] = a
-	c.current = a.KeyID
 }
 
-// key returns the attested key kid while it is trusted.
+// key returns the attested key kid while it is trusted. Any attested key
+// is trusted for an answer from any replica: the key is the trust anchor,
+// the replica only routing (docs/protocol.md, "Calling a fleet").
 func (c *Client) key(kid string) *ecdsa.PublicKey {
 	c.mu.RLock()
 	defer c.mu.RUnlock()
@@ -286,91 +473,100 @@ func (c *Client) key(kid string) *ecdsa.PublicKey {
 	return nil
 }
 
-// target is the kid to sign requests for, "" when there is no trusted one.
-func (c *Client) target() string {
-	c.mu.RLock()
-	defer c.mu.RUnlock()
-	if a, ok := c.keys[c.current]; ok && c.cfg.Clock().Before(a.Expires) {
-		return a.KeyID
-	}
-	return ""
-}
-
-// retarget makes kid, an attested key, the one requests are signed for.
-func (c *Client) retarget(kid string) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if _, ok := c.keys[kid]; ok {
-		c.current = kid
-	}
-}
-
 // Call calls method ("v1/derive-address") with params and decodes the
 // verified result into result. A refusal by the enclave is returned as an
-// *api.Error.
+// *api.Error. It spreads calls over the replicas and fails over as
+// "Calling a fleet" in docs/protocol.md says.
 func (c *Client) Call(ctx context.Context, method string, params, result any) error {
-	return c.call(ctx, method, params, result, nil)
+	return c.call(ctx, nil, method, params, result, nil)
 }
 
 // changesState reports whether a second execution of method is not the
 // first's answer again (a rotation twice is two epochs,
 // api.Method.ChangesState): the client never signs one of them twice for
-// one call.
+// one call once a signed copy may have left the process.
 func changesState(method string) bool {
 	m, _ := api.Lookup(method)
 	return m.ChangesState
 }
 
-func (c *Client) call(ctx context.Context, method string, params, result any, replyKey *jose.JSONWebKey) error {
-	kid := ""
+// call is Call, at replica pin only when pin is set, with a reply key for
+// the methods that encrypt their answer.
+func (c *Client) call(ctx context.Context, pin *replica, method string, params, result any, replyKey *jose.JSONWebKey) error {
 	if changesState(method) {
-		// Attest now and sign for the instance that answers, and never
-		// sign again for another one: a re-signed copy would leave the
-		// first request valid at the instance it names, and a parent
-		// could deliver both (one call, two rotations on two replicas).
-		a, err := c.Attest(ctx)
+		return c.changeState(ctx, pin, method, func(*Attested) (any, error) { return params, nil }, result)
+	}
+	return c.failover(ctx, pin, func(r *replica, kid string, retry bool) (verdict, string, error) {
+		r.inFlight.Add(1)
+		defer r.inFlight.Add(-1)
+		req, err := c.prepareAt(ctx, r, method, params, replyKey, kid)
 		if err != nil {
-			return err
+			return c.judge(ctx, r, err, "")
 		}
-		kid = a.KeyID
-	}
-	req, err := c.prepare(ctx, method, params, replyKey, kid)
-	if err != nil {
-		return err
-	}
-	a, err := c.Send(ctx, req)
-	if err != nil {
-		return err
-	}
-	kid, err = c.open(ctx, req, a, result)
-	var e *api.Error
-	if !errors.As(err, &e) || e.Code != api.CodeWrongEnclave || changesState(method) {
-		return err
-	}
-	// The request reached another instance than the one it was signed for
-	// (the enclave restarted, or the parent routes to another replica).
-	// That instance's refusal is signed by a key attested by now: sign
-	// again, once, for it.
-	c.retarget(kid)
-	if req, err = c.prepare(ctx, method, params, replyKey, kid); err != nil {
-		return err
-	}
-	if a, err = c.Send(ctx, req); err != nil {
-		return err
-	}
-	_, err = c.open(ctx, req, a, result)
-	return err
+		req.retry = retry
+		a, err := c.send(ctx, req)
+		if err != nil {
+			return c.judge(ctx, r, err, "")
+		}
+		signer, err := c.open(ctx, req, a, result)
+		return c.judge(ctx, r, err, signer)
+	})
+}
+
+// changeState runs a call that changes state. It attests the replica
+// right before, signs for the instance that answers, and never signs
+// again once the request may have left: a re-signed copy would leave the
+// first one valid at the instance it names, and a parent could deliver
+// both (one call, two rotations on two replicas). Only a request that
+// provably never left (it got no connection) is signed again, for
+// another replica. params makes the call's params for the attested
+// enclave (import encrypts to its key).
+func (c *Client) changeState(ctx context.Context, pin *replica, method string, params func(*Attested) (any, error), result any) error {
+	return c.failover(ctx, pin, func(r *replica, _ string, retry bool) (verdict, string, error) {
+		r.inFlight.Add(1)
+		defer r.inFlight.Add(-1)
+		_, a, err := c.attestAt(ctx, r)
+		if err != nil {
+			return c.judge(ctx, r, err, "") // nothing was signed yet
+		}
+		p, err := params(a)
+		if err != nil {
+			return done, "", err
+		}
+		req, err := c.sign(r, method, p, nil, a.KeyID, r.attestGen.Load())
+		if err != nil {
+			return done, "", err
+		}
+		req.retry = retry
+		ans, err := c.send(ctx, req)
+		var te *transportError
+		if errors.As(err, &te) && !te.sent {
+			return c.judge(ctx, r, err, "")
+		}
+		if err == nil {
+			_, err = c.open(ctx, req, ans, result)
+		}
+		c.judge(ctx, r, err, "") // for r's health only
+		var refusal *api.Error
+		if err != nil && !errors.As(err, &refusal) {
+			// No answer signed by the enclave: it may have run.
+			err = fmt.Errorf("%w: %w", ErrOutcomeUnknown, err)
+		}
+		return done, "", err
+	})
 }
 
 // A Request is a signed request, ready to send. It is valid for the
 // enclave's freshness window after it was made, only at the enclave
-// instance the client had attested when it was made (another answers
-// wrong_enclave), and can be sent once: the enclave refuses its nonce the
-// second time.
+// instance the client had attested at its replica when it was made
+// (another answers wrong_enclave), and can be sent once: the enclave
+// refuses its nonce the second time. Send posts it to that replica.
 type Request struct {
-	method string
-	body   []byte
-	gen    uint64 // the attestation generation when it was made
+	method  string
+	body    []byte
+	replica *replica
+	gen     uint64 // the replica's attestation generation when it was made
+	retry   bool   // an attempt after the first of its call
 }
 
 // An Answer is what the parent returned for a Request, not yet verified.
@@ -381,28 +577,42 @@ type Answer struct {
 }
 
 // Prepare signs a request to call method with params, attesting first if
-// the client has not. Prepare, Send and Open are Call in three steps, for
+// the client has not attested the replica it picks (the next one, as
+// calls spread). Prepare, Send and Open are Call in three steps, for
 // callers that sign ahead or verify later (signer-bench signs before its
-// timed window and verifies every answer after it).
+// timed window and verifies every answer after it); they do not fail
+// over, except that Prepare tries another replica if attesting one fails.
 func (c *Client) Prepare(ctx context.Context, method string, params any) (*Request, error) {
-	return c.prepare(ctx, method, params, nil, "")
+	var req *Request
+	err := c.failover(ctx, nil, func(r *replica, _ string, _ bool) (verdict, string, error) {
+		var err error
+		req, err = c.prepareAt(ctx, r, method, params, nil, "")
+		return c.judge(ctx, r, err, "")
+	})
+	return req, err
 }
 
-// prepare signs a request for the enclave instance kid, or for the current
-// one when kid is "" (attesting first if there is none).
-func (c *Client) prepare(ctx context.Context, method string, params any, replyKey *jose.JSONWebKey, kid string) (*Request, error) {
-	gen := c.attestGen.Load()
+// prepareAt signs a request for replica r, for the enclave instance kid,
+// or for r's current one when kid is "" (attesting r first if there is
+// none).
+func (c *Client) prepareAt(ctx context.Context, r *replica, method string, params any, replyKey *jose.JSONWebKey, kid string) (*Request, error) {
+	gen := r.attestGen.Load()
 	if kid == "" {
-		if kid = c.target(); kid == "" {
-			if err := c.reattest(ctx, gen); err != nil {
+		if kid = c.target(r); kid == "" {
+			if err := c.reattest(ctx, r, gen); err != nil {
 				return nil, err
 			}
-			gen = c.attestGen.Load()
-			if kid = c.target(); kid == "" {
+			gen = r.attestGen.Load()
+			if kid = c.target(r); kid == "" {
 				return nil, fmt.Errorf("%w: no attested key to sign for", ErrAttestation)
 			}
 		}
 	}
+	return c.sign(r, method, params, replyKey, kid, gen)
+}
+
+// sign signs a request to r for the enclave instance kid.
+func (c *Client) sign(r *replica, method string, params any, replyKey *jose.JSONWebKey, kid string, gen uint64) (*Request, error) {
 	nonce := make([]byte, 16)
 	if _, err := rand.Read(nonce); err != nil {
 		return nil, err
@@ -413,20 +623,44 @@ func (c *Client) prepare(ctx context.Context, method string, params any, replyKe
 	if err != nil {
 		return nil, err
 	}
-	return &Request{method: method, body: body, gen: gen}, nil
+	return &Request{method: method, body: body, replica: r, gen: gen}, nil
 }
 
-// Send posts req and returns the parent's answer without verifying it.
+// Send posts req to the replica it was signed at and returns the parent's
+// answer without verifying it. A replica that does not answer, or answers
+// 503 itself, is marked down, so the next Prepare picks another.
 func (c *Client) Send(ctx context.Context, req *Request) (*Answer, error) {
-	if req == nil || req.body == nil {
+	if req == nil || req.body == nil || req.replica == nil {
 		return nil, ErrNoRequest
 	}
-	hr, err := http.NewRequestWithContext(ctx, http.MethodPost, c.cfg.URL+"/"+req.method, bytes.NewReader(req.body))
+	r := req.replica
+	r.inFlight.Add(1)
+	defer r.inFlight.Add(-1)
+	a, err := c.send(ctx, req)
+	switch {
+	case err != nil:
+		c.judge(ctx, r, err, "")
+	case a.ctype != "application/jose":
+		c.judge(ctx, r, parentError(a.status, a.body), "")
+	default:
+		r.ok(c.cfg.Logger) // an answer in the enclave's form, whatever Open finds
+	}
+	return a, err
+}
+
+// send posts req to its replica.
+func (c *Client) send(ctx context.Context, req *Request) (*Answer, error) {
+	r := req.replica
+	hr, err := http.NewRequestWithContext(ctx, http.MethodPost, r.base+"/"+req.method, bytes.NewReader(req.body))
 	if err != nil {
 		return nil, err
 	}
 	hr.Header.Set("Content-Type", "application/jose")
-	body, status, ctype, err := c.do(hr, envelope.MaxResponse)
+	r.calls.Add(1)
+	if req.retry {
+		r.retries.Add(1)
+	}
+	body, status, ctype, err := c.do(r, hr, envelope.MaxResponse)
 	if err != nil {
 		return nil, err
 	}
@@ -449,7 +683,7 @@ func (c *Client) Open(ctx context.Context, req *Request, a *Answer, result any) 
 // open is Open that also returns the kid of the key that signed the
 // answer, once it verified.
 func (c *Client) open(ctx context.Context, req *Request, a *Answer, result any) (string, error) {
-	if req == nil || req.body == nil || a == nil {
+	if req == nil || req.body == nil || req.replica == nil || a == nil {
 		return "", ErrNoRequest
 	}
 	if a.ctype != "application/jose" {
@@ -457,14 +691,19 @@ func (c *Client) open(ctx context.Context, req *Request, a *Answer, result any) 
 	}
 	resp, err := envelope.VerifyResponse(a.body, req.body, c.key)
 	if errors.Is(err, envelope.ErrUnknownKey) {
-		// The enclave restarted or another replica answered: attest, then
-		// accept the response only if its key is the attested one.
-		if aerr := c.reattest(ctx, req.gen); aerr != nil {
+		// The enclave behind the replica restarted, or the parent routes
+		// to another instance: attest it, then accept the response only
+		// if its key is an attested one.
+		if aerr := c.reattest(ctx, req.replica, req.gen); aerr != nil {
 			return "", aerr
 		}
 		resp, err = envelope.VerifyResponse(a.body, req.body, c.key)
 	}
 	if err != nil {
+		req.replica.refused.Add(1)
+		if c.cfg.Logger != nil {
+			c.cfg.Logger.Warn("client: answer refused", "replica", req.replica.name(), "method", req.method, "err", err)
+		}
 		return "", fmt.Errorf("%w: %w", ErrResponse, err)
 	}
 	if resp.Err != nil {
@@ -478,26 +717,49 @@ func (c *Client) open(ctx context.Context, req *Request, a *Answer, result any) 
 	return resp.KeyID, nil
 }
 
-// reattest attests unless another attestation succeeded since gen was read.
-func (c *Client) reattest(ctx context.Context, gen uint64) error {
-	c.attestMu.Lock()
-	defer c.attestMu.Unlock()
-	if c.attestGen.Load() != gen {
+// reattest attests r unless another attestation of r succeeded since gen
+// was read.
+func (c *Client) reattest(ctx context.Context, r *replica, gen uint64) error {
+	r.attestMu.Lock()
+	defer r.attestMu.Unlock()
+	if r.attestGen.Load() != gen {
 		return nil
 	}
-	_, _, err := c.attest(ctx)
+	_, _, err := c.attestAt(ctx, r)
 	return err
 }
 
-func (c *Client) do(req *http.Request, limit int) ([]byte, int, string, error) {
-	resp, err := c.http.Do(req)
+// transportError is a request that got no HTTP answer. sent is false only
+// when the transport reported that the request never got a connection, so
+// no byte of it was written anywhere.
+type transportError struct {
+	err  error
+	sent bool
+}
+
+func (e *transportError) Error() string { return e.err.Error() }
+func (e *transportError) Unwrap() error { return e.err }
+
+// do sends req to r and reads the answer, up to limit bytes. A request
+// that got no answer is a *transportError, which says whether it may have
+// left: it did not only when r's transport reports connections (an
+// *http.Transport calls GotConn, in the goroutine that called Do, before
+// it writes a byte of the request to any connection, and before Do
+// returns) and none was got.
+func (c *Client) do(r *replica, req *http.Request, limit int) ([]byte, int, string, error) {
+	var gotConn atomic.Bool
+	if r.traced {
+		req = req.WithContext(httptrace.WithClientTrace(req.Context(),
+			&httptrace.ClientTrace{GotConn: func(httptrace.GotConnInfo) { gotConn.Store(true) }}))
+	}
+	resp, err := r.http.Do(req)
 	if err != nil {
-		return nil, 0, "", err
+		return nil, 0, "", &transportError{err: err, sent: !r.traced || gotConn.Load()}
 	}
 	defer resp.Body.Close()
 	body, err := io.ReadAll(io.LimitReader(resp.Body, int64(limit)+1))
 	if err != nil {
-		return nil, 0, "", err
+		return nil, 0, "", &transportError{err: err, sent: true}
 	}
 	if len(body) > limit {
 		return nil, 0, "", fmt.Errorf("%w: answer larger than %d bytes", ErrResponse, limit)

@@ -17,6 +17,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -73,6 +74,8 @@ type reply struct {
 type fakeSigner struct {
 	t        *testing.T
 	srv      *httptest.Server
+	addr     string
+	http2    bool
 	issuer   *issuer.Issuer
 	root     *x509.Certificate
 	pcrs     map[int][]byte
@@ -89,9 +92,17 @@ type fakeSigner struct {
 	callTo func(kid string) int
 	// attestation rewrites a document's payload before it is signed.
 	attestation func(p *issuer.Payload)
-	// rewriteAttest and rewriteCall rewrite answers on their way out.
+	// rewriteAttest and rewriteCall rewrite answers on their way out; a
+	// reply with status abort drops the connection instead.
 	rewriteAttest func(honest reply) reply
 	rewriteCall   func(in *instance, req []byte, honest reply) reply
+	// stopAfterAttest: after answering the next attestation, close the
+	// connection and stop listening, so the next request's dial fails.
+	stopAfterAttest bool
+	// served records the TLS server name and Host of every request,
+	// protos its protocol.
+	served []string
+	protos map[string]int
 	// What the fake saw: attestations served, calls per route, and the
 	// kid each call was signed for.
 	attestations int
@@ -100,7 +111,22 @@ type fakeSigner struct {
 	epoch        uint32
 }
 
-func newFakeSigner(t *testing.T) *fakeSigner {
+// fakeWorld is what the replicas of one deployment share: the
+// attestation root and issuer, the image, the caller CA and the caller.
+type fakeWorld struct {
+	issuer   *issuer.Issuer
+	root     *x509.Certificate
+	pcrs     map[int][]byte
+	callerCA *x509.CertPool
+	caller   tls.Certificate
+	// http2: the parents speak HTTP/2 (default HTTP/1.1 only).
+	http2 bool
+	// server is the parents' TLS certificate (httptest's, the same for
+	// every server: 127.0.0.1, ::1, example.com and *.example.com).
+	server *x509.Certificate
+}
+
+func newFakeWorld(t *testing.T) *fakeWorld {
 	t.Helper()
 	now := time.Now()
 	authority, err := issuer.NewAuthority(now)
@@ -124,17 +150,60 @@ func newFakeSigner(t *testing.T) *fakeSigner {
 	}
 	pool := x509.NewCertPool()
 	pool.AddCert(ca)
+	return &fakeWorld{issuer: is, root: authority.Root, pcrs: fakePCRs("fake enclave image"), callerCA: pool,
+		caller: tls.Certificate{Certificate: [][]byte{leaf.Raw}, PrivateKey: leafKey}}
+}
+
+// newFakeSigner is a deployment of one replica.
+func newFakeSigner(t *testing.T) *fakeSigner { return newFakeWorld(t).replica(t, "127.0.0.1:0") }
+
+// replica starts a replica of the world, a parent listening on addr with
+// one enclave instance behind it.
+func (w *fakeWorld) replica(t *testing.T, addr string) *fakeSigner {
+	t.Helper()
 	f := &fakeSigner{
-		t: t, issuer: is, root: authority.Root, pcrs: fakePCRs("fake enclave image"), callerCA: pool,
-		caller: tls.Certificate{Certificate: [][]byte{leaf.Raw}, PrivateKey: leafKey},
-		calls:  map[string]int{}, epoch: 1,
+		t: t, issuer: w.issuer, root: w.root, pcrs: w.pcrs, callerCA: w.callerCA, caller: w.caller,
+		calls: map[string]int{}, epoch: 1, http2: w.http2,
 	}
 	f.restart()
-	f.srv = httptest.NewUnstartedServer(http.HandlerFunc(f.serve))
-	f.srv.TLS = &tls.Config{MinVersion: tls.VersionTLS13, ClientAuth: tls.RequireAndVerifyClientCert, ClientCAs: pool}
-	f.srv.StartTLS()
-	t.Cleanup(f.srv.Close)
+	l, err := net.Listen("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.start(l)
+	t.Cleanup(func() { f.stop() })
+	w.server = f.srv.Certificate()
 	return f
+}
+
+// start serves on l.
+func (f *fakeSigner) start(l net.Listener) {
+	srv := httptest.NewUnstartedServer(http.HandlerFunc(f.serve))
+	srv.Listener = l
+	srv.EnableHTTP2 = f.http2
+	srv.TLS = &tls.Config{MinVersion: tls.VersionTLS13, ClientAuth: tls.RequireAndVerifyClientCert, ClientCAs: f.callerCA}
+	srv.StartTLS()
+	f.mu.Lock()
+	f.srv, f.addr = srv, l.Addr().String()
+	f.mu.Unlock()
+}
+
+// stop stops the parent: connections to it are refused.
+func (f *fakeSigner) stop() {
+	f.mu.Lock()
+	srv := f.srv
+	f.mu.Unlock()
+	srv.Close()
+}
+
+// restartParent starts the parent again at its address.
+func (f *fakeSigner) restartParent() {
+	f.t.Helper()
+	l, err := net.Listen("tcp", f.addr)
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	f.start(l)
 }
 
 // fakePCRs are the PCRs of an image: PCR0..2 from its name, the rest zero.
@@ -200,25 +269,58 @@ func (f *fakeSigner) kid(i int) string {
 
 func (f *fakeSigner) newClient(t *testing.T) *client.Client {
 	t.Helper()
+	w := &fakeWorld{root: f.root, pcrs: f.pcrs, caller: f.caller, server: f.srv.Certificate()}
+	return w.newClient(t, func(c *client.Config) { c.URL = f.srv.URL })
+}
+
+// newClient returns a client of the world's deployment, configured
+// further by mutate (which sets its endpoints).
+func (w *fakeWorld) newClient(t *testing.T, mutate ...func(*client.Config)) *client.Client {
+	t.Helper()
 	servers := x509.NewCertPool()
-	servers.AddCert(f.srv.Certificate())
-	c, err := client.New(client.Config{
-		URL: f.srv.URL, Certificate: f.caller, ServerCAs: servers, SignerID: fakeSignerID, ConfigSHA256: fakeConfig[:],
-		Policy: attestation.Policy{Roots: []*x509.Certificate{f.root}, PCRs: map[int][]byte{0: f.pcrs[0], 1: f.pcrs[1], 2: f.pcrs[2]}},
+	servers.AddCert(w.server)
+	cfg := client.Config{
+		Certificate: w.caller, ServerCAs: servers, SignerID: fakeSignerID, ConfigSHA256: fakeConfig[:],
+		Policy: attestation.Policy{Roots: []*x509.Certificate{w.root}, PCRs: map[int][]byte{0: w.pcrs[0], 1: w.pcrs[1], 2: w.pcrs[2]}},
 		Clock:  time.Now,
-	})
+	}
+	for _, m := range mutate {
+		m(&cfg)
+	}
+	c, err := client.New(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
 	return c
 }
 
+// abort is a reply's status that drops the connection instead.
+const abort = -1
+
 func (f *fakeSigner) serve(w http.ResponseWriter, r *http.Request) {
+	f.mu.Lock()
+	f.served = append(f.served, r.TLS.ServerName+" "+r.Host)
+	if f.protos == nil {
+		f.protos = map[string]int{}
+	}
+	f.protos[r.Proto]++
+	f.mu.Unlock()
 	var out reply
+	stop := false
 	if r.URL.Path == api.PathAttestation {
 		out = f.attest(r)
+		f.mu.Lock()
+		stop, f.stopAfterAttest = f.stopAfterAttest, false
+		f.mu.Unlock()
 	} else {
 		out = f.call(r)
+	}
+	if out.status == abort {
+		panic(http.ErrAbortHandler)
+	}
+	if stop {
+		w.Header().Set("Connection", "close")
+		f.srv.Listener.Close()
 	}
 	w.Header().Set("Content-Type", out.ctype)
 	w.WriteHeader(out.status)
@@ -325,6 +427,9 @@ func (f *fakeSigner) handle(v *envelope.Verified) (any, error) {
 		if p.Epoch != nil {
 			epoch = *p.Epoch
 		}
+		if epoch > f.epoch {
+			return nil, api.Errorf(api.CodeUnknownEpoch, "epoch %d (the keyring holds 1..%d)", epoch, f.epoch)
+		}
 		return fakeAddress(p.OperatorOmni, epoch), nil
 	case api.RotateKeys.Route:
 		f.epoch++
@@ -400,6 +505,7 @@ func TestCallAgainstTheFakeSigner(t *testing.T) {
 			t.Fatalf("call %d: %+v, want %+v", i, *got, want)
 		}
 	}
+	f.configure(func(f *fakeSigner) { f.epoch = 7 })
 	got, err := client.Invoke(context.Background(), c, api.DeriveAddress, &api.DeriveAddressRequest{OperatorOmni: fakeOmni, Epoch: new(uint32(7))})
 	if err != nil || *got != fakeAddress(fakeOmni, 7) {
 		t.Fatalf("epoch 7: %+v, %v", got, err)

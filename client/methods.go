@@ -31,7 +31,7 @@ func (c *Client) DeriveCredentialKEK(ctx context.Context, operatorOmni string, e
 	}
 	var r api.DeriveCredentialKEKResponse
 	p := api.DeriveCredentialKEKRequest{OperatorOmni: operatorOmni, Epoch: epoch}
-	if err := c.call(ctx, api.DeriveCredentialKEK.Route, &p, &r, &jose.JSONWebKey{Key: &key.PublicKey}); err != nil {
+	if err := c.call(ctx, nil, api.DeriveCredentialKEK.Route, &p, &r, &jose.JSONWebKey{Key: &key.PublicKey}); err != nil {
 		return nil, err
 	}
 	jwe, err := jose.ParseEncryptedCompact(r.KEK, []jose.KeyAlgorithm{jose.ECDH_ES}, []jose.ContentEncryption{jose.A256GCM})
@@ -107,8 +107,13 @@ func Invoke[P, R any](ctx context.Context, c *Client, m api.Method[P, R], params
 	if params == nil {
 		params = new(P)
 	}
+	return invokeAt(ctx, c, nil, m, params)
+}
+
+// invokeAt is Invoke at replica pin only, when pin is set.
+func invokeAt[P, R any](ctx context.Context, c *Client, pin *replica, m api.Method[P, R], params *P) (*R, error) {
 	var r R
-	if err := c.call(ctx, m.Route, params, &r, nil); err != nil {
+	if err := c.call(ctx, pin, m.Route, params, &r, nil); err != nil {
 		return nil, err
 	}
 	return &r, nil

@@ -9,7 +9,6 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
-	"strings"
 	"time"
 
 	"github.com/nitro-signer/nitro-signer/attestation"
@@ -21,7 +20,7 @@ import (
 type ClientFlags struct {
 	dev        string
 	role       string
-	parent     string
+	parents    ParentFlags
 	cert, key  string
 	serverCA   string
 	root       string
@@ -47,7 +46,8 @@ func (c *ClientFlags) RegisterAs(fs *flag.FlagSet, prefix, role string) {
 	c.pcrs = PCRFlags{}
 	fs.StringVar(&c.dev, prefix+"dev", "", "development layout `DIR` (from make run): fills in every path below")
 	fs.StringVar(&c.role, prefix+"role", role, "with --dev: which development client certificate `ROLE` to use (broker, worker, admin, peer)")
-	fs.StringVar(&c.parent, prefix+"parent", "https://127.0.0.1:8443", "parent base `URL`")
+	c.parents = ParentFlags{}
+	fs.Var(&c.parents, prefix+"parent", "parent base `URL`; repeat for each replica of a fleet, a DNS name with several addresses being a replica per address (default "+DefaultParent+")")
 	fs.StringVar(&c.cert, prefix+"cert", "", "client certificate `FILE` (PEM)")
 	fs.StringVar(&c.key, prefix+"key", "", "client key `FILE` (PEM)")
 	fs.StringVar(&c.serverCA, prefix+"server-ca", "", "`FILE` (PEM) with the CA of the parent's TLS certificate")
@@ -130,7 +130,7 @@ func (c *ClientFlags) Client() (*client.Client, error) {
 		policy.PCRs[i] = v
 	}
 	cfg := client.Config{
-		URL: strings.TrimSuffix(c.parent, "/"), Certificate: cert, ServerCAs: pool,
+		Endpoints: c.parents.URLs(), Certificate: cert, ServerCAs: pool,
 		Policy: policy, SignerID: c.signerID, Clock: time.Now,
 	}
 	if c.Transport != nil {

@@ -92,8 +92,9 @@ func attestFetch(args []string, stdout, stderr io.Writer) int {
 		X25519     string      `json:"x25519"`
 		ConfigHash string      `json:"config_sha256"`
 		Epoch      uint32      `json:"k3_epoch"`
+		Replica    string      `json:"replica"`
 	}{documentJSON(a.Document), a.KeyID, a.UserData.SignerID, hex.EncodeToString(a.UserData.X25519),
-		hex.EncodeToString(a.UserData.ConfigSHA256), a.UserData.Epoch}
+		hex.EncodeToString(a.UserData.ConfigSHA256), a.UserData.Epoch, a.Replica}
 	b, _ := json.MarshalIndent(report, "", "  ")
 	fmt.Fprintf(stdout, "%s\n", b)
 	return 0

@@ -29,7 +29,12 @@
 // Client flags: --dev DIR fills in every path of a development layout (as
 // make run creates it); otherwise --parent, --cert, --key, --server-ca,
 // --root, --pcrs or --pcr, --signer-id; and --allow-debug, --max-age,
-// --timeout.
+// --timeout. --parent repeats, once for each replica of a fleet (a DNS
+// name with several addresses is a replica per address): a call goes to
+// one replica and fails over to another as the client package does
+// (docs/protocol.md, "Calling a fleet"); attest fetch and keys status
+// answer for the one replica they reached (attest fetch names it), and
+// keys sync copies between one replica of each side.
 package main
 
 import (

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"maps"
 	"runtime"
+	"slices"
 	"testing"
 	"time"
 
@@ -95,5 +96,29 @@ func TestSignAheadCount(t *testing.T) {
 		if got := signAheadCount(tc.d, tc.rate, tc.floorUS); got != maxSignedAhead {
 			t.Fatalf("%s: %d, want the bound %d", tc.name, got, maxSignedAhead)
 		}
+	}
+}
+
+// TestReplicaDelta: a load's share of each replica is the difference of
+// the client's counters, a replica new since the first snapshot counted
+// from zero.
+func TestReplicaDelta(t *testing.T) {
+	before := client.Stats{Replicas: []client.ReplicaStats{
+		{Endpoint: "https://a:1", Requests: 10, Failures: 1, Attestations: 1},
+		{Endpoint: "https://b:1", Address: "10.0.0.2", Requests: 5},
+	}}
+	after := client.Stats{Replicas: []client.ReplicaStats{
+		{Endpoint: "https://a:1", Requests: 30, Failures: 2, Retries: 3, Attestations: 1},
+		{Endpoint: "https://b:1", Address: "10.0.0.2", Requests: 25, Refused: 1},
+		{Endpoint: "https://b:1", Address: "10.0.0.3", Requests: 4, Attestations: 1},
+	}}
+	got := replicaDelta(before, after)
+	want := []ReplicaReport{
+		{Endpoint: "https://a:1", Requests: 20, Failures: 1, Retries: 3},
+		{Endpoint: "https://b:1", Address: "10.0.0.2", Requests: 20, Refused: 1},
+		{Endpoint: "https://b:1", Address: "10.0.0.3", Requests: 4, Attestations: 1},
+	}
+	if !slices.Equal(got, want) {
+		t.Fatalf("delta %+v, want %+v", got, want)
 	}
 }

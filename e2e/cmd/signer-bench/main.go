@@ -24,9 +24,16 @@
 // command line prints one line to stderr and exits 2.
 //
 // Client flags, as signerctl's: --dev DIR fills in every path of a
-// development layout (as make run creates it); otherwise --parent, --cert,
-// --key, --server-ca, --root, --pcrs or --pcr, --signer-id; and
-// --allow-debug, --max-age, --timeout.
+// development layout (as make run creates it); otherwise --parent
+// (repeatable: the replicas of a fleet), --cert, --key, --server-ca,
+// --root, --pcrs or --pcr, --signer-id; and --allow-debug, --max-age,
+// --timeout.
+//
+// Against a fleet the load spreads over the replicas: signed ahead, each
+// request is signed for the replica it will be sent to, round robin; with
+// --sign-inline each call goes to the replica with the fewest in flight
+// and fails over as the client does. The report's replicas say what each
+// replica did.
 package main
 
 import (
@@ -44,6 +51,7 @@ import (
 	"time"
 
 	"github.com/nitro-signer/nitro-signer/api"
+	"github.com/nitro-signer/nitro-signer/client"
 	"github.com/nitro-signer/nitro-signer/internal/cli"
 )
 
@@ -76,9 +84,16 @@ type BenchReport struct {
 	MaxRPS float64 `json:"max_requests_per_s,omitempty"`
 	// ServiceMS is latency from the moment a request was sent; at a fixed
 	// rate LatencyMS counts from the moment it was due.
-	ServiceMS   map[string]float64      `json:"service_latency_ms,omitempty"`
-	Processes   map[string]*ProcessCost `json:"processes,omitempty"`
-	CPUPerReqUS float64                 `json:"server_cpu_per_request_us,omitempty"`
+	ServiceMS map[string]float64 `json:"service_latency_ms,omitempty"`
+	// Replicas are what each replica of the fleet did during the load
+	// (the client's counters, client.Stats), Retries the calls' attempts
+	// after their first and RetriesDenied the calls the retry budget
+	// stopped.
+	Replicas      []ReplicaReport         `json:"replicas,omitempty"`
+	Retries       uint64                  `json:"retries,omitempty"`
+	RetriesDenied uint64                  `json:"retries_denied,omitempty"`
+	Processes     map[string]*ProcessCost `json:"processes,omitempty"`
+	CPUPerReqUS   float64                 `json:"server_cpu_per_request_us,omitempty"`
 	// The crypto floor measured on an idle machine before the load, and
 	// again in short slices during it (see floorMeter), with the server's
 	// CPU per request as a ratio to each.
@@ -88,6 +103,35 @@ type BenchReport struct {
 	LoadedFloorUS      float64            `json:"crypto_floor_under_load_us,omitempty"`
 	LoadedFloorParts   map[string]float64 `json:"crypto_floor_under_load_parts_us,omitempty"`
 	RatioToLoadedFloor float64            `json:"server_cpu_to_floor_under_load_ratio,omitempty"`
+}
+
+// ReplicaReport is one replica's share of a load.
+type ReplicaReport struct {
+	Endpoint     string `json:"endpoint"`
+	Address      string `json:"address,omitempty"`
+	Requests     uint64 `json:"requests"`
+	Retries      uint64 `json:"retries,omitempty"`
+	Failures     uint64 `json:"failures,omitempty"`
+	Refused      uint64 `json:"refused,omitempty"`
+	Attestations uint64 `json:"attestations,omitempty"`
+}
+
+// replicaDelta is what each replica did between two snapshots of a
+// client's counters.
+func replicaDelta(before, after client.Stats) []ReplicaReport {
+	type key struct{ endpoint, address string }
+	was := map[key]client.ReplicaStats{}
+	for _, r := range before.Replicas {
+		was[key{r.Endpoint, r.Address}] = r
+	}
+	var out []ReplicaReport
+	for _, r := range after.Replicas {
+		b := was[key{r.Endpoint, r.Address}]
+		out = append(out, ReplicaReport{Endpoint: r.Endpoint, Address: r.Address, Requests: r.Requests - b.Requests,
+			Retries: r.Retries - b.Retries, Failures: r.Failures - b.Failures, Refused: r.Refused - b.Refused,
+			Attestations: r.Attestations - b.Attestations})
+	}
+	return out
 }
 
 // ProcessCost is what one server process spent during the run.
@@ -280,7 +324,12 @@ func run(args []string, stdout, stderr io.Writer) int {
 			}
 			o.pool = pool
 		}
-		return runLoad(ctx, c, o, stderr), nil
+		before := c.Stats()
+		r := runLoad(ctx, c, o, stderr)
+		after := c.Stats()
+		r.Replicas = replicaDelta(before, after)
+		r.Retries, r.RetriesDenied = after.Retries-before.Retries, after.RetriesDenied-before.RetriesDenied
+		return r, nil
 	}
 	// measured loads at rate for --duration, accounting the servers' CPU
 	// and the crypto floor under load, and completes the report.
