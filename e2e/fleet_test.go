@@ -216,7 +216,6 @@ func TestFleetConcurrentRotationsLeaveOneEpoch(t *testing.T) {
 	}
 }
 
-
 // addBehind starts a replica whose enclave calls h, a hostile parent's
 // host service over the fleet's store, instead of its parent's.
 func (f *fleet) addBehind(h *lyingHost) *env {

@@ -262,9 +262,23 @@ func (c *Custody) unseal(ctx context.Context) error {
 		newer = append(newer, seq)
 	}
 	slices.Reverse(newer)
+	// The replay runs on a copy; the keyring takes its end in one step, so
+	// no caller sees a keyring halfway through it.
 	now := c.o.Clock()
 	var first error
 	adopted := 0
+	held, gen, at := c.o.Keys.Snapshot(), c.gen, c.seq
+	adopt := func() error {
+		if adopted == 0 {
+			return nil
+		}
+		if err := c.o.Keys.Extend(held); err != nil {
+			return err
+		}
+		c.setSealed(gen, at)
+		c.log.Info("keyring unsealed", "sequence", at, "generation", gen, "k3_epoch", len(held), "sequences_adopted", adopted)
+		return nil
+	}
 	for i, seq := range newer {
 		if r, ok := c.refusedNow(seq, now); ok {
 			c.log.Debug("sealed keyring refused before; skipped", "sequence", seq, "why", r.why)
@@ -283,6 +297,9 @@ func (c *Custody) unseal(ctx context.Context) error {
 			// generation — and it and every later sequence not refused
 			// count as behind until a later look reads it.
 			c.log.Error("a sealed keyring could not be read; the ones after it wait", "sequence", seq, "err", err)
+			if aerr := adopt(); aerr != nil {
+				return &stepError{"adopting sealed keyrings", aerr}
+			}
 			unread := 0
 			for _, rest := range newer[i:] {
 				if _, ok := c.refusedNow(rest, now); !ok {
@@ -299,22 +316,24 @@ func (c *Custody) unseal(ctx context.Context) error {
 			if first == nil {
 				first = &stepError{fmt.Sprintf("sequence %d", seq), err}
 			}
-		case k.Generation <= c.gen:
-			c.log.Error("sealed keyring not newer than the one loaded; skipped", "sequence", seq, "generation", k.Generation, "loaded", c.gen)
-			c.refuse(seq, now, fmt.Sprintf("generation %d is not newer than %d", k.Generation, c.gen))
+		case k.Generation <= gen:
+			c.log.Error("sealed keyring not newer than the one before it; skipped", "sequence", seq, "generation", k.Generation, "before", gen)
+			c.refuse(seq, now, fmt.Sprintf("generation %d is not newer than %d", k.Generation, gen))
 		default:
-			if err := c.o.Keys.Extend(k.Epochs); err != nil {
-				c.log.Error("sealed keyring does not extend the one loaded; refused", "sequence", seq, "generation", k.Generation, "err", err)
+			if err := keyring.Extends(held, k.Epochs); err != nil {
+				c.log.Error("sealed keyring does not extend the one before it; refused", "sequence", seq, "generation", k.Generation, "err", err)
 				c.refuse(seq, now, fmt.Sprintf("generation %d diverges from this keyring", k.Generation))
 				continue
 			}
-			c.setSealed(k.Generation, seq)
+			held, gen, at = k.Epochs, k.Generation, seq
 			adopted++
 		}
 	}
+	if err := adopt(); err != nil {
+		return &stepError{"adopting sealed keyrings", err}
+	}
 	c.noteStore(seqs, 0)
 	if adopted > 0 {
-		c.log.Info("keyring unsealed", "sequence", c.seq, "generation", c.gen, "k3_epoch", c.o.Keys.Current(), "sequences_adopted", adopted)
 		return nil
 	}
 	if first == nil || c.seq != 0 {

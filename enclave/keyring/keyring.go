@@ -139,15 +139,19 @@ func (k *Keyring) CheckExtends(secrets []*Secret) error {
 	return k.checkExtends(secrets)
 }
 
-func (k *Keyring) checkExtends(secrets []*Secret) error {
-	if len(secrets) > MaxEpoch {
-		return fmt.Errorf("keyring: %d epochs (at most %d)", len(secrets), MaxEpoch)
+func (k *Keyring) checkExtends(secrets []*Secret) error { return Extends(k.epochs, secrets) }
+
+// Extends reports whether next could replace held: at least as many
+// epochs (at most MaxEpoch), and the same secret for every epoch in held.
+func Extends(held, next []*Secret) error {
+	if len(next) > MaxEpoch {
+		return fmt.Errorf("keyring: %d epochs (at most %d)", len(next), MaxEpoch)
 	}
-	if len(secrets) < len(k.epochs) {
-		return fmt.Errorf("%w: %d, this keyring holds %d", ErrRollback, len(secrets), len(k.epochs))
+	if len(next) < len(held) {
+		return fmt.Errorf("%w: %d, this keyring holds %d", ErrRollback, len(next), len(held))
 	}
-	for i, s := range k.epochs {
-		if !s.Equal(secrets[i]) {
+	for i, s := range held {
+		if !s.Equal(next[i]) {
 			return fmt.Errorf("%w: epoch %d", ErrDiverged, i+1)
 		}
 	}
