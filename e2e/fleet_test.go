@@ -6,6 +6,7 @@ import (
 	"io"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -308,4 +309,61 @@ func TestFleetParentHidingTheNewestLeavesItsReplicaBehindNotForked(t *testing.T)
 	if st := behind.standing(); st.EpochsBehind != 0 || st.Generation != 2 {
 		t.Fatalf("caught up: %+v", st)
 	}
+}
+
+// fleetClient is a client of role for every replica of the fleet.
+func (f *fleet) client(role string) *client.Client {
+	f.t.Helper()
+	var urls []string
+	for _, r := range f.replicas {
+		urls = append(urls, r.parent)
+	}
+	return f.replicas[0].client(role, func(c *client.Config) { c.URL, c.Endpoints = "", urls })
+}
+
+// One replica SIGKILLed under load: a client of the fleet carries on with
+// zero failed calls, spread over the replicas before and after.
+func TestFleetReplicaKilledUnderLoadFailsNoCall(t *testing.T) {
+	f := newFleet(t, testFleetStore(t))
+	for range 3 {
+		f.add()
+	}
+	f.converged(1)
+	c := f.client("broker")
+	var ok, failed atomic.Int64
+	var firstErr atomic.Pointer[error]
+	stop := load(16, func() {
+		if _, err := c.DeriveAddress(ctx(t), omniHex, 1); err != nil {
+			failed.Add(1)
+			firstErr.CompareAndSwap(nil, &err)
+			return
+		}
+		ok.Add(1)
+	})
+	waitCalls := func(n int64) {
+		deadline := time.Now().Add(30 * time.Second)
+		for ok.Load() < n && time.Now().Before(deadline) {
+			time.Sleep(10 * time.Millisecond)
+		}
+	}
+	waitCalls(500)
+	before := ok.Load()
+	f.replicas[1].enclave.kill()
+	f.replicas[1].parentP.kill()
+	waitCalls(before + 2000)
+	stop()
+	if e := firstErr.Load(); e != nil {
+		t.Fatalf("%d of %d calls failed; the first: %v", failed.Load(), ok.Load()+failed.Load(), *e)
+	}
+	st := c.Stats()
+	for i, r := range st.Replicas {
+		if r.Requests == 0 {
+			t.Fatalf("replica %d got no request: %+v", i, st)
+		}
+	}
+	if ok.Load() < before+2000 {
+		t.Fatalf("only %d calls after the kill", ok.Load()-before)
+	}
+	report(t, fmt.Sprintf("fleet: a replica SIGKILLed under load (16 callers, 3 replicas): %d calls, 0 failed; %d retries; requests per replica %d/%d/%d",
+		ok.Load(), st.Retries, st.Replicas[0].Requests, st.Replicas[1].Requests, st.Replicas[2].Requests))
 }
