@@ -4,7 +4,9 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -366,4 +368,51 @@ func TestFleetReplicaKilledUnderLoadFailsNoCall(t *testing.T) {
 	}
 	report(t, fmt.Sprintf("fleet: a replica SIGKILLed under load (16 callers, 3 replicas): %d calls, 0 failed; %d retries; requests per replica %d/%d/%d",
 		ok.Load(), st.Retries, st.Replicas[0].Requests, st.Replicas[1].Requests, st.Replicas[2].Requests))
+}
+
+// The signed-ahead bench against a fleet: the load spreads over every
+// replica and every answer verifies.
+func TestFleetSignedAheadBench(t *testing.T) {
+	f := newFleet(t, testFleetStore(t))
+	for range 3 {
+		f.add()
+	}
+	f.converged(1)
+	out := filepath.Join(t.TempDir(), "report.json")
+	args := []string{"--dev", f.dir, "--out", out, "--concurrency", "12", "--duration", "3s"}
+	for _, r := range f.replicas {
+		args = append(args, "--parent", r.parent)
+	}
+	if b, err := execBench(args...).CombinedOutput(); err != nil {
+		t.Fatalf("signer-bench: %v\n%s", err, b)
+	}
+	b, err := os.ReadFile(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var r struct {
+		benchReport
+		Replicas []struct {
+			Endpoint string `json:"endpoint"`
+			Requests uint64 `json:"requests"`
+		} `json:"replicas"`
+	}
+	if err := json.Unmarshal(b, &r); err != nil {
+		t.Fatal(err)
+	}
+	if r.Requests == 0 || r.OK != r.Requests || len(r.Errors) != 0 || r.SignedAhead < int(r.Requests) {
+		t.Fatalf("%d requests, %d ok, %d signed ahead, errors %v", r.Requests, r.OK, r.SignedAhead, r.Errors)
+	}
+	if len(r.Replicas) != 3 {
+		t.Fatalf("the report names %d replicas: %s", len(r.Replicas), b)
+	}
+	var shares []string
+	for _, rep := range r.Replicas {
+		if rep.Requests < uint64(r.Requests)/6 {
+			t.Fatalf("replica %s got %d of %d requests: not spread", rep.Endpoint, rep.Requests, r.Requests)
+		}
+		shares = append(shares, fmt.Sprint(rep.Requests))
+	}
+	report(t, fmt.Sprintf("fleet: signed-ahead bench over 3 replicas: %.0f req/s, %d of %d ok, requests per replica %s",
+		r.RPS, r.OK, r.Requests, strings.Join(shares, "/")))
 }
