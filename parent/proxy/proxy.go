@@ -187,6 +187,16 @@ func (p *Proxy) attestation(w http.ResponseWriter, r *http.Request) {
 	p.forward(w, r, &channel.Call{Route: channel.RouteAttestation, Body: nonce})
 }
 
+// Readyz answers GET /readyz alone, as the mTLS listener does: for a load
+// balancer's health check, which presents no client certificate, on a
+// listener of its own (the parent's --health-listen). Readiness is not a
+// secret, and the parent's word about it is not trusted by any caller.
+func (p *Proxy) Readyz() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET "+api.PathReady, p.readyz)
+	return mux
+}
+
 func (p *Proxy) readyz(w http.ResponseWriter, r *http.Request) {
 	ctx, cancel := context.WithTimeout(r.Context(), min(p.opts.Timeout, 2*time.Second))
 	defer cancel()
