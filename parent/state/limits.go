@@ -10,6 +10,8 @@ const (
 	// DefaultS3Timeout bounds each S3 request (the SDK's own retries of it
 	// included) when S3Options.Timeout is zero.
 	DefaultS3Timeout = 10 * time.Second
+	// maxPrefix bounds the key prefix of a store.
+	maxPrefix = 512
 	// maxListPage is the most keys S3 returns in one ListObjectsV2 page.
 	maxListPage = 1000
 	// maxListPages bounds one List: a prefix crowded with foreign keys

@@ -63,13 +63,16 @@ type S3Options struct {
 	// Credentials; nil takes the SDK's default chain (environment, shared
 	// files, web identity, container and instance roles).
 	Credentials aws.CredentialsProvider
-	// HTTPClient; nil takes the SDK's.
+	// HTTPClient; nil takes the SDK's (with AWS_CA_BUNDLE's roots, if set).
 	HTTPClient aws.HTTPClient
 }
 
 // bucketName is what S3 accepts as a bucket name (general purpose
 // buckets; S3-compatible servers accept at least these).
 var bucketName = regexp.MustCompile(`^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$`)
+
+// prefixChars are the characters AWS calls safe in object keys.
+var prefixChars = regexp.MustCompile(`^[A-Za-z0-9!_.*'()/-]*$`)
 
 // ParseS3URL splits s3://BUCKET[/PREFIX] into the bucket and the prefix
 // (without leading or trailing slashes).
@@ -82,8 +85,11 @@ func ParseS3URL(s string) (bucket, prefix string, err error) {
 		return "", "", fmt.Errorf("state: %q is not a bucket name", u.Host)
 	}
 	prefix = strings.Trim(u.Path, "/")
-	if strings.Contains(prefix, "//") || len(prefix) > 512 {
-		return "", "", fmt.Errorf("state: prefix %q has an empty segment or is too long", prefix)
+	if len(prefix) > maxPrefix || !prefixChars.MatchString(prefix) {
+		return "", "", fmt.Errorf("state: prefix %q is over %d bytes or not of S3's safe characters", prefix, maxPrefix)
+	}
+	if prefix != "" && slices.ContainsFunc(strings.Split(prefix, "/"), func(seg string) bool { return seg == "" || seg == "." || seg == ".." }) {
+		return "", "", fmt.Errorf("state: prefix %q has an empty, . or .. segment", prefix)
 	}
 	return u.Host, prefix, nil
 }
@@ -106,9 +112,6 @@ func OpenS3(ctx context.Context, location string, o S3Options) (*S3, error) {
 	if o.Credentials != nil {
 		loads = append(loads, config.WithCredentialsProvider(o.Credentials))
 	}
-	if o.HTTPClient != nil {
-		loads = append(loads, config.WithHTTPClient(o.HTTPClient))
-	}
 	cfg, err := config.LoadDefaultConfig(ctx, loads...)
 	if err != nil {
 		return nil, fmt.Errorf("state: aws configuration: %w", err)
@@ -127,6 +130,11 @@ func OpenS3(ctx context.Context, location string, o S3Options) (*S3, error) {
 	client := s3.NewFromConfig(cfg, func(so *s3.Options) {
 		so.Logger = logging.Nop{}
 		so.ClientLogMode = 0
+		if o.HTTPClient != nil {
+			// As given: the configuration's CA bundle (AWS_CA_BUNDLE) is
+			// the caller's to apply.
+			so.HTTPClient = o.HTTPClient
+		}
 		if endpoint != nil {
 			so.BaseEndpoint = endpoint
 			so.UsePathStyle = true
@@ -140,8 +148,9 @@ func NewS3(api S3API, bucket, prefix string, o S3Options) (*S3, error) {
 	if !bucketName.MatchString(bucket) {
 		return nil, fmt.Errorf("state: %q is not a bucket name", bucket)
 	}
-	prefix = strings.Trim(prefix, "/")
-	if prefix != "" {
+	if _, p, err := ParseS3URL("s3://" + bucket + "/" + prefix); err != nil {
+		return nil, err
+	} else if prefix = p; prefix != "" {
 		prefix += "/"
 	}
 	s := &S3{api: api, bucket: bucket, prefix: prefix, owner: o.ExpectedBucketOwner, timeout: o.Timeout}
