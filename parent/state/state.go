@@ -1,13 +1,3 @@
-// Package state is the parent's store of sealed keyrings. Store is what
-// the host service needs; Dir keeps them in a directory.
-//
-// The enclave names the sequence of every write, and a store writes it
-// only if that sequence is not stored yet: of two replicas writing the same
-// sequence exactly one wins, the other is told ErrExists, and nothing is
-// ever overwritten. Earlier sequences stay, so a write that turns out bad
-// (or an object corrupted later) leaves the previous one to fall back to,
-// and the bad one stays for inspection. The parent cannot read what it
-// stores: it keeps bytes the enclave sealed.
 package state
 
 import (
