@@ -79,7 +79,8 @@ var prefixChars = regexp.MustCompile(`^[A-Za-z0-9!_.*'()/-]*$`)
 func ParseS3URL(s string) (bucket, prefix string, err error) {
 	u, err := url.Parse(s)
 	if err != nil || u.Scheme != "s3" || u.Opaque != "" || u.User != nil || u.RawQuery != "" || u.Fragment != "" || u.Port() != "" {
-		return "", "", fmt.Errorf("state: %q is not s3://BUCKET/PREFIX", s)
+		// Not quoted: a URL with user information may hold a secret.
+		return "", "", errors.New("state: the location is not s3://BUCKET/PREFIX (no user, port, query or fragment)")
 	}
 	if !bucketName.MatchString(u.Host) {
 		return "", "", fmt.Errorf("state: %q is not a bucket name", u.Host)
@@ -123,7 +124,7 @@ func OpenS3(ctx context.Context, location string, o S3Options) (*S3, error) {
 	if o.Endpoint != "" {
 		u, err := url.Parse(o.Endpoint)
 		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.User != nil || u.RawQuery != "" || u.Fragment != "" {
-			return nil, fmt.Errorf("state: S3 endpoint %q is not an http(s) URL", o.Endpoint)
+			return nil, errors.New("state: the S3 endpoint is not an http(s) URL (without user, query or fragment)")
 		}
 		endpoint = aws.String(o.Endpoint)
 	}

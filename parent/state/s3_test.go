@@ -370,8 +370,32 @@ func TestParseS3URL(t *testing.T) {
 		{"bad_space", "s3://bucket/a%20b"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
-			if b, p, err := ParseS3URL(c.in); err == nil {
+			b, p, err := ParseS3URL(c.in)
+			if err == nil {
 				t.Fatalf("%q parsed as %q, %q", c.in, b, p)
+			}
+			if strings.Contains(err.Error(), "u:p@") {
+				t.Fatalf("the error quotes the user information: %v", err)
+			}
+		})
+	}
+}
+
+func TestOpenS3RefusesBadEndpoints(t *testing.T) {
+	for _, c := range []struct{ name, endpoint string }{
+		{"bad_scheme", "ftp://127.0.0.1:1"},
+		{"bad_no_host", "http://"},
+		{"bad_user", "http://key:secret@127.0.0.1:1"},
+		{"bad_query", "http://127.0.0.1:1/?x=1"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			_, err := OpenS3(context.Background(), "s3://bucket/p", S3Options{Endpoint: c.endpoint, Region: "us-east-1",
+				Credentials: (&s3test.Server{AccessKey: "ak", SecretKey: "sk"}).Credentials()})
+			if err == nil {
+				t.Fatalf("opened with endpoint %q", c.endpoint)
+			}
+			if strings.Contains(err.Error(), "secret") {
+				t.Fatalf("the error quotes the endpoint's user information: %v", err)
 			}
 		})
 	}
