@@ -35,7 +35,7 @@ NOT_BEFORE     ?=
 NOT_AFTER      ?=
 MATCH          ?=
 
-.PHONY: help build run test race lint vet fmt-check staticcheck cross-build vulncheck bench fuzz soak clean \
+.PHONY: help build run test weed race lint vet fmt-check staticcheck cross-build vulncheck bench fuzz soak clean \
 	enclave image eif eif-sign pcrs release reproducible-check
 
 help: ## list the targets
@@ -83,7 +83,13 @@ run: build ## start the enclave (simulated NSM) and the parent locally; Ctrl-C s
 # their test process does not depend on tags: the untagged run covers them.
 NON_E2E = $$($(GO) list ./... | grep -v '/e2e$$')
 
-test: vet fmt-check staticcheck cross-build ## run every check and test (what CI runs)
+# The S3 tests (internal/s3test) start a real S3 server, SeaweedFS, built
+# once at the version in .ci/weed.version into .cache/weed (about 8 minutes
+# on 2 cores the first time).
+weed: ## build the S3 server the tests start (SeaweedFS, pinned) into .cache/weed, once
+	@./.ci/ensure-weed >/dev/null
+
+test: weed vet fmt-check staticcheck cross-build ## run every check and test (what CI runs)
 	$(GO) build ./...
 	$(GO) test -count=1 -tags $(SIMTAGS) $(NON_E2E)
 	@mkdir -p $(BIN); rm -f $(BIN)/e2e-report.txt
@@ -113,7 +119,7 @@ E2E_RACE := TestKeysSurviveKillUnderLoad TestParentRestartUnderLoad TestClientRi
 empty :=
 space := $(empty) $(empty)
 
-race: ## the race detector over every package (simulator tests included) and the e2e tests that load the stack
+race: weed ## the race detector over every package (simulator tests included) and the e2e tests that load the stack
 	@listed=$$($(GO) test -list . ./e2e); for t in $(E2E_RACE); do \
 		echo "$$listed" | grep -qx "$$t" || { echo "race: E2E_RACE names $$t, which ./e2e does not have"; exit 1; }; \
 	done

@@ -17,8 +17,10 @@ var (
 		m + "/enclave", "github.com/ethereum/go-ethereum", "github.com/go-webauthn", "github.com/google/go-tpm",
 	}}
 	// The parent decides nothing: it links neither the enclave's code nor
-	// the request and response envelopes (go-jose).
-	parentRule = deptest.Rule{Forbidden: []string{m + "/enclave", m + "/envelope", "github.com/go-jose", m + "/internal/kmstest", m + "/e2e"}}
+	// the request and response envelopes (go-jose), nor a test server.
+	parentRule = deptest.Rule{Forbidden: []string{
+		m + "/enclave", m + "/envelope", "github.com/go-jose", m + "/internal/kmstest", m + "/internal/s3test", m + "/e2e",
+	}}
 	// The production enclave links no simulator, development sealer or
 	// development PKI.
 	productionRule = deptest.Rule{Forbidden: []string{
@@ -117,6 +119,7 @@ func TestDependencies(t *testing.T) {
 		{"control_client_rule_catches_the_enclave_service", m + "/enclave/service", "", callerRule, "github.com/ethereum/go-ethereum", ""},
 		{"parent", m + "/parent/...", "", parentRule, "", ""},
 		{"control_parent_rule_catches_the_envelope", m + "/envelope", "", parentRule, "github.com/go-jose/go-jose/v4", ""},
+		{"control_parent_rule_catches_the_s3_test_server", m + "/internal/s3test", "", parentRule, m + "/internal/s3test", ""},
 		{"production_enclave", m + "/enclave/cmd/enclave", "", productionRule, "", ""},
 		{"control_production_rule_catches_the_simulator_build", m + "/enclave/cmd/enclave", "nsmsim", productionRule, m + "/enclave/nsm/nsmsim", ""},
 		{"control_production_rule_catches_the_development_pki", m + "/client/cmd/signerctl", "", productionRule, m + "/internal/devpki", ""},

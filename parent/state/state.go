@@ -1,13 +1,3 @@
-// Package state is the parent's store of sealed keyrings. Store is what
-// the host service needs; Dir keeps them in a directory.
-//
-// The enclave names the sequence of every write, and a store writes it
-// only if that sequence is not stored yet: of two replicas writing the same
-// sequence exactly one wins, the other is told ErrExists, and nothing is
-// ever overwritten. Earlier sequences stay, so a write that turns out bad
-// (or an object corrupted later) leaves the previous one to fall back to,
-// and the bad one stays for inspection. The parent cannot read what it
-// stores: it keeps bytes the enclave sealed.
 package state
 
 import (
@@ -23,9 +13,6 @@ import (
 	"strings"
 )
 
-// MaxBlob bounds one stored file.
-const MaxBlob = 64 << 10
-
 const (
 	filePrefix = "keyring-"
 	fileSuffix = ".sealed"
@@ -36,7 +23,8 @@ const (
 var (
 	// ErrNotFound: no sealed keyring has that sequence.
 	ErrNotFound = errors.New("state: no such sequence")
-	// ErrExists: the sequence is already stored; nothing was written.
+	// ErrExists: the sequence is already stored, with other bytes than
+	// the Put's; nothing was written.
 	ErrExists = errors.New("state: sequence already stored")
 )
 
@@ -46,8 +34,10 @@ type Store interface {
 	List(ctx context.Context, max int) ([]uint64, error)
 	// Get reads one sequence, or returns ErrNotFound.
 	Get(ctx context.Context, seq uint64) ([]byte, error)
-	// Put stores b as seq, durably, unless seq is stored already
-	// (ErrExists). It never replaces a stored sequence.
+	// Put stores b as seq, durably, unless seq is stored already with
+	// other bytes (ErrExists). It never replaces a stored sequence. A Put
+	// of the bytes seq already holds succeeds: it is a retry whose first
+	// answer was lost (sealed bytes never repeat between writers).
 	Put(ctx context.Context, seq uint64, b []byte) error
 	// String names the store for logs (a directory, s3://bucket/prefix).
 	String() string
@@ -141,7 +131,7 @@ func (s *Dir) Get(_ context.Context, seq uint64) ([]byte, error) {
 }
 
 // Put stores b as seq once b is durable, unless seq is stored already.
-func (s *Dir) Put(_ context.Context, seq uint64, b []byte) error {
+func (s *Dir) Put(ctx context.Context, seq uint64, b []byte) error {
 	if seq == 0 || len(b) == 0 || len(b) > MaxBlob {
 		return fmt.Errorf("state: refusing sequence %d of %d bytes", seq, len(b))
 	}
@@ -165,9 +155,10 @@ func (s *Dir) Put(_ context.Context, seq uint64, b []byte) error {
 	// writers of one sequence exactly one links.
 	err = os.Link(tmp.Name(), filepath.Join(s.dir, Name(seq)))
 	if errors.Is(err, fs.ErrExist) {
-		return fmt.Errorf("%w: %d", ErrExists, seq)
-	}
-	if err != nil {
+		if err := existsUnlessSame(ctx, s, seq, b); err != nil {
+			return err
+		}
+	} else if err != nil {
 		return err
 	}
 	return syncDir(s.dir)

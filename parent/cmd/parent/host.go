@@ -2,10 +2,15 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net"
+	"net/url"
 	"os"
+	"regexp"
+	"strings"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 
@@ -29,33 +34,166 @@ func listen(s string) (net.Listener, channel.Addr, error) {
 	return ln, addr, err
 }
 
+// validateState checks --state, --state-dir, --host-listen and the --s3-*
+// flags: at most one store, given with --host-listen, and S3 settings
+// only for an S3 store.
+func (c *Config) validateState() error {
+	if c.State != "" && c.StateDir != "" {
+		return errors.New("--state and --state-dir name the same thing: give one")
+	}
+	loc := c.storeLocation()
+	if (loc == "") != (c.HostListen == "") {
+		return errors.New("--state (or --state-dir) and --host-listen go together")
+	}
+	isS3 := strings.HasPrefix(loc, "s3://")
+	switch {
+	case isS3:
+		if _, _, err := state.ParseS3URL(loc); err != nil {
+			return fmt.Errorf("--state: %w", err)
+		}
+	case strings.Contains(loc, "://"):
+		return fmt.Errorf("--state %q is neither a directory nor an s3:// URL", loc)
+	case c.S3Endpoint != "" || c.S3Region != "" || c.S3BucketOwner != "":
+		return errors.New("--s3-endpoint, --s3-region and --s3-bucket-owner are for --state s3://BUCKET/PREFIX")
+	}
+	if c.S3Endpoint != "" {
+		u, err := url.Parse(c.S3Endpoint)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.User != nil || u.RawQuery != "" || u.Fragment != "" {
+			return errors.New("--s3-endpoint must be an http:// or https:// URL")
+		}
+	}
+	if c.S3BucketOwner != "" && !accountID.MatchString(c.S3BucketOwner) {
+		return errors.New("--s3-bucket-owner must be an AWS account id (12 digits)")
+	}
+	return nil
+}
+
+var accountID = regexp.MustCompile(`^[0-9]{12}$`)
+
+func (c *Config) storeLocation() string {
+	if c.State != "" {
+		return c.State
+	}
+	return c.StateDir
+}
+
+// openStore opens the state store the command line names.
+func openStore(ctx context.Context, c *Config) (state.Store, error) {
+	loc := c.storeLocation()
+	if !strings.HasPrefix(loc, "s3://") {
+		return state.Open(loc)
+	}
+	return state.OpenS3(ctx, loc, state.S3Options{
+		Endpoint: c.S3Endpoint, Region: c.S3Region, ExpectedBucketOwner: c.S3BucketOwner,
+	})
+}
+
+// meteredStore counts and times a store's calls, by operation and result.
+type meteredStore struct {
+	state.Store
+	calls   *prometheus.CounterVec
+	seconds *prometheus.HistogramVec
+}
+
+func newMeteredStore(s state.Store, reg *prometheus.Registry) *meteredStore {
+	m := &meteredStore{
+		Store: s,
+		calls: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "signer_parent_state_calls_total",
+			Help: `Calls to the state store, by operation (list, get, put) and result (ok; not_found; exists: a put that lost its sequence to another writer; error).`,
+		}, []string{"op", "result"}),
+		seconds: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "signer_parent_state_call_seconds",
+			Help:    "Time of the state store's calls, by operation.",
+			Buckets: []float64{.001, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10},
+		}, []string{"op"}),
+	}
+	reg.MustRegister(m.calls, m.seconds)
+	for _, op := range []string{"list", "get", "put"} {
+		for _, r := range []string{"ok", "not_found", "exists", "error"} {
+			m.calls.WithLabelValues(op, r)
+		}
+	}
+	return m
+}
+
+// storeResult names a store call's outcome for metrics.
+func storeResult(err error) string {
+	switch {
+	case err == nil:
+		return "ok"
+	case errors.Is(err, state.ErrNotFound):
+		return "not_found"
+	case errors.Is(err, state.ErrExists):
+		return "exists"
+	}
+	return "error"
+}
+
+func (m *meteredStore) observe(op string, start time.Time, err error) {
+	m.seconds.WithLabelValues(op).Observe(time.Since(start).Seconds())
+	m.calls.WithLabelValues(op, storeResult(err)).Inc()
+}
+
+func (m *meteredStore) List(ctx context.Context, max int) ([]uint64, error) {
+	start := time.Now()
+	seqs, err := m.Store.List(ctx, max)
+	m.observe("list", start, err)
+	return seqs, err
+}
+
+func (m *meteredStore) Get(ctx context.Context, seq uint64) ([]byte, error) {
+	start := time.Now()
+	b, err := m.Store.Get(ctx, seq)
+	m.observe("get", start, err)
+	return b, err
+}
+
+func (m *meteredStore) Put(ctx context.Context, seq uint64, b []byte) error {
+	start := time.Now()
+	err := m.Store.Put(ctx, seq, b)
+	m.observe("put", start, err)
+	return err
+}
+
 // serveHost serves the enclave's calls for sealed state and credentials.
 func serveHost(ctx context.Context, c *Config, logger *slog.Logger, reg *prometheus.Registry) error {
-	store, err := state.Open(c.StateDir)
+	opened, err := openStore(ctx, c)
 	if err != nil {
-		return fmt.Errorf("state dir: %w", err)
+		return fmt.Errorf("state store: %w", err)
 	}
+	store := newMeteredStore(opened, reg)
 	puts := prometheus.NewCounterVec(prometheus.CounterOpts{
-		Name: "signer_parent_state_writes_total", Help: "Sealed keyrings the enclave asked to store, by result.",
+		Name: "signer_parent_state_writes_total",
+		Help: "Sealed keyrings the enclave asked to store, by result (ok; exists: another writer had the sequence; error).",
 	}, []string{"result"})
 	reg.MustRegister(puts)
 	svc := &hostsvc.Service{Store: store, Logger: logger, OnPut: func(_ uint64, err error) {
-		if err != nil {
+		switch r := storeResult(err); r {
+		case "ok", "exists":
+			puts.WithLabelValues(r).Inc()
+		default:
 			puts.WithLabelValues("error").Inc()
-		} else {
-			puts.WithLabelValues("ok").Inc()
 		}
 	}}
 	if c.IMDS != "off" {
 		svc.Credentials = &hostsvc.IMDS{Endpoint: c.IMDS}
 	}
+	// A store that cannot be read now is reported, not fatal: the enclave
+	// asks again, and the store may come back.
+	probeCtx, cancel := context.WithTimeout(ctx, 15*time.Second)
+	seqs, err := store.List(probeCtx, 1)
+	cancel()
+	if err != nil {
+		logger.Error("state store unreadable", "store", store.String(), "err", err)
+	}
 	ln, addr, err := listen(c.HostListen)
 	if err != nil {
 		return fmt.Errorf("host service: %w", err)
 	}
-	logger.Info("host service listening", "listen", addr.String(), "state_dir", c.StateDir, "imds", c.IMDS)
+	logger.Info("host service listening", "listen", addr.String(), "store", store.String(), "newest", seqs, "imds", c.IMDS)
 	go (&channel.Server{Handler: svc, InFlight: 16, Logger: logger,
-		// Every host call waits on a file or on IMDS.
+		// Every host call waits on a file, S3 or IMDS.
 		Dedicated: func(string) bool { return true }}).Serve(ctx, ln)
 	return nil
 }

@@ -47,10 +47,18 @@ type Config struct {
 	PoolSize      int
 	DrainTimeout  time.Duration
 	Pprof         bool
-	// StateDir holds sealed keyrings; with HostListen it enables the
-	// enclave's host service.
+	// State is where sealed keyrings are kept: a directory, or
+	// s3://BUCKET/PREFIX. StateDir is the older spelling of a directory.
+	// With HostListen it enables the enclave's host service.
+	State      string
 	StateDir   string
 	HostListen string
+	// S3Endpoint (an S3-compatible server, addressed by path), S3Region
+	// and S3BucketOwner configure an s3:// State; credentials come from
+	// the AWS SDK's default chain.
+	S3Endpoint    string
+	S3Region      string
+	S3BucketOwner string
 	// EgressListen and EgressAllow enable the egress proxy.
 	EgressListen string
 	EgressAllow  string
@@ -76,8 +84,8 @@ func (c *Config) Validate() error {
 	if c.MaxConcurrent < 1 || c.PoolSize < 1 {
 		return errors.New("--max-concurrent and --pool must be positive")
 	}
-	if (c.StateDir == "") != (c.HostListen == "") {
-		return errors.New("--state-dir and --host-listen go together")
+	if err := c.validateState(); err != nil {
+		return err
 	}
 	for _, a := range []string{c.HostListen, c.EgressListen} {
 		if a == "" {
@@ -115,7 +123,11 @@ func main() {
 	fs.IntVar(&c.MaxConcurrent, "max-concurrent", 1024, "requests in progress before answering 503")
 	fs.IntVar(&c.PoolSize, "pool", channel.DefaultPoolSize, "channel connections to the enclave")
 	fs.DurationVar(&c.DrainTimeout, "drain-timeout", 30*time.Second, "how long shutdown waits for requests in flight")
-	fs.StringVar(&c.StateDir, "state-dir", "", "directory of sealed keyrings (the enclave's state store); empty for none")
+	fs.StringVar(&c.State, "state", "", "the enclave's state store of sealed keyrings: a directory, or s3://BUCKET/PREFIX; empty for none")
+	fs.StringVar(&c.StateDir, "state-dir", "", "a directory of sealed keyrings (the same as --state DIR)")
+	fs.StringVar(&c.S3Endpoint, "s3-endpoint", "", "with --state s3://…: an S3-compatible server's URL (path-style addressing); empty for AWS")
+	fs.StringVar(&c.S3Region, "s3-region", "", "with --state s3://…: the bucket's region; empty for the AWS SDK's (AWS_REGION, the shared config)")
+	fs.StringVar(&c.S3BucketOwner, "s3-bucket-owner", "", "with --state s3://…: the AWS account that must own the bucket (sent as the expected bucket owner)")
 	fs.StringVar(&c.HostListen, "host-listen", "", "where the enclave reaches the host service: vsock://4294967295:5001, unix:///path")
 	fs.StringVar(&c.EgressListen, "egress-listen", "", "where the enclave reaches the egress proxy: vsock://4294967295:5002, unix:///path; empty for none")
 	fs.StringVar(&c.EgressAllow, "egress-allow", "", "comma-separated host:port targets the egress proxy may reach (KMS)")
@@ -215,7 +227,7 @@ func run(ctx context.Context, c *Config, logger *slog.Logger, access proxy.Acces
 	msrv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
 	go msrv.Serve(mln)
 
-	if c.StateDir != "" {
+	if c.storeLocation() != "" {
 		if err := serveHost(ctx, c, logger, reg); err != nil {
 			ln.Close()
 			mln.Close()
