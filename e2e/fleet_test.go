@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -15,6 +16,7 @@ import (
 	"github.com/nitro-signer/nitro-signer/api"
 	"github.com/nitro-signer/nitro-signer/client"
 	"github.com/nitro-signer/nitro-signer/internal/devpki"
+	"github.com/nitro-signer/nitro-signer/internal/s3test"
 	"github.com/nitro-signer/nitro-signer/parent/state"
 )
 
@@ -137,6 +139,23 @@ func (f *fleet) sequences() []uint64 {
 	return seqs
 }
 
+// s3Store is one S3 bucket (a prefix of it) the parents share: the store
+// the project starts (internal/s3test, SeaweedFS), or the SIGNER_TEST_S3_*
+// server.
+type s3Store struct{ srv *s3test.Server }
+
+func (s s3Store) parentArgs() []string { return s.srv.ParentFlags() }
+func (s s3Store) parentEnv() []string  { return s.srv.Env() }
+func (s s3Store) open(t *testing.T) state.Store {
+	t.Helper()
+	st, err := state.OpenS3(context.Background(), s.srv.URL(), state.S3Options{
+		Endpoint: s.srv.Endpoint, Region: s.srv.Region, Credentials: s.srv.Credentials()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return st
+}
+
 // dirStore is one state directory several parents share: the directory
 // store's hard links give one winner per sequence across processes, as
 // S3's If-None-Match does across hosts.
@@ -152,8 +171,21 @@ func (d dirStore) open(t *testing.T) state.Store {
 	return s
 }
 
-func testFleetStore(t *testing.T) fleetStore {
-	return dirStore{dir: filepath.Join(t.TempDir(), "shared-state")}
+// testFleetStore is the store of a fleet test: S3.
+func testFleetStore(t *testing.T) fleetStore { return s3Store{srv: s3test.Start(t)} }
+
+// A fleet on one shared directory converges as on S3 (the directory store
+// keeps its one-winner guarantee across processes).
+func TestFleetOnASharedDirectory(t *testing.T) {
+	f := newFleet(t, dirStore{dir: filepath.Join(t.TempDir(), "shared-state")})
+	f.add()
+	f.add()
+	f.converged(1)
+	if _, err := f.replicas[1].client("admin").RotateKeys(ctx(t)); err != nil {
+		t.Fatal(err)
+	}
+	f.converged(2)
+	f.sameKeys(2)
 }
 
 // A rotation on one replica reaches the others within the sync interval,

@@ -22,6 +22,7 @@ import (
 	"github.com/nitro-signer/nitro-signer/attestation"
 	"github.com/nitro-signer/nitro-signer/client"
 	"github.com/nitro-signer/nitro-signer/internal/devpki"
+	"github.com/nitro-signer/nitro-signer/internal/s3test"
 )
 
 var (
@@ -37,7 +38,8 @@ func TestMain(m *testing.M) {
 	}
 	binDir = dir
 	buildErr = build(dir)
-	code := m.Run()
+	// The fleet tests share one S3 server (internal/s3test).
+	code := s3test.Run(m)
 	os.RemoveAll(dir)
 	os.Exit(code)
 }
