@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -64,7 +65,7 @@ func (f *fleet) add(enclaveArgs ...string) *env {
 
 func (f *fleet) launch(name string, enclaveArgs ...string) *env {
 	f.t.Helper()
-	if len(f.replicas) == 0 {
+	if _, err := os.Stat(filepath.Join(f.dir, "pki", devpki.EnclaveJSON)); err != nil {
 		if err := devpki.Generate(filepath.Join(f.dir, "pki"), time.Now()); err != nil {
 			f.t.Fatal(err)
 		}
@@ -447,4 +448,56 @@ func TestFleetSignedAheadBench(t *testing.T) {
 	}
 	report(t, fmt.Sprintf("fleet: signed-ahead bench over 3 replicas: %.0f req/s, %d of %d ok, requests per replica %s",
 		r.RPS, r.OK, r.Requests, strings.Join(shares, "/")))
+}
+
+// A load balancer's health check reaches /readyz on the parent's plain
+// health listener, which presents no client certificate and serves
+// nothing else.
+func TestFleetHealthListenerForTheLoadBalancer(t *testing.T) {
+	f := newFleet(t, testFleetStore(t))
+	r := f.launch("health-", "--no-keys")
+	r.parentP.stop()
+	r.launchParent("unix://"+r.sock, "--health-listen", "127.0.0.1:0")
+	line := r.parentP.waitLine(t, "parent serving", time.Second)
+	var l struct{ Health string }
+	if err := json.Unmarshal([]byte(line), &l); err != nil || l.Health == "" {
+		t.Fatalf("no health address in %s", line)
+	}
+	get := func(path string) (int, api.Readiness) {
+		t.Helper()
+		resp, err := http.Get("http://" + l.Health + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		var rd api.Readiness
+		b, _ := io.ReadAll(resp.Body)
+		json.Unmarshal(b, &rd)
+		return resp.StatusCode, rd
+	}
+	// Nothing imported in this bucket yet: not ready, no traffic.
+	deadline := time.Now().Add(10 * time.Second)
+	status, rd := get("/readyz")
+	for status == 503 && rd.Reason == "" && time.Now().Before(deadline) {
+		time.Sleep(20 * time.Millisecond)
+		status, rd = get("/readyz")
+	}
+	if status != 503 || rd.Ready || rd.Reason == "" {
+		t.Fatalf("health check before any keyring: %d %+v", status, rd)
+	}
+	for _, path := range []string{"/metrics", "/v1/attestation?nonce=00", "/v1/derive-address", "/"} {
+		if status, _ := get(path); status != 404 && status != 405 {
+			t.Fatalf("the health listener answers %s with %d", path, status)
+		}
+	}
+	// Another replica imports: this one takes it from the bucket, and the
+	// health check turns healthy.
+	f.add()
+	deadline = time.Now().Add(20 * time.Second)
+	for status, rd = get("/readyz"); status != 200 && time.Now().Before(deadline); status, rd = get("/readyz") {
+		time.Sleep(50 * time.Millisecond)
+	}
+	if status != 200 || !rd.Ready || rd.Epoch != 1 {
+		t.Fatalf("health check after the import: %d %+v", status, rd)
+	}
 }

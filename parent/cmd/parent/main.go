@@ -37,6 +37,10 @@ import (
 type Config struct {
 	Listen        string
 	MetricsListen string
+	// HealthListen, when set, serves GET /readyz alone in plain HTTP, for
+	// a load balancer's health check (which presents no client
+	// certificate).
+	HealthListen  string
 	Enclave       string
 	TLSCert       string
 	TLSKey        string
@@ -114,6 +118,7 @@ func main() {
 	fs := flag.NewFlagSet("parent", flag.ContinueOnError)
 	fs.StringVar(&c.Listen, "listen", "127.0.0.1:8443", "HTTPS (mTLS) listen address")
 	fs.StringVar(&c.MetricsListen, "metrics-listen", "127.0.0.1:9090", "Prometheus /metrics listen address (keep it on loopback)")
+	fs.StringVar(&c.HealthListen, "health-listen", "", "plain-HTTP listen address serving GET /readyz alone, for a load balancer's health check; empty for none")
 	fs.StringVar(&c.Enclave, "enclave", "vsock://16:5000", "enclave channel: vsock://CID:PORT, unix:///path or tcp://host:port")
 	fs.StringVar(&c.TLSCert, "tls-cert", "", "server certificate chain (PEM)")
 	fs.StringVar(&c.TLSKey, "tls-key", "", "server private key (PEM)")
@@ -226,6 +231,20 @@ func run(ctx context.Context, c *Config, logger *slog.Logger, access proxy.Acces
 	}
 	msrv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
 	go msrv.Serve(mln)
+	healthAddr := ""
+	if c.HealthListen != "" {
+		hln, err := net.Listen("tcp", c.HealthListen)
+		if err != nil {
+			ln.Close()
+			mln.Close()
+			return err
+		}
+		healthAddr = hln.Addr().String()
+		hsrv := &http.Server{Handler: handler.Readyz(), ReadHeaderTimeout: 5 * time.Second, ReadTimeout: 5 * time.Second,
+			WriteTimeout: 5 * time.Second, MaxHeaderBytes: 4 << 10, ErrorLog: slog.NewLogLogger(logger.Handler(), slog.LevelWarn)}
+		go hsrv.Serve(hln)
+		defer hsrv.Close()
+	}
 
 	if c.storeLocation() != "" {
 		if err := serveHost(ctx, c, logger, reg); err != nil {
@@ -241,7 +260,7 @@ func run(ctx context.Context, c *Config, logger *slog.Logger, access proxy.Acces
 			return err
 		}
 	}
-	logger.Info("parent serving", "listen", ln.Addr().String(), "metrics", mln.Addr().String(), "enclave", addr.String())
+	logger.Info("parent serving", "listen", ln.Addr().String(), "metrics", mln.Addr().String(), "health", healthAddr, "enclave", addr.String())
 	errc := make(chan error, 1)
 	go func() { errc <- srv.ServeTLS(ln, "", "") }()
 	select {
