@@ -19,9 +19,22 @@ const (
 	maxCredentialsJSON = 16 << 10
 )
 
-// SequenceList is the body of a state/list reply.
+// ListRequest is the body of a state/list call: the sequences above After
+// are listed, oldest first. The enclave lists from the newest sequence it
+// has examined, so a store with many sequences is read a page at a time
+// and never from its newest end (where anyone who can write the bucket
+// could pile sequences above the lineage).
+type ListRequest struct {
+	After uint64 `json:"after"`
+}
+
+// SequenceList is the body of a state/list reply: stored sequences above
+// the call's After, ascending, at most MaxSequences. More says the listing
+// stopped before the store's end (the bound, or the store's own page
+// bound): the caller lists again after the last one.
 type SequenceList struct {
 	Sequences []uint64 `json:"sequences"`
+	More      bool     `json:"more"`
 }
 
 // SequenceRef is the body of a state/get call and a state/put reply.
