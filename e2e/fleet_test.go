@@ -133,7 +133,7 @@ func (f *fleet) sameKeys(epochs uint32) {
 // sequences lists the store.
 func (f *fleet) sequences() []uint64 {
 	f.t.Helper()
-	seqs, err := f.store.open(f.t).List(ctx(f.t), 1000)
+	seqs, _, err := f.store.open(f.t).List(ctx(f.t), 0, 1000)
 	if err != nil {
 		f.t.Fatal(err)
 	}

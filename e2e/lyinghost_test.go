@@ -128,21 +128,30 @@ func (h *lyingHost) Handle(_ context.Context, call *channel.Call) channel.Reply 
 	}
 	switch call.Route {
 	case hostproto.RouteStateList:
+		var req hostproto.ListRequest
+		if len(call.Body) > 0 && json.Unmarshal(call.Body, &req) != nil {
+			return reply(400, map[string]string{"error": "bad state/list"})
+		}
 		var seqs []uint64
+		more := false
 		if h.store != nil {
 			var err error
-			if seqs, err = h.store.List(context.Background(), hostproto.MaxSequences); err != nil {
+			if seqs, more, err = h.store.List(context.Background(), req.After, hostproto.MaxSequences); err != nil {
 				return reply(500, map[string]string{"error": "list failed"})
 			}
 		} else {
 			for seq := range h.blobs {
-				seqs = append(seqs, seq)
+				if seq > req.After {
+					seqs = append(seqs, seq)
+				}
 			}
 			slices.Sort(seqs)
-			slices.Reverse(seqs)
+			if len(seqs) > hostproto.MaxSequences {
+				seqs, more = seqs[:hostproto.MaxSequences], true
+			}
 		}
 		seqs = slices.DeleteFunc(seqs, func(seq uint64) bool { return h.hide != nil && h.hide(seq) })
-		return reply(200, hostproto.SequenceList{Sequences: append([]uint64{}, seqs...)})
+		return reply(200, hostproto.SequenceList{Sequences: append([]uint64{}, seqs...), More: more})
 	case hostproto.RouteStateGet:
 		var ref hostproto.SequenceRef
 		if err := json.Unmarshal(call.Body, &ref); err != nil {

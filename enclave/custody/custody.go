@@ -34,7 +34,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -48,8 +47,9 @@ import (
 
 // Store is the parent's state store as the enclave sees it.
 type Store interface {
-	// List returns the stored sequences, newest first.
-	List(ctx context.Context) ([]uint64, error)
+	// List returns the stored sequences above after, oldest first, a page
+	// at a time: more says the store has more after the last one.
+	List(ctx context.Context, after uint64) (seqs []uint64, more bool, err error)
 	// Get reads one sequence.
 	Get(ctx context.Context, seq uint64) ([]byte, error)
 	// Put stores b durably as seq, unless seq is stored already
@@ -113,15 +113,17 @@ type Custody struct {
 	stateMu  sync.Mutex
 	gen, seq uint64
 	reason   string // why the keyring is empty, for readiness
-	// What the last look at the store found (sync): the newest sequence
-	// listed, the newer sequences that could not be read yet, and the
-	// newer ones examined and refused (by sequence: why, and until when
-	// the refusal stands before the sequence is examined again).
-	top     uint64
-	pending int
-	// listed are the sequences newer than seq the store listed.
-	listed  map[uint64]bool
-	refused map[uint64]storeRefusal
+	// What the last look at the store found (unseal): the newest sequence
+	// listed, the lowest one above seq not stored (where a change is
+	// written), and how many listed sequences it did not get to examine
+	// (pending: one that could not be read, or the look's bounds).
+	newest, free uint64
+	pending      int
+	// refused are the sequences above seq examined and refused (they do
+	// not open, are not newer, or diverge), with why: never read again.
+	// An object is never replaced (the store writes a sequence once; the
+	// bucket policy denies unconditional writes), so a refusal stands.
+	refused map[uint64]string
 	// want is the newest epoch a caller named that the keyring did not
 	// hold: a claim of an authenticated caller, reported, never acted on
 	// but by looking at the store.
@@ -131,18 +133,18 @@ type Custody struct {
 	peers *pending
 }
 
-// storeRefusal is a sequence newer than the loaded one that cannot be adopted.
-type storeRefusal struct {
-	why   string
-	until time.Time
-}
-
-// Bounds of the convergence bookkeeping.
+// Bounds of one look at the store, and of what it remembers.
 const (
-	maxRefused = 64
-	// refusalTTL is how long a refused sequence is left alone. The parent
-	// chose the bytes it was refused for; after this it is read again.
-	refusalTTL = 10 * time.Minute
+	// maxRefused bounds the refusals remembered. Past it (a writer of the
+	// bucket storing that many objects that cannot be adopted) refused
+	// sequences are read again on every look, which then stops at
+	// maxExamined and blocks every change until an operator removes them.
+	maxRefused = 1 << 16
+	// maxExamined bounds the sequences one look reads and opens (a KMS
+	// round trip each); the next look goes on where it stopped.
+	maxExamined = 256
+	// maxListPages bounds the state/list calls of one look.
+	maxListPages = 16
 )
 
 // New returns a Custody over o.Keys.
@@ -152,7 +154,7 @@ func New(o Options) *Custody {
 		logger = slog.New(slog.DiscardHandler)
 	}
 	c := &Custody{o: o, log: logger, reason: "unsealing has not run", peers: newPending(o.Clock),
-		refused: map[uint64]storeRefusal{}, nudge: make(chan struct{}, 1)}
+		refused: map[uint64]string{}, nudge: make(chan struct{}, 1)}
 	if o.Keys != nil {
 		o.Keys.OnMiss(c.missed)
 	}
@@ -178,7 +180,7 @@ func (c *Custody) missed(epoch uint32) {
 func (c *Custody) Status() api.KeyStatusResponse {
 	c.stateMu.Lock()
 	s := api.KeyStatusResponse{Generation: c.gen, Sequence: c.seq, Reason: c.reason, Sealer: "none",
-		Fleet: api.Fleet{NewestSequence: max(c.top, c.seq), SequencesBehind: c.pending, RefusedSequences: len(c.refused)}}
+		Fleet: api.Fleet{NewestSequence: max(c.newest, c.seq), SequencesBehind: c.pending, RefusedSequences: len(c.refused)}}
 	want := c.want
 	c.stateMu.Unlock()
 	s.Epoch = c.o.Keys.Current()
@@ -236,164 +238,145 @@ func (c *Custody) unseal(ctx context.Context) error {
 	if c.o.Store == nil || c.o.Sealer == nil {
 		return fmt.Errorf("%w: no state store or sealer configured", ErrNoState)
 	}
-	seqs, err := c.o.Store.List(ctx)
-	if err != nil {
-		return &stepError{"listing sealed keyrings", err}
-	}
-	if len(seqs) == 0 {
-		c.noteStore(nil, 0)
-		if c.seq == 0 {
-			return ErrNoState
-		}
-		return nil
-	}
-	// The store is a log, replayed oldest first from the sequence loaded:
+	// The store is a log, replayed oldest first from the sequence in use:
 	// each sequence is adopted if it opens, is newer and extends the
 	// keyring as it stands after the ones before it. Every replica that
 	// sees the same store so reaches the same keyring, and a keyring
 	// stored later that diverges from an earlier one (another lineage,
 	// written by a parent that forked its own replica) never is adopted,
-	// however high its sequence.
-	var newer []uint64
-	for _, seq := range seqs {
-		if seq <= c.seq {
-			break
+	// however high its sequence. The replay runs on a copy, which the
+	// keyring takes in one step: no caller sees a keyring halfway.
+	var (
+		held, gen, at = c.o.Keys.Snapshot(), c.gen, c.seq
+		free          = at + 1 // the lowest sequence above at not seen stored
+		newest        = c.newest
+		after         = at
+		adopted       = 0
+		examined      = 0
+		listed        = false
+		first         error
+	)
+	finish := func(pending int) error {
+		if adopted > 0 {
+			if err := c.o.Keys.Extend(held); err != nil {
+				return err
+			}
+			c.setSealed(gen, at)
+			c.log.Info("keyring unsealed", "sequence", at, "generation", gen, "k3_epoch", len(held), "sequences_adopted", adopted)
 		}
-		newer = append(newer, seq)
-	}
-	slices.Reverse(newer)
-	// The replay runs on a copy; the keyring takes its end in one step, so
-	// no caller sees a keyring halfway through it.
-	now := c.o.Clock()
-	var first error
-	adopted := 0
-	held, gen, at := c.o.Keys.Snapshot(), c.gen, c.seq
-	adopt := func() error {
-		if adopted == 0 {
-			return nil
+		c.stateMu.Lock()
+		defer c.stateMu.Unlock()
+		c.newest, c.free, c.pending = newest, free, pending
+		for seq := range c.refused {
+			if seq <= c.seq {
+				delete(c.refused, seq)
+			}
 		}
-		if err := c.o.Keys.Extend(held); err != nil {
-			return err
+		if c.want <= uint32(len(held)) {
+			c.want = 0
 		}
-		c.setSealed(gen, at)
-		c.log.Info("keyring unsealed", "sequence", at, "generation", gen, "k3_epoch", len(held), "sequences_adopted", adopted)
 		return nil
 	}
-	for i, seq := range newer {
-		if r, ok := c.refusedNow(seq, now); ok {
-			c.log.Debug("sealed keyring refused before; skipped", "sequence", seq, "why", r.why)
-			continue
+	for page := 0; ; page++ {
+		if page == maxListPages {
+			finish(1)
+			return &stepError{"listing sealed keyrings", errLookBound}
 		}
-		b, err := c.o.Store.Get(ctx, seq)
-		var k *seal.Keyring
-		if err == nil {
-			k, _, err = seal.Open(ctx, c.o.Sealer, c.o.SignerID, b)
+		seqs, more, err := c.o.Store.List(ctx, after)
+		if err != nil {
+			finish(max(c.pending, 1))
+			return &stepError{"listing sealed keyrings", err}
 		}
-		if err != nil && !errors.Is(err, seal.ErrMalformed) && !errors.Is(err, seal.ErrMismatch) &&
-			!errors.Is(err, seal.ErrWrappedKey) && !errors.Is(err, seal.ErrAuthentication) {
-			// Unread, not refused: the parent did not serve it, or the
-			// sealer itself failed (KMS refused or unreachable). Nothing
-			// after it is adopted — it may be the lineage's next
-			// generation — and it and every later sequence not refused
-			// count as behind until a later look reads it.
-			c.log.Error("a sealed keyring could not be read; the ones after it wait", "sequence", seq, "err", err)
-			if aerr := adopt(); aerr != nil {
-				return &stepError{"adopting sealed keyrings", aerr}
+		listed = listed || len(seqs) > 0
+		for i, seq := range seqs {
+			newest = max(newest, seq)
+			if seq == free {
+				free++
 			}
-			unread := 0
-			for _, rest := range newer[i:] {
-				if _, ok := c.refusedNow(rest, now); !ok {
-					unread++
-				}
-			}
-			c.noteStore(seqs, unread)
-			return &stepError{fmt.Sprintf("sequence %d", seq), err}
-		}
-		switch {
-		case err != nil:
-			c.log.Error("sealed keyring unusable; skipped", "sequence", seq, "err", err)
-			c.refuse(seq, now, "does not open: "+describe(err))
-			if first == nil {
-				first = &stepError{fmt.Sprintf("sequence %d", seq), err}
-			}
-		case k.Generation <= gen:
-			c.log.Error("sealed keyring not newer than the one before it; skipped", "sequence", seq, "generation", k.Generation, "before", gen)
-			c.refuse(seq, now, fmt.Sprintf("generation %d is not newer than %d", k.Generation, gen))
-		default:
-			if err := keyring.Extends(held, k.Epochs); err != nil {
-				c.log.Error("sealed keyring does not extend the one before it; refused", "sequence", seq, "generation", k.Generation, "err", err)
-				c.refuse(seq, now, fmt.Sprintf("generation %d diverges from this keyring", k.Generation))
+			after = seq
+			if _, ok := c.refused[seq]; ok {
 				continue
 			}
-			held, gen, at = k.Epochs, k.Generation, seq
-			adopted++
+			if examined == maxExamined {
+				finish(len(seqs) - i)
+				return &stepError{fmt.Sprintf("sequence %d", seq), errLookBound}
+			}
+			examined++
+			b, err := c.o.Store.Get(ctx, seq)
+			var k *seal.Keyring
+			if err == nil {
+				k, _, err = seal.Open(ctx, c.o.Sealer, c.o.SignerID, b)
+			}
+			if err != nil && !errors.Is(err, seal.ErrMalformed) && !errors.Is(err, seal.ErrMismatch) &&
+				!errors.Is(err, seal.ErrWrappedKey) && !errors.Is(err, seal.ErrAuthentication) {
+				// Unread, not refused: the parent did not serve it, or the
+				// sealer itself failed (KMS refused or unreachable).
+				// Nothing after it is adopted — it may be the lineage's
+				// next generation — and every change waits until a later
+				// look reads it.
+				c.log.Error("a sealed keyring could not be read; the ones after it wait", "sequence", seq, "err", err)
+				if ferr := finish(len(seqs) - i); ferr != nil {
+					return &stepError{"adopting sealed keyrings", ferr}
+				}
+				return &stepError{fmt.Sprintf("sequence %d", seq), err}
+			}
+			switch {
+			case err != nil:
+				c.log.Error("sealed keyring unusable; skipped", "sequence", seq, "err", err)
+				c.refuse(seq, "does not open: "+describe(err))
+				if first == nil {
+					first = &stepError{fmt.Sprintf("sequence %d", seq), err}
+				}
+			case k.Generation <= gen:
+				c.log.Error("sealed keyring not newer than the one before it; skipped", "sequence", seq, "generation", k.Generation, "before", gen)
+				c.refuse(seq, fmt.Sprintf("generation %d is not newer than %d", k.Generation, gen))
+			default:
+				if err := keyring.Extends(held, k.Epochs); err != nil {
+					c.log.Error("sealed keyring does not extend the one before it; refused", "sequence", seq, "generation", k.Generation, "err", err)
+					c.refuse(seq, fmt.Sprintf("generation %d diverges from this keyring", k.Generation))
+					continue
+				}
+				held, gen, at = k.Epochs, k.Generation, seq
+				free = max(free, seq+1)
+				adopted++
+			}
+		}
+		if !more {
+			break
+		}
+		if len(seqs) == 0 {
+			finish(max(c.pending, 1))
+			return &stepError{"listing sealed keyrings", errEmptyPage}
 		}
 	}
-	if err := adopt(); err != nil {
+	if err := finish(0); err != nil {
 		return &stepError{"adopting sealed keyrings", err}
 	}
-	c.noteStore(seqs, 0)
-	if adopted > 0 {
-		return nil
-	}
-	if first == nil || c.seq != 0 {
+	switch {
+	case adopted > 0 || c.seq != 0:
 		return nil // nothing newer, or only refused ones (Status counts them)
+	case !listed:
+		return ErrNoState
+	case first == nil:
+		return &stepError{"no sealed keyring opens", errors.New("every stored keyring was refused")}
 	}
 	return &stepError{"no sealed keyring opens", first}
 }
 
-// noteStore records what a look at the store found. The caller holds c.mu.
-func (c *Custody) noteStore(seqs []uint64, unread int) {
-	var top uint64
-	if len(seqs) > 0 {
-		top = seqs[0]
-	}
-	c.listed = map[uint64]bool{}
-	for _, s := range seqs {
-		if s <= c.seq {
-			break
-		}
-		c.listed[s] = true
-	}
-	c.stateMu.Lock()
-	c.top, c.pending = max(c.top, top), unread
-	for seq := range c.refused {
-		if seq <= c.seq {
-			delete(c.refused, seq)
-		}
-	}
-	if c.want <= c.o.Keys.Current() {
-		c.want = 0
-	}
-	c.stateMu.Unlock()
-}
+// Why a look at the store stopped early.
+var (
+	errLookBound = errors.New("more sealed keyrings than one look reads: the next look goes on")
+	errEmptyPage = errors.New("the parent said more sequences remain and listed none")
+)
 
-// refuse records that seq cannot be adopted. The caller holds c.mu.
-func (c *Custody) refuse(seq uint64, now time.Time, why string) {
+// refuse records that seq, above the sequence in use, cannot be adopted.
+// The caller holds c.mu.
+func (c *Custody) refuse(seq uint64, why string) {
 	c.stateMu.Lock()
 	defer c.stateMu.Unlock()
-	if len(c.refused) >= maxRefused {
-		lowest := uint64(0)
-		for s := range c.refused {
-			if lowest == 0 || s < lowest {
-				lowest = s
-			}
-		}
-		delete(c.refused, lowest)
+	if len(c.refused) < maxRefused {
+		c.refused[seq] = why
 	}
-	c.refused[seq] = storeRefusal{why: why, until: now.Add(refusalTTL)}
-}
-
-// refusedNow returns seq's refusal while it stands. The caller holds c.mu.
-func (c *Custody) refusedNow(seq uint64, now time.Time) (storeRefusal, bool) {
-	c.stateMu.Lock()
-	defer c.stateMu.Unlock()
-	r, ok := c.refused[seq]
-	if ok && !now.Before(r.until) {
-		delete(c.refused, seq)
-		return r, false
-	}
-	return r, ok
 }
 
 // Sync looks at the store and adopts the newest sealed keyring that opens
@@ -464,22 +447,30 @@ func (c *Custody) commit(ctx context.Context, next *seal.Keyring) error {
 		return err
 	}
 	err = c.o.Store.Put(ctx, seq, b)
-	if errors.Is(err, host.ErrExists) {
+	// What the parent answers about a write is only its word: whatever it
+	// says, the stored bytes decide. They are this enclave's own (sealed
+	// bytes never repeat between writers): the change is made, even if the
+	// parent said the sequence was taken or the write failed.
+	back, gerr := c.o.Store.Get(ctx, seq)
+	switch {
+	case gerr == nil && bytes.Equal(back, b):
+	case errors.Is(err, host.ErrExists) || gerr == nil:
+		// Another writer's bytes are there: it won the sequence.
 		return c.lost(ctx, seq)
-	}
-	if err != nil {
-		c.log.Error("storing the sealed keyring failed", "err", err)
+	case err != nil:
+		c.log.Error("storing the sealed keyring failed", "sequence", seq, "err", err)
 		return api.Errorf(api.CodeStateUnavailable, "storing the sealed keyring failed: %s", describe(err))
-	}
-	back, err := c.o.Store.Get(ctx, seq)
-	if err != nil || !bytes.Equal(back, b) {
-		c.log.Error("sealed keyring did not read back", "sequence", seq, "err", err)
-		return api.Errorf(api.CodeStateUnavailable, "the stored keyring did not read back intact (sequence %d)", seq)
+	default:
+		c.log.Error("sealed keyring did not read back", "sequence", seq, "err", gerr)
+		return api.Errorf(api.CodeStateUnavailable, "the stored keyring did not read back intact (sequence %d): whether it is stored is unknown; check keys status before changing again", seq)
 	}
 	if err := c.o.Keys.Extend(next.Epochs); err != nil {
 		return api.Errorf(api.CodeRollback, "%v", err)
 	}
 	c.setSealed(next.Generation, seq)
+	c.stateMu.Lock()
+	c.newest, c.free = max(c.newest, seq), max(c.free, seq+1)
+	c.stateMu.Unlock()
 	c.log.Info("keyring sealed and in use", "sequence", seq, "generation", next.Generation, "k3_epoch", len(next.Epochs))
 	return nil
 }
@@ -501,58 +492,40 @@ func (c *Custody) nextSequence(ctx context.Context) (uint64, error) {
 		return 0, api.Errorf(api.CodeStateUnavailable, "looking at the state store failed: %s", describe(err))
 	case c.pending > 0:
 		return 0, api.Errorf(api.CodeStateUnavailable, "the state store holds %d sequences newer than this keyring that could not be read yet: no change until they are", c.pending)
-	}
-	seq := c.seq + 1
-	for c.listed[seq] {
-		seq++
-	}
-	if seq == 0 {
+	case c.free <= c.seq:
 		return 0, api.Errorf(api.CodeStateUnavailable, "no sequence is left in the state store")
 	}
-	return seq, nil
+	return c.free, nil
 }
 
 // lost handles a change whose sequence another writer stored first: what
-// this enclave sealed is discarded, and the winner is adopted if it opens,
-// is newer and extends the keyring. Either way the caller is told
-// state_conflict. The caller holds c.mu.
+// this enclave sealed is discarded, and the store is replayed from the
+// sequence in use — the winner is adopted if it opens, is newer and
+// extends the keyring, and refused otherwise. Either way the caller is
+// told state_conflict. The caller holds c.mu.
 func (c *Custody) lost(ctx context.Context, seq uint64) error {
-	c.stateMu.Lock()
-	c.top = max(c.top, seq)
-	c.stateMu.Unlock()
 	c.log.Warn("another writer stored this sequence first; the change is discarded", "sequence", seq)
-	b, err := c.o.Store.Get(ctx, seq)
-	if err != nil {
-		return api.Errorf(api.CodeStateConflict, "sequence %d was stored by another replica first; reading it failed (%s): this change was discarded", seq, describe(err))
+	gen := c.gen
+	if err := c.unseal(ctx); err != nil && !errors.Is(err, ErrNoState) {
+		c.log.Warn("looking at the store after losing a sequence failed", "err", err)
+		return api.Errorf(api.CodeStateConflict, "sequence %d was stored by another writer first, and reading the store then failed (%s): this change was discarded", seq, describe(err))
 	}
-	k, _, err := seal.Open(ctx, c.o.Sealer, c.o.SignerID, b)
-	if err != nil {
-		c.log.Error("the sequence that won does not open", "sequence", seq, "err", err)
-		if !errors.Is(err, seal.ErrUnwrap) {
-			c.refuse(seq, c.o.Clock(), "does not open: "+describe(err))
-		}
-		return api.Errorf(api.CodeStateConflict, "sequence %d was stored by another writer first and does not open here (%s): this change was discarded", seq, describe(err))
-	}
-	switch err := c.o.Keys.CheckExtends(k.Epochs); {
-	case k.Generation <= c.gen:
-		c.refuse(seq, c.o.Clock(), fmt.Sprintf("generation %d is not newer than %d", k.Generation, c.gen))
-		return api.Errorf(api.CodeStateConflict, "sequence %d was stored first with generation %d, not newer than this keyring's %d: this change was discarded", seq, k.Generation, c.gen)
-	case err != nil:
-		c.log.Error("the sequence that won diverges from this keyring", "sequence", seq, "generation", k.Generation, "err", err)
-		c.refuse(seq, c.o.Clock(), fmt.Sprintf("generation %d diverges from this keyring", k.Generation))
-		return api.Errorf(api.CodeStateConflict, "sequence %d was stored first with a keyring that diverges from this one: this change was discarded", seq)
-	}
-	if err := c.o.Keys.Extend(k.Epochs); err != nil {
-		return api.Errorf(api.CodeStateConflict, "sequence %d was stored first and could not be adopted: %v", seq, err)
-	}
-	c.setSealed(k.Generation, seq)
-	c.log.Info("adopted the sequence that won", "sequence", seq, "generation", k.Generation, "k3_epoch", len(k.Epochs))
-	// The winner may not be the newest: catch up the rest of the way.
-	if err := c.unseal(ctx); err != nil {
-		c.log.Warn("looking for newer sealed keyrings failed", "err", err)
+	if c.gen == gen {
+		return api.Errorf(api.CodeStateConflict, "sequence %d was stored by another writer first with nothing this replica adopts (%s): this change was discarded; retry",
+			seq, c.refusal(seq))
 	}
 	return api.Errorf(api.CodeStateConflict, "another replica's change won sequence %d: this change was discarded, and this replica now holds generation %d (k3 epoch %d); retry if the change is still wanted",
 		seq, c.gen, c.o.Keys.Current())
+}
+
+// refusal says why seq was refused, or that it was not read.
+func (c *Custody) refusal(seq uint64) string {
+	c.stateMu.Lock()
+	defer c.stateMu.Unlock()
+	if why, ok := c.refused[seq]; ok {
+		return why
+	}
+	return "not read"
 }
 
 // stepError names, in the enclave's own words, the step of unsealing that

@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -44,6 +45,13 @@ type memStore struct {
 	hideGet   bool
 	failGet   map[uint64]bool
 	beforePut func(seq uint64)
+	// lieAfterPut, when set, is what Put answers after storing: a parent
+	// that says a write failed (or lost) when it landed.
+	lieAfterPut error
+	// page bounds a listing (hostproto.MaxSequences when 0); lists and
+	// gets count the calls.
+	page        int
+	lists, gets int
 }
 
 // backing is the objects a store holds.
@@ -57,24 +65,34 @@ func newMemStore() *memStore { return &memStore{backing: &backing{blobs: map[uin
 // view is another parent's view of the same objects.
 func (m *memStore) view() *memStore { return &memStore{backing: m.backing} }
 
-func (m *memStore) List(context.Context) ([]uint64, error) {
+func (m *memStore) List(_ context.Context, after uint64) ([]uint64, bool, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	m.lists++
 	if m.failList != nil {
-		return nil, m.failList
+		return nil, false, m.failList
 	}
-	var out []uint64
-	for seq := uint64(len(m.blobs) + 16); seq > 0; seq-- {
-		if _, ok := m.blobs[seq]; ok && !m.hidden[seq] {
-			out = append(out, seq)
+	var all []uint64
+	for seq := range m.blobs {
+		if seq > after && !m.hidden[seq] {
+			all = append(all, seq)
 		}
 	}
-	return out, nil
+	slices.Sort(all)
+	page := m.page
+	if page == 0 {
+		page = hostproto.MaxSequences
+	}
+	if len(all) > page {
+		return all[:page], true, nil
+	}
+	return all, false, nil
 }
 
 func (m *memStore) Get(_ context.Context, seq uint64) ([]byte, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	m.gets++
 	b, ok := m.blobs[seq]
 	if !ok || (m.hideGet && m.hidden[seq]) {
 		return nil, host.ErrNotFound
@@ -102,7 +120,7 @@ func (m *memStore) Put(_ context.Context, seq uint64, b []byte) error {
 		return host.ErrExists
 	}
 	m.blobs[seq] = bytes.Clone(b)
-	return nil
+	return m.lieAfterPut
 }
 
 func (m *memStore) count() int {

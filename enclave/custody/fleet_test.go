@@ -1,12 +1,17 @@
 package custody_test
 
 import (
+	"bytes"
 	"context"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/nitro-signer/nitro-signer/api"
+	"github.com/nitro-signer/nitro-signer/enclave/host"
 	"github.com/nitro-signer/nitro-signer/enclave/keyring"
+	"github.com/nitro-signer/nitro-signer/enclave/seal"
+	"github.com/nitro-signer/nitro-signer/internal/hostproto"
 )
 
 // fleet starts n replicas sharing one store and one sealer, the first
@@ -342,4 +347,120 @@ func TestFleetForkStoredLaterIsNeverAdopted(t *testing.T) {
 		t.Fatal(err)
 	}
 	sameKeys(t, 2, a, b, fresh)
+}
+
+// countingSealer counts the data keys it unwraps (KMS Decrypt calls).
+type countingSealer struct {
+	seal.Sealer
+	unwraps atomic.Int64
+}
+
+func (s *countingSealer) Unwrap(ctx context.Context, id string, w []byte) ([]byte, error) {
+	s.unwraps.Add(1)
+	return s.Sealer.Unwrap(ctx, id, w)
+}
+
+// syncAll looks at the store until a look reaches its end.
+func syncAll(t *testing.T, e *enclave) {
+	t.Helper()
+	for range 100 {
+		if err := e.c.Sync(context.Background()); err == nil {
+			return
+		}
+	}
+	t.Fatalf("the store never read to its end: %+v", e.c.Status())
+}
+
+// A writer of the bucket piles thousands of sequences above the lineage
+// (copies of its oldest genuine keyring). The store is read oldest first
+// from the sequence in use, so a replica starting empty still replays the
+// lineage before them, and its next change is written right above the
+// lineage, not above the pile.
+func TestFleetSequencesPiledAboveTheLineageHideNothing(t *testing.T) {
+	w, store, rs := fleet(t, 1)
+	a := rs[0]
+	for range 2 {
+		if _, err := rotate(t, a); err != nil {
+			t.Fatal(err)
+		}
+	}
+	store.mu.Lock()
+	for i := uint64(0); i < hostproto.MaxSequences+100; i++ {
+		store.blobs[1_000_000+i] = bytes.Clone(store.blobs[1])
+	}
+	store.mu.Unlock()
+	fresh := w.start(t, opts{store: store.view()})
+	if err := fresh.c.Unseal(context.Background()); err == nil || fresh.keys.Current() != 3 {
+		t.Fatalf("first look: %v, %+v; want the lineage's 3 epochs and more to read", err, fresh.c.Status())
+	}
+	sameKeys(t, 3, a, fresh)
+	// Until the pile is read, no change: something in it could be newer.
+	if _, err := rotate(t, fresh); code(err) != api.CodeStateUnavailable {
+		t.Fatalf("rotation before the pile is read: %v", err)
+	}
+	syncAll(t, fresh)
+	if st := fresh.c.Status(); st.RefusedSequences != hostproto.MaxSequences+100 || st.SequencesBehind != 0 {
+		t.Fatalf("after reading the pile: %+v", st)
+	}
+	r, err := rotate(t, fresh)
+	if err != nil || r.Sequence != 4 || r.Generation != 4 {
+		t.Fatalf("rotation: %+v, %v; want sequence 4", r, err)
+	}
+	syncAll(t, a)
+	sameKeys(t, 4, a, fresh)
+}
+
+// Refused sequences are read once: later looks, and a caller naming an
+// epoch that does not exist once a second, cost no KMS call for them.
+func TestFleetRefusedSequencesAreReadOnce(t *testing.T) {
+	w := newWorld(t)
+	cs := &countingSealer{Sealer: w.sealer}
+	store := newMemStore()
+	a := w.start(t, opts{store: store.view(), sealer: cs})
+	if err := a.importSecret(t, secretBytes(7)); err != nil {
+		t.Fatal(err)
+	}
+	store.mu.Lock()
+	for i := uint64(2); i < 1002; i++ {
+		store.blobs[i] = bytes.Clone(store.blobs[1])
+	}
+	store.mu.Unlock()
+	syncAll(t, a)
+	before := cs.unwraps.Load()
+	for range 5 {
+		if err := a.c.Sync(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go a.c.Run(ctx, 0)
+	for range 20 {
+		a.keys.Derive(keyring.Wallet, 200, omni) // an epoch that does not exist
+	}
+	waitFor(t, "Run to look at the store", func() bool {
+		a.store.mu.Lock()
+		defer a.store.mu.Unlock()
+		return a.store.lists > 0
+	})
+	if n := cs.unwraps.Load() - before; n != 0 {
+		t.Fatalf("%d KMS unwraps for sequences refused before", n)
+	}
+}
+
+// A parent that stores a change and then says the write failed, or that
+// the sequence was taken: the stored bytes are the enclave's own, so the
+// change is made, and a caller told so does not repeat it.
+func TestFleetAWriteThatLandedIsAChangeWhateverTheParentSays(t *testing.T) {
+	for _, lie := range []error{host.ErrExists, &host.Error{Route: "state/put", Status: 507}} {
+		_, _, rs := fleet(t, 1)
+		a := rs[0]
+		a.store.mu.Lock()
+		a.store.lieAfterPut = lie
+		a.store.mu.Unlock()
+		r, err := rotate(t, a)
+		if err != nil || r.Epoch != 2 || r.Sequence != 2 {
+			t.Fatalf("parent answering %v after storing: %+v, %v", lie, r, err)
+		}
+	}
 }

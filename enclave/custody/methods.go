@@ -122,13 +122,13 @@ func (c *Custody) Import(ctx context.Context, s *keyring.Secret) (*api.KeyringCh
 	if c.o.Store == nil || c.o.Sealer == nil {
 		return nil, api.Errorf(api.CodeStateUnavailable, "no state store or sealer configured: an import could not be sealed")
 	}
-	seqs, err := c.o.Store.List(ctx)
+	seqs, _, err := c.o.Store.List(ctx, 0)
 	if err != nil {
 		return nil, api.Errorf(api.CodeStateUnavailable, "listing the state store failed")
 	}
 	if len(seqs) > 0 {
 		return nil, api.Errorf(api.CodeKeyringNotEmpty,
-			"the state store already holds %d sealed keyrings (newest sequence %d): unseal them or copy from a peer", len(seqs), seqs[0])
+			"the state store already holds sealed keyrings (the oldest is sequence %d): unseal them or copy from a peer", seqs[0])
 	}
 	if err := c.commit(ctx, &seal.Keyring{Generation: 1, Epochs: []*keyring.Secret{s}}); err != nil {
 		return nil, err

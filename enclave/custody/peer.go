@@ -331,15 +331,15 @@ func (c *Custody) checkLineage(ctx context.Context) error {
 	if c.o.Store == nil || c.o.Sealer == nil {
 		return api.Errorf(api.CodeStateUnavailable, "no state store or sealer configured: a copy could not be sealed")
 	}
-	seqs, err := c.o.Store.List(ctx)
+	seqs, _, err := c.o.Store.List(ctx, 0)
 	if err != nil {
 		c.log.Error("listing the state store failed", "err", err)
 		return api.Errorf(api.CodeStateUnavailable, "listing the state store failed")
 	}
 	if len(seqs) > 0 {
 		return refuse(ErrSecondLineage, api.CodeKeyringNotEmpty,
-			"the state store holds %d sealed keyrings (newest sequence %d) that this enclave has not unsealed: "+
-				"a copy into its empty keyring would start a second lineage; unseal them", len(seqs), seqs[0])
+			"the state store holds sealed keyrings (the oldest is sequence %d) that this enclave has not unsealed: "+
+				"a copy into its empty keyring would start a second lineage; unseal them", seqs[0])
 	}
 	return nil
 }

@@ -25,7 +25,7 @@ import (
 const (
 	callTimeout = 10 * time.Second
 	// The parent's JSON answers, decoded strictly (strictjson.Decode).
-	maxListJSON = 32 + hostproto.MaxSequences*21
+	maxListJSON = 48 + hostproto.MaxSequences*21
 	maxRefJSON  = 64
 )
 
@@ -114,28 +114,34 @@ func (c *Client) call(ctx context.Context, route string, body []byte) ([]byte, e
 	return r.Body, nil
 }
 
-// List returns the stored sequences, newest first.
-func (c *Client) List(ctx context.Context) ([]uint64, error) {
-	b, err := c.call(ctx, hostproto.RouteStateList, nil)
+// List returns the stored sequences above after, oldest first, at most
+// hostproto.MaxSequences; more says the parent stopped before the store's
+// end, and the caller lists again after the last one.
+func (c *Client) List(ctx context.Context, after uint64) ([]uint64, bool, error) {
+	body, _ := json.Marshal(hostproto.ListRequest{After: after})
+	b, err := c.call(ctx, hostproto.RouteStateList, body)
 	if err != nil {
-		return nil, err
+		return nil, false, err
 	}
-	return ParseSequenceList(b)
+	return ParseSequenceList(b, after)
 }
 
-// ParseSequenceList checks a state/list answer: at most hostproto.MaxSequences
-// sequences, each positive, strictly newest first.
-func ParseSequenceList(b []byte) ([]uint64, error) {
+// ParseSequenceList checks a state/list answer to a call listing after
+// after: at most hostproto.MaxSequences sequences, each above after,
+// strictly ascending.
+func ParseSequenceList(b []byte, after uint64) ([]uint64, bool, error) {
 	var l hostproto.SequenceList
 	if err := strictjson.Decode(b, &l, maxListJSON); err != nil || len(l.Sequences) > hostproto.MaxSequences {
-		return nil, fmt.Errorf("%w: malformed sequence list", ErrUnavailable)
+		return nil, false, fmt.Errorf("%w: malformed sequence list", ErrUnavailable)
 	}
-	for i, seq := range l.Sequences {
-		if seq == 0 || (i > 0 && seq >= l.Sequences[i-1]) {
-			return nil, fmt.Errorf("%w: sequence list not positive and newest first", ErrUnavailable)
+	prev := after
+	for _, seq := range l.Sequences {
+		if seq <= prev {
+			return nil, false, fmt.Errorf("%w: sequence list not above %d and ascending", ErrUnavailable, after)
 		}
+		prev = seq
 	}
-	return l.Sequences, nil
+	return l.Sequences, l.More, nil
 }
 
 // Get reads one sequence.

@@ -16,22 +16,40 @@ import (
 )
 
 func TestParseSequenceList(t *testing.T) {
-	for in, want := range map[string][]uint64{
-		`{"sequences":[]}`:      {},
-		`{"sequences":[3,2,1]}`: {3, 2, 1},
-		`{"sequences":[9]}`:     {9},
+	for _, tc := range []struct {
+		in    string
+		after uint64
+		want  []uint64
+		more  bool
+	}{
+		{`{"sequences":[]}`, 0, []uint64{}, false},
+		{`{"sequences":[1,2,3]}`, 0, []uint64{1, 2, 3}, false},
+		{`{"sequences":[9],"more":true}`, 8, []uint64{9}, true},
+		{`{"sequences":[5,7],"more":false}`, 4, []uint64{5, 7}, false},
 	} {
-		got, err := host.ParseSequenceList([]byte(in))
-		if err != nil || !slices.Equal(got, want) {
-			t.Errorf("%s: %v, %v", in, got, err)
+		got, more, err := host.ParseSequenceList([]byte(tc.in), tc.after)
+		if err != nil || !slices.Equal(got, tc.want) || more != tc.more {
+			t.Errorf("%s after %d: %v %v, %v", tc.in, tc.after, got, more, err)
 		}
 	}
-	for _, bad := range []string{
-		`{"sequences":[1,2]}`, `{"sequences":[2,2]}`, `{"sequences":[0]}`, `{"sequences":[-1]}`,
-		`{"sequences":"x"}`, `[]`, ``, `{"sequences":[` + strings.Repeat("1,", hostproto.MaxSequences) + `1]}`,
+	for _, tc := range []struct {
+		name, in string
+		after    uint64
+	}{
+		{"bad_descending", `{"sequences":[2,1]}`, 0},
+		{"bad_repeated", `{"sequences":[2,2]}`, 0},
+		{"bad_zero", `{"sequences":[0]}`, 0},
+		{"bad_negative", `{"sequences":[-1]}`, 0},
+		{"bad_not_above_after", `{"sequences":[3,4]}`, 3},
+		{"bad_below_after", `{"sequences":[1]}`, 5},
+		{"bad_type", `{"sequences":"x"}`, 0},
+		{"bad_more_type", `{"sequences":[],"more":1}`, 0},
+		{"bad_array", `[]`, 0},
+		{"bad_empty", ``, 0},
+		{"bad_too_many", `{"sequences":[` + strings.Repeat("1,", hostproto.MaxSequences) + `1]}`, 0},
 	} {
-		if _, err := host.ParseSequenceList([]byte(bad)); !errors.Is(err, host.ErrUnavailable) {
-			t.Errorf("%.40s: %v", bad, err)
+		if _, _, err := host.ParseSequenceList([]byte(tc.in), tc.after); !errors.Is(err, host.ErrUnavailable) {
+			t.Errorf("%s: %.40s: %v", tc.name, tc.in, err)
 		}
 	}
 }
@@ -50,16 +68,16 @@ func TestParseCredentialsNeverQuotesTheAnswer(t *testing.T) {
 // FuzzParseReplies feeds the parsers of the parent's answers anything a
 // hostile parent could send: each returns a value or ErrUnavailable.
 func FuzzParseReplies(f *testing.F) {
-	f.Add([]byte(`{"sequences":[3,2,1]}`))
+	f.Add([]byte(`{"sequences":[1,2,3],"more":true}`))
 	f.Add([]byte(`{"seq":4}`))
 	f.Add([]byte(`{"access_key_id":"A","secret_access_key":"S","session_token":"T","expiration":"2030-01-01T00:00:00Z"}`))
 	f.Fuzz(func(t *testing.T, b []byte) {
-		if l, err := host.ParseSequenceList(b); err != nil && !errors.Is(err, host.ErrUnavailable) {
+		if l, _, err := host.ParseSequenceList(b, 2); err != nil && !errors.Is(err, host.ErrUnavailable) {
 			t.Fatal(err)
 		} else if err == nil {
 			for i, s := range l {
-				if s == 0 || (i > 0 && s >= l[i-1]) {
-					t.Fatalf("accepted %v", l)
+				if s <= 2 || (i > 0 && s <= l[i-1]) {
+					t.Fatalf("accepted %v after 2", l)
 				}
 			}
 		}
@@ -104,7 +122,7 @@ func TestErrorsNeverQuoteTheParentsReply(t *testing.T) {
 			route string
 			call  func() error
 		}{
-			{hostproto.RouteStateList, func() error { _, err := c.List(context.Background()); return err }},
+			{hostproto.RouteStateList, func() error { _, _, err := c.List(context.Background(), 0); return err }},
 			{hostproto.RouteStateGet, func() error { _, err := c.Get(context.Background(), 1); return err }},
 			{hostproto.RouteStatePut, func() error { return c.Put(context.Background(), 1, []byte("x")) }},
 			{hostproto.RouteCredentials, func() error { _, err := c.Credentials(context.Background()); return err }},
@@ -134,7 +152,7 @@ func TestErrorsWithoutAnAnswerNameTheRoute(t *testing.T) {
 	defer c.Close()
 	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
 	defer cancel()
-	_, err := c.List(ctx)
+	_, _, err := c.List(ctx, 0)
 	var he *host.Error
 	if !errors.As(err, &he) || he.Status != 0 || !errors.Is(err, context.DeadlineExceeded) ||
 		err.Error() != "host: parent unavailable: state/list: no answer in time" {
@@ -166,7 +184,7 @@ func TestParentAnswersAreDecodedStrictly(t *testing.T) {
 	}
 }
 
-func listErr(b []byte) error { _, err := host.ParseSequenceList(b); return err }
+func listErr(b []byte) error { _, _, err := host.ParseSequenceList(b, 0); return err }
 func refErr(b []byte) error  { _, err := host.ParseSequenceRef(b); return err }
 func credErr(b []byte) error {
 	if _, err := hostproto.ParseCredentials(b); err != nil {

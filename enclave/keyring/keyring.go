@@ -93,8 +93,19 @@ func (k *Keyring) Current() uint32 {
 	return uint32(len(k.epochs))
 }
 
-// secret returns epoch e's secret; e = 0 means the current epoch.
+// secret returns epoch e's secret; e = 0 means the current epoch. An epoch
+// not held is told to the miss hook after the lock is released.
 func (k *Keyring) secret(e uint32) (*Secret, uint32, error) {
+	s, e, err := k.lookup(e)
+	if errors.Is(err, ErrUnknownEpoch) {
+		if f := k.onMiss.Load(); f != nil {
+			(*f)(e)
+		}
+	}
+	return s, e, err
+}
+
+func (k *Keyring) lookup(e uint32) (*Secret, uint32, error) {
 	k.mu.RLock()
 	defer k.mu.RUnlock()
 	if len(k.epochs) == 0 {
@@ -104,10 +115,7 @@ func (k *Keyring) secret(e uint32) (*Secret, uint32, error) {
 		e = uint32(len(k.epochs))
 	}
 	if e > uint32(len(k.epochs)) {
-		if f := k.onMiss.Load(); f != nil {
-			defer (*f)(e)
-		}
-		return nil, 0, fmt.Errorf("%w: %d (the keyring holds 1..%d)", ErrUnknownEpoch, e, len(k.epochs))
+		return nil, e, fmt.Errorf("%w: %d (the keyring holds 1..%d)", ErrUnknownEpoch, e, len(k.epochs))
 	}
 	return k.epochs[e-1], e, nil
 }

@@ -191,11 +191,28 @@ func (p *Proxy) attestation(w http.ResponseWriter, r *http.Request) {
 // balancer's health check, which presents no client certificate, on a
 // listener of its own (the parent's --health-listen). Readiness is not a
 // secret, and the parent's word about it is not trusted by any caller.
+//
+// It answers at most healthInFlight checks at once (a balancer sends a
+// few a second) and refuses the rest 503, so the port cannot queue calls
+// to the enclave.
 func (p *Proxy) Readyz() http.Handler {
+	slots := make(chan struct{}, healthInFlight)
 	mux := http.NewServeMux()
-	mux.HandleFunc("GET "+api.PathReady, p.readyz)
+	mux.HandleFunc("GET "+api.PathReady, func(w http.ResponseWriter, r *http.Request) {
+		select {
+		case slots <- struct{}{}:
+			defer func() { <-slots }()
+			p.readyz(w, r)
+		default:
+			w.Header().Set("Retry-After", "1")
+			writeError(w, api.CodeOverloaded, "health checks at their limit")
+		}
+	})
 	return mux
 }
+
+// healthInFlight bounds the health listener's checks in progress.
+const healthInFlight = 8
 
 func (p *Proxy) readyz(w http.ResponseWriter, r *http.Request) {
 	ctx, cancel := context.WithTimeout(r.Context(), min(p.opts.Timeout, 2*time.Second))

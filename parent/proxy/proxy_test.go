@@ -280,3 +280,53 @@ func TestRequestIDsAreDistinct(t *testing.T) {
 		seen[id] = true
 	}
 }
+
+// The health listener serves /readyz alone, and at most a few checks at
+// once: past them it answers 503 without calling the enclave.
+func TestHealthListenerServesReadinessAloneAndBounded(t *testing.T) {
+	e := &fakeEnclave{block: make(chan struct{})}
+	p := proxy.New(proxy.Options{Enclave: e, MaxBody: 1024, Timeout: 5 * time.Second, MaxConcurrent: 64})
+	srv := httptest.NewServer(p.Readyz())
+	defer srv.Close()
+	for _, path := range []string{"/v1/attestation?nonce=00", "/metrics", "/"} {
+		r, err := http.Get(srv.URL + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		r.Body.Close()
+		if r.StatusCode != 404 {
+			t.Fatalf("%s: %d, want 404", path, r.StatusCode)
+		}
+	}
+	const held = 8
+	done := make(chan int, held+1)
+	get := func() {
+		r, err := http.Get(srv.URL + "/readyz")
+		if err != nil {
+			done <- 0
+			return
+		}
+		r.Body.Close()
+		done <- r.StatusCode
+	}
+	for range held {
+		go get()
+	}
+	waitCalls(t, e, held)
+	get() // the ninth, while eight are held in the enclave
+	if code := <-done; code != 503 {
+		t.Fatalf("a check past the bound: %d, want 503", code)
+	}
+	e.mu.Lock()
+	calls := len(e.calls)
+	e.mu.Unlock()
+	if calls != held {
+		t.Fatalf("%d calls reached the enclave, want %d", calls, held)
+	}
+	close(e.block)
+	for range held {
+		if code := <-done; code != 200 {
+			t.Fatalf("a held check: %d", code)
+		}
+	}
+}
