@@ -111,7 +111,7 @@ RACE_GO = cc=$$(./.ci/ensure-cc) && CC=$$cc CGO_ENABLED=1 $(GO)
 # replicas under load, hostile traffic, replays, key changes); under -race
 # the harness builds the enclave and the parent with the detector too and
 # fails a test whose processes report a race.
-E2E_RACE := TestKeysSurviveKillUnderLoad TestParentRestartUnderLoad TestClientRidesThroughRestartAndReplicaChange \
+E2E_RACE := TestFleetConcurrentRotationsLeaveOneEpoch TestFleetReplicaKilledUnderLoadFailsNoCall TestKeysSurviveKillUnderLoad TestParentRestartUnderLoad TestClientRidesThroughRestartAndReplicaChange \
 	TestEnclaveRestartIsSurvivedWithReattestation TestOneRotateCallChangesOneReplica TestReplayToAnotherReplicaIsRefused \
 	TestOneCallerCannotFillTheReplayCacheForAll TestClientDetectsTamperedResponses TestHostileTrafficAtTheParent \
 	TestKeysPeerCopy TestSigningSurfaceThroughTheStack TestKeysUnsealThroughLocalKMS \
