@@ -4,6 +4,7 @@
 package hostsvc
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -13,6 +14,7 @@ import (
 	"github.com/nitro-signer/nitro-signer/api"
 	"github.com/nitro-signer/nitro-signer/internal/channel"
 	"github.com/nitro-signer/nitro-signer/internal/hostproto"
+	"github.com/nitro-signer/nitro-signer/internal/strictjson"
 	"github.com/nitro-signer/nitro-signer/parent/state"
 )
 
@@ -33,6 +35,42 @@ type Service struct {
 
 var _ channel.Handler = (*Service)(nil)
 
+// maxListRequest bounds a state/list body: {"after": n} with n in at
+// most 20 digits, and room for white space.
+const maxListRequest = 256
+
+// decodeList reads a state/list body strictly (hostproto.ListRequest, no
+// other member, no duplicate); an empty body lists after 0.
+func decodeList(body []byte) (uint64, error) {
+	if len(body) == 0 {
+		return 0, nil
+	}
+	var req hostproto.ListRequest
+	if err := strictjson.Decode(body, &req, maxListRequest); err != nil {
+		return 0, fmt.Errorf("state/list needs {\"after\": N}: %w", err)
+	}
+	if b := bytes.TrimLeft(body, " \t\r\n"); len(b) == 0 || b[0] != '{' {
+		// null decodes into a struct as nothing at all.
+		return 0, errors.New("state/list needs {\"after\": N}: not an object")
+	}
+	return req.After, nil
+}
+
+// checkListed holds a store's answer to its contract: at most
+// MaxSequences, ascending, above after.
+func checkListed(seqs []uint64, after uint64) error {
+	if len(seqs) > hostproto.MaxSequences {
+		return fmt.Errorf("the store listed %d sequences, over %d", len(seqs), hostproto.MaxSequences)
+	}
+	for _, seq := range seqs {
+		if seq <= after {
+			return fmt.Errorf("the store listed %d after %d", seq, after)
+		}
+		after = seq
+	}
+	return nil
+}
+
 func reply(status int, v any) channel.Reply {
 	b, _ := json.Marshal(v)
 	return channel.Reply{Status: status, Body: b}
@@ -49,15 +87,19 @@ func fail(status int, code api.Code, msg string) channel.Reply {
 func (s *Service) Handle(ctx context.Context, call *channel.Call) channel.Reply {
 	switch call.Route {
 	case hostproto.RouteStateList:
-		seqs, err := s.Store.List(ctx, hostproto.MaxSequences)
+		after, err := decodeList(call.Body)
 		if err != nil {
-			s.Logger.Error("state list failed", "store", s.Store.String(), "err", err)
+			return fail(400, api.CodeBadRequest, err.Error())
+		}
+		seqs, more, err := s.Store.List(ctx, after, hostproto.MaxSequences)
+		if err == nil {
+			err = checkListed(seqs, after)
+		}
+		if err != nil {
+			s.Logger.Error("state list failed", "store", s.Store.String(), "after", after, "err", err)
 			return fail(500, api.CodeInternal, "state store unreadable")
 		}
-		if len(seqs) > hostproto.MaxSequences {
-			seqs = seqs[:hostproto.MaxSequences]
-		}
-		return reply(200, hostproto.SequenceList{Sequences: append([]uint64{}, seqs...)})
+		return reply(200, hostproto.SequenceList{Sequences: append([]uint64{}, seqs...), More: more})
 	case hostproto.RouteStateGet:
 		var ref hostproto.SequenceRef
 		if err := json.Unmarshal(call.Body, &ref); err != nil || ref.Seq == 0 {

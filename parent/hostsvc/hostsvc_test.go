@@ -3,8 +3,10 @@ package hostsvc_test
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -40,7 +42,7 @@ func TestStateRoutes(t *testing.T) {
 		!strings.Contains(string(r.Body), `"state_conflict"`) {
 		t.Fatalf("put of a taken sequence: %d %s", r.Status, r.Body)
 	}
-	if r := call(s, hostproto.RouteStateList, nil); r.Status != 200 || string(r.Body) != `{"sequences":[1]}` {
+	if r := call(s, hostproto.RouteStateList, nil); r.Status != 200 || string(r.Body) != `{"sequences":[1],"more":false}` {
 		t.Fatalf("list: %d %s", r.Status, r.Body)
 	}
 	if r := call(s, hostproto.RouteStateGet, []byte(`{"seq":1}`)); r.Status != 200 || string(r.Body) != "sealed" {
@@ -64,6 +66,171 @@ func TestStateRoutes(t *testing.T) {
 			t.Errorf("%s: status %d (%s), want %d", name, r.Status, r.Body, tc.status)
 		}
 	}
+}
+
+// state/list takes {"after": n} strictly and answers the sequences above
+// n, ascending, at most MaxSequences, and whether more remain.
+func TestStateList(t *testing.T) {
+	s := service(t)
+	for _, seq := range []uint64{1, 2, 3, 10, 1 << 40, math.MaxUint64} {
+		if r := call(s, hostproto.RouteStatePut, hostproto.EncodePut(seq, []byte("sealed"))); r.Status != 200 {
+			t.Fatalf("put %d: %d %s", seq, r.Status, r.Body)
+		}
+	}
+	for _, c := range []struct{ name, body, want string }{
+		{"empty_body", ``, `{"sequences":[1,2,3,10,1099511627776,18446744073709551615],"more":false}`},
+		{"after_0", `{"after":0}`, `{"sequences":[1,2,3,10,1099511627776,18446744073709551615],"more":false}`},
+		{"no_member", `{}`, `{"sequences":[1,2,3,10,1099511627776,18446744073709551615],"more":false}`},
+		{"after_2", `{"after":2}`, `{"sequences":[3,10,1099511627776,18446744073709551615],"more":false}`},
+		{"after_between", ` { "after" : 4 } `, `{"sequences":[10,1099511627776,18446744073709551615],"more":false}`},
+		{"after_the_newest", `{"after":18446744073709551615}`, `{"sequences":[],"more":false}`},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			if r := call(s, hostproto.RouteStateList, []byte(c.body)); r.Status != 200 || string(r.Body) != c.want {
+				t.Fatalf("list %q: %d %s, want %s", c.body, r.Status, r.Body, c.want)
+			}
+		})
+	}
+	for _, c := range []struct{ name, body string }{
+		{"bad_negative", `{"after":-1}`},
+		{"bad_fraction", `{"after":1.5}`},
+		{"bad_exponent", `{"after":1e3}`},
+		{"bad_string", `{"after":"1"}`},
+		{"bad_over_uint64", `{"after":18446744073709551616}`},
+		{"bad_case", `{"After":1}`},
+		{"bad_duplicate", `{"after":1,"after":2}`},
+		{"bad_unknown_member", `{"after":1,"more":true}`},
+		{"bad_trailing", `{"after":1}x`},
+		{"bad_two_values", `{"after":1}{"after":2}`},
+		{"bad_array", `[1]`},
+		{"bad_null", `null`},
+		{"bad_null_spaced", " \n null"},
+		{"bad_white_space_only", " "},
+		{"bad_number", `1`},
+		{"bad_truncated", `{"after":1`},
+		{"bad_oversized", `{"after":1}` + strings.Repeat(" ", 300)},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			if r := call(s, hostproto.RouteStateList, []byte(c.body)); r.Status != 400 || !strings.Contains(string(r.Body), `"bad_request"`) {
+				t.Fatalf("list %q: %d %s, want 400", c.body, r.Status, r.Body)
+			}
+		})
+	}
+}
+
+// More than MaxSequences above after: the first MaxSequences, and more.
+func TestStateListBound(t *testing.T) {
+	s := service(t)
+	for seq := uint64(1); seq <= hostproto.MaxSequences+2; seq++ {
+		if r := call(s, hostproto.RouteStatePut, hostproto.EncodePut(seq, []byte("sealed"))); r.Status != 200 {
+			t.Fatalf("put %d: %d %s", seq, r.Status, r.Body)
+		}
+	}
+	var got hostproto.SequenceList
+	r := call(s, hostproto.RouteStateList, []byte(`{"after":0}`))
+	if r.Status != 200 || json.Unmarshal(r.Body, &got) != nil || len(got.Sequences) != hostproto.MaxSequences ||
+		got.Sequences[0] != 1 || got.Sequences[len(got.Sequences)-1] != hostproto.MaxSequences || !got.More {
+		t.Fatalf("list: %d, %d sequences, more %v", r.Status, len(got.Sequences), got.More)
+	}
+	r = call(s, hostproto.RouteStateList, fmt.Appendf(nil, `{"after":%d}`, hostproto.MaxSequences))
+	if r.Status != 200 || string(r.Body) != fmt.Sprintf(`{"sequences":[%d,%d],"more":false}`, hostproto.MaxSequences+1, hostproto.MaxSequences+2) {
+		t.Fatalf("list after %d: %d %s", hostproto.MaxSequences, r.Status, r.Body)
+	}
+}
+
+// cannedStore answers List as told.
+type cannedStore struct {
+	state.Store
+	seqs []uint64
+	more bool
+	err  error
+	// after is the last List's after.
+	after uint64
+}
+
+func (c *cannedStore) List(_ context.Context, after uint64, _ int) ([]uint64, bool, error) {
+	c.after = after
+	return c.seqs, c.more, c.err
+}
+
+func (c *cannedStore) String() string { return "canned" }
+
+// A store that fails, or breaks its contract, is a 500 and never passes
+// its answer on.
+func TestStateListStoreFaults(t *testing.T) {
+	over := make([]uint64, hostproto.MaxSequences+1)
+	for i := range over {
+		over[i] = uint64(i + 6)
+	}
+	for _, c := range []struct {
+		name  string
+		store *cannedStore
+	}{
+		{"bad_store_error", &cannedStore{err: errors.New("state: list s3://b/p/: 16 pages of keys above sequence 5 and not one sequence (foreign keys fill the listing)")}},
+		{"bad_descending", &cannedStore{seqs: []uint64{9, 7}}},
+		{"bad_repeated", &cannedStore{seqs: []uint64{7, 7}}},
+		{"bad_at_after", &cannedStore{seqs: []uint64{5, 6}}},
+		{"bad_below_after", &cannedStore{seqs: []uint64{1}}},
+		{"bad_over_the_bound", &cannedStore{seqs: over, more: true}},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			s := &hostsvc.Service{Store: c.store, Logger: slog.New(slog.DiscardHandler)}
+			r := call(s, hostproto.RouteStateList, []byte(`{"after":5}`))
+			if r.Status != 500 || strings.Contains(string(r.Body), "sequences") || strings.Contains(string(r.Body), "foreign") {
+				t.Fatalf("%d %s, want a bare 500", r.Status, r.Body)
+			}
+			if c.store.after != 5 {
+				t.Fatalf("the store listed after %d", c.store.after)
+			}
+		})
+	}
+	s := &hostsvc.Service{Store: &cannedStore{seqs: []uint64{6, 9}, more: true}, Logger: slog.New(slog.DiscardHandler)}
+	if r := call(s, hostproto.RouteStateList, []byte(`{"after":5}`)); r.Status != 200 || string(r.Body) != `{"sequences":[6,9],"more":true}` {
+		t.Fatalf("%d %s", r.Status, r.Body)
+	}
+	s.Store = &cannedStore{}
+	if r := call(s, hostproto.RouteStateList, []byte(`{"after":5}`)); r.Status != 200 || string(r.Body) != `{"sequences":[],"more":false}` {
+		t.Fatalf("an empty listing: %d %s", r.Status, r.Body)
+	}
+}
+
+// Any state/list body: a 400, or a 200 whose sequences ascend above the
+// body's after; never a panic.
+func FuzzStateList(f *testing.F) {
+	for _, b := range []string{``, `{"after":0}`, `{"after":3}`, `{"after":-1}`, `{"after":1,"after":2}`, `null`, `{"After":1}`, `{"after":1e1}`} {
+		f.Add([]byte(b))
+	}
+	st, err := state.Open(f.TempDir())
+	if err != nil {
+		f.Fatal(err)
+	}
+	for _, seq := range []uint64{1, 2, 3, 10, math.MaxUint64} {
+		if err := st.Put(context.Background(), seq, []byte("sealed")); err != nil {
+			f.Fatal(err)
+		}
+	}
+	s := &hostsvc.Service{Store: st, Logger: slog.New(slog.DiscardHandler)}
+	f.Fuzz(func(t *testing.T, body []byte) {
+		r := call(s, hostproto.RouteStateList, body)
+		if r.Status == 400 {
+			return
+		}
+		var req hostproto.ListRequest
+		if len(body) > 0 {
+			if err := json.Unmarshal(body, &req); err != nil {
+				t.Fatalf("%q accepted, yet encoding/json refuses it: %v", body, err)
+			}
+		}
+		var got hostproto.SequenceList
+		if r.Status != 200 || json.Unmarshal(r.Body, &got) != nil || got.More {
+			t.Fatalf("%q: %d %s", body, r.Status, r.Body)
+		}
+		for i, seq := range got.Sequences {
+			if seq <= req.After || (i > 0 && seq <= got.Sequences[i-1]) {
+				t.Fatalf("%q: %s is not ascending above %d", body, r.Body, req.After)
+			}
+		}
+	})
 }
 
 func TestIMDSv2Credentials(t *testing.T) {

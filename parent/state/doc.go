@@ -23,18 +23,26 @@
 //
 // --state s3://BUCKET/PREFIX: one object per sequence, at
 //
-//	PREFIX/keyring-<MaxUint64-seq>-<seq>.sealed
+//	PREFIX/keyring-<seq>.sealed
 //
-// both numbers in 20 decimal digits, so that S3's ascending listing of a
-// general purpose bucket is newest first and a bounded listing (MaxKeys)
-// returns the newest: sequence 3 is
-// PREFIX/keyring-18446744073709551612-00000000000000000003.sealed. The
-// second number is for people reading the bucket; both must agree, or the
-// key is foreign. Keys that are not exactly of this form (a directory's
-// names copied into the bucket, sequence 0, other suffixes, deeper paths)
-// are ignored. A listing whose keys come out of order (a directory bucket,
-// which does not sort) is refused rather than trusted. List pages up to
-// its bound, and at most 16 pages.
+// seq in 20 decimal digits, the directory's names: sequence 3 is
+// PREFIX/keyring-00000000000000000003.sealed, and S3's ascending listing
+// of a general purpose bucket is ascending by sequence. Keys that are not
+// exactly of this form (other widths, sequence 0, other suffixes, deeper
+// paths) are ignored. A listing whose keys come out of order (a directory
+// bucket, which does not sort) is refused rather than trusted.
+//
+// # Listing
+//
+// List returns the sequences above a given one, oldest first, a bounded
+// number at a time, and says whether more remain: the enclave lists from
+// the newest sequence it has examined. (Listed newest first, a bounded
+// listing would show only the top of the store, and whoever can write the
+// bucket could pile objects at high sequences to hide the lineage below
+// them.) S3 lists from the key of that sequence (StartAfter), paging with
+// continuation tokens up to 16 pages of 1000 keys; a listing that reaches
+// that bound having found sequences returns them and says more remain,
+// one that found none is an error rather than an empty store.
 //
 // Put sends If-None-Match: *, so S3 writes the object only if the key is
 // free. S3 answers 412 Precondition Failed when the key is taken: the

@@ -6,13 +6,11 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"math"
 	"math/rand/v2"
 	"net/http"
 	"net/url"
 	"regexp"
 	"slices"
-	"strconv"
 	"strings"
 	"time"
 
@@ -35,14 +33,19 @@ type S3API interface {
 var _ S3API = (*s3.Client)(nil)
 
 // S3 is a prefix of an S3 bucket (a general purpose bucket, which lists
-// keys in ascending order): one object per sequence, named so that the
-// listing's ascending order is newest first (see the package comment).
+// keys in ascending order): one object per sequence, named as the
+// directory store names its files, so that the listing's ascending order
+// is ascending by sequence (see the package comment).
 type S3 struct {
 	api     S3API
 	bucket  string
 	prefix  string // "" or ending in "/"
 	owner   string
 	timeout time.Duration
+	// pageKeys and pages bound one List: pages of at most pageKeys keys
+	// (maxListPage, maxListPages; tests make them small).
+	pageKeys int32
+	pages    int
 }
 
 var _ Store = (*S3)(nil)
@@ -154,7 +157,8 @@ func NewS3(api S3API, bucket, prefix string, o S3Options) (*S3, error) {
 	} else if prefix = p; prefix != "" {
 		prefix += "/"
 	}
-	s := &S3{api: api, bucket: bucket, prefix: prefix, owner: o.ExpectedBucketOwner, timeout: o.Timeout}
+	s := &S3{api: api, bucket: bucket, prefix: prefix, owner: o.ExpectedBucketOwner, timeout: o.Timeout,
+		pageKeys: maxListPage, pages: maxListPages}
 	if s.timeout <= 0 {
 		s.timeout = DefaultS3Timeout
 	}
@@ -164,30 +168,10 @@ func NewS3(api S3API, bucket, prefix string, o S3Options) (*S3, error) {
 // String is the store's s3:// URL.
 func (s *S3) String() string { return "s3://" + s.bucket + "/" + s.prefix }
 
-// Key is the object key of a sequence: PREFIX/keyring-<MaxUint64-seq>-<seq>.sealed,
-// both numbers in 20 digits.
-func (s *S3) Key(seq uint64) string { return s.prefix + objectName(seq) }
-
-func objectName(seq uint64) string {
-	return fmt.Sprintf("%s%020d-%020d%s", filePrefix, math.MaxUint64-seq, seq, fileSuffix)
-}
-
-// objectSeq is the sequence an object name names, or 0 for a foreign one.
-func objectSeq(name string) uint64 {
-	body, ok := strings.CutPrefix(name, filePrefix)
-	if !ok {
-		return 0
-	}
-	body, ok = strings.CutSuffix(body, fileSuffix)
-	if !ok || len(body) != 41 || body[20] != '-' {
-		return 0
-	}
-	seq, err := strconv.ParseUint(body[21:], 10, 64)
-	if err != nil || seq == 0 || objectName(seq) != name {
-		return 0
-	}
-	return seq
-}
+// Key is the object key of a sequence: PREFIX/keyring-<seq>.sealed, the
+// sequence in 20 decimal digits (Name), so that S3's ascending listing is
+// ascending by sequence.
+func (s *S3) Key(seq uint64) string { return s.prefix + Name(seq) }
 
 func (s *S3) ownerPtr() *string {
 	if s.owner == "" {
@@ -196,63 +180,78 @@ func (s *S3) ownerPtr() *string {
 	return aws.String(s.owner)
 }
 
-// List returns at most max stored sequences, newest first: the first keys
-// of the ascending listing, paged up to max (and at most maxListPages
-// pages), foreign keys ignored.
-func (s *S3) List(ctx context.Context, max int) ([]uint64, error) {
+// List returns the stored sequences above after, ascending, at most max:
+// S3's ascending listing of PREFIX/keyring- from the key of after on,
+// paged with continuation tokens up to maxListPages pages of maxListPage
+// keys, keys that are
+// not exactly a sequence's ignored. more is true when max was reached
+// with keys possibly remaining, or when the page bound was hit; hitting it
+// with no sequence found is an error (foreign keys fill the listing). A
+// listing whose keys come out of order (a directory bucket, which does
+// not sort) is refused: the order is what the answer rests on.
+func (s *S3) List(ctx context.Context, after uint64, max int) ([]uint64, bool, error) {
+	if max < 1 {
+		return nil, false, fmt.Errorf("state: list of at most %d sequences", max)
+	}
+	start := s.Key(after) // after 0: no sequence is 0, and every one sorts after it
 	var out []uint64
 	var token *string
-	last := ""
-	for page := 0; page < maxListPages && len(out) < max; page++ {
-		n := min(max-len(out), maxListPage)
-		resp, err := s.listPage(ctx, token, n)
+	last, prev := start, after
+	for page := 0; ; page++ {
+		if page == s.pages {
+			if len(out) == 0 {
+				return nil, false, fmt.Errorf("state: list %s: %d pages of keys above sequence %d and not one sequence (foreign keys fill the listing)", s, s.pages, after)
+			}
+			return out, true, nil
+		}
+		resp, err := s.listPage(ctx, start, token)
 		if err != nil {
-			return nil, fmt.Errorf("state: list %s: %w", s, err)
+			return nil, false, fmt.Errorf("state: list %s: %w", s, err)
 		}
 		for _, o := range resp.Contents {
 			key := aws.ToString(o.Key)
-			// Newest first rests on the ascending order: a listing out of
-			// order (a directory bucket) is refused, not trusted.
 			if key <= last {
-				return nil, fmt.Errorf("state: list %s: keys out of order (is this a directory bucket?)", s)
+				return nil, false, fmt.Errorf("state: list %s: keys out of order (is this a directory bucket?)", s)
 			}
 			last = key
+			if len(out) == max {
+				return out, true, nil
+			}
 			name, ok := strings.CutPrefix(key, s.prefix)
 			if !ok {
 				continue
 			}
-			if seq := objectSeq(name); seq != 0 && len(out) < max {
-				out = append(out, seq)
+			seq := nameSeq(name)
+			if seq == 0 {
+				continue
 			}
+			if seq <= prev {
+				// Unreachable while keys ascend past the key of after.
+				return nil, false, fmt.Errorf("state: list %s: sequence %d after %d", s, seq, prev)
+			}
+			out, prev = append(out, seq), seq
 		}
-		if !aws.ToBool(resp.IsTruncated) || resp.NextContinuationToken == nil {
-			break
+		if !aws.ToBool(resp.IsTruncated) {
+			return out, false, nil
+		}
+		if len(out) == max {
+			return out, true, nil
+		}
+		if resp.NextContinuationToken == nil || *resp.NextContinuationToken == "" {
+			return nil, false, fmt.Errorf("state: list %s: a truncated listing without a continuation token", s)
 		}
 		token = resp.NextContinuationToken
 	}
-	if !slices.IsSortedFunc(out, func(a, b uint64) int { return -cmpUint(a, b) }) {
-		return nil, fmt.Errorf("state: list %s: sequences out of order", s)
-	}
-	return out, nil
 }
 
-func cmpUint(a, b uint64) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
-	}
-	return 0
-}
-
-func (s *S3) listPage(ctx context.Context, token *string, n int) (*s3.ListObjectsV2Output, error) {
+func (s *S3) listPage(ctx context.Context, startAfter string, token *string) (*s3.ListObjectsV2Output, error) {
 	ctx, cancel := context.WithTimeout(ctx, s.timeout)
 	defer cancel()
 	return s.api.ListObjectsV2(ctx, &s3.ListObjectsV2Input{
 		Bucket:              aws.String(s.bucket),
 		Prefix:              aws.String(s.prefix + filePrefix),
-		MaxKeys:             aws.Int32(int32(n)),
+		StartAfter:          aws.String(startAfter),
+		MaxKeys:             aws.Int32(s.pageKeys),
 		ContinuationToken:   token,
 		ExpectedBucketOwner: s.ownerPtr(),
 	})

@@ -9,6 +9,7 @@ import (
 	"math"
 	"net"
 	"net/http"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -196,7 +197,7 @@ func TestS3SendsExpectedBucketOwner(t *testing.T) {
 		s := openFaulty(t, srv, f, S3Options{ExpectedBucketOwner: owner})
 		s.Put(ctx, 1, []byte("x"))
 		s.Get(ctx, 1)
-		s.List(ctx, 10)
+		s.List(ctx, 0, 10)
 		if len(f.headers) < 3 {
 			t.Fatalf("%d requests recorded", len(f.headers))
 		}
@@ -222,7 +223,7 @@ func TestS3CallsTimeOut(t *testing.T) {
 	for name, call := range map[string]func() error{
 		"put":  func() error { return s.Put(ctx, 1, []byte("x")) },
 		"get":  func() error { _, err := s.Get(ctx, 1); return err },
-		"list": func() error { _, err := s.List(ctx, 1); return err },
+		"list": func() error { _, _, err := s.List(ctx, 0, 1); return err },
 	} {
 		if err := call(); !errors.Is(err, context.DeadlineExceeded) {
 			t.Errorf("%s against a hanging server: %v, want a deadline", name, err)
@@ -250,7 +251,7 @@ func TestS3BadCredentialsFailWithoutSecret(t *testing.T) {
 	errs := []error{s.Put(ctx, 1, []byte("x"))}
 	_, err = s.Get(ctx, 1)
 	errs = append(errs, err)
-	_, err = s.List(ctx, 1)
+	_, _, err = s.List(ctx, 0, 1)
 	errs = append(errs, err)
 	for i, err := range errs {
 		if err == nil || errors.Is(err, ErrExists) || errors.Is(err, ErrNotFound) {
@@ -280,23 +281,30 @@ func TestS3PrefixesAreApart(t *testing.T) {
 	if err := b.Put(ctx, 1, []byte("b")); err != nil {
 		t.Fatalf("the same sequence under another prefix: %v", err)
 	}
-	if seqs, _ := b.List(ctx, 10); len(seqs) != 1 {
-		t.Fatalf("b lists %v", seqs)
+	if seqs, _, err := b.List(ctx, 0, 10); err != nil || len(seqs) != 1 {
+		t.Fatalf("b lists %v, %v", seqs, err)
 	}
 }
 
-// listing answers canned pages.
+// listing answers canned pages, and records the requests.
 type listing struct {
 	S3API
 	pages [][]string
 	calls int
+	ins   []*s3.ListObjectsV2Input
+	// truncatedNoToken answers the first page truncated, with no token.
+	truncatedNoToken bool
 }
 
 func (l *listing) ListObjectsV2(_ context.Context, in *s3.ListObjectsV2Input, _ ...func(*s3.Options)) (*s3.ListObjectsV2Output, error) {
+	l.ins = append(l.ins, in)
+	if l.calls == len(l.pages) {
+		return nil, errors.New("listed past the last page")
+	}
 	page := l.pages[l.calls]
 	l.calls++
 	out := &s3.ListObjectsV2Output{IsTruncated: aws.Bool(l.calls < len(l.pages))}
-	if l.calls < len(l.pages) {
+	if l.calls < len(l.pages) && !l.truncatedNoToken {
 		out.NextContinuationToken = aws.String(fmt.Sprint(l.calls))
 	}
 	for _, k := range page {
@@ -308,35 +316,146 @@ func (l *listing) ListObjectsV2(_ context.Context, in *s3.ListObjectsV2Input, _ 
 func TestS3ListRefusesDisorderAndBoundsPages(t *testing.T) {
 	ctx := context.Background()
 	t.Run("bad_out_of_order", func(t *testing.T) {
-		// A directory bucket lists in no order: newest first cannot rest on it.
-		l := &listing{pages: [][]string{{objectName(1), objectName(2)}}}
+		// A directory bucket lists in no order: oldest first cannot rest on it.
+		l := &listing{pages: [][]string{{Name(2), Name(1)}}}
 		s, _ := NewS3(l, "bucket", "p", S3Options{})
-		if seqs, err := s.List(ctx, 10); err == nil {
+		if seqs, _, err := s.List(ctx, 0, 10); err == nil {
 			t.Fatalf("listed %v out of order", seqs)
 		}
 	})
 	t.Run("bad_out_of_order_across_pages", func(t *testing.T) {
-		l := &listing{pages: [][]string{{objectName(5)}, {objectName(6)}}}
+		l := &listing{pages: [][]string{{Name(6)}, {Name(5)}}}
 		s, _ := NewS3(l, "bucket", "p", S3Options{})
-		if seqs, err := s.List(ctx, 10); err == nil {
+		if seqs, _, err := s.List(ctx, 0, 10); err == nil {
 			t.Fatalf("listed %v out of order", seqs)
 		}
 	})
-	t.Run("foreign_pages_end_the_listing", func(t *testing.T) {
+	t.Run("bad_repeated_key", func(t *testing.T) {
+		l := &listing{pages: [][]string{{Name(5)}, {Name(5)}}}
+		s, _ := NewS3(l, "bucket", "p", S3Options{})
+		if seqs, _, err := s.List(ctx, 0, 10); err == nil {
+			t.Fatalf("listed %v with a key twice", seqs)
+		}
+	})
+	t.Run("bad_at_or_below_after", func(t *testing.T) {
+		// S3 lists after StartAfter: a key at or below it is a lie.
+		for _, key := range []string{Name(7), Name(6), Name(1)} {
+			l := &listing{pages: [][]string{{key, Name(9)}}}
+			s, _ := NewS3(l, "bucket", "p", S3Options{})
+			if seqs, _, err := s.List(ctx, 7, 10); err == nil {
+				t.Fatalf("after 7, listed %v from %s", seqs, key)
+			}
+		}
+	})
+	t.Run("bad_truncated_without_token", func(t *testing.T) {
+		l := &listing{pages: [][]string{{Name(1)}, {Name(2)}}, truncatedNoToken: true}
+		s, _ := NewS3(l, "bucket", "p", S3Options{})
+		if seqs, _, err := s.List(ctx, 0, 10); err == nil {
+			t.Fatalf("listed %v from a truncated page with no way on", seqs)
+		}
+	})
+	t.Run("bad_foreign_pages_are_an_error", func(t *testing.T) {
+		// Foreign keys fill every page up to the bound: that is not an
+		// empty store.
 		var pages [][]string
 		for i := range maxListPages + 5 {
-			pages = append(pages, []string{fmt.Sprintf("%s%04d", filePrefix, i)})
+			pages = append(pages, []string{fmt.Sprintf("%s.%04d", Name(0), i)})
 		}
 		l := &listing{pages: pages}
 		s, _ := NewS3(l, "bucket", "p", S3Options{})
-		seqs, err := s.List(ctx, 10)
-		if err != nil || len(seqs) != 0 {
-			t.Fatalf("list = %v, %v", seqs, err)
+		seqs, more, err := s.List(ctx, 0, 10)
+		if err == nil || !strings.Contains(err.Error(), "foreign keys") {
+			t.Fatalf("list = %v, more %v, %v; want an error naming the foreign keys", seqs, more, err)
 		}
 		if l.calls != maxListPages {
 			t.Fatalf("%d pages read, want %d", l.calls, maxListPages)
 		}
 	})
+	t.Run("foreign_pages_after_sequences_say_more", func(t *testing.T) {
+		pages := [][]string{{Name(3), Name(4)}}
+		for i := range maxListPages + 5 {
+			pages = append(pages, []string{fmt.Sprintf("%s.%04d", Name(4), i)})
+		}
+		l := &listing{pages: pages}
+		s, _ := NewS3(l, "bucket", "p", S3Options{})
+		seqs, more, err := s.List(ctx, 2, 10)
+		if err != nil || !slices.Equal(seqs, []uint64{3, 4}) || !more {
+			t.Fatalf("list = %v, more %v, %v; want 3, 4 and more", seqs, more, err)
+		}
+		if l.calls != maxListPages {
+			t.Fatalf("%d pages read, want %d", l.calls, maxListPages)
+		}
+	})
+	t.Run("requests", func(t *testing.T) {
+		l := &listing{pages: [][]string{{Name(8), Name(9)}, {Name(10)}}}
+		s, _ := NewS3(l, "bucket", "p", S3Options{})
+		seqs, more, err := s.List(ctx, 7, 10)
+		if err != nil || !slices.Equal(seqs, []uint64{8, 9, 10}) || more {
+			t.Fatalf("list = %v, more %v, %v", seqs, more, err)
+		}
+		for i, in := range l.ins {
+			if aws.ToString(in.Prefix) != "p/keyring-" || aws.ToString(in.StartAfter) != "p/"+Name(7) ||
+				aws.ToInt32(in.MaxKeys) != maxListPage || (i == 0) != (in.ContinuationToken == nil) {
+				t.Fatalf("request %d: prefix %q, start after %q, max keys %d, token %v", i,
+					aws.ToString(in.Prefix), aws.ToString(in.StartAfter), aws.ToInt32(in.MaxKeys), in.ContinuationToken)
+			}
+		}
+	})
+	t.Run("max_mid_page", func(t *testing.T) {
+		for _, c := range []struct {
+			pages [][]string
+			max   int
+			want  []uint64
+			more  bool
+		}{
+			{[][]string{{Name(1), Name(2), Name(3)}}, 2, []uint64{1, 2}, true},
+			{[][]string{{Name(1), Name(2), Name(3)}}, 3, []uint64{1, 2, 3}, false},
+			{[][]string{{Name(1), Name(2)}, {Name(3)}}, 2, []uint64{1, 2}, true},
+			{[][]string{{Name(1), Name(2), "keyring-z"}}, 2, []uint64{1, 2}, true},
+		} {
+			l := &listing{pages: c.pages}
+			s, _ := NewS3(l, "bucket", "p", S3Options{})
+			seqs, more, err := s.List(ctx, 0, c.max)
+			if err != nil || !slices.Equal(seqs, c.want) || more != c.more {
+				t.Errorf("%v at most %d: %v, more %v, %v; want %v, more %v", c.pages, c.max, seqs, more, err, c.want, c.more)
+			}
+		}
+	})
+}
+
+// The page bound against a real server, made small: keys that are not
+// sequences filling every page are an error, and sequences before them
+// come back with more.
+func TestS3ListPageBoundOnServer(t *testing.T) {
+	ctx := context.Background()
+	srv := s3test.Start(t)
+	s := openFaulty(t, srv, &faults{}, S3Options{})
+	s.pageKeys, s.pages = 2, 3
+	for i := range 7 {
+		rawPut(t, srv, fmt.Sprintf("%s%s.%02d", s.prefix, Name(4), i), []byte("foreign"))
+	}
+	for _, after := range []uint64{0, 3, 4} {
+		if seqs, more, err := s.List(ctx, after, 10); err == nil {
+			t.Fatalf("list after %d, behind 7 foreign keys (the bound is 3 pages of 2) = %v, more %v", after, seqs, more)
+		} else if !strings.Contains(err.Error(), "foreign keys") {
+			t.Fatalf("the error does not say why: %v", err)
+		}
+	}
+	if err := s.Put(ctx, 9, []byte("nine")); err != nil {
+		t.Fatal(err)
+	}
+	if seqs, more, err := s.List(ctx, 5, 10); err != nil || !slices.Equal(seqs, []uint64{9}) || more {
+		t.Fatalf("list after 5 = %v, more %v, %v", seqs, more, err)
+	}
+	if err := s.Put(ctx, 3, []byte("three")); err != nil {
+		t.Fatal(err)
+	}
+	if seqs, more, err := s.List(ctx, 0, 10); err != nil || !slices.Equal(seqs, []uint64{3}) || !more {
+		t.Fatalf("list = %v, more %v, %v; want 3 and more", seqs, more, err)
+	}
+	if seqs, more, err := s.List(ctx, 3, 10); err == nil {
+		t.Fatalf("list after 3 = %v, more %v; want the foreign keys' error", seqs, more)
+	}
 }
 
 func TestParseS3URL(t *testing.T) {
@@ -401,24 +520,27 @@ func TestOpenS3RefusesBadEndpoints(t *testing.T) {
 	}
 }
 
-func TestObjectNames(t *testing.T) {
+func TestNames(t *testing.T) {
 	for _, seq := range []uint64{1, 2, 9, 10, 1 << 40, math.MaxUint64 - 1, math.MaxUint64} {
-		if got := objectSeq(objectName(seq)); got != seq {
-			t.Errorf("objectSeq(objectName(%d)) = %d", seq, got)
+		if got := nameSeq(Name(seq)); got != seq {
+			t.Errorf("nameSeq(Name(%d)) = %d", seq, got)
 		}
-		if seq > 1 && objectName(seq) >= objectName(seq-1) {
-			t.Errorf("%d does not sort before %d", seq, seq-1)
+		if seq > 1 && Name(seq) <= Name(seq-1) {
+			t.Errorf("%d does not sort after %d", seq, seq-1)
 		}
+	}
+	if s, _ := NewS3(&listing{}, "bucket", "a/b", S3Options{}); s.Key(3) != "a/b/keyring-00000000000000000003.sealed" {
+		t.Errorf("sequence 3 is at %q", s.Key(3))
 	}
 }
 
-func FuzzObjectName(f *testing.F) {
-	for _, s := range []string{objectName(1), objectName(math.MaxUint64), Name(3), "keyring-", "keyring-.sealed"} {
+func FuzzName(f *testing.F) {
+	for _, s := range []string{Name(1), Name(math.MaxUint64), Name(0), "keyring-", "keyring-.sealed", "keyring-1.sealed"} {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, name string) {
-		if seq := objectSeq(name); seq != 0 && objectName(seq) != name {
-			t.Fatalf("%q read as %d, which is named %q", name, seq, objectName(seq))
+		if seq := nameSeq(name); seq != 0 && Name(seq) != name {
+			t.Fatalf("%q read as %d, which is named %q", name, seq, Name(seq))
 		}
 	})
 }

@@ -17,6 +17,9 @@ const (
 	filePrefix = "keyring-"
 	fileSuffix = ".sealed"
 	tmpPrefix  = ".tmp-"
+	// seqDigits is the width of a sequence in a name: the digits of
+	// MaxUint64, so that names sort as their sequences do.
+	seqDigits = 20
 )
 
 // Errors of a Store.
@@ -30,8 +33,20 @@ var (
 
 // Store keeps sealed keyrings by sequence.
 type Store interface {
-	// List returns at most max stored sequences, the newest first.
-	List(ctx context.Context, max int) ([]uint64, error)
+	// List returns the stored sequences strictly above after, ascending,
+	// at most max of them (max is at least 1). more is true when the
+	// listing stopped before the store's end: max was reached with keys
+	// possibly remaining, or the store's own bound on one listing was hit;
+	// the caller lists again after the last sequence returned. A listing
+	// that hits that bound having found no sequence at all is an error
+	// (names that are not sequences fill the store's place above after),
+	// never an empty success: an empty answer with more false says there
+	// is no sequence above after.
+	//
+	// Oldest first from a point the caller chooses is what keeps a
+	// lineage in view: whoever can write the store can add sequences
+	// above it, but cannot push the ones above after out of the listing.
+	List(ctx context.Context, after uint64, max int) (seqs []uint64, more bool, err error)
 	// Get reads one sequence, or returns ErrNotFound.
 	Get(ctx context.Context, seq uint64) ([]byte, error)
 	// Put stores b as seq, durably, unless seq is stored already with
@@ -74,40 +89,53 @@ func Open(dir string) (*Dir, error) {
 // String is the store's directory.
 func (s *Dir) String() string { return s.dir }
 
-// Name is the file name of a sequence.
+// Name is the name of a sequence in either store: keyring-, the sequence
+// in 20 decimal digits, .sealed. Names of equal length sort as their
+// sequences.
 func Name(seq uint64) string { return fmt.Sprintf("%s%020d%s", filePrefix, seq, fileSuffix) }
 
-// List returns at most max stored sequences, newest first.
-func (s *Dir) List(_ context.Context, max int) ([]uint64, error) {
+// List returns the stored sequences above after, ascending, at most max;
+// more says there were more than max. Names that are not exactly
+// Name(seq) of a sequence above zero are ignored.
+func (s *Dir) List(_ context.Context, after uint64, max int) ([]uint64, bool, error) {
+	if max < 1 {
+		return nil, false, fmt.Errorf("state: list of at most %d sequences", max)
+	}
 	entries, err := os.ReadDir(s.dir)
 	if err != nil {
-		return nil, err
+		return nil, false, err
 	}
 	var out []uint64
 	for _, e := range entries {
-		n := e.Name()
-		if !e.Type().IsRegular() || !strings.HasPrefix(n, filePrefix) || !strings.HasSuffix(n, fileSuffix) {
+		if !e.Type().IsRegular() {
 			continue
 		}
-		seq, err := strconv.ParseUint(strings.TrimSuffix(strings.TrimPrefix(n, filePrefix), fileSuffix), 10, 64)
-		if err != nil || seq == 0 || Name(seq) != n {
-			continue
+		if seq := nameSeq(e.Name()); seq > after {
+			out = append(out, seq)
 		}
-		out = append(out, seq)
 	}
-	slices.SortFunc(out, func(a, b uint64) int {
-		switch {
-		case a > b:
-			return -1
-		case a < b:
-			return 1
-		}
-		return 0
-	})
+	slices.Sort(out)
 	if len(out) > max {
-		out = out[:max]
+		return out[:max], true, nil
 	}
-	return out, nil
+	return out, false, nil
+}
+
+// nameSeq is the sequence a name (Name's form) names, or 0 for any other
+// name: exactly keyring-, 20 decimal digits, .sealed, above zero.
+func nameSeq(name string) uint64 {
+	digits, ok := strings.CutPrefix(name, filePrefix)
+	if !ok {
+		return 0
+	}
+	if digits, ok = strings.CutSuffix(digits, fileSuffix); !ok || len(digits) != seqDigits {
+		return 0
+	}
+	seq, err := strconv.ParseUint(digits, 10, 64)
+	if err != nil || seq == 0 || Name(seq) != name {
+		return 0
+	}
+	return seq
 }
 
 // Get reads one sequence.

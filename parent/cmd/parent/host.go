@@ -135,11 +135,11 @@ func (m *meteredStore) observe(op string, start time.Time, err error) {
 	m.calls.WithLabelValues(op, storeResult(err)).Inc()
 }
 
-func (m *meteredStore) List(ctx context.Context, max int) ([]uint64, error) {
+func (m *meteredStore) List(ctx context.Context, after uint64, max int) ([]uint64, bool, error) {
 	start := time.Now()
-	seqs, err := m.Store.List(ctx, max)
+	seqs, more, err := m.Store.List(ctx, after, max)
 	m.observe("list", start, err)
-	return seqs, err
+	return seqs, more, err
 }
 
 func (m *meteredStore) Get(ctx context.Context, seq uint64) ([]byte, error) {
@@ -182,7 +182,7 @@ func serveHost(ctx context.Context, c *Config, logger *slog.Logger, reg *prometh
 	// A store that cannot be read now is reported, not fatal: the enclave
 	// asks again, and the store may come back.
 	probeCtx, cancel := context.WithTimeout(ctx, 15*time.Second)
-	seqs, err := store.List(probeCtx, 1)
+	oldest, _, err := store.List(probeCtx, 0, 1)
 	cancel()
 	if err != nil {
 		logger.Error("state store unreadable", "store", store.String(), "err", err)
@@ -191,7 +191,7 @@ func serveHost(ctx context.Context, c *Config, logger *slog.Logger, reg *prometh
 	if err != nil {
 		return fmt.Errorf("host service: %w", err)
 	}
-	logger.Info("host service listening", "listen", addr.String(), "store", store.String(), "newest", seqs, "imds", c.IMDS)
+	logger.Info("host service listening", "listen", addr.String(), "store", store.String(), "oldest", oldest, "imds", c.IMDS)
 	go (&channel.Server{Handler: svc, InFlight: 16, Logger: logger,
 		// Every host call waits on a file, S3 or IMDS.
 		Dedicated: func(string) bool { return true }}).Serve(ctx, ln)

@@ -95,13 +95,18 @@ func TestS3StoreThroughTheFlags(t *testing.T) {
 		t.Fatalf("second put: %v", err)
 	}
 	s.Get(ctx, 2)
-	s.List(ctx, 10)
+	if seqs, more, err := s.List(ctx, 0, 10); err != nil || len(seqs) != 1 || seqs[0] != 1 || more {
+		t.Fatalf("list = %v, more %v, %v", seqs, more, err)
+	}
+	if _, _, err := s.List(ctx, 0, 0); err == nil {
+		t.Fatal("a list of at most 0 succeeded")
+	}
 	for _, c := range []struct {
 		op, result string
 		want       float64
 	}{
 		{"put", "ok", 1}, {"put", "exists", 1}, {"put", "error", 0},
-		{"get", "not_found", 1}, {"list", "ok", 1},
+		{"get", "not_found", 1}, {"list", "ok", 1}, {"list", "error", 1},
 	} {
 		if got := testutil.ToFloat64(s.calls.WithLabelValues(c.op, c.result)); got != c.want {
 			t.Errorf("calls{op=%s,result=%s} = %v, want %v", c.op, c.result, got, c.want)
