@@ -210,8 +210,10 @@ func TestIncompleteFrameIsDroppedAfterDeadline(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			conn := dialRaw(t, addr, tt.first)
+			// The clock starts before the bytes leave: the server's
+			// deadline cannot start earlier than this.
 			start := time.Now()
+			conn := dialRaw(t, addr, tt.first)
 			if tt.then != nil {
 				time.Sleep(tt.pause)
 				conn.Write(tt.then) // may fail: the server may have closed
