@@ -358,7 +358,9 @@ func (c *Custody) unseal(ctx context.Context) error {
 	case !listed:
 		return ErrNoState
 	case first == nil:
-		return &stepError{"no sealed keyring opens", errors.New("every stored keyring was refused")}
+		// Every stored keyring was refused by an earlier look: say why,
+		// in the words recorded then (the enclave's own).
+		return &stepError{"no sealed keyring opens", c.refusedError()}
 	}
 	return &stepError{"no sealed keyring opens", first}
 }
@@ -368,6 +370,28 @@ var (
 	errLookBound = errors.New("more sealed keyrings than one look reads: the next look goes on")
 	errEmptyPage = errors.New("the parent said more sequences remain and listed none")
 )
+
+// refusedError names the newest refused sequence and why it was refused.
+func (c *Custody) refusedError() error {
+	c.stateMu.Lock()
+	defer c.stateMu.Unlock()
+	var seq uint64
+	for s := range c.refused {
+		seq = max(seq, s)
+	}
+	return &refusedSequence{seq: seq, why: c.refused[seq]}
+}
+
+// refusedSequence is a sequence refused by an earlier look; why is the
+// enclave's own words (describe's, or the rule it broke).
+type refusedSequence struct {
+	seq uint64
+	why string
+}
+
+func (e *refusedSequence) Error() string {
+	return fmt.Sprintf("sequence %d %s (refused before)", e.seq, e.why)
+}
 
 // refuse records that seq, above the sequence in use, cannot be adopted.
 // The caller holds c.mu.
@@ -392,17 +416,13 @@ func (c *Custody) Run(ctx context.Context, interval time.Duration) {
 	if !c.CanChange() {
 		return
 	}
+	// The caller has just looked (Unseal at boot): wait first.
 	delay := time.Second
+	wait := interval
+	if c.o.Keys.Current() == 0 {
+		wait = delay
+	}
 	for {
-		err := c.Unseal(ctx)
-		wait := interval
-		switch {
-		case err == nil || errors.Is(err, ErrNoState) || c.o.Keys.Current() > 0:
-			delay = time.Second
-		default:
-			c.log.Warn("keyring not unsealed; retrying", "err", err, "in", delay)
-			wait, delay = delay, min(2*delay, time.Minute)
-		}
 		var tick <-chan time.Time
 		var t *time.Timer
 		if wait > 0 {
@@ -425,8 +445,22 @@ func (c *Custody) Run(ctx context.Context, interval time.Duration) {
 			case <-time.After(time.Second):
 			}
 		}
+		err := c.Unseal(ctx)
+		wait = interval
+		switch {
+		case errors.Is(err, errLookBound):
+			wait = lookAgain // more to read: go on soon
+		case err == nil || errors.Is(err, ErrNoState) || c.o.Keys.Current() > 0:
+			delay = time.Second
+		default:
+			c.log.Warn("keyring not unsealed; retrying", "err", err, "in", delay)
+			wait, delay = delay, min(2*delay, time.Minute)
+		}
 	}
 }
+
+// lookAgain is how soon Run reads on after a look stopped at its bounds.
+const lookAgain = 100 * time.Millisecond
 
 // commit seals next, stores it, reads it back and only then makes it the
 // keyring. The caller holds c.mu.
@@ -567,6 +601,10 @@ func describe(err error) string {
 		}
 		parts = append(parts, st.step)
 		e = st.err
+	}
+	var rs *refusedSequence
+	if errors.As(err, &rs) {
+		return strings.Join(append(parts, rs.Error()), ": ")
 	}
 	fault := false
 	for _, f := range sealFaults {
