@@ -127,26 +127,24 @@ type RetryPolicy struct {
 	MinBackoff, MaxBackoff time.Duration
 }
 
+// orDefault sets *p to d when it is the zero value.
+func orDefault[T comparable](p *T, d T) {
+	var zero T
+	if *p == zero {
+		*p = d
+	}
+}
+
 // withDefaults fills unset fields and checks the others.
 func (p RetryPolicy) withDefaults() (RetryPolicy, error) {
 	if p.MaxAttempts < 0 || p.Ratio < 0 || p.Burst < 0 || p.MinBackoff < 0 || p.MaxBackoff < 0 {
 		return p, errors.New("client: RetryPolicy fields must not be negative")
 	}
-	if p.MaxAttempts == 0 {
-		p.MaxAttempts = DefaultMaxAttempts
-	}
-	if p.Ratio == 0 {
-		p.Ratio = DefaultRetryRatio
-	}
-	if p.Burst == 0 {
-		p.Burst = DefaultRetryBurst
-	}
-	if p.MinBackoff == 0 {
-		p.MinBackoff = DefaultMinBackoff
-	}
-	if p.MaxBackoff == 0 {
-		p.MaxBackoff = DefaultMaxBackoff
-	}
+	orDefault(&p.MaxAttempts, DefaultMaxAttempts)
+	orDefault(&p.Ratio, DefaultRetryRatio)
+	orDefault(&p.Burst, DefaultRetryBurst)
+	orDefault(&p.MinBackoff, DefaultMinBackoff)
+	orDefault(&p.MaxBackoff, DefaultMaxBackoff)
 	if p.MaxBackoff < p.MinBackoff {
 		return p, errors.New("client: RetryPolicy.MaxBackoff is below MinBackoff")
 	}
@@ -258,21 +256,11 @@ func New(cfg Config) (*Client, error) {
 			}
 		}
 	}
-	if cfg.Policy.MaxAge == 0 {
-		cfg.Policy.MaxAge = DefaultMaxAge
-	}
-	if cfg.KeyLifetime == 0 {
-		cfg.KeyLifetime = DefaultKeyLifetime
-	}
-	if cfg.MaxKeys == 0 {
-		cfg.MaxKeys = DefaultMaxKeys
-	}
-	if cfg.ResolveInterval == 0 {
-		cfg.ResolveInterval = DefaultResolveInterval
-	}
-	if cfg.DialTimeout == 0 {
-		cfg.DialTimeout = DefaultDialTimeout
-	}
+	orDefault(&cfg.Policy.MaxAge, DefaultMaxAge)
+	orDefault(&cfg.KeyLifetime, DefaultKeyLifetime)
+	orDefault(&cfg.MaxKeys, DefaultMaxKeys)
+	orDefault(&cfg.ResolveInterval, DefaultResolveInterval)
+	orDefault(&cfg.DialTimeout, DefaultDialTimeout)
 	if cfg.KeyLifetime < 0 || cfg.MaxKeys < 1 || cfg.ResolveInterval < 0 || cfg.DialTimeout < 0 {
 		return nil, errors.New("client: KeyLifetime, MaxKeys, ResolveInterval and DialTimeout must be positive")
 	}

@@ -655,15 +655,22 @@ func TestParentErrors(t *testing.T) {
 // TestBadAnswersAreRefused: an answer that is not the attested enclave's
 // answer to this request, in this method's result type, is refused with
 // client.ErrResponse, and the call is not signed again.
+// newStranger is a key no enclave attests, and a response signer with it.
+func newStranger(t *testing.T) (*ecdsa.PrivateKey, *envelope.ResponseSigner) {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	signer, err := envelope.NewResponseSigner(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return key, signer
+}
+
 func TestBadAnswersAreRefused(t *testing.T) {
-	stranger, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	strangerSigner, err := envelope.NewResponseSigner(stranger)
-	if err != nil {
-		t.Fatal(err)
-	}
+	stranger, strangerSigner := newStranger(t)
 	payload := func(req []byte, members string) []byte {
 		return fmt.Appendf(nil, `{"req":%q,"iat":%d%s}`, reqHash(req), time.Now().Unix(), members)
 	}

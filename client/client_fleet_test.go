@@ -3,9 +3,6 @@ package client_test
 import (
 	"bytes"
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
 	"crypto/x509"
 	"errors"
@@ -219,14 +216,7 @@ func TestFleetReplicaDownThenProbedBack(t *testing.T) {
 // a key no attestation vouches for is never accepted because another
 // replica's key is trusted.
 func TestFleetFailsOver(t *testing.T) {
-	stranger, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	strangerSigner, err := envelope.NewResponseSigner(stranger)
-	if err != nil {
-		t.Fatal(err)
-	}
+	stranger, strangerSigner := newStranger(t)
 	signedRefusal := func(code api.Code) func(*instance, []byte, reply) reply {
 		return func(in *instance, req []byte, _ reply) reply {
 			b, err := in.signer.Sign(req, time.Now(), nil, api.Errorf(code, "refused"))
