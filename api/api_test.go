@@ -90,12 +90,12 @@ func TestMethods(t *testing.T) {
 		if m.ChangesState != changes[m.Route] {
 			t.Errorf("%s: ChangesState %v", m.Route, m.ChangesState)
 		}
-		if m.ReplyKey != (m.Route == "v1/derive-cred-kek") {
+		if m.ReplyKey != (m.Route == "v1/derive-cred-kek" || m.Route == "v1/oidc-token") {
 			t.Errorf("%s: ReplyKey %v", m.Route, m.ReplyKey)
 		}
 	}
-	if len(seen) != 19 {
-		t.Errorf("%d methods, want 19", len(seen))
+	if len(seen) != 21 {
+		t.Errorf("%d methods, want 21", len(seen))
 	}
 	if _, ok := api.Lookup("v1/nope"); ok {
 		t.Error("Lookup found a route that is not one")

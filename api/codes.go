@@ -44,6 +44,8 @@ const (
 	CodePeerRefused        Code = "peer_attestation_refused" // 403 a peer's attestation failed verification
 	CodeStateUnavailable   Code = "state_unavailable"        // 503 the keyring could not be sealed and stored
 	CodeStateConflict      Code = "state_conflict"           // 409 another replica's change won the sequence: this one was discarded, the winner adopted if it opened; retry
+	CodeAudienceNotAllowed Code = "audience_not_allowed"     // 403 the token's audience is not in the configuration's
+	CodeTTLOutOfRange      Code = "ttl_out_of_range"         // 400 the lifetime asked for is outside the configured bounds
 )
 
 var statuses = map[Code]int{
@@ -55,7 +57,7 @@ var statuses = map[Code]int{
 	CodeSignerDisabled: 503, CodeOverloaded: 503, CodeEnclaveUnavailable: 503,
 	CodeTimeout: 504, CodeBodyTooLarge: 413, CodeNotFound: 404, CodeMethodNotAllowed: 405,
 	CodeInternal: 500, CodeKeyringNotEmpty: 409, CodeRollback: 409, CodePeerRefused: 403,
-	CodeStateUnavailable: 503, CodeStateConflict: 409,
+	CodeStateUnavailable: 503, CodeStateConflict: 409, CodeAudienceNotAllowed: 403, CodeTTLOutOfRange: 400,
 }
 
 // Codes returns every code, in no order, for documentation tests.

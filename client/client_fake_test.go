@@ -109,6 +109,8 @@ type fakeSigner struct {
 	calls        map[string]int
 	signedFor    []string
 	epoch        uint32
+	// oidc is the fake's OIDC issuer (oidc_test.go), made on first use.
+	oidc *fakeOIDC
 }
 
 // fakeWorld is what the replicas of one deployment share: the
@@ -431,6 +433,8 @@ func (f *fakeSigner) handle(v *envelope.Verified) (any, error) {
 			return nil, api.Errorf(api.CodeUnknownEpoch, "epoch %d (the keyring holds 1..%d)", epoch, f.epoch)
 		}
 		return fakeAddress(p.OperatorOmni, epoch), nil
+	case api.OIDCDiscovery.Route, api.OIDCToken.Route:
+		return f.handleOIDC(v)
 	case api.RotateKeys.Route:
 		f.epoch++
 		return api.KeyringChange{Epoch: f.epoch, Generation: uint64(f.epoch), Sequence: uint64(f.epoch)}, nil

@@ -52,6 +52,9 @@ type Config struct {
 	// read by attestation.ParseReleases. Absent, only enclaves of this
 	// image's own PCR0, PCR1 and PCR2 are peers. See peers.go.
 	Peers json.RawMessage `json:"peers"`
+	// OIDC makes the enclave an OpenID Connect issuer; absent, the OIDC
+	// methods do not exist. See oidc.go.
+	OIDC *OIDC `json:"oidc"`
 
 	// Derived at Load.
 	Hash       [32]byte       `json:"-"`
@@ -275,6 +278,11 @@ func (c *Config) validate() error {
 	}
 	if err := c.parsePeers(); err != nil {
 		return err
+	}
+	if c.OIDC != nil {
+		if err := c.OIDC.validate(); err != nil {
+			return err
+		}
 	}
 	if c.Limits.InFlight < 0 || c.Limits.InFlight > 65536 {
 		return fmt.Errorf("limits.in_flight %d: want 0..65536", c.Limits.InFlight)

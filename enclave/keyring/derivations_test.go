@@ -2,8 +2,11 @@ package keyring
 
 import (
 	"bytes"
+	"crypto/ecdh"
+	"crypto/ecdsa"
 	"crypto/hkdf"
 	"crypto/sha256"
+	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -29,9 +32,9 @@ type derivationVectors struct {
 
 type derivationVector struct {
 	Name  string `json:"name"`
-	Kind  string `json:"kind"` // wallet, device or kek
+	Kind  string `json:"kind"` // wallet, device, kek or oidc_issuer
 	Epoch uint32 `json:"epoch"`
-	Omni  string `json:"omni"`
+	Omni  string `json:"omni,omitempty"`
 	// Retry is how many candidates are taken as invalid scalars before
 	// the one kept (the retry byte of the last expansion).
 	Retry         int    `json:"retry,omitempty"`
@@ -41,6 +44,11 @@ type derivationVector struct {
 	Address       string `json:"address,omitempty"`
 	DeviceKeyHash string `json:"device_key_hash,omitempty"`
 	KEK           string `json:"kek,omitempty"`
+	// The OIDC issuer key's public coordinates (base64url, as its JWK
+	// writes them) and its RFC 7638 kid.
+	X   string `json:"x,omitempty"`
+	Y   string `json:"y,omitempty"`
+	KID string `json:"kid,omitempty"`
 }
 
 // readDerivationVectors extracts the first ```json block of
@@ -82,12 +90,14 @@ func unhex(t *testing.T, s string) []byte {
 func TestDerivationsDocument(t *testing.T) {
 	doc := readDerivationVectors(t)
 	constants := map[string]string{
-		"salts.wallet_device": walletSalt, "salts.kek": kekSalt,
+		"salts.wallet_device": walletSalt, "salts.kek": kekSalt, "salts.oidc_issuer": issuerSalt,
 		"labels.wallet": walletLabel, "labels.device": deviceLabel, "labels.kek_info": kekInfo,
+		"labels.oidc_issuer": issuerLabel,
 	}
 	stated := map[string]string{
-		"salts.wallet_device": doc.Salts["wallet_device"], "salts.kek": doc.Salts["kek"],
+		"salts.wallet_device": doc.Salts["wallet_device"], "salts.kek": doc.Salts["kek"], "salts.oidc_issuer": doc.Salts["oidc_issuer"],
 		"labels.wallet": doc.Labels["wallet"], "labels.device": doc.Labels["device"], "labels.kek_info": doc.Labels["kek_info"],
+		"labels.oidc_issuer": doc.Labels["oidc_issuer"],
 	}
 	if !reflect.DeepEqual(constants, stated) {
 		t.Fatalf("constants: the code has %v, the document %v", constants, stated)
@@ -127,10 +137,6 @@ func TestDerivationsDocument(t *testing.T) {
 // info gives the document's key.
 func computeVector(t *testing.T, k *Keyring, doc *derivationVectors, v derivationVector) derivationVector {
 	t.Helper()
-	o, err := ParseOmni(v.Omni)
-	if err != nil {
-		t.Fatal(err)
-	}
 	secret := unhex(t, doc.MasterSecrets[strconv.Itoa(int(v.Epoch))])
 	got := derivationVector{Name: v.Name, Kind: v.Kind, Epoch: v.Epoch, Omni: v.Omni, Retry: v.Retry}
 	expand := func(salt string) []byte {
@@ -139,6 +145,13 @@ func computeVector(t *testing.T, k *Keyring, doc *derivationVectors, v derivatio
 			t.Fatal(err)
 		}
 		return okm
+	}
+	if v.Kind == "oidc_issuer" {
+		return computeIssuerVector(t, k, v, got, expand(doc.Salts["oidc_issuer"]))
+	}
+	o, err := ParseOmni(v.Omni)
+	if err != nil {
+		t.Fatal(err)
 	}
 	switch v.Kind {
 	case "kek":
@@ -187,6 +200,58 @@ func computeVector(t *testing.T, k *Keyring, doc *derivationVectors, v derivatio
 		}
 	default:
 		t.Fatalf("kind %q", v.Kind)
+	}
+	return got
+}
+
+// computeIssuerVector derives the OIDC issuer key v names with the keyring
+// and returns v with its outputs. Independently, the document's expansion
+// (HKDF over its salt and info) must be the keyring's scalar, crypto/ecdh
+// must give the same point for it, and the kid must be SHA-256 of the JWK
+// members that encoding/json writes sorted and without spaces.
+func computeIssuerVector(t *testing.T, k *Keyring, v, got derivationVector, expanded []byte) derivationVector {
+	t.Helper()
+	rejected := 0
+	testOnlyP256Scalar = func(b []byte) (*ecdsa.PrivateKey, error) {
+		if rejected < v.Retry {
+			rejected++
+			return nil, errors.New("taken as an invalid scalar")
+		}
+		return p256Scalar(b)
+	}
+	defer func() { testOnlyP256Scalar = p256Scalar }()
+	key, err := k.Issuer(v.Epoch)
+	if err != nil || key.Epoch() != v.Epoch {
+		t.Fatalf("Issuer: %v", err)
+	}
+	info := append([]byte{byte(v.Epoch)}, issuerLabel...)
+	if v.Retry > 0 {
+		info = append(info, byte(v.Retry))
+	}
+	got.Info = hex.EncodeToString(info)
+	priv, err := key.priv.Bytes()
+	if err != nil {
+		t.Fatal(err)
+	}
+	got.PrivateKey = hex.EncodeToString(priv)
+	b64 := base64.RawURLEncoding.EncodeToString
+	got.X, got.Y, got.KID = b64(key.X()), b64(key.Y()), key.KeyID()
+
+	if !bytes.Equal(expanded, priv) {
+		t.Error("HKDF over the document's salt and info is not the keyring's issuer scalar")
+	}
+	other, err := ecdh.P256().NewPrivateKey(expanded)
+	if err != nil {
+		t.Fatalf("crypto/ecdh refuses the document's scalar: %v", err)
+	}
+	point := other.PublicKey().Bytes()
+	if !bytes.Equal(point[1:33], key.X()) || !bytes.Equal(point[33:], key.Y()) {
+		t.Error("crypto/ecdh computes another public point")
+	}
+	members, _ := json.Marshal(map[string]string{"kty": "EC", "crv": "P-256", "x": b64(point[1:33]), "y": b64(point[33:])})
+	h := sha256.Sum256(members)
+	if b64(h[:]) != key.KeyID() {
+		t.Errorf("kid %s, RFC 7638 over %s gives %s", key.KeyID(), members, b64(h[:]))
 	}
 	return got
 }

@@ -65,6 +65,10 @@ type Keyring struct {
 	cache *bounded.Map[cacheKey, Public]
 	// onMiss, if set, is told of every epoch asked for and not held.
 	onMiss atomic.Pointer[func(epoch uint32)]
+	// issuers are the OIDC issuer keys derived so far, by epoch: one per
+	// epoch, never evicted (an epoch's secret never changes once held).
+	issuersMu sync.Mutex
+	issuers   map[uint32]*IssuerKey
 }
 
 // OnMiss sets f to be told of every epoch asked for that the keyring does

@@ -82,7 +82,7 @@ func New(o Options) (*Server, error) {
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
-	methods := service.New(service.Options{Keys: o.Keys, Policy: &o.Config.Policy, Clock: o.Clock}).Methods(o.Config.DevSurface)
+	methods := service.New(service.Options{Keys: o.Keys, Policy: &o.Config.Policy, Clock: o.Clock, OIDC: o.Config.OIDC}).Methods(o.Config.DevSurface)
 	if err := o.Config.CheckMethods(AllMethods()); err != nil {
 		return nil, err
 	}

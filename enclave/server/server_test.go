@@ -40,13 +40,35 @@ type fixture struct {
 	chain [][]byte
 }
 
-func newFixture(tb testing.TB) *fixture {
+func newFixture(tb testing.TB) *fixture { return newFixtureWith(tb, nil) }
+
+// newFixtureWith is newFixture with the development configuration changed
+// by edit first (nil: unchanged).
+func newFixtureWith(tb testing.TB, edit func(m map[string]any)) *fixture {
 	tb.Helper()
 	dir := tb.TempDir()
 	if err := devpki.Generate(dir, time.Now()); err != nil {
 		tb.Fatal(err)
 	}
-	cfg, err := config.Load(filepath.Join(dir, devpki.EnclaveJSON))
+	path := filepath.Join(dir, devpki.EnclaveJSON)
+	if edit != nil {
+		b, err := os.ReadFile(path)
+		if err != nil {
+			tb.Fatal(err)
+		}
+		var m map[string]any
+		if err := json.Unmarshal(b, &m); err != nil {
+			tb.Fatal(err)
+		}
+		edit(m)
+		if b, err = json.Marshal(m); err != nil {
+			tb.Fatal(err)
+		}
+		if err := os.WriteFile(path, b, 0o644); err != nil {
+			tb.Fatal(err)
+		}
+	}
+	cfg, err := config.Load(path)
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -90,6 +112,40 @@ func TestHandleAnswersSignedAndReady(t *testing.T) {
 	}
 	if r := f.srv.Handle(context.Background(), &channel.Call{Route: "attestation", Body: []byte("short")}); r.Status != 400 {
 		t.Fatalf("short attestation nonce: %d", r.Status)
+	}
+}
+
+// TestOIDCMethodsNeedTheOIDCMember: with the development configuration's
+// oidc member the broker gets the discovery document, signed; without it
+// the same role-allowed call is unknown_method.
+func TestOIDCMethodsNeedTheOIDCMember(t *testing.T) {
+	for name, tc := range map[string]struct {
+		edit   func(m map[string]any)
+		status int
+		code   api.Code
+	}{
+		"with_oidc":        {nil, 200, ""},
+		"bad_without_oidc": {func(m map[string]any) { delete(m, "oidc") }, 404, api.CodeUnknownMethod},
+	} {
+		t.Run(name, func(t *testing.T) {
+			f := newFixtureWith(t, tc.edit)
+			body := f.request(t, api.OIDCDiscovery.Route, map[string]any{})
+			r := f.srv.Handle(context.Background(), &channel.Call{Route: api.OIDCDiscovery.Route, Body: body, Chain: f.chain})
+			resp, err := envelope.VerifyResponse(r.Body, body, func(string) *ecdsa.PublicKey { return f.srv.TestOnlyResponseKey() })
+			if err != nil || r.Status != tc.status {
+				t.Fatalf("%s: %d, %v", api.OIDCDiscovery.Route, r.Status, err)
+			}
+			if tc.code != "" {
+				if resp.Err == nil || resp.Err.Code != tc.code {
+					t.Fatalf("answer %+v, want %s", resp, tc.code)
+				}
+				return
+			}
+			var d api.OIDCDiscoveryResponse
+			if err := json.Unmarshal(resp.Result, &d); err != nil || d.Issuer != devpki.OIDCIssuer || d.Epoch != 1 || d.KeyID == "" {
+				t.Fatalf("discovery %s: %v", resp.Result, err)
+			}
+		})
 	}
 }
 

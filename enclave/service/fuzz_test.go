@@ -42,6 +42,8 @@ func FuzzMethodParams(f *testing.F) {
 		map[string]any{"actor_omni": omni, "audit_row": "a16161 01"},
 		map[string]any{"device_key_hash": omni, "payload": "00", "sig": "00"},
 		map[string]any{"actor_omni": omni, "operator_omni": omni, "service": "s", "op": "o", "data_class": "d", "client_nonce": "n", "client_ts": 1},
+		map[string]any{"actor_omni": omni, "audience": "sts.amazonaws.com", "ttl": 60},
+		map[string]any{},
 	}
 	// Typed data of every shape go-ethereum cannot encode, on both
 	// typed-data methods (null in an array crashed the enclave once).

@@ -45,6 +45,14 @@ func testKeys(t testing.TB) *keyring.Keyring {
 	return k
 }
 
+// testOIDC is an oidc member as config.Parse leaves it.
+func testOIDC() *config.OIDC {
+	return &config.OIDC{
+		Issuer: "https://oidc.example.com/signer", Audiences: []string{"sts.amazonaws.com", "other.example"},
+		JWKSURI: "https://keys.example.com/jwks.json", MinTTL: 60, MaxTTL: 3600,
+	}
+}
+
 type harness struct {
 	t       testing.TB
 	methods map[string]service.Handler
@@ -57,7 +65,7 @@ func newHarness(t testing.TB, p *config.Policy) *harness {
 	if p == nil {
 		p = &config.Policy{Skew: time.Minute}
 	}
-	s := service.New(service.Options{Keys: keys, Policy: p, Clock: func() time.Time { return now }})
+	s := service.New(service.Options{Keys: keys, Policy: p, Clock: func() time.Time { return now }, OIDC: testOIDC()})
 	return &harness{t: t, methods: s.Methods(true), keys: keys}
 }
 

@@ -37,6 +37,7 @@ type Service struct {
 	keys   *keyring.Keyring
 	policy policy
 	clock  func() time.Time
+	oidc   *config.OIDC
 }
 
 // Options build a Service.
@@ -46,15 +47,19 @@ type Options struct {
 	Policy *config.Policy
 	// Clock is the enclave's time source.
 	Clock func() time.Time
+	// OIDC, if set, serves the OIDC issuer's methods
+	// (v1/oidc/discovery, v1/oidc-token).
+	OIDC *config.OIDC
 }
 
 // New returns the service.
 func New(o Options) *Service {
-	return &Service{keys: o.Keys, policy: newPolicy(o.Policy), clock: o.Clock}
+	return &Service{keys: o.Keys, policy: newPolicy(o.Policy), clock: o.Clock, oidc: o.OIDC}
 }
 
 // Methods returns the handlers by route: the typed surface under "v1/" and,
-// when dev is set, the compatibility surface under "dev/".
+// when dev is set, the compatibility surface under "dev/". The OIDC methods
+// are in it when the service has an OIDC configuration.
 func (s *Service) Methods(dev bool) map[string]Handler {
 	m := Table(
 		Bind(api.DeriveAddress, s.deriveAddress),
@@ -65,6 +70,12 @@ func (s *Service) Methods(dev bool) map[string]Handler {
 		Bind(api.VerifyDeviceSignature, s.verifyDeviceSignature),
 		Bind(api.VerifyWebAuthn, s.verifyWebAuthn),
 	)
+	if s.oidc != nil {
+		Merge(m, Table(
+			Bind(api.OIDCDiscovery, s.oidcDiscovery),
+			Bind(api.OIDCToken, s.oidcToken),
+		))
+	}
 	if dev {
 		Merge(m, Table(
 			Bind(api.DevDeriveAddress, s.devDeriveAddress),
@@ -80,7 +91,7 @@ func (s *Service) Methods(dev bool) map[string]Handler {
 // AllMethods lists every route a configuration may name.
 func AllMethods() map[string]bool {
 	out := map[string]bool{}
-	for name := range New(Options{}).Methods(true) {
+	for name := range New(Options{OIDC: &config.OIDC{}}).Methods(true) {
 		out[name] = true
 	}
 	return out

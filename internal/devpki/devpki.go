@@ -26,6 +26,10 @@ import (
 const (
 	SignerID    = "dev-signer"
 	TrustDomain = "nitro-signer.dev"
+	// OIDCIssuer and OIDCAudience are the development configuration's
+	// OIDC issuer and its one audience.
+	OIDCIssuer   = "https://oidc.signer.test"
+	OIDCAudience = "sts.amazonaws.com"
 )
 
 // Roles are the client certificates created, and the methods the generated
@@ -38,10 +42,18 @@ var Roles = map[string][]string{
 		"v1/derive-address", "v1/derive-cred-kek", "v1/sign/siwe", "v1/sign/typed-data",
 		"v1/verify/k10-sig", "v1/verify/k11-assertion",
 		"dev/derive-address", "dev/sign-message", "dev/sign-typed-data", "dev/derive-device", "dev/sign-device-cap-pop",
+		"v1/oidc-token", "v1/oidc/discovery",
 	},
-	"worker": {"v1/derive-address", "v1/derive-cred-kek", "v1/verify/k10-sig", "v1/verify/k11-assertion"},
+	// The calling system's workers exchange tokens for AWS credentials.
+	"worker": {
+		"v1/derive-address", "v1/derive-cred-kek", "v1/verify/k10-sig", "v1/verify/k11-assertion",
+		"v1/oidc-token", "v1/oidc/discovery",
+	},
+	// admin publishes the discovery document and JWKS (signerctl oidc
+	// publish); it mints no tokens.
 	"admin": {
 		"v1/keys/status", "v1/keys/rotate", "v1/keys/import", "v1/keys/peer-request", "v1/keys/peer-import",
+		"v1/oidc/discovery",
 	},
 	// peer is what another deployment's operator (or its automation) uses
 	// to obtain this enclave's keyring for an attested replica.
@@ -116,6 +128,7 @@ func Generate(dir string, now time.Time) error {
 		"dev_surface":   true,
 		"limits":        map[string]int{"in_flight": 256},
 		"sealing":       map[string]string{"kind": "dev"},
+		"oidc":          map[string]any{"issuer": OIDCIssuer, "audiences": []string{OIDCAudience}},
 	}
 	b, err := json.MarshalIndent(cfg, "", "  ")
 	if err != nil {

@@ -18,6 +18,9 @@
 //	signerctl eif sign      IN.eif --cert CERT.pem --key KEY.pem --out OUT.eif
 //	signerctl kms policy    --releases releases.json --role ARN --signer-id ID [--account ID]
 //	signerctl kms check     --releases releases.json --role ARN --signer-id ID [--account ID] --policy FILE
+//	signerctl oidc publish  --out DIR [--issuer URL] [client flags]
+//	signerctl oidc check    --issuer URL [--ca FILE] [client flags]
+//	signerctl oidc token    --actor OMNI --audience AUD [--ttl 5m] [client flags]
 //	signerctl dev-pki       --out DIR [--force]
 //	signerctl help [COMMAND]
 //
@@ -34,7 +37,9 @@
 // one replica and fails over to another as the client package does
 // (docs/protocol.md, "Calling a fleet"); attest fetch and keys status
 // answer for the one replica they reached (attest fetch names it), and
-// keys sync copies between one replica of each side.
+// keys sync copies between one replica of each side. With --dev, keys
+// and oidc publish and check use the admin certificate, the rest the
+// broker's, unless --role says otherwise.
 package main
 
 import (
@@ -65,6 +70,9 @@ var commands = []struct{ name, args, summary string }{
 	{"eif sign", "IN.eif", "sign an enclave image file with a release certificate and key, as nitro-cli build-enclave does"},
 	{"kms policy", "", "print the KMS key policy that lets the enclaves of releases.json unseal (one statement per release)"},
 	{"kms check", "", "compare a live KMS key policy with releases.json and name every difference (exit 1 if any)"},
+	{"oidc publish", "", "fetch the OIDC discovery document and JWKS from the attested enclave, check them and write the files to upload to the issuer"},
+	{"oidc check", "", "compare what the issuer serves with what the attested enclave answers, byte for byte, and name every difference (exit 1 if any)"},
+	{"oidc token", "", "mint an OIDC ID token for an actor, decrypted with a fresh reply key, and print it as JSON"},
 	{"dev-pki", "", "create a development PKI and enclave configuration"},
 }
 
@@ -111,6 +119,9 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		"eif measure":   func(a []string) int { return eifMeasure(a, stdout, stderr) },
 		"eif sign":      func(a []string) int { return eifSign(a, stdout, stderr) },
 		"dev-pki":       func(a []string) int { return devPKI(a, stdout, stderr) },
+		"oidc publish":  func(a []string) int { return oidcPublish(a, stdout, stderr) },
+		"oidc check":    func(a []string) int { return oidcCheck(a, stdout, stderr) },
+		"oidc token":    func(a []string) int { return oidcToken(a, stdout, stderr) },
 	}
 	for _, sub := range []string{"policy", "check"} {
 		runners["kms "+sub] = func(a []string) int { return kmsCmd(append([]string{sub}, a...), stdin, stdout, stderr) }
@@ -126,7 +137,7 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 			}
 		}
 	}
-	// A group of commands (attest, keys, eif, kms) without one of them.
+	// A group of commands (attest, keys, eif, kms, oidc) without one of them.
 	group := args[0]
 	var inGroup bool
 	for _, c := range commands {
