@@ -38,7 +38,7 @@ const (
 
 // ErrOIDCURL marks an issuer or jwks_uri that is not an https URL of the
 // form an issuer needs.
-var ErrOIDCURL = errors.New("not an https URL with a host and no userinfo, query, fragment, percent-escape or trailing slash")
+var ErrOIDCURL = errors.New("not an https URL with a lower-case host, no port, userinfo, query, fragment, percent-escape, trailing slash, empty or dot segment")
 
 func (o *OIDC) validate() error {
 	if err := checkIssuerURL(o.Issuer); err != nil {
@@ -49,6 +49,11 @@ func (o *OIDC) validate() error {
 	}
 	if err := checkIssuerURL(o.JWKSURI); err != nil {
 		return fmt.Errorf("oidc.jwks_uri %q: %w", o.JWKSURI, err)
+	}
+	// IAM trusts the host of the JWKS as it does the issuer's: one place,
+	// under the issuer, that the parent cannot write.
+	if !strings.HasPrefix(o.JWKSURI, o.Issuer+"/") {
+		return fmt.Errorf("oidc.jwks_uri %q: not under the issuer %q", o.JWKSURI, o.Issuer)
 	}
 	if len(o.Audiences) == 0 || len(o.Audiences) > MaxOIDCAudiences {
 		return fmt.Errorf("oidc.audiences: %d, want 1..%d", len(o.Audiences), MaxOIDCAudiences)
@@ -87,6 +92,16 @@ func checkIssuerURL(s string) error {
 	if err != nil || u.Scheme != "https" || u.Host == "" || u.Hostname() == "" || u.User != nil || u.Opaque != "" ||
 		u.RawQuery != "" || u.ForceQuery || u.Fragment != "" || strings.HasSuffix(s, "/") || u.String() != s {
 		return ErrOIDCURL
+	}
+	// One spelling only: clients normalise the others, and the files an
+	// operator uploads under one spelling are not where they look.
+	if strings.Contains(u.Host, ":") || u.Host != strings.ToLower(u.Host) {
+		return ErrOIDCURL // a port (443 is the only one), an empty port, upper case
+	}
+	for _, seg := range strings.Split(strings.TrimPrefix(u.Path, "/"), "/") {
+		if u.Path != "" && (seg == "" || seg == "." || seg == "..") {
+			return ErrOIDCURL
+		}
 	}
 	return nil
 }

@@ -51,11 +51,11 @@ func TestParseOIDC(t *testing.T) {
 	}
 	c, err = config.Parse(withOIDC(t, b, oidcMember(func(o map[string]any) {
 		o["issuer"] = "https://d111111abcdef8.cloudfront.net/signer/prod"
-		o["jwks_uri"] = "https://keys.example.com/jwks"
+		o["jwks_uri"] = "https://d111111abcdef8.cloudfront.net/signer/prod/keys/jwks"
 		o["audiences"] = []string{"sts.amazonaws.com", "other"}
 		o["min_ttl"], o["max_ttl"] = 900, 43200
 	})))
-	if err != nil || c.OIDC.JWKSURI != "https://keys.example.com/jwks" || c.OIDC.MinTTL != 900 || c.OIDC.MaxTTL != 43200 ||
+	if err != nil || c.OIDC.JWKSURI != "https://d111111abcdef8.cloudfront.net/signer/prod/keys/jwks" || c.OIDC.MinTTL != 900 || c.OIDC.MaxTTL != 43200 ||
 		len(c.OIDC.Audiences) != 2 {
 		t.Fatalf("explicit oidc: %+v, %v", c.OIDC, err)
 	}
@@ -89,6 +89,14 @@ func TestParseOIDCRefuses(t *testing.T) {
 		"bad_issuer_no_scheme":        issuer("oidc.example.com"),
 		"bad_issuer_no_host":          issuer("https:///path"),
 		"bad_issuer_port_only":        issuer("https://:443"),
+		"bad_issuer_dot_dot_segment":  issuer("https://oidc.example.com/a/../b"),
+		"bad_issuer_dot_segment":      issuer("https://oidc.example.com/./x"),
+		"bad_issuer_empty_segment":    issuer("https://oidc.example.com//x"),
+		"bad_issuer_upper_case_host":  issuer("https://OIDC.Example.com/x"),
+		"bad_issuer_port_443":         issuer("https://oidc.example.com:443/x"),
+		"bad_issuer_empty_port":       issuer("https://oidc.example.com:/x"),
+		"bad_jwks_uri_another_host":   oidcMember(func(o map[string]any) { o["jwks_uri"] = "https://keys.example.com/jwks" }),
+		"bad_jwks_uri_sibling_prefix": oidcMember(func(o map[string]any) { o["jwks_uri"] = "https://oidc.example.com.evil/jwks" }),
 		"bad_issuer_userinfo":         issuer("https://user:pw@oidc.example.com"),
 		"bad_issuer_query":            issuer("https://oidc.example.com/?a=b"),
 		"bad_issuer_empty_query":      issuer("https://oidc.example.com?"),

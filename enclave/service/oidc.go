@@ -62,6 +62,9 @@ type idTokenClaims struct {
 	Tags      awsTags `json:"https://aws.amazon.com/tags"`
 }
 
+// maxJWKSKeys bounds the keys the JWKS lists.
+const maxJWKSKeys = 100
+
 type jwsHeader struct {
 	Alg string `json:"alg"`
 	Kid string `json:"kid"`
@@ -80,6 +83,12 @@ func (s *Service) oidcDiscovery(_ context.Context, _ *Request, _ *api.OIDCDiscov
 	})
 	if err != nil {
 		return nil, err
+	}
+	// IAM reads at most maxJWKSKeys keys of a JWKS: the newest epochs'
+	// (the signing key is the last), older tokens having expired long
+	// before a hundred rotations.
+	if len(keys) > maxJWKSKeys {
+		keys = keys[len(keys)-maxJWKSKeys:]
 	}
 	set := jwks{Keys: make([]jwk, 0, len(keys))}
 	b64 := base64.RawURLEncoding.EncodeToString

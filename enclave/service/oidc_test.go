@@ -368,3 +368,35 @@ func TestOIDCTokenRefuses(t *testing.T) {
 		}
 	}
 }
+
+// The JWKS lists at most the newest hundred epochs' keys (what IAM reads of
+// a JWKS), the signing key among them, last.
+func TestOIDCJWKSListsTheNewestHundredKeys(t *testing.T) {
+	k := keyring.New()
+	for i := range 101 {
+		b := make([]byte, 32)
+		b[0], b[1] = 7, byte(i)
+		s, _ := keyring.NewSecret(b)
+		if _, err := k.Add(s); err != nil {
+			t.Fatal(err)
+		}
+	}
+	m := service.New(service.Options{Keys: k, Clock: time.Now, OIDC: testOIDC()}).Methods(false)
+	res, err := m[api.OIDCDiscovery.Route](context.Background(), &service.Request{Params: json.RawMessage(`{}`)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := res.(*api.OIDCDiscoveryResponse)
+	var set struct {
+		Keys []struct {
+			Kid string `json:"kid"`
+		} `json:"keys"`
+	}
+	if err := json.Unmarshal(d.JWKS, &set); err != nil {
+		t.Fatal(err)
+	}
+	first, _ := k.Issuer(2)
+	if len(set.Keys) != 100 || set.Keys[99].Kid != d.KeyID || set.Keys[0].Kid != first.KeyID() || d.Epoch != 101 {
+		t.Fatalf("%d keys, last %s, signing %s (epoch %d)", len(set.Keys), set.Keys[len(set.Keys)-1].Kid, d.KeyID, d.Epoch)
+	}
+}

@@ -14,6 +14,7 @@ import (
 	"path/filepath"
 	"reflect"
 	"sort"
+	"strconv"
 	"time"
 
 	"github.com/nitro-signer/nitro-signer/api"
@@ -264,6 +265,17 @@ func compareFile(name string, served, attested []byte) []string {
 
 // jsonDiff names the differences between two decoded JSON values, by
 // path ("keys[0].kid").
+// plainName: letters, digits and the punctuation JSON member names of
+// these files use, nothing that a terminal takes as a command.
+func plainName(n string) bool {
+	for _, r := range n {
+		if r < 0x21 || r > 0x7e || r == '"' || r == '\\' {
+			return false
+		}
+	}
+	return n != ""
+}
+
 func jsonDiff(path string, served, attested any) []string {
 	show := func(v any) string {
 		b, _ := json.Marshal(v)
@@ -294,6 +306,11 @@ func jsonDiff(path string, served, attested any) []string {
 		sort.Strings(names)
 		var diffs []string
 		for _, n := range names {
+			// A member's name is the served file's text: quoted unless it
+			// is plain, so the issuer host cannot write to the terminal.
+			if !plainName(n) {
+				n = strconv.Quote(n)
+			}
 			p := n
 			if path != "" {
 				p = path + "." + n

@@ -274,3 +274,18 @@ func FuzzCompareFile(f *testing.F) {
 		}
 	})
 }
+
+// What the issuer host serves is quoted where it is not plain: a member
+// name cannot write control characters to the operator's terminal.
+func TestCompareFileQuotesServedNames(t *testing.T) {
+	served := []byte(`{"keys":[],"\u001b[1A\u001b[2K\rok":1}`)
+	diffs := compareFile("https://i/jwks", served, []byte(`{"keys":[]}`))
+	if len(diffs) == 0 {
+		t.Fatal("no difference reported")
+	}
+	for _, d := range diffs {
+		if strings.ContainsRune(d, 0x1b) || strings.ContainsRune(d, '\r') {
+			t.Fatalf("raw control character: %q", d)
+		}
+	}
+}
