@@ -38,7 +38,7 @@ const (
 
 // ErrOIDCURL marks an issuer or jwks_uri that is not an https URL of the
 // form an issuer needs.
-var ErrOIDCURL = errors.New("not an https URL with a lower-case host, no port, userinfo, query, fragment, percent-escape, trailing slash, empty or dot segment")
+var ErrOIDCURL = errors.New("not an https URL with a lower-case host, no port 443 spelled out, userinfo, query, fragment, percent-escape, trailing slash, empty or dot segment")
 
 func (o *OIDC) validate() error {
 	if err := checkIssuerURL(o.Issuer); err != nil {
@@ -95,8 +95,9 @@ func checkIssuerURL(s string) error {
 	}
 	// One spelling only: clients normalise the others, and the files an
 	// operator uploads under one spelling are not where they look.
-	if strings.Contains(u.Host, ":") || u.Host != strings.ToLower(u.Host) {
-		return ErrOIDCURL // a port (443 is the only one), an empty port, upper case
+	if port := u.Port(); strings.HasSuffix(u.Host, ":") || port == "443" || (port != "" && port[0] == '0') ||
+		u.Host != strings.ToLower(u.Host) {
+		return ErrOIDCURL // an empty port, 443 spelled out, a port with leading zeros, upper case
 	}
 	for _, seg := range strings.Split(strings.TrimPrefix(u.Path, "/"), "/") {
 		if u.Path != "" && (seg == "" || seg == "." || seg == "..") {

@@ -94,6 +94,7 @@ func TestParseOIDCRefuses(t *testing.T) {
 		"bad_issuer_empty_segment":    issuer("https://oidc.example.com//x"),
 		"bad_issuer_upper_case_host":  issuer("https://OIDC.Example.com/x"),
 		"bad_issuer_port_443":         issuer("https://oidc.example.com:443/x"),
+		"bad_issuer_port_leading_0":   issuer("https://oidc.example.com:0443/x"),
 		"bad_issuer_empty_port":       issuer("https://oidc.example.com:/x"),
 		"bad_jwks_uri_another_host":   oidcMember(func(o map[string]any) { o["jwks_uri"] = "https://keys.example.com/jwks" }),
 		"bad_jwks_uri_sibling_prefix": oidcMember(func(o map[string]any) { o["jwks_uri"] = "https://oidc.example.com.evil/jwks" }),
