@@ -79,8 +79,12 @@ run: build ## start the enclave (simulated NSM) and the parent locally; Ctrl-C s
 	echo; echo "Ctrl-C stops both."; \
 	wait $$parent $$enclave
 
-# The end-to-end tests build their binaries with the tags each needs, so
-# their test process does not depend on tags: the untagged run covers them.
+# Every package's tests run untagged; those whose code differs with the
+# simulator's tag (.ci/tagged-packages: their own files, or code their
+# tests link) run again with it. The end-to-end tests build their binaries
+# with the tags each needs, so their test process does not depend on tags:
+# the untagged run covers them.
+TAGGED = $$(./.ci/tagged-packages $(SIMTAGS))
 NON_E2E = $$($(GO) list ./... | grep -v '/e2e$$')
 
 # The S3 tests (internal/s3test) start a real S3 server, SeaweedFS, built
@@ -91,7 +95,9 @@ weed: ## build the S3 server the tests start (SeaweedFS, pinned) into .cache/wee
 
 test: weed vet fmt-check staticcheck cross-build ## run every check and test (what CI runs)
 	$(GO) build ./...
-	$(GO) test -count=1 -tags $(SIMTAGS) $(NON_E2E)
+	@tagged=$(TAGGED); test -n "$$tagged" || { echo "test: .ci/tagged-packages found no package"; exit 1; }; \
+	echo "$(GO) test -count=1 -tags $(SIMTAGS) (the packages .ci/tagged-packages lists)"; \
+	$(GO) test -count=1 -tags $(SIMTAGS) $$tagged
 	@mkdir -p $(BIN); rm -f $(BIN)/e2e-report.txt
 	NITRO_SIGNER_E2E_REPORT=$(abspath $(BIN))/e2e-report.txt $(GO) test -count=1 ./...
 	@if test -s $(BIN)/e2e-report.txt; then cat $(BIN)/e2e-report.txt; else echo "e2e: no test wrote a report"; fi
