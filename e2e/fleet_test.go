@@ -16,7 +16,9 @@ import (
 
 	"github.com/nitro-signer/nitro-signer/api"
 	"github.com/nitro-signer/nitro-signer/client"
+	"github.com/nitro-signer/nitro-signer/internal/channel"
 	"github.com/nitro-signer/nitro-signer/internal/devpki"
+	"github.com/nitro-signer/nitro-signer/internal/hostproto"
 	"github.com/nitro-signer/nitro-signer/internal/s3test"
 	"github.com/nitro-signer/nitro-signer/parent/state"
 )
@@ -499,5 +501,69 @@ func TestFleetHealthListenerForTheLoadBalancer(t *testing.T) {
 	}
 	if status != 200 || !rd.Ready || rd.Epoch != 1 {
 		t.Fatalf("health check after the import: %d %+v", status, rd)
+	}
+}
+
+// A parent that stores a rotation and then answers that the write failed
+// (507): the enclave reads the sequence back whatever the parent says, and
+// its own bytes there are its change — made, and answered as made, so the
+// operator does not rotate twice for one intent.
+func TestFleetParentSayingAStoredWriteFailedDoesNotMakeTwoRotations(t *testing.T) {
+	f := newFleet(t, testFleetStore(t))
+	f.add()
+	h := startLyingHost(t, filepath.Join(f.dir, "lying-host.sock"))
+	h.store = f.store.open(t)
+	liar := f.addBehind(h)
+	f.converged(1)
+	h.answer(hostproto.RouteStatePut, func(call *channel.Call) channel.Reply {
+		seq, sealed, err := hostproto.DecodePut(call.Body)
+		if err == nil {
+			h.store.Put(context.Background(), seq, sealed)
+		}
+		return channel.Reply{Status: 507, Body: []byte(`{"error":"state_unavailable","message":"disk full"}`)}
+	})
+	r, err := liar.client("admin").RotateKeys(ctx(t))
+	if err != nil || r.Epoch != 2 {
+		t.Fatalf("rotation through a parent that says the stored write failed: %+v, %v; want epoch 2 made", r, err)
+	}
+	if seqs := f.sequences(); len(seqs) != 2 {
+		t.Fatalf("the store holds sequences %v, want 2", seqs)
+	}
+	f.converged(2)
+	f.sameKeys(2)
+}
+
+// A writer of the bucket piles thousands of sequences above the lineage
+// (copies of its oldest sealed keyring). A replica that starts afterwards
+// reads the store oldest first from where it stands: it reaches the
+// lineage's newest epoch, not the pile's copy of the oldest.
+func TestFleetSequencesPiledAboveTheLineageHideNothing(t *testing.T) {
+	f := newFleet(t, testFleetStore(t))
+	f.add()
+	f.converged(1)
+	admin := f.replicas[0].client("admin")
+	for range 2 {
+		if _, err := admin.RotateKeys(ctx(t)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	st := f.store.open(t)
+	first, err := st.Get(ctx(t), 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range uint64(hostproto.MaxSequences + 100) {
+		if err := st.Put(context.Background(), 1_000_000+i, first); err != nil {
+			t.Fatal(err)
+		}
+	}
+	fresh := f.add()
+	f.converged(3, fresh)
+	f.sameKeys(3)
+	// Until the pile is read (256 a look) nothing changes: something in
+	// it could be newer. (The custody test reads it to its end and
+	// rotates at sequence 4: TestFleetSequencesPiledAboveTheLineageHideNothing.)
+	if st := fresh.standing(); st.Generation != 3 || st.Epoch != 3 {
+		t.Fatalf("the fresh replica: %+v, want generation and epoch 3", st)
 	}
 }
