@@ -66,7 +66,13 @@ func New(o Options) (*Client, error) {
 	if region == "" {
 		region = DefaultRegion
 	}
-	transport := &http.Transport{
+	return newClient(o.Endpoint, region, timeout, transport(o)), nil
+}
+
+// transport tunnels every connection through the egress proxy and runs
+// TLS to the endpoint over it.
+func transport(o Options) *http.Transport {
+	return &http.Transport{
 		// Every connection is a CONNECT tunnel through the parent's egress
 		// proxy; TLS to STS runs over it, inside the enclave.
 		Proxy:               http.ProxyURL(&url.URL{Scheme: "http", Host: "parent-egress.invalid:80"}),
@@ -76,8 +82,13 @@ func New(o Options) (*Client, error) {
 		IdleConnTimeout:     30 * time.Second,
 		MaxIdleConns:        2,
 	}
+}
+
+// newClient is New over any round tripper (the fuzz target's is in
+// process).
+func newClient(endpoint *url.URL, region string, timeout time.Duration, rt http.RoundTripper) *Client {
 	httpClient := &http.Client{
-		Transport: capped{next: transport},
+		Transport: capped{next: rt},
 		// A redirect would resend the token elsewhere: the 3xx is the
 		// answer, which is unavailable.
 		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
@@ -85,7 +96,7 @@ func New(o Options) (*Client, error) {
 	}
 	client := awssts.New(awssts.Options{
 		Region:        region,
-		BaseEndpoint:  aws.String(o.Endpoint.String()),
+		BaseEndpoint:  aws.String(endpoint.String()),
 		Credentials:   aws.AnonymousCredentials{},
 		HTTPClient:    httpClient,
 		ClientLogMode: 0,
@@ -95,7 +106,7 @@ func New(o Options) (*Client, error) {
 			so.MaxBackoff = maxBackoff
 		}),
 	})
-	return &Client{client: client, endpoint: o.Endpoint.String(), timeout: timeout}, nil
+	return &Client{client: client, endpoint: endpoint.String(), timeout: timeout}
 }
 
 // Format prints the endpoint only.

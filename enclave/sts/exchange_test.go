@@ -30,6 +30,18 @@ func wantForm(r Request) url.Values {
 	return v
 }
 
+// redirectTo redirects to /elsewhere, where it answers good: following
+// would take an answer STS did not give to the request sent.
+func redirectTo(status int, good string) func(http.ResponseWriter, *http.Request, int) {
+	return func(w http.ResponseWriter, r *http.Request, _ int) {
+		if r.URL.Path == "/elsewhere" {
+			writeXML(w, 200, good)
+			return
+		}
+		http.Redirect(w, r, "/elsewhere", status)
+	}
+}
+
 // hang blocks until the client gives up (the connection closes).
 func hang(_ http.ResponseWriter, r *http.Request, _ int) { <-r.Context().Done() }
 
@@ -95,9 +107,8 @@ func TestExchange(t *testing.T) {
 		{name: "bad_hang", setup: setup{timeout: 300 * time.Millisecond}, answer: hang, want: ErrUnavailable, attempts: -1},
 		{name: "bad_certificate_from_another_ca", setup: setup{serverCA: otherCA}, answer: answerWith(200, good), want: ErrUnavailable, attempts: 0},
 		{name: "bad_egress_refuses_target", setup: setup{refuse: true}, answer: answerWith(200, good), want: ErrUnavailable, attempts: 0},
-		{name: "bad_redirect", answer: func(w http.ResponseWriter, r *http.Request, _ int) {
-			http.Redirect(w, r, "/elsewhere", http.StatusTemporaryRedirect)
-		}, want: ErrUnavailable, attempts: 1},
+		{name: "bad_redirect_303", answer: redirectTo(http.StatusSeeOther, good), want: ErrUnavailable, attempts: 1},
+		{name: "bad_redirect_307", answer: redirectTo(http.StatusTemporaryRedirect, good), want: ErrUnavailable, attempts: 1},
 		{name: "bad_404_not_xml", answer: answerWith(404, "<html>"+messageMarker+"</html>"), want: ErrUnavailable, attempts: 1},
 
 		{name: "bad_malformed_xml", answer: answerWith(200, good[:len(good)/2]), want: ErrUnavailable, attempts: 1},
