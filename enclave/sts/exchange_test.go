@@ -3,6 +3,7 @@ package sts
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/http"
 	"net/url"
 	"reflect"
@@ -39,6 +40,20 @@ func redirectTo(status int, good string) func(http.ResponseWriter, *http.Request
 			return
 		}
 		http.Redirect(w, r, "/elsewhere", status)
+	}
+}
+
+// cut sends the start of good and drops the connection, as a parent
+// closing the tunnel mid-answer does.
+func cut(good string) func(http.ResponseWriter, *http.Request, int) {
+	return func(w http.ResponseWriter, _ *http.Request, _ int) {
+		conn, buf, err := http.NewResponseController(w).Hijack()
+		if err != nil {
+			panic(err)
+		}
+		fmt.Fprintf(buf, "HTTP/1.1 200 OK\r\nContent-Type: text/xml\r\nContent-Length: %d\r\n\r\n%s", len(good), good[:len(good)/2])
+		buf.Flush()
+		conn.Close()
 	}
 }
 
@@ -106,6 +121,8 @@ func TestExchange(t *testing.T) {
 		{name: "bad_idp_communication_error", answer: answerWith(400, errorXML("IDPCommunicationError")), want: ErrUnavailable, attempts: 3},
 		{name: "bad_hang", setup: setup{timeout: 300 * time.Millisecond}, answer: hang, want: ErrUnavailable, attempts: -1},
 		{name: "bad_certificate_from_another_ca", setup: setup{serverCA: otherCA}, answer: answerWith(200, good), want: ErrUnavailable, attempts: 0},
+		{name: "bad_certificate_for_another_name", setup: setup{serverName: "sts.parent-owned.example"}, answer: answerWith(200, good), want: ErrUnavailable, attempts: 0},
+		{name: "bad_connection_cut_mid_answer", answer: cut(good), want: ErrUnavailable, attempts: -1},
 		{name: "bad_egress_refuses_target", setup: setup{refuse: true}, answer: answerWith(200, good), want: ErrUnavailable, attempts: 0},
 		{name: "bad_redirect_303", answer: redirectTo(http.StatusSeeOther, good), want: ErrUnavailable, attempts: 1},
 		{name: "bad_redirect_307", answer: redirectTo(http.StatusTemporaryRedirect, good), want: ErrUnavailable, attempts: 1},
@@ -199,7 +216,7 @@ func TestExchange(t *testing.T) {
 					}
 				}
 			}
-			if tt.name == "bad_certificate_from_another_ca" || tt.name == "bad_egress_refuses_target" {
+			if strings.HasPrefix(tt.name, "bad_certificate_") || tt.name == "bad_egress_refuses_target" {
 				f.mu.Lock()
 				allowed, denied := f.tunnels[true], f.tunnels[false]
 				f.mu.Unlock()

@@ -60,8 +60,8 @@ func (ca *testCA) pool() *x509.CertPool {
 	return p
 }
 
-// leaf issues a server certificate for 127.0.0.1.
-func (ca *testCA) leaf(t testing.TB) tls.Certificate {
+// leaf issues a server certificate for 127.0.0.1, or for dnsName alone.
+func (ca *testCA) leaf(t testing.TB, dnsName string) tls.Certificate {
 	t.Helper()
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
@@ -70,8 +70,12 @@ func (ca *testCA) leaf(t testing.TB) tls.Certificate {
 	tmpl := &x509.Certificate{
 		SerialNumber: big.NewInt(2), Subject: pkix.Name{CommonName: "sts.test"},
 		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
-		IPAddresses: []net.IP{net.IPv4(127, 0, 0, 1)}, KeyUsage: x509.KeyUsageDigitalSignature,
-		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+		KeyUsage: x509.KeyUsageDigitalSignature, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+	}
+	if dnsName != "" {
+		tmpl.DNSNames = []string{dnsName}
+	} else {
+		tmpl.IPAddresses = []net.IP{net.IPv4(127, 0, 0, 1)}
 	}
 	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca.cert, &key.PublicKey, ca.key)
 	if err != nil {
@@ -132,6 +136,9 @@ func readAll(r *http.Request) string {
 type setup struct {
 	// serverCA signs the server's certificate; nil: the roots' CA.
 	serverCA *testCA
+	// serverName, if set, is the only name in the server's certificate
+	// (which chains to the roots).
+	serverName string
 	// refuse: the egress allow-list does not hold the server.
 	refuse bool
 	// path is the endpoint's path.
@@ -156,7 +163,7 @@ func newFixture(t testing.TB, s setup, answer func(w http.ResponseWriter, r *htt
 	}
 	f := &fixture{sts: &fakeSTS{answer: answer}, tunnels: map[bool]int{}}
 	f.sts.srv = httptest.NewUnstartedServer(f.sts)
-	f.sts.srv.TLS = &tls.Config{Certificates: []tls.Certificate{serverCA.leaf(t)}, MinVersion: tls.VersionTLS12}
+	f.sts.srv.TLS = &tls.Config{Certificates: []tls.Certificate{serverCA.leaf(t, s.serverName)}, MinVersion: tls.VersionTLS12}
 	f.sts.srv.Config.ErrorLog = log.New(io.Discard, "", 0)
 	f.sts.srv.StartTLS()
 	t.Cleanup(f.sts.srv.Close)
