@@ -55,6 +55,9 @@ type Config struct {
 	// OIDC makes the enclave an OpenID Connect issuer; absent, the OIDC
 	// methods do not exist. See oidc.go.
 	OIDC *OIDC `json:"oidc"`
+	// STS lets the enclave exchange its tokens for AWS credentials
+	// itself; absent, v1/sts-credentials does not exist. See sts.go.
+	STS *STS `json:"sts"`
 
 	// Derived at Load.
 	Hash       [32]byte       `json:"-"`
@@ -281,6 +284,11 @@ func (c *Config) validate() error {
 	}
 	if c.OIDC != nil {
 		if err := c.OIDC.validate(); err != nil {
+			return err
+		}
+	}
+	if c.STS != nil {
+		if err := c.STS.validate(c); err != nil {
 			return err
 		}
 	}
