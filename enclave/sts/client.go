@@ -11,6 +11,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"strings"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -199,20 +200,41 @@ func credentials(out *awssts.AssumeRoleWithWebIdentityOutput, now time.Time) (*C
 		return nil, fmt.Errorf("%w: answer without an expiration", ErrUnavailable)
 	case !c.Expiration.After(now):
 		return nil, fmt.Errorf("%w: credentials expired at %s", ErrUnavailable, c.Expiration.UTC().Format(time.RFC3339))
-	case out.AssumedRoleUser == nil || out.AssumedRoleUser.Arn == nil || *out.AssumedRoleUser.Arn == "":
-		return nil, fmt.Errorf("%w: answer without the assumed role", ErrUnavailable)
+	}
+	// AWS names the session (assumed-role/<role>/<session>); an STS that
+	// does not (SeaweedFS's) leaves it empty. Present, it is printed and
+	// logged, so it must be a plain ARN.
+	var assumed string
+	if out.AssumedRoleUser != nil && out.AssumedRoleUser.Arn != nil {
+		assumed = *out.AssumedRoleUser.Arn
+	}
+	if assumed != "" && !plainARN(assumed) {
+		return nil, fmt.Errorf("%w: answer with a malformed assumed role ARN", ErrUnavailable)
 	}
 	cred := &Credentials{
 		AccessKeyID:     *c.AccessKeyId,
 		SecretAccessKey: *c.SecretAccessKey,
 		SessionToken:    *c.SessionToken,
 		Expiration:      c.Expiration.UTC(),
-		AssumedRoleARN:  *out.AssumedRoleUser.Arn,
+		AssumedRoleARN:  assumed,
 	}
 	if out.SubjectFromWebIdentityToken != nil {
 		cred.Subject = *out.SubjectFromWebIdentityToken
 	}
 	return cred, nil
+}
+
+// plainARN: arn:, at most 2048 bytes of printable ASCII without space.
+func plainARN(s string) bool {
+	if len(s) > 2048 || !strings.HasPrefix(s, "arn:") {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if s[i] < 0x21 || s[i] > 0x7e {
+			return false
+		}
+	}
+	return true
 }
 
 // accessKeyID: 16 to 128 of [A-Za-z0-9_] (AWS's \w), as it is printed in

@@ -136,7 +136,9 @@ func TestExchange(t *testing.T) {
 		{name: "bad_empty_session_token", answer: answerWith(200, withAnswer(func(a *answerXML) { a.session = "" })), want: ErrUnavailable, attempts: 1},
 		{name: "bad_empty_access_key_id", answer: answerWith(200, withAnswer(func(a *answerXML) { a.keyID = "" })), want: ErrUnavailable, attempts: 1},
 		{name: "bad_access_key_id_characters", answer: answerWith(200, withAnswer(func(a *answerXML) { a.keyID = "ASIA\nlevel=ERROR msg=forged" })), want: ErrUnavailable, attempts: 1},
-		{name: "bad_empty_assumed_role", answer: answerWith(200, withAnswer(func(a *answerXML) { a.arn = "" })), want: ErrUnavailable, attempts: 1},
+		{name: "ok_without_assumed_role", answer: answerWith(200, withAnswer(func(a *answerXML) { a.arn = "" })), attempts: 1},
+		{name: "bad_assumed_role_not_an_arn", answer: answerWith(200, withAnswer(func(a *answerXML) { a.arn = "role/x" })), want: ErrUnavailable, attempts: 1},
+		{name: "bad_assumed_role_forges_a_log_line", answer: answerWith(200, withAnswer(func(a *answerXML) { a.arn = "arn:aws:sts::1:x\nlevel=ERROR" })), want: ErrUnavailable, attempts: 1},
 		{name: "bad_expiration_not_a_time", answer: answerWith(200, withAnswer(func(a *answerXML) { a.expiration = "tomorrow" })), want: ErrUnavailable, attempts: 1},
 		{name: "bad_expiration_empty", answer: answerWith(200, withAnswer(func(a *answerXML) { a.expiration = "" })), want: ErrUnavailable, attempts: 1},
 		{name: "bad_expiration_in_the_past", answer: answerWith(200, withAnswer(func(a *answerXML) {
@@ -184,6 +186,9 @@ func TestExchange(t *testing.T) {
 				w := *wantCreds
 				if tt.name == "ok_without_subject" {
 					w.Subject = ""
+				}
+				if tt.name == "ok_without_assumed_role" {
+					w.AssumedRoleARN = ""
 				}
 				if !reflect.DeepEqual(*got, w) {
 					t.Fatalf("credentials differ:\n got %#v %s %s %q\nwant %#v", got, got.SecretAccessKey, got.SessionToken, got.Subject, w)
