@@ -9,6 +9,7 @@ import (
 	"os"
 	"regexp"
 	"strconv"
+	"strings"
 	"testing"
 
 	"github.com/nitro-signer/nitro-signer/api"
@@ -90,12 +91,12 @@ func TestMethods(t *testing.T) {
 		if m.ChangesState != changes[m.Route] {
 			t.Errorf("%s: ChangesState %v", m.Route, m.ChangesState)
 		}
-		if m.ReplyKey != (m.Route == "v1/derive-cred-kek" || m.Route == "v1/oidc-token") {
+		if m.ReplyKey != (m.Route == "v1/derive-cred-kek" || m.Route == "v1/oidc-token" || m.Route == "v1/sts-credentials") {
 			t.Errorf("%s: ReplyKey %v", m.Route, m.ReplyKey)
 		}
 	}
-	if len(seen) != 21 {
-		t.Errorf("%d methods, want 21", len(seen))
+	if len(seen) != 22 {
+		t.Errorf("%d methods, want 22", len(seen))
 	}
 	if _, ok := api.Lookup("v1/nope"); ok {
 		t.Error("Lookup found a route that is not one")
@@ -147,6 +148,26 @@ func TestSealImportOpensOnlyForTheSigner(t *testing.T) {
 	} {
 		if _, err := api.SealImport(tc.key, "signer-a", tc.secret); err == nil {
 			t.Errorf("%s: sealed", name)
+		}
+	}
+}
+
+func TestSTSErrorCode(t *testing.T) {
+	for _, c := range []struct {
+		e    *api.Error
+		want string
+	}{
+		{api.Errorf(api.CodeSTSRefused, "AccessDenied: STS refused the exchange (HTTP 403)"), "AccessDenied"},
+		{api.Errorf(api.CodeSTSUnavailable, "Timeout: STS did not answer in time"), "Timeout"},
+		{api.Errorf(api.CodeSTSRefused, "no colon here"), ""},
+		{api.Errorf(api.CodeSTSRefused, "two words: x"), ""},
+		{api.Errorf(api.CodeSTSRefused, ": empty"), ""},
+		{&api.Error{Code: api.CodeSTSRefused, Message: strings.Repeat("A", 65) + ": long"}, ""},
+		{api.Errorf(api.CodeBadRequest, "AccessDenied: not an STS refusal"), ""},
+		{nil, ""},
+	} {
+		if got := api.STSErrorCode(c.e); got != c.want {
+			t.Errorf("STSErrorCode(%v) = %q, want %q", c.e, got, c.want)
 		}
 	}
 }

@@ -46,6 +46,9 @@ const (
 	CodeStateConflict      Code = "state_conflict"           // 409 another replica's change won the sequence: this one was discarded, the winner adopted if it opened; retry
 	CodeAudienceNotAllowed Code = "audience_not_allowed"     // 403 the token's audience is not in the configuration's
 	CodeTTLOutOfRange      Code = "ttl_out_of_range"         // 400 the lifetime asked for is outside the configured bounds
+	CodeRoleNotAllowed     Code = "role_not_allowed"         // 403 the IAM role is not in the allow-list, or not for the caller's role
+	CodeSTSRefused         Code = "sts_refused"              // 403 STS refused the exchange; the message's first word is STS's error code
+	CodeSTSUnavailable     Code = "sts_unavailable"          // 503 STS gave no usable answer (unreachable, its certificate refused, a time-out, a 5xx, a malformed answer)
 )
 
 var statuses = map[Code]int{
@@ -58,6 +61,7 @@ var statuses = map[Code]int{
 	CodeTimeout: 504, CodeBodyTooLarge: 413, CodeNotFound: 404, CodeMethodNotAllowed: 405,
 	CodeInternal: 500, CodeKeyringNotEmpty: 409, CodeRollback: 409, CodePeerRefused: 403,
 	CodeStateUnavailable: 503, CodeStateConflict: 409, CodeAudienceNotAllowed: 403, CodeTTLOutOfRange: 400,
+	CodeRoleNotAllowed: 403, CodeSTSRefused: 403, CodeSTSUnavailable: 503,
 }
 
 // Codes returns every code, in no order, for documentation tests.

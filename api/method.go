@@ -70,7 +70,7 @@ var (
 func Methods() []MethodInfo {
 	out := []MethodInfo{
 		DeriveAddress.Info(), DeriveCredentialKEK.Info(), SignSIWE.Info(), SignTypedData.Info(), SignAuditRow.Info(),
-		VerifyDeviceSignature.Info(), VerifyWebAuthn.Info(), OIDCDiscovery.Info(), OIDCToken.Info(),
+		VerifyDeviceSignature.Info(), VerifyWebAuthn.Info(), OIDCDiscovery.Info(), OIDCToken.Info(), STSCredentials.Info(),
 		KeyStatus.Info(), RotateKeys.Info(), ImportKey.Info(), PeerChallenge.Info(), PeerOffer.Info(), PeerExport.Info(),
 		PeerImport.Info(),
 		DevDeriveAddress.Info(), DevSignMessage.Info(), DevSignTypedData.Info(), DevDeriveDevice.Info(),

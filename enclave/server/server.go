@@ -51,6 +51,9 @@ type Options struct {
 	// PeerRoots are the roots a peer's attestation must chain to; nil
 	// means the AWS root.
 	PeerRoots []*x509.Certificate
+	// STS reaches AWS STS for v1/sts-credentials (enclave/sts over the
+	// parent's egress); required when the configuration has an sts member.
+	STS service.Exchanger
 }
 
 // Server answers channel calls. It is a channel.Handler.
@@ -82,7 +85,12 @@ func New(o Options) (*Server, error) {
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
-	methods := service.New(service.Options{Keys: o.Keys, Policy: &o.Config.Policy, Clock: o.Clock, OIDC: o.Config.OIDC}).Methods(o.Config.DevSurface)
+	methods := service.New(service.Options{Keys: o.Keys, Policy: &o.Config.Policy, Clock: o.Clock, OIDC: o.Config.OIDC,
+		STS: o.Config.STS, Exchanger: o.STS,
+	}).Methods(o.Config.DevSurface)
+	if o.Config.STS != nil && o.STS == nil {
+		return nil, errors.New("server: the configuration has an sts member but no way to reach STS (--egress)")
+	}
 	if err := o.Config.CheckMethods(AllMethods()); err != nil {
 		return nil, err
 	}
@@ -276,7 +284,13 @@ func (s *Server) refuse(call *channel.Call, dev bool, err error) channel.Reply {
 			e = &api.Error{Code: api.CodeUnauthorized, Message: e.Message}
 		}
 	}
-	s.log.Info("request refused", "route", call.Route, "code", e.Code)
+	if code := api.STSErrorCode(e); code != "" {
+		// STS's own code (validated to a word), for the operator: why
+		// STS refused, or what made it unavailable.
+		s.log.Info("request refused", "route", call.Route, "code", e.Code, "sts_code", code)
+	} else {
+		s.log.Info("request refused", "route", call.Route, "code", e.Code)
+	}
 	body, serr := s.signer.Sign(call.Body, s.clock(), nil, e)
 	if serr != nil {
 		return plainError(e)

@@ -38,6 +38,9 @@ type Service struct {
 	policy policy
 	clock  func() time.Time
 	oidc   *config.OIDC
+	sts    *config.STS
+	// exchanger reaches STS for v1/sts-credentials.
+	exchanger Exchanger
 }
 
 // Options build a Service.
@@ -50,16 +53,21 @@ type Options struct {
 	// OIDC, if set, serves the OIDC issuer's methods
 	// (v1/oidc/discovery, v1/oidc-token).
 	OIDC *config.OIDC
+	// STS, if set (with OIDC), serves v1/sts-credentials, which calls STS
+	// through Exchanger.
+	STS       *config.STS
+	Exchanger Exchanger
 }
 
 // New returns the service.
 func New(o Options) *Service {
-	return &Service{keys: o.Keys, policy: newPolicy(o.Policy), clock: o.Clock, oidc: o.OIDC}
+	return &Service{keys: o.Keys, policy: newPolicy(o.Policy), clock: o.Clock, oidc: o.OIDC, sts: o.STS, exchanger: o.Exchanger}
 }
 
 // Methods returns the handlers by route: the typed surface under "v1/" and,
 // when dev is set, the compatibility surface under "dev/". The OIDC methods
-// are in it when the service has an OIDC configuration.
+// are in it when the service has an OIDC configuration, and
+// v1/sts-credentials when it also has an STS one.
 func (s *Service) Methods(dev bool) map[string]Handler {
 	m := Table(
 		Bind(api.DeriveAddress, s.deriveAddress),
@@ -75,6 +83,9 @@ func (s *Service) Methods(dev bool) map[string]Handler {
 			Bind(api.OIDCDiscovery, s.oidcDiscovery),
 			Bind(api.OIDCToken, s.oidcToken),
 		))
+		if s.sts != nil {
+			Merge(m, Table(Bind(api.STSCredentials, s.stsCredentials)))
+		}
 	}
 	if dev {
 		Merge(m, Table(
@@ -91,7 +102,7 @@ func (s *Service) Methods(dev bool) map[string]Handler {
 // AllMethods lists every route a configuration may name.
 func AllMethods() map[string]bool {
 	out := map[string]bool{}
-	for name := range New(Options{OIDC: &config.OIDC{}}).Methods(true) {
+	for name := range New(Options{OIDC: &config.OIDC{}, STS: &config.STS{}}).Methods(true) {
 		out[name] = true
 	}
 	return out

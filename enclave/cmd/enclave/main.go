@@ -39,7 +39,7 @@ type Config struct {
 	// Host is the parent's host service (state store, credentials); empty
 	// means none, and the keyring cannot be sealed.
 	Host string
-	// Egress is the parent's egress proxy, for KMS.
+	// Egress is the parent's egress proxy, for KMS and STS.
 	Egress string
 	// MaxConns bounds the channel connections the enclave keeps open.
 	MaxConns int
@@ -79,7 +79,7 @@ func main() {
 	fs.StringVar(&c.ConfigPath, "config", "", "enclave configuration file (JSON)")
 	fs.StringVar(&c.Listen, "listen", "vsock://4294967295:5000", "channel address: vsock://CID:PORT, unix:///path or tcp://host:port")
 	fs.StringVar(&c.Host, "host", "", "the parent's host service (sealed state, credentials): vsock://3:5001 in an enclave; empty for none")
-	fs.StringVar(&c.Egress, "egress", "", "the parent's egress proxy (KMS): vsock://3:5002 in an enclave; empty for none")
+	fs.StringVar(&c.Egress, "egress", "", "the parent's egress proxy (KMS, STS): vsock://3:5002 in an enclave; empty for none")
 	fs.DurationVar(&c.SyncInterval, "sync-interval", 30*time.Second, "how often to look for sealed keyrings other replicas stored (also soon after a caller names an epoch not held); 0 for only then")
 	fs.IntVar(&c.MaxConns, "max-conns", channel.DefaultMaxConns, "channel connections kept open at once; a newcomer beyond them closes the least active (keep it above the parent's --pool)")
 	c.Platform.register(fs)
@@ -137,9 +137,13 @@ func run(ctx context.Context, c *Config, logger *slog.Logger) error {
 		sealer, store = nil, nil
 		logger.Warn("no state store or sealer: the keyring will not be sealed and cannot change", "sealing", cfg.Sealing.Kind, "host", c.Host)
 	}
+	exchanger, err := openSTS(c, cfg)
+	if err != nil {
+		return err
+	}
 	srv, err := server.New(server.Options{
 		Config: cfg, NSM: module, Keys: keys, Clock: time.Now, Logger: logger,
-		Sealer: sealer, Store: store, PeerRoots: peerRoots(module),
+		Sealer: sealer, Store: store, PeerRoots: peerRoots(module), STS: exchanger,
 	})
 	if err != nil {
 		return err

@@ -1,0 +1,107 @@
+package service
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+
+	"github.com/go-jose/go-jose/v4"
+
+	"github.com/nitro-signer/nitro-signer/api"
+	"github.com/nitro-signer/nitro-signer/enclave/config"
+	"github.com/nitro-signer/nitro-signer/enclave/sts"
+)
+
+// Exchanger trades a web identity token for AWS credentials: the enclave's
+// STS client (enclave/sts), or a test's.
+type Exchanger interface {
+	Exchange(ctx context.Context, r sts.Request) (*sts.Credentials, error)
+}
+
+// stsCredentials mints a token for the actor the caller signed for, and
+// exchanges it with STS for the allowed role, under a session policy
+// rendered here. Nothing the parent relays can change the role, the actor
+// or the policy: they come from the signed params and the measured
+// configuration, and TLS to STS ends in the enclave.
+func (s *Service) stsCredentials(ctx context.Context, r *Request, p *api.STSCredentialsRequest) (*api.STSCredentialsResponse, error) {
+	o, err := parseOmni(p.ActorOmni)
+	if err != nil {
+		return nil, err
+	}
+	role := s.sts.Role(p.RoleARN)
+	if role == nil {
+		return nil, api.Errorf(api.CodeRoleNotAllowed, "role_arn is not one of the %d roles the configuration allows", len(s.sts.Roles))
+	}
+	if !role.AllowsCaller(r.Caller.Role) {
+		return nil, api.Errorf(api.CodeRoleNotAllowed, "callers of role %q may not ask for this role", r.Caller.Role)
+	}
+	if p.TTL < config.STSMinTTL || p.TTL > role.MaxTTL {
+		return nil, api.Errorf(api.CodeTTLOutOfRange, "ttl %d: want %d..%d seconds for this role", p.TTL, config.STSMinTTL, role.MaxTTL)
+	}
+	if r.ReplyKey == nil {
+		return nil, api.Errorf(api.CodeBadRequest, "sts-credentials needs a reply_key to encrypt the credentials to")
+	}
+	enc, err := jose.NewEncrypter(jose.A256GCM, jose.Recipient{Algorithm: jose.ECDH_ES, Key: r.ReplyKey.Key}, nil)
+	if err != nil {
+		return nil, api.Errorf(api.CodeBadRequest, "reply_key cannot be encrypted to")
+	}
+	if s.exchanger == nil {
+		return nil, api.Errorf(api.CodeSTSUnavailable, "Unconfigured: the enclave has no way to reach STS")
+	}
+	actor := o.String()
+	policy, err := role.SessionPolicyFor(actor)
+	if err != nil {
+		return nil, api.Errorf(api.CodeInternal, "the session policy could not be rendered")
+	}
+	key, err := s.keys.Issuer(0)
+	if err != nil {
+		return nil, keyError(err)
+	}
+	token, _, err := s.mintIDToken(key, o, s.sts.Audience, s.sts.TokenTTL)
+	if err != nil {
+		return nil, err
+	}
+	creds, err := s.exchanger.Exchange(ctx, sts.Request{
+		RoleARN: role.ARN, SessionName: actor, Token: token, Policy: policy, Duration: int32(p.TTL),
+	})
+	clear(token)
+	if err != nil {
+		return nil, stsError(err)
+	}
+	plain, err := json.Marshal(api.AWSCredentials{
+		Version: 1, AccessKeyID: creds.AccessKeyID, SecretAccessKey: creds.SecretAccessKey,
+		SessionToken: creds.SessionToken, Expiration: creds.Expiration.UTC(),
+	})
+	if err != nil {
+		return nil, api.Errorf(api.CodeInternal, "the credentials could not be encoded")
+	}
+	defer clear(plain)
+	jwe, err := enc.Encrypt(plain)
+	if err != nil {
+		return nil, api.Errorf(api.CodeInternal, "the credentials could not be encrypted")
+	}
+	out, err := jwe.CompactSerialize()
+	if err != nil {
+		return nil, api.Errorf(api.CodeInternal, "the credentials could not be encrypted")
+	}
+	return &api.STSCredentialsResponse{
+		Credentials: out, RoleARN: role.ARN, AssumedRoleARN: creds.AssumedRoleARN,
+		Expires: creds.Expiration.Unix(), KeyID: key.KeyID(), Epoch: key.Epoch(),
+	}, nil
+}
+
+// stsError maps the exchange's errors to the closed codes: STS's refusal
+// names STS's error code first; anything else is unavailability. Neither
+// quotes STS's message, the token or a credential.
+func stsError(err error) error {
+	var refused *sts.RefusedError
+	switch {
+	case errors.As(err, &refused):
+		return api.Errorf(api.CodeSTSRefused, "%s: STS refused the exchange (HTTP %d)", refused.Code, refused.Status)
+	case errors.Is(err, context.DeadlineExceeded), errors.Is(err, context.Canceled):
+		return api.Errorf(api.CodeSTSUnavailable, "Timeout: STS did not answer in time")
+	case errors.Is(err, sts.ErrUnavailable):
+		return api.Errorf(api.CodeSTSUnavailable, "Unavailable: %v", err)
+	}
+	return api.Errorf(api.CodeSTSUnavailable, "Unavailable: the exchange failed")
+}
