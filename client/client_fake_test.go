@@ -111,6 +111,8 @@ type fakeSigner struct {
 	epoch        uint32
 	// oidc is the fake's OIDC issuer (oidc_test.go), made on first use.
 	oidc *fakeOIDC
+	// stsTamper changes v1/sts-credentials' answer (sts_test.go).
+	stsTamper func(a *fakeSTSAnswer)
 }
 
 // fakeWorld is what the replicas of one deployment share: the
@@ -435,6 +437,8 @@ func (f *fakeSigner) handle(v *envelope.Verified) (any, error) {
 		return fakeAddress(p.OperatorOmni, epoch), nil
 	case api.OIDCDiscovery.Route, api.OIDCToken.Route:
 		return f.handleOIDC(v)
+	case api.STSCredentials.Route:
+		return f.handleSTS(v)
 	case api.RotateKeys.Route:
 		f.epoch++
 		return api.KeyringChange{Epoch: f.epoch, Generation: uint64(f.epoch), Sequence: uint64(f.epoch)}, nil

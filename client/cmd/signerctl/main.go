@@ -21,6 +21,7 @@
 //	signerctl oidc publish  --out DIR [--issuer URL] [client flags]
 //	signerctl oidc check    --issuer URL [--ca FILE] [client flags]
 //	signerctl oidc token    --actor OMNI --audience AUD [--ttl 5m] [client flags]
+//	signerctl sts credentials --actor OMNI --role-arn ARN [--ttl 1h] [client flags]
 //	signerctl dev-pki       --out DIR [--force]
 //	signerctl help [COMMAND]
 //
@@ -73,6 +74,7 @@ var commands = []struct{ name, args, summary string }{
 	{"oidc publish", "", "fetch the OIDC discovery document and JWKS from the attested enclave, check them and write the files to upload to the issuer"},
 	{"oidc check", "", "compare what the issuer serves with what the attested enclave answers, byte for byte, and name every difference (exit 1 if any)"},
 	{"oidc token", "", "mint an OIDC ID token for an actor, decrypted with a fresh reply key, and print it as JSON"},
+	{"sts credentials", "", "have the enclave exchange its token with STS for an actor's AWS credentials, decrypt them with a fresh reply key and print them as credential_process JSON"},
 	{"dev-pki", "", "create a development PKI and enclave configuration"},
 }
 
@@ -93,7 +95,7 @@ func usage(w io.Writer, prefix string) {
 		name, strings.TrimPrefix(prefix+" ", " "), name)
 	for _, c := range commands {
 		if prefix == "" || strings.HasPrefix(c.name, prefix+" ") {
-			fmt.Fprintf(w, "  %-14s %s\n", c.name, c.summary)
+			fmt.Fprintf(w, "  %-15s %s\n", c.name, c.summary)
 		}
 	}
 }
@@ -113,15 +115,16 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		return run(append(args[1:len(args):len(args)], "--help"), stdin, stdout, stderr)
 	}
 	runners := map[string]func([]string) int{
-		"attest verify": func(a []string) int { return attestVerify(a, stdin, stdout, stderr) },
-		"attest fetch":  func(a []string) int { return attestFetch(a, stdout, stderr) },
-		"call":          func(a []string) int { return call(a, stdout, stderr) },
-		"eif measure":   func(a []string) int { return eifMeasure(a, stdout, stderr) },
-		"eif sign":      func(a []string) int { return eifSign(a, stdout, stderr) },
-		"dev-pki":       func(a []string) int { return devPKI(a, stdout, stderr) },
-		"oidc publish":  func(a []string) int { return oidcPublish(a, stdout, stderr) },
-		"oidc check":    func(a []string) int { return oidcCheck(a, stdout, stderr) },
-		"oidc token":    func(a []string) int { return oidcToken(a, stdout, stderr) },
+		"attest verify":   func(a []string) int { return attestVerify(a, stdin, stdout, stderr) },
+		"attest fetch":    func(a []string) int { return attestFetch(a, stdout, stderr) },
+		"call":            func(a []string) int { return call(a, stdout, stderr) },
+		"eif measure":     func(a []string) int { return eifMeasure(a, stdout, stderr) },
+		"eif sign":        func(a []string) int { return eifSign(a, stdout, stderr) },
+		"dev-pki":         func(a []string) int { return devPKI(a, stdout, stderr) },
+		"oidc publish":    func(a []string) int { return oidcPublish(a, stdout, stderr) },
+		"oidc check":      func(a []string) int { return oidcCheck(a, stdout, stderr) },
+		"oidc token":      func(a []string) int { return oidcToken(a, stdout, stderr) },
+		"sts credentials": func(a []string) int { return stsCredentials(a, stdout, stderr) },
 	}
 	for _, sub := range []string{"policy", "check"} {
 		runners["kms "+sub] = func(a []string) int { return kmsCmd(append([]string{sub}, a...), stdin, stdout, stderr) }
@@ -137,7 +140,7 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 			}
 		}
 	}
-	// A group of commands (attest, keys, eif, kms, oidc) without one of them.
+	// A group of commands (attest, keys, eif, kms, oidc, sts) without one of them.
 	group := args[0]
 	var inGroup bool
 	for _, c := range commands {
