@@ -25,8 +25,11 @@ package s3test
 import (
 	"context"
 	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
 	"encoding/hex"
 	"fmt"
+	"net/http"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -68,6 +71,9 @@ type Server struct {
 	Prefix string
 	// External: the SIGNER_TEST_S3_* server, not one this package started.
 	External bool
+	// RootCAs verify the endpoint when it is https (StartSTS); nil means
+	// the system's.
+	RootCAs *x509.CertPool
 }
 
 // URL is the test's store location, s3://BUCKET/PREFIX.
@@ -105,17 +111,30 @@ func (s *Server) Credentials() aws.CredentialsProvider {
 // Client is an S3 client of the server, for a test that reads or writes
 // the bucket behind a store's back.
 func (s *Server) Client() *s3.Client {
-	return newClient(s.Endpoint, s.Region, s.Credentials())
+	return s.ClientAs(s.Credentials())
 }
 
-func newClient(endpoint, region string, creds aws.CredentialsProvider) *s3.Client {
+// ClientAs is an S3 client of the server with other credentials (an STS
+// session's).
+func (s *Server) ClientAs(creds aws.CredentialsProvider) *s3.Client {
 	return s3.New(s3.Options{
-		Region:       region,
-		BaseEndpoint: aws.String(endpoint),
+		Region:       s.Region,
+		BaseEndpoint: aws.String(s.Endpoint),
 		UsePathStyle: true,
 		Credentials:  creds,
+		HTTPClient:   s.HTTPClient(),
 		Logger:       logging.Nop{},
 	})
+}
+
+// HTTPClient trusts RootCAs for the endpoint.
+func (s *Server) HTTPClient() *http.Client {
+	if s.RootCAs == nil {
+		return http.DefaultClient
+	}
+	return &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{
+		TLSClientConfig: &tls.Config{RootCAs: s.RootCAs, MinVersion: tls.VersionTLS12},
+	}}
 }
 
 var (
@@ -148,7 +167,7 @@ func Start(t testing.TB) *Server {
 	}
 	var w *weed
 	if shared.enabled {
-		shared.once.Do(func() { shared.weed, shared.err = startWeed() })
+		shared.once.Do(func() { shared.weed, shared.err = startWeed(weedOptions{}) })
 		w = shared.weed
 		if shared.err != nil {
 			unavailable(t, shared.err)
@@ -160,7 +179,7 @@ func Start(t testing.TB) *Server {
 		})
 	} else {
 		var err error
-		if w, err = startWeed(); err != nil {
+		if w, err = startWeed(weedOptions{}); err != nil {
 			unavailable(t, err)
 		}
 		t.Cleanup(func() {

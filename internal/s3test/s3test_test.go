@@ -126,7 +126,7 @@ func TestServerChecksSignatures(t *testing.T) {
 		{"bad_unsigned", aws.AnonymousCredentials{}},
 	} {
 		t.Run(c.name, func(t *testing.T) {
-			client := newClient(srv.Endpoint, srv.Region, c.creds)
+			client := srv.ClientAs(c.creds)
 			err := put(client, srv.Bucket, srv.Prefix+"forged", []byte("x"), true)
 			if s := status(err); s != http.StatusForbidden {
 				t.Fatalf("put with %s: %v, want 403", c.name, err)
@@ -170,7 +170,7 @@ func TestParentFlagsAndEnv(t *testing.T) {
 
 // stop ends weed's whole process group and removes its files.
 func TestStopLeavesNothing(t *testing.T) {
-	w, err := startWeed()
+	w, err := startWeed(weedOptions{})
 	if err != nil {
 		unavailable(t, err)
 	}

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/rand"
+	"crypto/x509"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -27,8 +28,20 @@ const (
 	stopTimeout   = 15 * time.Second
 )
 
+// weedOptions are what a weed of a test's own adds to the shared one's
+// flags (StartSTS).
+type weedOptions struct {
+	// iam is the -s3.iam.config file: STS, OIDC providers, roles.
+	iam []byte
+	// certFile and keyFile make the S3 port (and so STS) TLS only; roots
+	// verify it.
+	certFile, keyFile string
+	roots             *x509.CertPool
+}
+
 // weed is a running `weed mini`.
 type weed struct {
+	opts           weedOptions
 	endpoint       string
 	access, secret string
 	dir            string
@@ -51,7 +64,7 @@ type credential struct {
 	SecretKey string `json:"secretKey"`
 }
 
-func startWeed() (*weed, error) {
+func startWeed(o weedOptions) (*weed, error) {
 	bin, err := Binary()
 	if err != nil {
 		return nil, err
@@ -61,7 +74,7 @@ func startWeed() (*weed, error) {
 	}
 	var errs []error
 	for range startAttempts {
-		w, err := startWeedOnce(bin)
+		w, err := startWeedOnce(bin, o)
 		if err == nil {
 			return w, nil
 		}
@@ -70,13 +83,13 @@ func startWeed() (*weed, error) {
 	return nil, errors.Join(errs...)
 }
 
-func startWeedOnce(bin string) (*weed, error) {
+func startWeedOnce(bin string, o weedOptions) (*weed, error) {
 	// A short path: weed's unix sockets live here too (108 bytes at most).
 	dir, err := os.MkdirTemp("", "s3test-")
 	if err != nil {
 		return nil, err
 	}
-	w := &weed{dir: dir, log: filepath.Join(dir, "weed.log"), exited: make(chan struct{})}
+	w := &weed{opts: o, dir: dir, log: filepath.Join(dir, "weed.log"), exited: make(chan struct{})}
 	w.access, w.secret = "signertest"+randomHex(8), randomHex(24)
 	conf, _ := json.Marshal(map[string][]identity{"identities": {{
 		Name:        "signer-test",
@@ -112,6 +125,17 @@ func startWeedOnce(bin string) (*weed, error) {
 		"-admin.ui=false", "-admin.port=" + port(8), "-admin.port.grpc=" + port(9), "-admin.port.legacy=0",
 	}
 	w.endpoint = "http://127.0.0.1:" + port(6)
+	if o.iam != nil {
+		if err := os.WriteFile(filepath.Join(dir, "iam.json"), o.iam, 0o600); err != nil {
+			return nil, w.cleanup(err)
+		}
+		args = append(args, "-s3.iam.config="+filepath.Join(dir, "iam.json"))
+	}
+	if o.certFile != "" {
+		// TLS only, on the S3 port (no -s3.port.https).
+		args = append(args, "-s3.cert.file="+o.certFile, "-s3.key.file="+o.keyFile)
+		w.endpoint = "https://127.0.0.1:" + port(6)
+	}
 	logf, err := os.Create(w.log)
 	if err != nil {
 		return nil, w.cleanup(err)
@@ -150,15 +174,21 @@ func startWeedOnce(bin string) (*weed, error) {
 	return w, nil
 }
 
-// waitReady waits until the S3 gateway answers a signed ListBuckets.
+// waitReady waits until the S3 gateway answers a signed ListBuckets and,
+// with an IAM configuration, STS answers: weed serves S3 without STS when
+// its IAM file does not load.
 func (w *weed) waitReady() error {
 	ctx, cancel := context.WithTimeout(context.Background(), readyTimeout)
 	defer cancel()
-	c := newClient(w.endpoint, DefaultRegion, (&Server{AccessKey: w.access, SecretKey: w.secret}).Credentials())
+	srv := &Server{Endpoint: w.endpoint, AccessKey: w.access, SecretKey: w.secret, Region: DefaultRegion, RootCAs: w.opts.roots}
+	c := srv.Client()
 	var last error
 	for {
 		callCtx, callCancel := context.WithTimeout(ctx, 5*time.Second)
 		_, err := c.ListBuckets(callCtx, nil)
+		if err == nil && w.opts.iam != nil {
+			err = srv.stsAnswers(callCtx)
+		}
 		callCancel()
 		if err == nil {
 			return nil
