@@ -9,6 +9,7 @@ import (
 	"net/url"
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -32,8 +33,11 @@ type STS struct {
 	// Amazon's roots for AWS. The parent relays the bytes and may not read
 	// them.
 	CAPEM string `json:"ca_pem"`
-	// Audience is the aud of the tokens exchanged: the IAM OIDC provider's
-	// client id; empty means sts.amazonaws.com.
+	// Audience is the aud of the tokens exchanged, a client id of the IAM
+	// OIDC provider that the trust policies of the roles below pin. It must
+	// not be one of oidc.audiences: a caller of v1/oidc-token could then
+	// mint a token those roles trust and exchange it itself, with no
+	// session policy.
 	Audience string `json:"audience"`
 	// TokenTTL is the exchanged token's lifetime in seconds (it is used
 	// at once, inside the enclave); 0 means 300.
@@ -79,7 +83,6 @@ const (
 	STSMaxTTL              = 43200
 	DefaultSTSRoleMaxTTL   = 3600
 	DefaultSTSTokenTTL     = 300
-	DefaultSTSAudience     = "sts.amazonaws.com"
 	DefaultSTSTimeout      = "5s"
 	MaxSTSRoles            = 64
 	MaxSessionPolicy       = 2048
@@ -95,6 +98,8 @@ const (
 var (
 	// ErrSTSEndpoint: an AWS host that is not STS's.
 	ErrSTSEndpoint = errors.New("not an AWS STS endpoint")
+	// ErrSTSAudience: sts.audience is also an oidc audience.
+	ErrSTSAudience = errors.New("also one of oidc.audiences: v1/oidc-token could mint tokens the sts roles trust, to be exchanged without the session policy")
 	// ErrRoleARN: not a full IAM role ARN.
 	ErrRoleARN = errors.New("want a full role ARN arn:<partition>:iam::<account>:role/<name>")
 	// ErrSessionPolicy: the session policy template is refused.
@@ -121,11 +126,14 @@ func (s *STS) validate(c *Config) error {
 	if !s.Roots.AppendCertsFromPEM([]byte(s.CAPEM)) {
 		return errors.New("sts.ca_pem: no certificate (the enclave has no system roots)")
 	}
-	if s.Audience == "" {
-		s.Audience = DefaultSTSAudience
-	}
-	if len(s.Audience) > maxOIDCAudience || !printable(s.Audience) {
+	if s.Audience == "" || len(s.Audience) > maxOIDCAudience || !printable(s.Audience) {
 		return fmt.Errorf("sts.audience %q: not 1..%d printable ASCII characters", s.Audience, maxOIDCAudience)
+	}
+	// A token v1/oidc-token mints must not be one the roles below trust:
+	// its caller could exchange it itself, without the session policy and
+	// without being in a role's callers.
+	if slices.Contains(c.OIDC.Audiences, s.Audience) {
+		return fmt.Errorf("sts.audience %q: %w", s.Audience, ErrSTSAudience)
 	}
 	if s.TokenTTL == 0 {
 		s.TokenTTL = DefaultSTSTokenTTL
@@ -211,35 +219,141 @@ func (r *STSRole) SessionPolicyFor(actorHex string) (string, error) {
 }
 
 // sessionPolicyTemplate checks a session policy template and returns it
-// compacted: a JSON object with a Statement, naming the placeholder, no
-// other "{{", and at most MaxSessionPolicy bytes once rendered.
+// compacted. The text is what is rendered, so the checks are made on its
+// decoded strings as well as on the text: a JSON object whose Statement is
+// one statement or a non-empty list of them; {{actor_omni}} only inside
+// string values, never a key, and no other {{ or }} in any string (nor an
+// escaped look-alike: the placeholders decoded must be those in the text);
+// and in every Allow statement a Resource (no NotResource, no NotAction),
+// each of whose entries names the actor or is one resource without a
+// wildcard. At most MaxSessionPolicy bytes once rendered.
 func sessionPolicyTemplate(raw json.RawMessage) (string, error) {
-	if len(bytes.TrimSpace(raw)) == 0 || bytes.Equal(bytes.TrimSpace(raw), []byte("null")) {
+	trimmed := bytes.TrimSpace(raw)
+	if len(trimmed) == 0 || bytes.Equal(trimmed, []byte("null")) {
 		return "", fmt.Errorf("%w: none (a session policy confines the credentials to the actor)", ErrSessionPolicy)
-	}
-	var doc map[string]json.RawMessage
-	if err := json.Unmarshal(raw, &doc); err != nil {
-		return "", fmt.Errorf("%w: not a JSON object", ErrSessionPolicy)
-	}
-	if _, ok := doc["Statement"]; !ok {
-		return "", fmt.Errorf("%w: no Statement", ErrSessionPolicy)
 	}
 	var b bytes.Buffer
 	if err := json.Compact(&b, raw); err != nil {
 		return "", fmt.Errorf("%w: not JSON", ErrSessionPolicy)
 	}
 	t := b.String()
-	n := strings.Count(t, ActorOmniPlaceholder)
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	dec.UseNumber()
+	var v any
+	if err := dec.Decode(&v); err != nil {
+		return "", fmt.Errorf("%w: not JSON", ErrSessionPolicy)
+	}
+	doc, ok := v.(map[string]any)
+	if !ok {
+		return "", fmt.Errorf("%w: not a JSON object", ErrSessionPolicy)
+	}
+	n, err := countPlaceholders(doc)
+	if err != nil {
+		return "", err
+	}
 	if n == 0 {
 		return "", fmt.Errorf("%w: it does not name %s, so it cannot confine the credentials to the actor", ErrSessionPolicy, ActorOmniPlaceholder)
 	}
-	if strings.Count(t, "{{") != n || strings.Count(t, "}}") != n {
-		return "", fmt.Errorf("%w: a {{ or }} that is not %s", ErrSessionPolicy, ActorOmniPlaceholder)
+	if n != strings.Count(t, ActorOmniPlaceholder) {
+		return "", fmt.Errorf("%w: an escaped %s (it would reach STS as written, not as the actor)", ErrSessionPolicy, ActorOmniPlaceholder)
+	}
+	var statements []any
+	switch st := doc["Statement"].(type) {
+	case map[string]any:
+		statements = []any{st}
+	case []any:
+		statements = st
+	}
+	if len(statements) == 0 {
+		return "", fmt.Errorf("%w: no Statement (one statement or a non-empty list)", ErrSessionPolicy)
+	}
+	for i, st := range statements {
+		m, ok := st.(map[string]any)
+		if !ok {
+			return "", fmt.Errorf("%w: Statement[%d] is not an object", ErrSessionPolicy, i)
+		}
+		if err := checkStatement(m); err != nil {
+			return "", fmt.Errorf("%w: Statement[%d]: %v", ErrSessionPolicy, i, err)
+		}
 	}
 	if rendered := len(t) + n*(actorOmniLen-len(ActorOmniPlaceholder)); rendered > MaxSessionPolicy {
 		return "", fmt.Errorf("%w: %d bytes once rendered, STS allows %d", ErrSessionPolicy, rendered, MaxSessionPolicy)
 	}
 	return t, nil
+}
+
+// countPlaceholders counts {{actor_omni}} in v's strings, refusing one in
+// a key and any other {{ or }}.
+func countPlaceholders(v any) (int, error) {
+	switch v := v.(type) {
+	case string:
+		if rest := strings.ReplaceAll(v, ActorOmniPlaceholder, ""); strings.Contains(rest, "{{") || strings.Contains(rest, "}}") {
+			return 0, fmt.Errorf("%w: a {{ or }} that is not %s", ErrSessionPolicy, ActorOmniPlaceholder)
+		}
+		return strings.Count(v, ActorOmniPlaceholder), nil
+	case map[string]any:
+		n := 0
+		for k, e := range v {
+			if strings.Contains(k, "{{") || strings.Contains(k, "}}") {
+				return 0, fmt.Errorf("%w: %s or a brace pair in a key", ErrSessionPolicy, ActorOmniPlaceholder)
+			}
+			m, err := countPlaceholders(e)
+			if err != nil {
+				return 0, err
+			}
+			n += m
+		}
+		return n, nil
+	case []any:
+		n := 0
+		for _, e := range v {
+			m, err := countPlaceholders(e)
+			if err != nil {
+				return 0, err
+			}
+			n += m
+		}
+		return n, nil
+	}
+	return 0, nil
+}
+
+// checkStatement: an Allow statement reaches only the actor's resources
+// or named single resources.
+func checkStatement(m map[string]any) error {
+	effect, _ := m["Effect"].(string)
+	switch effect {
+	case "Deny":
+		return nil // a Deny only narrows
+	case "Allow":
+	default:
+		return fmt.Errorf("the Effect %q: want Allow or Deny", effect)
+	}
+	for _, broad := range []string{"NotResource", "NotAction", "NotPrincipal"} {
+		if _, ok := m[broad]; ok {
+			return fmt.Errorf("%s in an Allow statement reaches everything it does not name", broad)
+		}
+	}
+	var resources []any
+	switch r := m["Resource"].(type) {
+	case string:
+		resources = []any{r}
+	case []any:
+		resources = r
+	}
+	if len(resources) == 0 {
+		return errors.New("an Allow statement without a Resource")
+	}
+	for _, r := range resources {
+		s, ok := r.(string)
+		if !ok {
+			return errors.New("a Resource that is not a string")
+		}
+		if !strings.Contains(s, ActorOmniPlaceholder) && strings.ContainsAny(s, "*?") {
+			return fmt.Errorf("the Resource %q has a wildcard that does not name %s", s, ActorOmniPlaceholder)
+		}
+	}
+	return nil
 }
 
 // stsEndpoint checks sts.endpoint: https://host[:port], lower case; an AWS
@@ -253,6 +367,11 @@ func stsEndpoint(endpoint string) (*url.URL, error) {
 	host := u.Hostname()
 	if host != strings.ToLower(host) {
 		return nil, fmt.Errorf("sts.endpoint %q: write the host in lower case", endpoint)
+	}
+	if port := u.Port(); port != "" {
+		if n, err := strconv.Atoi(port); err != nil || n < 1 || n > 65535 || port[0] == '0' {
+			return nil, fmt.Errorf("sts.endpoint %q: port %q is not 1..65535", endpoint, port)
+		}
 	}
 	if isAWSHost(host) && !isSTSHost(host) {
 		return nil, fmt.Errorf("sts.endpoint %q: %w: want sts.<region>.amazonaws.com", endpoint, ErrSTSEndpoint)

@@ -3,6 +3,7 @@ package config_test
 import (
 	"encoding/json"
 	"errors"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -10,7 +11,10 @@ import (
 	"github.com/nitro-signer/nitro-signer/enclave/config"
 )
 
-const stsRoleARN = "arn:aws:iam::123456789012:role/signer-actor-storage"
+const (
+	stsRoleARN  = "arn:aws:iam::123456789012:role/signer-actor-storage"
+	stsAudience = "signer-sts-credentials"
+)
 
 // stsPolicy is a session policy template that confines to the actor's prefix.
 var stsPolicy = map[string]any{
@@ -38,7 +42,8 @@ func withSTS(t *testing.T, s any) []byte {
 
 func stsMember(t *testing.T, mutate func(s, role map[string]any)) map[string]any {
 	role := map[string]any{"arn": stsRoleARN, "callers": []string{"worker"}, "session_policy": stsPolicy}
-	s := map[string]any{"endpoint": "https://sts.eu-west-1.amazonaws.com", "ca_pem": callerCA(t, devConfig(t)), "roles": []any{role}}
+	s := map[string]any{"endpoint": "https://sts.eu-west-1.amazonaws.com", "ca_pem": callerCA(t, devConfig(t)), "audience": stsAudience,
+		"roles": []any{role}}
 	mutate(s, role)
 	return s
 }
@@ -49,7 +54,7 @@ func TestParseSTS(t *testing.T) {
 		t.Fatal(err)
 	}
 	s := c.STS
-	if s.URL.String() != "https://sts.eu-west-1.amazonaws.com:443" || s.Region != "eu-west-1" || s.Audience != "sts.amazonaws.com" ||
+	if s.URL.String() != "https://sts.eu-west-1.amazonaws.com:443" || s.Region != "eu-west-1" || s.Audience != stsAudience ||
 		s.TokenTTL != 300 || s.Wait != 5*time.Second || len(s.Roles) != 1 {
 		t.Fatalf("defaults: %+v", s)
 	}
@@ -70,6 +75,21 @@ func TestParseSTS(t *testing.T) {
 	for _, bad := range []string{strings.Repeat("0A", 32), actor[:63], actor + "0", `0a"}],"Resource":"*","x":"` + actor[:30], strings.Repeat("g", 64)} {
 		if _, err := r.SessionPolicyFor(bad); err == nil {
 			t.Errorf("SessionPolicyFor(%q) rendered", bad)
+		}
+	}
+	// Policies that confine and that an operator needs: a Condition on
+	// the listing prefix, a Deny, a named shared key, a single statement.
+	for name, p := range map[string]string{
+		"condition": `{"Version":"2012-10-17","Statement":[
+			{"Effect":"Allow","Action":["s3:GetObject","s3:PutObject"],"Resource":"arn:aws:s3:::b/actors/{{actor_omni}}/*"},
+			{"Effect":"Allow","Action":"s3:ListBucket","Resource":"arn:aws:s3:::b","Condition":{"StringLike":{"s3:prefix":["actors/{{actor_omni}}/*"]}}}]}`,
+		"deny_and_named_key": `{"Statement":[{"Effect":"Allow","Action":"s3:*","Resource":"arn:aws:s3:::b/{{actor_omni}}/*"},
+			{"Effect":"Allow","Action":"kms:Decrypt","Resource":"arn:aws:kms:eu-west-1:123456789012:key/0b0c7c64-8d44-4d6c-9e2b-6a2b4c9f0e11"},
+			{"Effect":"Deny","NotAction":"s3:GetObject","Resource":"*","Condition":{"Bool":{"aws:SecureTransport":"false"}}}]}`,
+		"single_statement": `{"Statement":{"Effect":"Allow","Action":"s3:GetObject","Resource":"arn:aws:s3:::b/{{actor_omni}}/*"}}`,
+	} {
+		if _, err := config.Parse(withSTS(t, stsMember(t, func(_, r map[string]any) { r["session_policy"] = json.RawMessage(p) }))); err != nil {
+			t.Errorf("%s policy refused: %v", name, err)
 		}
 	}
 	if c, err := config.Parse(withSTS(t, nil)); err != nil || c.STS != nil {
@@ -96,6 +116,9 @@ func TestParseSTSRefuses(t *testing.T) {
 		"bad_endpoint_path":              {func(s, _ map[string]any) { s["endpoint"] = "https://sts.example/x" }, nil},
 		"bad_endpoint_query":             {func(s, _ map[string]any) { s["endpoint"] = "https://sts.example?a=b" }, nil},
 		"bad_endpoint_upper_case":        {func(s, _ map[string]any) { s["endpoint"] = "https://STS.example" }, nil},
+		"bad_endpoint_port_zero":         {func(s, _ map[string]any) { s["endpoint"] = "https://sts.example:0" }, nil},
+		"bad_endpoint_port_too_big":      {func(s, _ map[string]any) { s["endpoint"] = "https://sts.example:99999" }, nil},
+		"bad_endpoint_port_leading_0":    {func(s, _ map[string]any) { s["endpoint"] = "https://sts.example:0443" }, nil},
 		"bad_endpoint_empty":             {func(s, _ map[string]any) { s["endpoint"] = "" }, nil},
 		"bad_endpoint_userinfo":          {func(s, _ map[string]any) { s["endpoint"] = "https://u:p@sts.example" }, nil},
 		"bad_endpoint_aws_not_sts":       {func(s, _ map[string]any) { s["endpoint"] = "https://s3.eu-west-1.amazonaws.com" }, config.ErrSTSEndpoint},
@@ -132,6 +155,40 @@ func TestParseSTSRefuses(t *testing.T) {
 			r["session_policy"] = map[string]any{"Statement": "{{actor_omni}}/{{role}}"}
 		}, config.ErrSessionPolicy},
 		"bad_policy_too_long": {func(_, r map[string]any) { r["session_policy"] = long }, config.ErrSessionPolicy},
+		"bad_policy_placeholder_only_in_a_sid": {func(_, r map[string]any) {
+			r["session_policy"] = json.RawMessage(`{"Statement":[{"Sid":"{{actor_omni}}","Effect":"Allow","Action":"s3:*","Resource":"*"}]}`)
+		}, config.ErrSessionPolicy},
+		"bad_policy_placeholder_in_a_key": {func(_, r map[string]any) {
+			r["session_policy"] = json.RawMessage(`{"Statement":[{"Effect":"Allow","Action":"s3:*","Resource":"arn:aws:s3:::b/x","{{actor_omni}}":1}]}`)
+		}, config.ErrSessionPolicy},
+		"bad_policy_statement_null": {func(_, r map[string]any) {
+			r["session_policy"] = json.RawMessage(`{"Statement":null,"x":"{{actor_omni}}"}`)
+		}, config.ErrSessionPolicy},
+		"bad_policy_statement_empty": {func(_, r map[string]any) {
+			r["session_policy"] = json.RawMessage(`{"Statement":[],"x":"{{actor_omni}}"}`)
+		}, config.ErrSessionPolicy},
+		"bad_policy_statement_not_object": {func(_, r map[string]any) { r["session_policy"] = json.RawMessage(`{"Statement":["{{actor_omni}}"]}`) }, config.ErrSessionPolicy},
+		"bad_policy_escaped_placeholder": {func(_, r map[string]any) {
+			r["session_policy"] = json.RawMessage(`{"Statement":[{"Effect":"Allow","Action":"s3:*","Resource":"arn:aws:s3:::b/\u007b\u007bactor_omni\u007d\u007d/*"}]}`)
+		}, config.ErrSessionPolicy},
+		"bad_policy_escaped_beside_a_real_one": {func(_, r map[string]any) {
+			r["session_policy"] = json.RawMessage(`{"Statement":[{"Effect":"Allow","Action":"s3:*","Resource":["arn:aws:s3:::b/{{actor_omni}}/*","arn:aws:s3:::b/\u007b\u007bactor_omni}}"]}]}`)
+		}, config.ErrSessionPolicy},
+		"bad_policy_allow_wildcard_beside_the_actor": {func(_, r map[string]any) {
+			r["session_policy"] = json.RawMessage(`{"Statement":[{"Effect":"Allow","Action":"s3:*","Resource":["arn:aws:s3:::b/{{actor_omni}}/*","arn:aws:s3:::b/*"]}]}`)
+		}, config.ErrSessionPolicy},
+		"bad_policy_allow_not_resource": {func(_, r map[string]any) {
+			r["session_policy"] = json.RawMessage(`{"Statement":[{"Effect":"Allow","Action":"s3:*","NotResource":"arn:aws:s3:::b/{{actor_omni}}/*"}]}`)
+		}, config.ErrSessionPolicy},
+		"bad_policy_allow_not_action": {func(_, r map[string]any) {
+			r["session_policy"] = json.RawMessage(`{"Statement":[{"Effect":"Allow","NotAction":"iam:*","Resource":"arn:aws:s3:::b/{{actor_omni}}/*"}]}`)
+		}, config.ErrSessionPolicy},
+		"bad_policy_allow_without_resource": {func(_, r map[string]any) {
+			r["session_policy"] = json.RawMessage(`{"Statement":[{"Effect":"Allow","Action":"s3:*","Condition":{"StringLike":{"s3:prefix":"{{actor_omni}}/*"}}}]}`)
+		}, config.ErrSessionPolicy},
+		"bad_policy_effect_missing": {func(_, r map[string]any) {
+			r["session_policy"] = json.RawMessage(`{"Statement":[{"Action":"s3:*","Resource":"arn:aws:s3:::b/{{actor_omni}}/*"}]}`)
+		}, config.ErrSessionPolicy},
 	} {
 		t.Run(name, func(t *testing.T) {
 			_, err := config.Parse(withSTS(t, stsMember(t, c.mutate)))
@@ -172,10 +229,10 @@ func FuzzParseSTS(f *testing.F) {
 		f.Fatal(err)
 	}
 	caJSON, _ := json.Marshal(ca)
-	seed := `{"endpoint":"https://sts.eu-west-1.amazonaws.com","ca_pem":` + string(caJSON) + `,"roles":[{"arn":"` + stsRoleARN +
+	seed := `{"endpoint":"https://sts.eu-west-1.amazonaws.com","ca_pem":` + string(caJSON) + `,"audience":"x","roles":[{"arn":"` + stsRoleARN +
 		`","callers":["worker"],"session_policy":{"Statement":[{"Effect":"Allow","Action":"s3:*","Resource":"arn:aws:s3:::b/{{actor_omni}}/*"}]}}]}`
 	f.Add([]byte(seed))
-	f.Add([]byte(strings.Replace(seed, `"roles"`, `"token_ttl":60,"audience":"x","region":"us-west-2","roles"`, 1)))
+	f.Add([]byte(strings.Replace(seed, `"roles"`, `"token_ttl":60,"region":"us-west-2","roles"`, 1)))
 	f.Add([]byte(strings.Replace(seed, "{{actor_omni}}", "{{actor_omni}}{{", 1)))
 	f.Add([]byte(strings.Replace(seed, `"callers":["worker"]`, `"callers":["worker"],"max_ttl":43200`, 1)))
 	f.Add([]byte(`null`))
@@ -198,6 +255,9 @@ func FuzzParseSTS(f *testing.F) {
 		if s.URL == nil || s.URL.Scheme != "https" || s.URL.Port() == "" || s.URL.Path != "" || s.Roots == nil ||
 			s.TokenTTL < 60 || s.TokenTTL > 3600 || s.Audience == "" {
 			t.Fatalf("accepted %+v", s)
+		}
+		if slices.Contains(c.OIDC.Audiences, s.Audience) {
+			t.Fatalf("accepted an sts audience that v1/oidc-token mints: %q", s.Audience)
 		}
 		if len(s.Roles) < 1 || len(s.Roles) > config.MaxSTSRoles {
 			t.Fatalf("accepted %d roles", len(s.Roles))

@@ -29,9 +29,9 @@ func stsConfig(t *testing.T) *config.Config {
 	}
 	roles := m["roles"].(map[string]any)
 	roles["worker"] = append(roles["worker"].([]any), "v1/sts-credentials")
-	m["sts"] = map[string]any{"endpoint": "https://sts.us-east-1.amazonaws.com", "ca_pem": m["caller_ca_pem"],
+	m["sts"] = map[string]any{"endpoint": "https://sts.us-east-1.amazonaws.com", "ca_pem": m["caller_ca_pem"], "audience": "signer-sts-credentials",
 		"roles": []any{map[string]any{"arn": "arn:aws:iam::123456789012:role/r", "callers": []string{"worker"},
-			"session_policy": map[string]any{"Statement": []any{map[string]any{"Resource": "arn:aws:s3:::b/{{actor_omni}}/*"}}}}}}
+			"session_policy": map[string]any{"Statement": []any{map[string]any{"Effect": "Allow", "Action": "s3:GetObject", "Resource": "arn:aws:s3:::b/{{actor_omni}}/*"}}}}}}
 	b, _ = json.Marshal(m)
 	c, err := config.Parse(b)
 	if err != nil {
