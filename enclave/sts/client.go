@@ -82,6 +82,7 @@ func transport(o Options) *http.Transport {
 		TLSHandshakeTimeout: 10 * time.Second,
 		IdleConnTimeout:     30 * time.Second,
 		MaxIdleConns:        2,
+		MaxConnsPerHost:     MaxConns,
 	}
 }
 
@@ -153,7 +154,8 @@ func (c *Client) Exchange(ctx context.Context, r Request) (*Credentials, error) 
 	return credentials(out, time.Now())
 }
 
-// classify turns the SDK's error into ErrUnavailable or a *RefusedError.
+// classify turns the SDK's error into an *UnavailableError or a
+// *RefusedError.
 // It never wraps err itself: the SDK's text quotes STS's message.
 func classify(ctx context.Context, err error) error {
 	status := 0
@@ -164,23 +166,23 @@ func classify(ctx context.Context, err error) error {
 	var ae smithy.APIError
 	switch {
 	case errors.Is(err, errTooLarge):
-		return fmt.Errorf("%w: answer over %d bytes (HTTP %d)", ErrUnavailable, MaxAnswerSize, status)
+		return unavailable("TooLarge", "answer over %d bytes (HTTP %d)", MaxAnswerSize, status)
 	case errors.As(err, &ae):
 		code := cleanCode(ae.ErrorCode())
 		if status >= 400 && status < 500 && status != http.StatusTooManyRequests && !unavailableCodes[ae.ErrorCode()] {
 			return &RefusedError{Code: code, Status: status}
 		}
-		return fmt.Errorf("%w: STS answered %s (HTTP %d)", ErrUnavailable, code, status)
+		return unavailable(code, "STS answered %s (HTTP %d)", code, status)
 	case status != 0:
-		return fmt.Errorf("%w: malformed answer (HTTP %d)", ErrUnavailable, status)
+		return unavailable("Malformed", "malformed answer (HTTP %d)", status)
 	case ctx.Err() != nil:
-		return fmt.Errorf("%w: no answer in time: %w", ErrUnavailable, ctx.Err())
+		return unavailable("Timeout", "no answer in time: %v", ctx.Err())
 	}
 	var cv *tls.CertificateVerificationError
 	if errors.As(err, &cv) {
-		return fmt.Errorf("%w: the endpoint's certificate is not accepted", ErrUnavailable)
+		return unavailable("Certificate", "the endpoint's certificate is not accepted")
 	}
-	return fmt.Errorf("%w: no connection to STS through the egress", ErrUnavailable)
+	return unavailable("Egress", "no connection to STS through the egress")
 }
 
 // credentials checks that out holds complete credentials, unexpired at
@@ -189,17 +191,17 @@ func credentials(out *awssts.AssumeRoleWithWebIdentityOutput, now time.Time) (*C
 	c := out.Credentials
 	switch {
 	case c == nil:
-		return nil, fmt.Errorf("%w: answer without credentials", ErrUnavailable)
+		return nil, unavailable("Incomplete", "answer without credentials")
 	case c.AccessKeyId == nil || !accessKeyID(*c.AccessKeyId):
-		return nil, fmt.Errorf("%w: answer without a well-formed access key id", ErrUnavailable)
+		return nil, unavailable("Incomplete", "answer without a well-formed access key id")
 	case c.SecretAccessKey == nil || *c.SecretAccessKey == "":
-		return nil, fmt.Errorf("%w: answer without a secret access key", ErrUnavailable)
+		return nil, unavailable("Incomplete", "answer without a secret access key")
 	case c.SessionToken == nil || *c.SessionToken == "":
-		return nil, fmt.Errorf("%w: answer without a session token", ErrUnavailable)
+		return nil, unavailable("Incomplete", "answer without a session token")
 	case c.Expiration == nil || c.Expiration.IsZero():
-		return nil, fmt.Errorf("%w: answer without an expiration", ErrUnavailable)
+		return nil, unavailable("Incomplete", "answer without an expiration")
 	case !c.Expiration.After(now):
-		return nil, fmt.Errorf("%w: credentials expired at %s", ErrUnavailable, c.Expiration.UTC().Format(time.RFC3339))
+		return nil, unavailable("Expired", "credentials expired at %s", c.Expiration.UTC().Format(time.RFC3339))
 	}
 	// AWS names the session (assumed-role/<role>/<session>); an STS that
 	// does not (SeaweedFS's) leaves it empty. Present, it is printed and
@@ -209,7 +211,7 @@ func credentials(out *awssts.AssumeRoleWithWebIdentityOutput, now time.Time) (*C
 		assumed = *out.AssumedRoleUser.Arn
 	}
 	if assumed != "" && !plainARN(assumed) {
-		return nil, fmt.Errorf("%w: answer with a malformed assumed role ARN", ErrUnavailable)
+		return nil, unavailable("Incomplete", "answer with a malformed assumed role ARN")
 	}
 	cred := &Credentials{
 		AccessKeyID:     *c.AccessKeyId,

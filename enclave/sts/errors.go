@@ -2,6 +2,7 @@ package sts
 
 import (
 	"errors"
+	"fmt"
 	"strconv"
 )
 
@@ -18,6 +19,28 @@ var (
 	// nothing was sent. The error names the field, never its value.
 	ErrRequest = errors.New("sts: malformed request")
 )
+
+// UnavailableError is ErrUnavailable with its reason (errors.Is(err,
+// ErrUnavailable) holds): a word an operator can act on — STS's own code
+// (Throttling, IDPCommunicationError, InternalFailure, …, cleaned as
+// RefusedError's), or Timeout, Certificate (not under Roots, or for
+// another name), Egress (no tunnel, or it broke), Malformed, TooLarge,
+// Incomplete, Expired.
+type UnavailableError struct {
+	Reason string
+	detail string
+}
+
+func (e *UnavailableError) Error() string { return "sts: STS unavailable: " + e.detail }
+
+// Unwrap makes the error ErrUnavailable for errors.Is.
+func (e *UnavailableError) Unwrap() error { return ErrUnavailable }
+
+// unavailable is an *UnavailableError; the detail names no secret and
+// none of STS's words but its cleaned code.
+func unavailable(reason, format string, args ...any) error {
+	return &UnavailableError{Reason: reason, detail: fmt.Sprintf(format, args...)}
+}
 
 // RefusedError is STS's refusal of the exchange: an error answer with a
 // 4xx status that is not throttling (InvalidIdentityToken,

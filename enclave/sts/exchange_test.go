@@ -60,6 +60,16 @@ func cut(good string) func(http.ResponseWriter, *http.Request, int) {
 // hang blocks until the client gives up (the connection closes).
 func hang(_ http.ResponseWriter, r *http.Request, _ int) { <-r.Context().Done() }
 
+// wantReasons are the UnavailableError reasons of some of TestExchange's
+// cases.
+var wantReasons = map[string]string{
+	"bad_500_every_attempt": "InternalFailure", "bad_throttling": "Throttling",
+	"bad_idp_communication_error": "IDPCommunicationError", "bad_hang": "Timeout",
+	"bad_certificate_from_another_ca": "Certificate", "bad_certificate_for_another_name": "Certificate",
+	"bad_egress_refuses_target": "Egress", "bad_malformed_xml": "Malformed", "bad_no_credentials": "Malformed", "bad_empty_session_token": "Incomplete",
+	"bad_expiration_in_the_past": "Expired", "bad_oversized_answer": "TooLarge",
+}
+
 func TestExchange(t *testing.T) {
 	t.Parallel()
 	future := time.Now().Add(time.Hour).UTC().Truncate(time.Second)
@@ -208,6 +218,14 @@ func TestExchange(t *testing.T) {
 				var re *RefusedError
 				if errors.As(err, &re) {
 					t.Fatalf("unavailable is also a refusal: %v", err)
+				}
+				// Every unavailability says why, in a word.
+				var ue *UnavailableError
+				if !errors.As(err, &ue) || ue.Reason == "" {
+					t.Fatalf("unavailable without a reason: %#v", err)
+				}
+				if want, ok := wantReasons[tt.name]; ok && ue.Reason != want {
+					t.Fatalf("reason %q, want %q", ue.Reason, want)
 				}
 			}
 			if err != nil {

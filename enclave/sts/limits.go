@@ -10,8 +10,12 @@ const (
 	MaxAnswerSize = 64 << 10
 
 	// DefaultTimeout bounds one exchange, retries included, when
-	// Options.Timeout is 0.
-	DefaultTimeout = 15 * time.Second
+	// Options.Timeout is 0: under the parent's default --timeout (10s),
+	// so that the caller gets sts_unavailable, not the parent's timeout.
+	DefaultTimeout = 5 * time.Second
+	// MaxConns bounds the connections to STS at once (tunnels through the
+	// egress, TLS handshakes): Exchange waits for one, within its timeout.
+	MaxConns = 8
 	// maxAttempts is the SDK's attempts at one exchange: a 5xx, a
 	// throttling answer, IDPCommunicationError or a failed connection is
 	// tried again, up to this many times in all, within the timeout.
