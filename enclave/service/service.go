@@ -39,8 +39,10 @@ type Service struct {
 	clock  func() time.Time
 	oidc   *config.OIDC
 	sts    *config.STS
-	// exchanger reaches STS for v1/sts-credentials.
+	// exchanger reaches STS for v1/sts-credentials; exchanges holds a
+	// slot per exchange in flight.
 	exchanger Exchanger
+	exchanges chan struct{}
 }
 
 // Options build a Service.
@@ -61,7 +63,8 @@ type Options struct {
 
 // New returns the service.
 func New(o Options) *Service {
-	return &Service{keys: o.Keys, policy: newPolicy(o.Policy), clock: o.Clock, oidc: o.OIDC, sts: o.STS, exchanger: o.Exchanger}
+	return &Service{keys: o.Keys, policy: newPolicy(o.Policy), clock: o.Clock, oidc: o.OIDC, sts: o.STS, exchanger: o.Exchanger,
+		exchanges: make(chan struct{}, MaxExchanges)}
 }
 
 // Methods returns the handlers by route: the typed surface under "v1/" and,

@@ -12,6 +12,11 @@ import (
 	"github.com/nitro-signer/nitro-signer/enclave/sts"
 )
 
+// MaxExchanges bounds the STS exchanges in flight; one more is refused
+// at once (overloaded), so that callers waiting on STS cannot hold the
+// enclave's in-flight slots that every other method needs.
+const MaxExchanges = sts.MaxConns
+
 // Exchanger trades a web identity token for AWS credentials: the enclave's
 // STS client (enclave/sts), or a test's.
 type Exchanger interface {
@@ -47,6 +52,12 @@ func (s *Service) stsCredentials(ctx context.Context, r *Request, p *api.STSCred
 	}
 	if s.exchanger == nil {
 		return nil, api.Errorf(api.CodeSTSUnavailable, "Unconfigured: the enclave has no way to reach STS")
+	}
+	select {
+	case s.exchanges <- struct{}{}:
+		defer func() { <-s.exchanges }()
+	default:
+		return nil, api.Errorf(api.CodeOverloaded, "%d STS exchanges are in flight: retry shortly", MaxExchanges)
 	}
 	actor := o.String()
 	policy, err := role.SessionPolicyFor(actor)
@@ -90,18 +101,23 @@ func (s *Service) stsCredentials(ctx context.Context, r *Request, p *api.STSCred
 	}, nil
 }
 
-// stsError maps the exchange's errors to the closed codes: STS's refusal
-// names STS's error code first; anything else is unavailability. Neither
-// quotes STS's message, the token or a credential.
+// stsError maps the exchange's errors to the closed codes, STS's code or
+// the reason of unavailability first in the message (api.STSErrorCode).
+// None quotes STS's message, the token or a credential.
 func stsError(err error) error {
 	var refused *sts.RefusedError
+	var unavailable *sts.UnavailableError
 	switch {
 	case errors.As(err, &refused):
 		return api.Errorf(api.CodeSTSRefused, "%s: STS refused the exchange (HTTP %d)", refused.Code, refused.Status)
+	case errors.As(err, &unavailable):
+		return api.Errorf(api.CodeSTSUnavailable, "%s: %v", unavailable.Reason, err)
+	case errors.Is(err, sts.ErrRequest):
+		// The configuration's bounds keep every request within STS's:
+		// this is a bug, and nothing was sent.
+		return api.Errorf(api.CodeInternal, "the exchange was not sent: %v", err)
 	case errors.Is(err, context.DeadlineExceeded), errors.Is(err, context.Canceled):
 		return api.Errorf(api.CodeSTSUnavailable, "Timeout: STS did not answer in time")
-	case errors.Is(err, sts.ErrUnavailable):
-		return api.Errorf(api.CodeSTSUnavailable, "Unavailable: %v", err)
 	}
 	return api.Errorf(api.CodeSTSUnavailable, "Unavailable: the exchange failed")
 }

@@ -56,6 +56,7 @@ func testConfig(t *testing.T) *config.Config {
 	}}}
 	m["sts"] = map[string]any{
 		"endpoint": "https://sts.eu-west-1.amazonaws.com", "ca_pem": m["caller_ca_pem"], "token_ttl": 120,
+		"audience": "signer-sts-credentials",
 		"roles": []any{
 			map[string]any{"arn": stsRole, "callers": []string{"worker"}, "session_policy": policy, "max_ttl": 7200},
 			map[string]any{"arn": stsOtherRole, "callers": []string{"broker"}, "session_policy": policy},
@@ -182,7 +183,7 @@ func TestSTSCredentialsExchangeIsTheSignedRequests(t *testing.T) {
 	if err := json.Unmarshal(payload, &claims); err != nil {
 		t.Fatal(err)
 	}
-	if claims["sub"] != omni || claims["aud"] != "sts.amazonaws.com" || claims["iss"] != cfg.OIDC.Issuer ||
+	if claims["sub"] != omni || claims["aud"] != "signer-sts-credentials" || claims["iss"] != cfg.OIDC.Issuer ||
 		claims["exp"].(float64)-claims["iat"].(float64) != 120 || claims["iat"].(float64) != float64(now.Unix()) {
 		t.Fatalf("claims %v", claims)
 	}
@@ -290,5 +291,47 @@ func TestSTSCredentialsExchangeErrors(t *testing.T) {
 				t.Fatalf("the refusal quotes the token: %s", e.Message)
 			}
 		})
+	}
+}
+
+// blockingExchanger holds every exchange until release is closed.
+type blockingExchanger struct {
+	started chan struct{}
+	release chan struct{}
+}
+
+func (b *blockingExchanger) Exchange(ctx context.Context, _ sts.Request) (*sts.Credentials, error) {
+	b.started <- struct{}{}
+	<-b.release
+	return goodCreds(), nil
+}
+
+// A caller flooding the method holds at most MaxExchanges calls waiting
+// on STS; one more is refused at once, and a slot freed serves again.
+func TestSTSCredentialsBoundsExchangesInFlight(t *testing.T) {
+	b := &blockingExchanger{started: make(chan struct{}, service.MaxExchanges+1), release: make(chan struct{})}
+	m, _ := stsMethods(t, b)
+	p := api.STSCredentialsRequest{ActorOmni: omni, RoleARN: stsRole, TTL: 900}
+	errs := make(chan error, service.MaxExchanges)
+	for range service.MaxExchanges {
+		go func() {
+			_, err := stsCall(t, m, "worker", p, newReplyKey(t))
+			errs <- err
+		}()
+	}
+	for range service.MaxExchanges {
+		<-b.started
+	}
+	if _, err := stsCall(t, m, "worker", p, newReplyKey(t)); api.CodeOf(err) != api.CodeOverloaded {
+		t.Fatalf("exchange %d: %v, want overloaded", service.MaxExchanges+1, err)
+	}
+	close(b.release)
+	for range service.MaxExchanges {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := stsCall(t, m, "worker", p, newReplyKey(t)); err != nil {
+		t.Fatalf("after the slots freed: %v", err)
 	}
 }
