@@ -50,10 +50,15 @@ import (
 // ending in the enclave; a frame MITM records the parent's channel.
 
 const (
-	stsAccount     = "111122223333"
-	stsRole        = "arn:aws:iam::" + stsAccount + ":role/signer-actor-storage"
-	stsUntrusting  = "arn:aws:iam::" + stsAccount + ":role/signer-untrusting"
-	stsUnlisted    = "arn:aws:iam::" + stsAccount + ":role/signer-unlisted"
+	stsAccount    = "111122223333"
+	stsRole       = "arn:aws:iam::" + stsAccount + ":role/signer-actor-storage"
+	stsUntrusting = "arn:aws:iam::" + stsAccount + ":role/signer-untrusting"
+	stsUnlisted   = "arn:aws:iam::" + stsAccount + ":role/signer-unlisted"
+	// stsSelf trusts the tokens v1/oidc-token mints (the development
+	// audience), for callers that exchange them themselves; stsRole trusts
+	// only stsAudience, the enclave's own exchanges'.
+	stsSelf        = "arn:aws:iam::" + stsAccount + ":role/signer-self-exchange"
+	stsAudience    = "signer-sts-credentials"
 	stsOtherActor  = "ab12cd34ef56ab12cd34ef56ab12cd34ef56ab12cd34ef56ab12cd34ef56ab12"
 	stsProvider    = "signer"
 	stsPolicyScope = "actors/"
@@ -232,7 +237,7 @@ func newSTSStack(t *testing.T) *stsStack {
 		roles["worker"] = append(roles["worker"].([]any), "v1/sts-credentials")
 		cfg["oidc"] = map[string]any{"issuer": is.issuer, "audiences": []string{devpki.OIDCAudience, oidcOtherAudience}, "min_ttl": 1}
 		cfg["sts"] = map[string]any{
-			"endpoint": "https://" + s.relay.hostPort(), "ca_pem": ca.pem, "timeout": "3s",
+			"endpoint": "https://" + s.relay.hostPort(), "ca_pem": ca.pem, "timeout": "3s", "audience": stsAudience,
 			"roles": []any{
 				map[string]any{"arn": stsRole, "callers": []string{"worker"}, "session_policy": policy, "max_ttl": 3600},
 				map[string]any{"arn": stsUntrusting, "callers": []string{"worker"}, "session_policy": policy},
@@ -273,10 +278,11 @@ func newSTSStack(t *testing.T) *stsStack {
 }
 
 // stsIAM is the STS's configuration: the enclave's issuer as an OIDC
-// provider (its JWKS at the published location), a role that trusts it
-// for the audience and whose policy reaches the whole bucket (so that the
-// session policy is what confines a session), and one whose trust policy
-// admits no actor.
+// provider (its JWKS at the published location) with two client ids; a
+// role that trusts it for the enclave's exchanges' audience and whose
+// policy reaches the whole bucket (so that the session policy is what
+// confines a session); one whose trust policy admits no actor; and one
+// for the tokens v1/oidc-token mints.
 func stsIAM(is *issuerServer, bucket string) map[string]any {
 	trust := func(cond map[string]any) map[string]any {
 		return map[string]any{"Version": "2012-10-17", "Statement": []any{map[string]any{
@@ -287,7 +293,7 @@ func stsIAM(is *issuerServer, bucket string) map[string]any {
 	return map[string]any{
 		"policy": map[string]any{"defaultEffect": "Deny", "storeType": "memory"},
 		"providers": []any{map[string]any{"name": stsProvider, "type": "oidc", "config": map[string]any{
-			"issuer": is.issuer, "clientIds": []string{devpki.OIDCAudience},
+			"issuer": is.issuer, "clientIds": []string{devpki.OIDCAudience, stsAudience},
 			"jwksUri": is.issuer + "/.well-known/jwks.json", "tlsCaCert": is.caFile,
 		}}},
 		"policies": []any{map[string]any{"name": "BucketRW", "document": map[string]any{"Version": "2012-10-17", "Statement": []any{
@@ -296,9 +302,11 @@ func stsIAM(is *issuerServer, bucket string) map[string]any {
 		}}}},
 		"roles": []any{
 			map[string]any{"roleName": "signer-actor-storage", "roleArn": stsRole, "attachedPolicies": []string{"BucketRW"},
-				"trustPolicy": trust(map[string]any{"oidc:aud": devpki.OIDCAudience})},
+				"trustPolicy": trust(map[string]any{"oidc:aud": stsAudience})},
 			map[string]any{"roleName": "signer-untrusting", "roleArn": stsUntrusting, "attachedPolicies": []string{"BucketRW"},
-				"trustPolicy": trust(map[string]any{"oidc:aud": devpki.OIDCAudience, "oidc:sub": "no-such-actor"})},
+				"trustPolicy": trust(map[string]any{"oidc:aud": stsAudience, "oidc:sub": "no-such-actor"})},
+			map[string]any{"roleName": "signer-self-exchange", "roleArn": stsSelf, "attachedPolicies": []string{"BucketRW"},
+				"trustPolicy": trust(map[string]any{"oidc:aud": devpki.OIDCAudience})},
 		},
 	}
 }
@@ -338,14 +346,15 @@ func (s *stsStack) s3As(c printedCredentials) *s3.Client {
 	return s.weed.ClientAs(credentials.NewStaticCredentialsProvider(c.AccessKeyID, c.SecretAccessKey, c.SessionToken))
 }
 
-// exchange is a caller exchanging a token itself, with no session policy.
-func (s *stsStack) exchange(token string) (*awssts.AssumeRoleWithWebIdentityOutput, error) {
+// exchange is a caller exchanging a token itself for role, with no
+// session policy.
+func (s *stsStack) exchange(token, role string) (*awssts.AssumeRoleWithWebIdentityOutput, error) {
 	c := awssts.New(awssts.Options{
 		Region: s3test.DefaultRegion, BaseEndpoint: aws.String(s.weed.Endpoint), Credentials: aws.AnonymousCredentials{},
 		HTTPClient: s.weed.HTTPClient(), Logger: logging.Nop{}, RetryMaxAttempts: 1,
 	})
 	return c.AssumeRoleWithWebIdentity(ctx(s.t), &awssts.AssumeRoleWithWebIdentityInput{
-		RoleArn: aws.String(stsRole), RoleSessionName: aws.String("e2e-direct"), WebIdentityToken: aws.String(token),
+		RoleArn: aws.String(role), RoleSessionName: aws.String("e2e-direct"), WebIdentityToken: aws.String(token),
 		DurationSeconds: aws.Int32(900),
 	})
 }
@@ -369,7 +378,7 @@ func (s *stsStack) forge(claims map[string]any, key *ecdsa.PrivateKey) string {
 
 func (s *stsStack) claims(mutate func(map[string]any)) map[string]any {
 	now := time.Now().Unix()
-	c := map[string]any{"iss": s.issuer.issuer, "sub": oidcActor, "aud": devpki.OIDCAudience,
+	c := map[string]any{"iss": s.issuer.issuer, "sub": oidcActor, "aud": stsAudience,
 		"iat": now, "nbf": now, "exp": now + 300, "jti": hex.EncodeToString([]byte(fmt.Sprint(now)))}
 	mutate(c)
 	return c
@@ -447,15 +456,27 @@ func TestSTSCredentialsAgainstARealSTS(t *testing.T) {
 	t.Logf("credentials for %s…: put and get under %s… allowed; another actor's prefix, the root and a sibling refused", oidcActor[:8], stsPolicyScope)
 
 	// Control: the role alone reaches the whole bucket, so the refusals
-	// above are the enclave's session policy, not the role's policy.
-	tok := s.e.oidcToken(devpki.OIDCAudience)
-	out, err := s.exchange(tok.Token)
+	// above are the enclave's session policy, not the role's policy (a
+	// token for the role's audience, signed with the issuer key here,
+	// exchanged with no session policy).
+	out, err := s.exchange(s.forge(s.claims(func(map[string]any) {}), nil), stsRole)
 	if err != nil {
-		t.Fatalf("a caller exchanging the enclave's token itself: %v", err)
+		t.Fatalf("the role without a session policy: %v", err)
 	}
 	direct := s.weed.ClientAs(credentials.NewStaticCredentialsProvider(*out.Credentials.AccessKeyId, *out.Credentials.SecretAccessKey, *out.Credentials.SessionToken))
 	if err := putObject(direct, bucket, "note-without-session-policy"); err != nil {
 		t.Fatalf("control: the role without a session policy cannot write the root: %v", err)
+	}
+
+	// A caller of v1/oidc-token cannot do the same: the tokens it gets are
+	// for another audience, which the role does not trust (the
+	// configuration refuses an sts.audience that v1/oidc-token mints).
+	tok := s.e.oidcToken(devpki.OIDCAudience)
+	if _, err := s.exchange(tok.Token, stsRole); err == nil {
+		t.Fatal("a token from v1/oidc-token assumed the sts-credentials role, without the session policy")
+	}
+	if _, err := s.exchange(tok.Token, stsSelf); err != nil {
+		t.Fatalf("control: the same token for the role that trusts its audience: %v", err)
 	}
 
 	// Nothing the parent relayed holds the token or a credential: the
@@ -486,29 +507,31 @@ func TestSTSCredentialsAgainstARealSTS(t *testing.T) {
 // claim right.
 func TestSTSRefusesWhatTheIssuerDidNotMean(t *testing.T) {
 	s := newSTSStack(t)
-	if _, err := s.exchange(s.forge(s.claims(func(map[string]any) {}), nil)); err != nil {
+	if _, err := s.exchange(s.forge(s.claims(func(map[string]any) {}), nil), stsRole); err != nil {
 		t.Fatalf("control: a token with every claim right: %v", err)
 	}
 	other, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	now := time.Now().Unix()
 	for name, token := range map[string]string{
-		"bad_another_key": s.forge(s.claims(func(map[string]any) {}), other),
-		"bad_expired":     s.forge(s.claims(func(c map[string]any) { c["iat"], c["nbf"], c["exp"] = now-600, now-600, now-300 }), nil),
-		"bad_audience":    s.forge(s.claims(func(c map[string]any) { c["aud"] = oidcOtherAudience }), nil),
-		"bad_issuer":      s.forge(s.claims(func(c map[string]any) { c["iss"] = "https://another-issuer.example" }), nil),
-		"bad_not_yet":     s.forge(s.claims(func(c map[string]any) { c["nbf"] = now + 600 }), nil),
+		"bad_another_key":               s.forge(s.claims(func(map[string]any) {}), other),
+		"bad_expired":                   s.forge(s.claims(func(c map[string]any) { c["iat"], c["nbf"], c["exp"] = now-600, now-600, now-300 }), nil),
+		"bad_audience":                  s.forge(s.claims(func(c map[string]any) { c["aud"] = oidcOtherAudience }), nil),
+		"bad_audience_of_v1_oidc_token": s.forge(s.claims(func(c map[string]any) { c["aud"] = devpki.OIDCAudience }), nil),
+		"bad_issuer":                    s.forge(s.claims(func(c map[string]any) { c["iss"] = "https://another-issuer.example" }), nil),
+		"bad_not_yet":                   s.forge(s.claims(func(c map[string]any) { c["nbf"] = now + 600 }), nil),
 	} {
 		t.Run(name, func(t *testing.T) {
-			if _, err := s.exchange(token); err == nil {
+			if _, err := s.exchange(token, stsRole); err == nil {
 				t.Fatal("the STS accepted it")
 			} else {
 				t.Logf("%s refused: %s", name, apiCode(err))
 			}
 		})
 	}
-	// The enclave's own tokens: one for another audience, one expired.
+	// The enclave's own tokens, at the role that trusts v1/oidc-token's
+	// audience: one for another audience, one expired.
 	t.Run("bad_enclave_token_for_another_audience", func(t *testing.T) {
-		if _, err := s.exchange(s.e.oidcToken(oidcOtherAudience).Token); err == nil {
+		if _, err := s.exchange(s.e.oidcToken(oidcOtherAudience).Token, stsSelf); err == nil {
 			t.Fatal("the STS accepted a token for another audience")
 		}
 	})
@@ -522,7 +545,7 @@ func TestSTSRefusesWhatTheIssuerDidNotMean(t *testing.T) {
 			t.Fatal(err)
 		}
 		time.Sleep(time.Until(time.Unix(tok.Expires+1, 0)))
-		if _, err := s.exchange(tok.Token); apiCode(err) != "ExpiredTokenException" {
+		if _, err := s.exchange(tok.Token, stsSelf); apiCode(err) != "ExpiredTokenException" {
 			t.Fatalf("an expired token: %v, want ExpiredTokenException", err)
 		}
 	})

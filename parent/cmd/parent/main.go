@@ -135,7 +135,7 @@ func main() {
 	fs.StringVar(&c.S3BucketOwner, "s3-bucket-owner", "", "with --state s3://…: the AWS account that must own the bucket (sent as the expected bucket owner)")
 	fs.StringVar(&c.HostListen, "host-listen", "", "where the enclave reaches the host service: vsock://4294967295:5001, unix:///path")
 	fs.StringVar(&c.EgressListen, "egress-listen", "", "where the enclave reaches the egress proxy: vsock://4294967295:5002, unix:///path; empty for none")
-	fs.StringVar(&c.EgressAllow, "egress-allow", "", "comma-separated host:port targets the egress proxy may reach (KMS)")
+	fs.StringVar(&c.EgressAllow, "egress-allow", "", "comma-separated host:port targets the egress proxy may reach (KMS, STS)")
 	fs.StringVar(&c.IMDS, "imds", "http://169.254.169.254", `instance metadata service for the role's credentials, or "off"`)
 	fs.BoolVar(&c.Pprof, "pprof", false, "serve /debug/pprof on the metrics listener (the parent holds no secret)")
 	if err := fs.Parse(os.Args[1:]); err != nil {
