@@ -35,6 +35,7 @@ import (
 	"github.com/aws/smithy-go"
 	"github.com/aws/smithy-go/logging"
 
+	"github.com/nitro-signer/nitro-signer/api"
 	"github.com/nitro-signer/nitro-signer/enclave/keyring"
 	"github.com/nitro-signer/nitro-signer/internal/devpki"
 	"github.com/nitro-signer/nitro-signer/internal/s3test"
@@ -670,6 +671,53 @@ func TestSTSExchangeOverAHostileOrFailingEgress(t *testing.T) {
 			}
 		}
 	}
+	// An STS that hangs (or a parent that holds the tunnel open) while
+	// several exchanges wait on it must not hold up any other method: the
+	// exchanges wait outside the workers that sign. The derivation below
+	// has a deadline well before the exchanges' (sts.timeout, 3s).
+	t.Run("bad_sts_hangs_while_others_sign", func(t *testing.T) {
+		release := make(chan struct{})
+		var waiting atomic.Int32
+		srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			waiting.Add(1)
+			select {
+			case <-release:
+			case <-r.Context().Done():
+			}
+		}), TLSConfig: &tls.Config{Certificates: []tls.Certificate{s.ca.cert}}, ErrorLog: log.New(io.Discard, "", 0)}
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		go srv.ServeTLS(ln, "", "")
+		defer srv.Close()
+		defer close(release)
+		s.relay.point(ln.Addr().String())
+		worker := s.e.client("worker")
+		const hanging = 4
+		done := make(chan error, hanging)
+		for range hanging {
+			go func() {
+				_, err := worker.STSCredentials(context.Background(), oidcActor, stsRole, 15*time.Minute)
+				done <- err
+			}()
+		}
+		for deadline := time.Now().Add(5 * time.Second); waiting.Load() < hanging; time.Sleep(10 * time.Millisecond) {
+			if time.Now().After(deadline) {
+				t.Fatalf("only %d exchanges reached the hanging STS", waiting.Load())
+			}
+		}
+		cctx, cancel := context.WithTimeout(context.Background(), 1500*time.Millisecond)
+		defer cancel()
+		if _, err := s.e.client("broker").DeriveAddress(cctx, omniHex, 0); err != nil {
+			t.Fatalf("a derivation while %d exchanges hang: %v", hanging, err)
+		}
+		for range hanging {
+			if err := <-done; api.CodeOf(err) != api.CodeSTSUnavailable {
+				t.Errorf("a hanging exchange: %v, want sts_unavailable", err)
+			}
+		}
+	})
 	s.relay.point(strings.TrimPrefix(s.weed.Endpoint, "https://"))
 	if _, stderr, exit := s.credentials(oidcActor, stsRole, "15m"); exit != 0 {
 		t.Fatalf("back on the real STS: %s", stderr)

@@ -309,3 +309,12 @@ func roleSet(roles map[string][]string) map[string]bool {
 	}
 	return out
 }
+
+// WaitsOnIO reports whether a route may wait on the network: the key
+// methods (KMS, the parent's store) and v1/sts-credentials (STS, up to
+// sts.timeout). The channel runs them outside the workers that only
+// compute, so that an STS that hangs — or a parent holding the tunnel —
+// holds up no signing call.
+func WaitsOnIO(route string) bool {
+	return custody.WaitsOnIO(route) || route == api.STSCredentials.Route
+}

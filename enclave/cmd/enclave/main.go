@@ -163,7 +163,7 @@ func run(ctx context.Context, c *Config, logger *slog.Logger) error {
 	}
 	logger.Info("enclave serving", "listen", addr.String(), "signer_id", cfg.SignerID,
 		"config_sha256", fmt.Sprintf("%x", cfg.Hash), "kid", srv.KeyID(), "k3_epoch", keys.Current(), "build", buildKind, "version", version)
-	err = (&channel.Server{Handler: srv, InFlight: cfg.Limits.InFlight, MaxConns: c.MaxConns, Dedicated: custody.WaitsOnIO, Logger: logger}).Serve(ctx, ln)
+	err = (&channel.Server{Handler: srv, InFlight: cfg.Limits.InFlight, MaxConns: c.MaxConns, Dedicated: server.WaitsOnIO, Logger: logger}).Serve(ctx, ln)
 	logger.Info("enclave stopped serving")
 	return err
 }
