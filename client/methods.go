@@ -34,15 +34,29 @@ func (c *Client) DeriveCredentialKEK(ctx context.Context, operatorOmni string, e
 	if err := c.call(ctx, nil, api.DeriveCredentialKEK.Route, &p, &r, &jose.JSONWebKey{Key: &key.PublicKey}); err != nil {
 		return nil, err
 	}
-	jwe, err := jose.ParseEncryptedCompact(r.KEK, []jose.KeyAlgorithm{jose.ECDH_ES}, []jose.ContentEncryption{jose.A256GCM})
+	kek, err := openReply(key, r.KEK, "kek_jwe")
 	if err != nil {
-		return nil, fmt.Errorf("%w: kek_jwe: %v", ErrResponse, err)
+		return nil, err
 	}
-	kek, err := jwe.Decrypt(key)
-	if err != nil || len(kek) != 32 {
+	if len(kek) != 32 {
+		clear(kek)
 		return nil, fmt.Errorf("%w: kek_jwe does not decrypt to 32 bytes", ErrResponse)
 	}
 	return kek, nil
+}
+
+// openReply decrypts a result member that is a compact JWE (ECDH-ES,
+// A256GCM) to the call's reply key. Its errors never quote the plaintext.
+func openReply(key *ecdsa.PrivateKey, compact, member string) ([]byte, error) {
+	jwe, err := jose.ParseEncryptedCompact(compact, []jose.KeyAlgorithm{jose.ECDH_ES}, []jose.ContentEncryption{jose.A256GCM})
+	if err != nil {
+		return nil, fmt.Errorf("%w: %s: %v", ErrResponse, member, err)
+	}
+	plain, err := jwe.Decrypt(key)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %s does not decrypt to the reply key", ErrResponse, member)
+	}
+	return plain, nil
 }
 
 // SignSIWE calls v1/sign/siwe.

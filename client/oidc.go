@@ -62,13 +62,9 @@ func (c *Client) OIDCToken(ctx context.Context, actorOmni, audience string, ttl 
 	if err := c.call(ctx, nil, api.OIDCToken.Route, &p, &r, &jose.JSONWebKey{Key: &key.PublicKey}); err != nil {
 		return nil, err
 	}
-	jwe, err := jose.ParseEncryptedCompact(r.Token, []jose.KeyAlgorithm{jose.ECDH_ES}, []jose.ContentEncryption{jose.A256GCM})
+	plain, err := openReply(key, r.Token, "token_jwe")
 	if err != nil {
-		return nil, fmt.Errorf("%w: token_jwe: %v", ErrResponse, err)
-	}
-	plain, err := jwe.Decrypt(key)
-	if err != nil {
-		return nil, fmt.Errorf("%w: token_jwe does not decrypt to the reply key", ErrResponse)
+		return nil, err
 	}
 	token := string(plain)
 	clear(plain)

@@ -85,13 +85,9 @@ func (c *Client) STSCredentials(ctx context.Context, actorOmni, roleARN string, 
 	if r.RoleARN != roleARN {
 		return nil, fmt.Errorf("%w: the credentials are for another role than asked", ErrResponse)
 	}
-	jwe, err := jose.ParseEncryptedCompact(r.Credentials, []jose.KeyAlgorithm{jose.ECDH_ES}, []jose.ContentEncryption{jose.A256GCM})
+	plain, err := openReply(key, r.Credentials, "credentials_jwe")
 	if err != nil {
-		return nil, fmt.Errorf("%w: credentials_jwe: %v", ErrResponse, err)
-	}
-	plain, err := jwe.Decrypt(key)
-	if err != nil {
-		return nil, fmt.Errorf("%w: credentials_jwe does not decrypt to the reply key", ErrResponse)
+		return nil, err
 	}
 	defer clear(plain)
 	var creds api.AWSCredentials

@@ -8,8 +8,6 @@ import (
 	"encoding/json"
 	"slices"
 
-	"github.com/go-jose/go-jose/v4"
-
 	"github.com/nitro-signer/nitro-signer/api"
 	"github.com/nitro-signer/nitro-signer/enclave/keyring"
 )
@@ -117,12 +115,9 @@ func (s *Service) oidcToken(_ context.Context, r *Request, p *api.OIDCTokenReque
 	if p.TTL < s.oidc.MinTTL || p.TTL > s.oidc.MaxTTL {
 		return nil, api.Errorf(api.CodeTTLOutOfRange, "ttl %d: want %d..%d seconds", p.TTL, s.oidc.MinTTL, s.oidc.MaxTTL)
 	}
-	if r.ReplyKey == nil {
-		return nil, api.Errorf(api.CodeBadRequest, "oidc-token needs a reply_key to encrypt the token to")
-	}
-	enc, err := jose.NewEncrypter(jose.A256GCM, jose.Recipient{Algorithm: jose.ECDH_ES, Key: r.ReplyKey.Key}, nil)
+	enc, err := replyEncrypter(r, "oidc-token", "the token")
 	if err != nil {
-		return nil, api.Errorf(api.CodeBadRequest, "reply_key cannot be encrypted to")
+		return nil, err
 	}
 	key, err := s.keys.Issuer(0)
 	if err != nil {
@@ -133,13 +128,9 @@ func (s *Service) oidcToken(_ context.Context, r *Request, p *api.OIDCTokenReque
 		return nil, err
 	}
 	defer clear(token)
-	jwe, err := enc.Encrypt(token)
+	out, err := sealToReply(enc, token, "the token")
 	if err != nil {
-		return nil, api.Errorf(api.CodeInternal, "the token could not be encrypted")
-	}
-	out, err := jwe.CompactSerialize()
-	if err != nil {
-		return nil, api.Errorf(api.CodeInternal, "the token could not be encrypted")
+		return nil, err
 	}
 	return &api.OIDCTokenResponse{Token: out, KeyID: key.KeyID(), Expires: exp, Epoch: key.Epoch()}, nil
 }

@@ -5,8 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 
-	"github.com/go-jose/go-jose/v4"
-
 	"github.com/nitro-signer/nitro-signer/api"
 	"github.com/nitro-signer/nitro-signer/enclave/config"
 	"github.com/nitro-signer/nitro-signer/enclave/sts"
@@ -43,12 +41,9 @@ func (s *Service) stsCredentials(ctx context.Context, r *Request, p *api.STSCred
 	if p.TTL < config.STSMinTTL || p.TTL > role.MaxTTL {
 		return nil, api.Errorf(api.CodeTTLOutOfRange, "ttl %d: want %d..%d seconds for this role", p.TTL, config.STSMinTTL, role.MaxTTL)
 	}
-	if r.ReplyKey == nil {
-		return nil, api.Errorf(api.CodeBadRequest, "sts-credentials needs a reply_key to encrypt the credentials to")
-	}
-	enc, err := jose.NewEncrypter(jose.A256GCM, jose.Recipient{Algorithm: jose.ECDH_ES, Key: r.ReplyKey.Key}, nil)
+	enc, err := replyEncrypter(r, "sts-credentials", "the credentials")
 	if err != nil {
-		return nil, api.Errorf(api.CodeBadRequest, "reply_key cannot be encrypted to")
+		return nil, err
 	}
 	if s.exchanger == nil {
 		return nil, api.Errorf(api.CodeSTSUnavailable, "Unconfigured: the enclave has no way to reach STS")
@@ -87,13 +82,9 @@ func (s *Service) stsCredentials(ctx context.Context, r *Request, p *api.STSCred
 		return nil, api.Errorf(api.CodeInternal, "the credentials could not be encoded")
 	}
 	defer clear(plain)
-	jwe, err := enc.Encrypt(plain)
+	out, err := sealToReply(enc, plain, "the credentials")
 	if err != nil {
-		return nil, api.Errorf(api.CodeInternal, "the credentials could not be encrypted")
-	}
-	out, err := jwe.CompactSerialize()
-	if err != nil {
-		return nil, api.Errorf(api.CodeInternal, "the credentials could not be encrypted")
+		return nil, err
 	}
 	return &api.STSCredentialsResponse{
 		Credentials: out, RoleARN: role.ARN, AssumedRoleARN: creds.AssumedRoleARN,
