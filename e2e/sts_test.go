@@ -352,7 +352,9 @@ func (s *stsStack) s3As(c printedCredentials) *s3.Client {
 func (s *stsStack) exchange(token, role string) (*awssts.AssumeRoleWithWebIdentityOutput, error) {
 	c := awssts.New(awssts.Options{
 		Region: s3test.DefaultRegion, BaseEndpoint: aws.String(s.weed.Endpoint), Credentials: aws.AnonymousCredentials{},
-		HTTPClient: s.weed.HTTPClient(), Logger: logging.Nop{}, RetryMaxAttempts: 1,
+		// Retried only on what the SDK deems transient (a connection
+		// lost mid-answer, seen once from weed); no refusal is retried.
+		HTTPClient: s.weed.HTTPClient(), Logger: logging.Nop{}, RetryMaxAttempts: 3,
 	})
 	return c.AssumeRoleWithWebIdentity(ctx(s.t), &awssts.AssumeRoleWithWebIdentityInput{
 		RoleArn: aws.String(role), RoleSessionName: aws.String("e2e-direct"), WebIdentityToken: aws.String(token),
