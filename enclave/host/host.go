@@ -10,10 +10,14 @@ package host
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"net"
+	"net/http"
+	"net/url"
 	"time"
 
 	"github.com/nitro-signer/nitro-signer/internal/channel"
@@ -206,5 +210,23 @@ func (c *Client) Credentials(ctx context.Context) (*hostproto.Credentials, error
 func EgressDialer(addr channel.Addr) func(ctx context.Context, network, address string) (net.Conn, error) {
 	return func(ctx context.Context, _, _ string) (net.Conn, error) {
 		return channel.Dial(ctx, addr)
+	}
+}
+
+// EgressTransport is an http.Transport for a service reached through the
+// parent's egress (KMS, STS): every connection is a CONNECT tunnel opened
+// by dial, and TLS to serverName, verified under roots alone, runs inside
+// the enclave over it, so the parent relays ciphertext only. maxConns
+// bounds the connections at once (0: no bound).
+func EgressTransport(dial func(ctx context.Context, network, addr string) (net.Conn, error), roots *x509.CertPool, serverName string, maxConns int) *http.Transport {
+	return &http.Transport{
+		// The proxy's name is never resolved: dial reaches the egress.
+		Proxy:               http.ProxyURL(&url.URL{Scheme: "http", Host: "parent-egress.invalid:80"}),
+		DialContext:         dial,
+		TLSClientConfig:     &tls.Config{RootCAs: roots, MinVersion: tls.VersionTLS12, ServerName: serverName},
+		TLSHandshakeTimeout: 10 * time.Second,
+		IdleConnTimeout:     30 * time.Second,
+		MaxIdleConns:        2,
+		MaxConnsPerHost:     maxConns,
 	}
 }

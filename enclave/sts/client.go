@@ -14,6 +14,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/nitro-signer/nitro-signer/enclave/host"
+
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/aws/retry"
 	awssts "github.com/aws/aws-sdk-go-v2/service/sts"
@@ -67,23 +69,7 @@ func New(o Options) (*Client, error) {
 	if region == "" {
 		region = DefaultRegion
 	}
-	return newClient(o.Endpoint, region, timeout, transport(o)), nil
-}
-
-// transport tunnels every connection through the egress proxy and runs
-// TLS to the endpoint over it.
-func transport(o Options) *http.Transport {
-	return &http.Transport{
-		// Every connection is a CONNECT tunnel through the parent's egress
-		// proxy; TLS to STS runs over it, inside the enclave.
-		Proxy:               http.ProxyURL(&url.URL{Scheme: "http", Host: "parent-egress.invalid:80"}),
-		DialContext:         o.Dial,
-		TLSClientConfig:     &tls.Config{RootCAs: o.Roots, MinVersion: tls.VersionTLS12, ServerName: o.Endpoint.Hostname()},
-		TLSHandshakeTimeout: 10 * time.Second,
-		IdleConnTimeout:     30 * time.Second,
-		MaxIdleConns:        2,
-		MaxConnsPerHost:     MaxConns,
-	}
+	return newClient(o.Endpoint, region, timeout, host.EgressTransport(o.Dial, o.Roots, o.Endpoint.Hostname(), MaxConns)), nil
 }
 
 // newClient is New over any round tripper (the fuzz target's is in

@@ -14,7 +14,6 @@ import (
 	"context"
 	"crypto/rand"
 	"crypto/rsa"
-	"crypto/tls"
 	"crypto/x509"
 	"encoding/json"
 	"errors"
@@ -32,6 +31,7 @@ import (
 
 	"github.com/nitro-signer/nitro-signer/api"
 	"github.com/nitro-signer/nitro-signer/enclave/config"
+	"github.com/nitro-signer/nitro-signer/enclave/host"
 	"github.com/nitro-signer/nitro-signer/enclave/seal"
 	"github.com/nitro-signer/nitro-signer/enclave/seal/cms"
 	"github.com/nitro-signer/nitro-signer/internal/hostproto"
@@ -91,16 +91,7 @@ func New(o Options) (*Sealer, error) {
 	if o.Region != arn.Region {
 		return nil, fmt.Errorf("%w: region %q, the key is in %s", ErrKeyID, o.Region, arn.Region)
 	}
-	transport := &http.Transport{
-		// Every connection is a CONNECT tunnel through the parent's egress
-		// proxy; TLS to KMS runs over it, inside the enclave.
-		Proxy:               http.ProxyURL(&url.URL{Scheme: "http", Host: "parent-egress.invalid:80"}),
-		DialContext:         o.Dial,
-		TLSClientConfig:     &tls.Config{RootCAs: o.Roots, MinVersion: tls.VersionTLS12, ServerName: o.Endpoint.Hostname()},
-		TLSHandshakeTimeout: 10 * time.Second,
-		IdleConnTimeout:     30 * time.Second,
-		MaxIdleConns:        2,
-	}
+	transport := host.EgressTransport(o.Dial, o.Roots, o.Endpoint.Hostname(), 0)
 	creds := aws.NewCredentialsCache(aws.CredentialsProviderFunc(func(ctx context.Context) (aws.Credentials, error) {
 		c, err := o.Credentials(ctx)
 		if err != nil {
