@@ -37,6 +37,7 @@ import (
 
 	"github.com/nitro-signer/nitro-signer/api"
 	"github.com/nitro-signer/nitro-signer/enclave/keyring"
+	"github.com/nitro-signer/nitro-signer/enclave/service"
 	"github.com/nitro-signer/nitro-signer/internal/devpki"
 	"github.com/nitro-signer/nitro-signer/internal/s3test"
 )
@@ -696,7 +697,8 @@ func TestSTSExchangeOverAHostileOrFailingEgress(t *testing.T) {
 		defer close(release)
 		s.relay.point(ln.Addr().String())
 		worker := s.e.client("worker")
-		const hanging = 4
+		// A worker floods: more exchanges than the enclave lets wait.
+		const hanging = service.MaxExchanges + 4
 		done := make(chan error, hanging)
 		for range hanging {
 			go func() {
@@ -704,7 +706,7 @@ func TestSTSExchangeOverAHostileOrFailingEgress(t *testing.T) {
 				done <- err
 			}()
 		}
-		for deadline := time.Now().Add(5 * time.Second); waiting.Load() < hanging; time.Sleep(10 * time.Millisecond) {
+		for deadline := time.Now().Add(5 * time.Second); waiting.Load() < service.MaxExchanges; time.Sleep(10 * time.Millisecond) {
 			if time.Now().After(deadline) {
 				t.Fatalf("only %d exchanges reached the hanging STS", waiting.Load())
 			}
@@ -714,10 +716,15 @@ func TestSTSExchangeOverAHostileOrFailingEgress(t *testing.T) {
 		if _, err := s.e.client("broker").DeriveAddress(cctx, omniHex, 0); err != nil {
 			t.Fatalf("a derivation while %d exchanges hang: %v", hanging, err)
 		}
+		codes := map[api.Code]int{}
 		for range hanging {
-			if err := <-done; api.CodeOf(err) != api.CodeSTSUnavailable {
-				t.Errorf("a hanging exchange: %v, want sts_unavailable", err)
-			}
+			codes[api.CodeOf(<-done)]++
+		}
+		if n := waiting.Load(); n != service.MaxExchanges {
+			t.Errorf("%d exchanges reached STS at once, want the bound %d", n, service.MaxExchanges)
+		}
+		if codes[api.CodeSTSUnavailable] != service.MaxExchanges || codes[api.CodeOverloaded] != hanging-service.MaxExchanges {
+			t.Errorf("answers %v: want %d sts_unavailable and %d overloaded", codes, service.MaxExchanges, hanging-service.MaxExchanges)
 		}
 	})
 	s.relay.point(strings.TrimPrefix(s.weed.Endpoint, "https://"))
