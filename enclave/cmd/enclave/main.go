@@ -15,6 +15,7 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"runtime"
 	"runtime/debug"
 	"syscall"
 	"time"
@@ -25,6 +26,7 @@ import (
 	"github.com/nitro-signer/nitro-signer/enclave/keyring"
 	"github.com/nitro-signer/nitro-signer/enclave/server"
 	"github.com/nitro-signer/nitro-signer/internal/channel"
+	"github.com/nitro-signer/nitro-signer/internal/procs"
 )
 
 // version names the build in the log; set it at build time with
@@ -35,7 +37,10 @@ var version = "dev"
 // Config is the command line.
 type Config struct {
 	ConfigPath string
-	Listen     string
+	// workers is how many compute workers the channel server runs: one per
+	// CPU the process may use, counted before procs.Adapt sizes GOMAXPROCS.
+	workers int
+	Listen  string
 	// Host is the parent's host service (state store, credentials); empty
 	// means none, and the keyring cannot be sealed.
 	Host string
@@ -101,6 +106,10 @@ func main() {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	// One compute worker per CPU, however many Ps procs.Adapt leaves the
+	// process below saturation.
+	c.workers = runtime.GOMAXPROCS(0)
+	go procs.Adapt(ctx, procs.Options{Max: c.workers})
 	if err := run(ctx, &c, logger); err != nil {
 		logger.Error("enclave stopped", "err", err)
 		os.Exit(1)
@@ -163,7 +172,7 @@ func run(ctx context.Context, c *Config, logger *slog.Logger) error {
 	}
 	logger.Info("enclave serving", "listen", addr.String(), "signer_id", cfg.SignerID,
 		"config_sha256", fmt.Sprintf("%x", cfg.Hash), "kid", srv.KeyID(), "k3_epoch", keys.Current(), "build", buildKind, "version", version)
-	err = (&channel.Server{Handler: srv, InFlight: cfg.Limits.InFlight, MaxConns: c.MaxConns, Dedicated: server.WaitsOnIO, Logger: logger}).Serve(ctx, ln)
+	err = (&channel.Server{Handler: srv, Workers: c.workers, InFlight: cfg.Limits.InFlight, MaxConns: c.MaxConns, Dedicated: server.WaitsOnIO, Logger: logger}).Serve(ctx, ln)
 	logger.Info("enclave stopped serving")
 	return err
 }

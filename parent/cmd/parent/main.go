@@ -19,6 +19,7 @@ import (
 	"net/http/pprof"
 	"os"
 	"os/signal"
+	"regexp"
 	"runtime/debug"
 	"strings"
 	"syscall"
@@ -29,6 +30,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/nitro-signer/nitro-signer/internal/channel"
+	"github.com/nitro-signer/nitro-signer/internal/procs"
 	"github.com/nitro-signer/nitro-signer/parent/egress"
 	"github.com/nitro-signer/nitro-signer/parent/proxy"
 )
@@ -149,6 +151,7 @@ func main() {
 	sink := proxy.NewLogSink(os.Stderr, 4096, nil)
 	logger := slog.New(sink.Handler())
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	go procs.Adapt(ctx, procs.Options{})
 	err := run(ctx, &c, logger, sink)
 	stop()
 	if err != nil {
@@ -188,7 +191,10 @@ func run(ctx context.Context, c *Config, logger *slog.Logger, access proxy.Acces
 		return err
 	}
 	reg := prometheus.NewRegistry()
-	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	// go_sched_gomaxprocs_threads shows what procs.Adapt has chosen.
+	reg.MustRegister(collectors.NewGoCollector(collectors.WithGoCollectorRuntimeMetrics(
+		collectors.GoRuntimeMetricsRule{Matcher: regexp.MustCompile(`^/sched/gomaxprocs:threads$`)})),
+		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	metrics := proxy.NewMetrics(reg)
 	addr, _ := channel.ParseAddr(c.Enclave)
 	enclave := channel.NewClient(addr, channel.ClientOptions{

@@ -1,0 +1,102 @@
+package procs_test
+
+import (
+	"context"
+	"runtime"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/nitro-signer/nitro-signer/internal/procs"
+)
+
+func TestNext(t *testing.T) {
+	for _, tc := range []struct {
+		name      string
+		p, max    int
+		cores     float64
+		low, want int
+	}{
+		{"idle_stays_at_one", 1, 8, 0.01, 50, 1},
+		{"light_use_of_one_p_stays", 1, 8, 0.7, 0, 1},
+		{"busy_one_p_grows_to_what_the_use_needs", 1, 8, 0.95, 0, 2},
+		{"saturated_grows_at_once_past_one", 1, 8, 3.9, 0, 5},
+		{"growth_stops_at_max", 2, 2, 1.99, 0, 2},
+		{"growth_stops_at_max_from_below", 1, 4, 7, 0, 4},
+		{"low_use_shrinks_only_after_a_second", 2, 8, 0.3, 9, 2},
+		{"low_use_for_a_second_shrinks_by_one", 3, 8, 0.3, 10, 2},
+		{"never_below_one", 1, 8, 0, 100, 1},
+		{"over_max_comes_back_to_max", 4, 2, 0.1, 0, 2},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := procs.Next(tc.p, tc.max, tc.cores, tc.low); got != tc.want {
+				t.Fatalf("Next(%d, %d, %.2f, %d) = %d, want %d", tc.p, tc.max, tc.cores, tc.low, got, tc.want)
+			}
+		})
+	}
+}
+
+// TestAdaptFollowsTheLoad: an idle process is left one P, a process
+// keeping two CPUs busy gets both back, and when Adapt ends GOMAXPROCS is
+// what it was.
+func TestAdaptFollowsTheLoad(t *testing.T) {
+	if !procs.Enabled() {
+		t.Skip("GOMAXPROCS is set in the environment: Adapt leaves it alone")
+	}
+	const max = 2
+	before := runtime.GOMAXPROCS(max)
+	defer runtime.GOMAXPROCS(before)
+	var seen atomic.Int64
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		procs.Adapt(ctx, procs.Options{Max: max, OnChange: func(p int) { seen.Store(int64(p)) }})
+	}()
+	waitFor(t, "one P while idle", func() bool { return runtime.GOMAXPROCS(0) == 1 })
+
+	var stop atomic.Bool
+	for range max {
+		go func() {
+			for !stop.Load() {
+			}
+		}()
+	}
+	waitFor(t, "both Ps under load", func() bool { return runtime.GOMAXPROCS(0) == max })
+	stop.Store(true)
+	if seen.Load() != max {
+		t.Fatalf("OnChange last told %d, want %d", seen.Load(), max)
+	}
+	waitFor(t, "one P again once the load stops", func() bool { return runtime.GOMAXPROCS(0) == 1 })
+	cancel()
+	<-done
+	if got := runtime.GOMAXPROCS(0); got != max {
+		t.Fatalf("after Adapt: GOMAXPROCS %d, want %d back", got, max)
+	}
+}
+
+func TestAdaptLeavesAnOperatorsSetting(t *testing.T) {
+	t.Setenv("GOMAXPROCS", "2")
+	before := runtime.GOMAXPROCS(2)
+	defer runtime.GOMAXPROCS(before)
+	ctx, cancel := context.WithTimeout(context.Background(), 3*procs.Interval)
+	defer cancel()
+	procs.Adapt(ctx, procs.Options{Max: 2}) // returns at once when disabled
+	if ctx.Err() != nil {
+		t.Fatal("Adapt ran although GOMAXPROCS is set in the environment")
+	}
+	if got := runtime.GOMAXPROCS(0); got != 2 {
+		t.Fatalf("GOMAXPROCS %d, want the operator's 2", got)
+	}
+}
+
+func waitFor(t *testing.T, what string, ok func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !ok() {
+		if time.Now().After(deadline) {
+			t.Fatalf("no %s within 10s (GOMAXPROCS %d)", what, runtime.GOMAXPROCS(0))
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
