@@ -5,16 +5,18 @@
 // that takes it first wakes another to spin for a while looking for more:
 // a bet that pays at saturation, where there is more, and is lost below
 // it, where each request arriving alone costs a thread woken, spinning and
-// put back to sleep. Measured on the signer's stack at half its maximum
-// load, that lost bet is about an eighth of the servers' CPU per request;
-// with one P per process it is gone, and the one P is ample while the
-// process uses less than one CPU.
+// put back to sleep. Measured on the signer's stack below half its maximum
+// load, that lost bet is a tenth to a third of the servers' CPU per
+// request; with one P it is gone, and one P is ample while the process uses
+// well under one CPU.
 //
-// Adapt keeps GOMAXPROCS to what the process uses: it samples the
-// process's CPU time every Interval, and gives the process another P at
-// once when its Ps are nearly busy, and takes one away only when the
-// process has used well under the Ps that would remain for a whole
-// second. So at saturation the process has every CPU, as before, and below
+// Adapt keeps GOMAXPROCS to what the process uses. It samples the
+// process's CPU time every Interval. When the Ps were nearly busy it gives
+// back every CPU at once: a process can use no more CPU than it has Ps, so
+// the sample cannot say how many more it needs, and a climb one P at a time
+// would queue a burst behind too few. It takes one P away only after a
+// whole second in which the process used well under the Ps that would
+// remain. So at saturation the process has every CPU, as before, and below
 // it only as many Ps as it keeps busy.
 package procs
 
@@ -30,8 +32,8 @@ import (
 const Interval = 100 * time.Millisecond
 
 const (
-	// grow: a P more when the process used more than this fraction of
-	// its Ps over one interval.
+	// grow: every P back when the process used more than this fraction
+	// of its Ps over one interval.
 	grow = 0.8
 	// shrink: a P fewer when, for shrinkAfter intervals in a row, the
 	// process used less than this fraction of one P fewer.
@@ -42,23 +44,21 @@ const (
 // Next is the number of Ps after an interval in which the process used
 // cores CPUs (CPU seconds per second) with p Ps, of at most max; low is how
 // many intervals in a row, this one included, it used less than shrink of
-// p-1 Ps. It grows by as many Ps as the use needs, at once, and shrinks by
-// one, slowly.
-func Next(p, max int, cores float64, low int) int {
+// p-1 Ps. It grows to max at once and shrinks by one, slowly.
+func Next(p, most int, cores float64, low int) int {
 	switch {
 	case cores > grow*float64(p):
-		want := int(cores/grow) + 1
-		return min(max, want)
+		return most
 	case p > 1 && low >= shrinkAfter:
-		return p - 1
+		return min(p-1, most)
 	}
-	return min(p, max)
+	return max(1, min(p, most))
 }
 
 // Options configure Adapt.
 type Options struct {
-	// Max is the most Ps; zero means GOMAXPROCS when Adapt starts (the
-	// CPUs the process may use, cgroup limits included).
+	// Max is the most Ps; zero means Go's default GOMAXPROCS (the CPUs the
+	// process may use, cgroup limits included), followed as it changes.
 	Max int
 	// OnChange, if set, is told each new GOMAXPROCS.
 	OnChange func(procs int)
@@ -68,59 +68,112 @@ type Options struct {
 // operator has set GOMAXPROCS in the environment.
 func Enabled() bool { return os.Getenv("GOMAXPROCS") == "" }
 
-// Adapt sizes GOMAXPROCS until ctx ends, then gives back Max. It starts at
-// one P; it does nothing if !Enabled or Max is one.
+// Adapt sizes GOMAXPROCS until ctx ends, then gives back the most. It
+// starts at one P. It does nothing if !Enabled or the most is one, and
+// gives back the most and stops if the process's CPU time cannot be read.
 func Adapt(ctx context.Context, opts Options) {
-	max := opts.Max
-	if max <= 0 {
-		max = runtime.GOMAXPROCS(0)
-	}
-	if !Enabled() || max <= 1 {
+	if !Enabled() {
 		return
 	}
-	set := func(p int) {
-		runtime.GOMAXPROCS(p)
-		if opts.OnChange != nil {
-			opts.OnChange(p)
-		}
-	}
-	p := 1
-	set(p)
-	defer set(max)
 	t := time.NewTicker(Interval)
 	defer t.Stop()
-	lastCPU, lastAt, low := cpuTime(), time.Now(), 0
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
+	loop{opts: opts, sample: cpuTime, tick: t.C, start: time.Now()}.run(ctx)
+}
+
+// loop is Adapt with its clock and its CPU samples given, for tests.
+type loop struct {
+	opts   Options
+	sample func() (time.Duration, bool)
+	tick   <-chan time.Time // the time of each sample
+	start  time.Time
+	// ticked, if set, is called once each tick has been dealt with.
+	ticked func()
+}
+
+func (l loop) run(ctx context.Context) {
+	// most is the most Ps now: Options.Max, or Go's default, which the
+	// runtime keeps up to date with the process's cgroup limits only while
+	// nothing has set GOMAXPROCS; so the default is put back, not set,
+	// whenever the process should have every CPU.
+	most := func() int {
+		if l.opts.Max > 0 {
+			runtime.GOMAXPROCS(l.opts.Max)
+			return l.opts.Max
 		}
-		now, cpu := time.Now(), cpuTime()
-		wall := now.Sub(lastAt)
+		runtime.SetDefaultGOMAXPROCS()
+		return runtime.GOMAXPROCS(0)
+	}
+	told := 0
+	tell := func(p int) {
+		if l.opts.OnChange != nil && p != told {
+			l.opts.OnChange(p)
+		}
+		told = p
+	}
+	top := most()
+	defer func() { tell(most()) }()
+	lastCPU, ok := l.sample()
+	if top <= 1 || !ok {
+		return
+	}
+	p := 1
+	runtime.GOMAXPROCS(p)
+	tell(p)
+	lastAt, low := l.start, 0
+	// handle deals with the sample at a tick; false ends the loop.
+	handle := func(at time.Time) bool {
+		cpu, ok := l.sample()
+		if !ok {
+			return false // every CPU, and no more sizing: see the deferred most
+		}
+		wall := at.Sub(lastAt)
 		if wall <= 0 || cpu < lastCPU {
-			lastCPU, lastAt = cpu, now
-			continue
+			lastCPU, lastAt = cpu, at
+			return true
 		}
 		cores := float64(cpu-lastCPU) / float64(wall)
-		lastCPU, lastAt = cpu, now
+		lastCPU, lastAt = cpu, at
 		if p > 1 && cores < shrink*float64(p-1) {
 			low++
 		} else {
 			low = 0
 		}
-		if n := Next(p, max, cores, low); n != p {
-			p, low = n, 0
-			set(p)
+		n := Next(p, top, cores, low)
+		if n == p {
+			return true
+		}
+		if n == top {
+			top = most()
+			n = top
+		} else {
+			runtime.GOMAXPROCS(n)
+		}
+		p, low = n, 0
+		tell(p)
+		return true
+	}
+	for {
+		var at time.Time
+		select {
+		case <-ctx.Done():
+			return
+		case at = <-l.tick:
+		}
+		more := handle(at)
+		if l.ticked != nil {
+			l.ticked()
+		}
+		if !more {
+			return
 		}
 	}
 }
 
 // cpuTime is the CPU time, user and system, the process has used.
-func cpuTime() time.Duration {
+func cpuTime() (time.Duration, bool) {
 	var ru syscall.Rusage
 	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
-		return 0
+		return 0, false
 	}
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano()), true
 }

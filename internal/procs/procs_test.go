@@ -19,10 +19,9 @@ func TestNext(t *testing.T) {
 	}{
 		{"idle_stays_at_one", 1, 8, 0.01, 50, 1},
 		{"light_use_of_one_p_stays", 1, 8, 0.7, 0, 1},
-		{"busy_one_p_grows_to_what_the_use_needs", 1, 8, 0.95, 0, 2},
-		{"saturated_grows_at_once_past_one", 1, 8, 3.9, 0, 5},
-		{"growth_stops_at_max", 2, 2, 1.99, 0, 2},
-		{"growth_stops_at_max_from_below", 1, 4, 7, 0, 4},
+		{"busy_one_p_gets_every_cpu_at_once", 1, 8, 0.95, 0, 8},
+		{"busy_some_ps_get_every_cpu_at_once", 3, 8, 2.9, 0, 8},
+		{"half_busy_keeps_its_ps", 4, 8, 2, 0, 4},
 		{"low_use_shrinks_only_after_a_second", 2, 8, 0.3, 9, 2},
 		{"low_use_for_a_second_shrinks_by_one", 3, 8, 0.3, 10, 2},
 		{"never_below_one", 1, 8, 0, 100, 1},

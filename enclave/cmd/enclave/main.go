@@ -109,7 +109,7 @@ func main() {
 	// One compute worker per CPU, however many Ps procs.Adapt leaves the
 	// process below saturation.
 	c.workers = runtime.GOMAXPROCS(0)
-	go procs.Adapt(ctx, procs.Options{Max: c.workers})
+	go procs.Adapt(ctx, procs.Options{})
 	if err := run(ctx, &c, logger); err != nil {
 		logger.Error("enclave stopped", "err", err)
 		os.Exit(1)
