@@ -50,7 +50,7 @@ type Server struct {
 	InFlight int
 	// Workers bounds how many calls run at once across all connections;
 	// the others wait their turn in arrival order, their deadlines running.
-	// Zero means one per CPU the runtime uses (GOMAXPROCS).
+	// Zero means one per CPU (runtime.NumCPU).
 	Workers int
 	// Dedicated, if set, names the routes whose calls may wait on something
 	// other than the CPU (a KMS round trip, a file): they run on goroutines
@@ -98,7 +98,9 @@ const queueDepth = 4 * DefaultInFlight
 func (s *Server) startWorkers() (stop func()) {
 	n := s.Workers
 	if n <= 0 {
-		n = runtime.GOMAXPROCS(0)
+		// The CPUs, not GOMAXPROCS: internal/procs lowers that below
+		// saturation, and the workers must be there when it rises.
+		n = runtime.NumCPU()
 	}
 	s.queue = make(chan func(), queueDepth)
 	var running sync.WaitGroup

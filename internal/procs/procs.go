@@ -55,15 +55,6 @@ func Next(p, most int, cores float64, low int) int {
 	return max(1, min(p, most))
 }
 
-// Options configure Adapt.
-type Options struct {
-	// Max is the most Ps; zero means Go's default GOMAXPROCS (the CPUs the
-	// process may use, cgroup limits included), followed as it changes.
-	Max int
-	// OnChange, if set, is told each new GOMAXPROCS.
-	OnChange func(procs int)
-}
-
 // Enabled reports whether Adapt would size GOMAXPROCS: not when the
 // operator has set GOMAXPROCS in the environment.
 func Enabled() bool { return os.Getenv("GOMAXPROCS") == "" }
@@ -71,42 +62,45 @@ func Enabled() bool { return os.Getenv("GOMAXPROCS") == "" }
 // Adapt sizes GOMAXPROCS until ctx ends, then gives back the most. It
 // starts at one P. It does nothing if !Enabled or the most is one, and
 // gives back the most and stops if the process's CPU time cannot be read.
-func Adapt(ctx context.Context, opts Options) {
+func Adapt(ctx context.Context) {
 	if !Enabled() {
 		return
 	}
 	t := time.NewTicker(Interval)
 	defer t.Stop()
-	loop{opts: opts, sample: cpuTime, tick: t.C, start: time.Now()}.run(ctx)
+	loop{sample: cpuTime, tick: t.C, start: time.Now()}.run(ctx)
 }
 
 // loop is Adapt with its clock and its CPU samples given, for tests.
 type loop struct {
-	opts   Options
-	sample func() (time.Duration, bool)
-	tick   <-chan time.Time // the time of each sample
-	start  time.Time
+	// max, if positive, is the most Ps instead of Go's default, and
+	// onChange, if set, is told each new GOMAXPROCS: both for tests.
+	max      int
+	onChange func(procs int)
+	sample   func() (time.Duration, bool)
+	tick     <-chan time.Time // the time of each sample
+	start    time.Time
 	// ticked, if set, is called once each tick has been dealt with.
 	ticked func()
 }
 
 func (l loop) run(ctx context.Context) {
-	// most is the most Ps now: Options.Max, or Go's default, which the
+	// most is the most Ps now: l.max, or Go's default, which the
 	// runtime keeps up to date with the process's cgroup limits only while
 	// nothing has set GOMAXPROCS; so the default is put back, not set,
 	// whenever the process should have every CPU.
 	most := func() int {
-		if l.opts.Max > 0 {
-			runtime.GOMAXPROCS(l.opts.Max)
-			return l.opts.Max
+		if l.max > 0 {
+			runtime.GOMAXPROCS(l.max)
+			return l.max
 		}
 		runtime.SetDefaultGOMAXPROCS()
 		return runtime.GOMAXPROCS(0)
 	}
 	told := 0
 	tell := func(p int) {
-		if l.opts.OnChange != nil && p != told {
-			l.opts.OnChange(p)
+		if l.onChange != nil && p != told {
+			l.onChange(p)
 		}
 		told = p
 	}

@@ -29,11 +29,12 @@ func drive(t *testing.T, most int) *driven {
 	ctx, cancel := context.WithCancel(context.Background())
 	d.cancel = cancel
 	l := loop{
-		opts:   Options{Max: most, OnChange: func(p int) { d.seen <- p }},
-		sample: func() (time.Duration, bool) { return time.Duration(d.cpu.Load()), !d.fail.Load() },
-		tick:   d.tick,
-		start:  d.at,
-		ticked: func() { d.ticked <- struct{}{} },
+		max:      most,
+		onChange: func(p int) { d.seen <- p },
+		sample:   func() (time.Duration, bool) { return time.Duration(d.cpu.Load()), !d.fail.Load() },
+		tick:     d.tick,
+		start:    d.at,
+		ticked:   func() { d.ticked <- struct{}{} },
 	}
 	go func() { defer close(d.done); l.run(ctx) }()
 	t.Cleanup(d.stop)
@@ -161,5 +162,49 @@ func TestLoopAWaveOfLoadChangesItRarely(t *testing.T) {
 	}
 	if limit := 2*(steps+1)/(shrinkAfter+1) + 2; n > limit {
 		t.Fatalf("%d changes in %d intervals, want at most %d", n, steps+1, limit)
+	}
+}
+
+// TestAdaptFollowsTheLoad: on the real clock, CPU time and runtime, an idle
+// process is left one P, a process keeping two CPUs busy gets both back,
+// and when the loop ends GOMAXPROCS is what it was.
+func TestAdaptFollowsTheLoad(t *testing.T) {
+	const most = 2
+	before := runtime.GOMAXPROCS(most)
+	defer runtime.GOMAXPROCS(before)
+	ticker := time.NewTicker(Interval)
+	defer ticker.Stop()
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		loop{max: most, sample: cpuTime, tick: ticker.C, start: time.Now()}.run(ctx)
+	}()
+	waitFor(t, "one P while idle", func() bool { return runtime.GOMAXPROCS(0) == 1 })
+	var stop atomic.Bool
+	for range most {
+		go func() {
+			for !stop.Load() {
+			}
+		}()
+	}
+	waitFor(t, "both Ps under load", func() bool { return runtime.GOMAXPROCS(0) == most })
+	stop.Store(true)
+	waitFor(t, "one P again once the load stops", func() bool { return runtime.GOMAXPROCS(0) == 1 })
+	cancel()
+	<-done
+	if got := runtime.GOMAXPROCS(0); got != most {
+		t.Fatalf("after the loop: GOMAXPROCS %d, want %d back", got, most)
+	}
+}
+
+func waitFor(t *testing.T, what string, ok func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !ok() {
+		if time.Now().After(deadline) {
+			t.Fatalf("no %s within 10s (GOMAXPROCS %d)", what, runtime.GOMAXPROCS(0))
+		}
+		time.Sleep(10 * time.Millisecond)
 	}
 }

@@ -15,7 +15,6 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
-	"runtime"
 	"runtime/debug"
 	"syscall"
 	"time"
@@ -37,10 +36,7 @@ var version = "dev"
 // Config is the command line.
 type Config struct {
 	ConfigPath string
-	// workers is how many compute workers the channel server runs: one per
-	// CPU the process may use, counted before procs.Adapt sizes GOMAXPROCS.
-	workers int
-	Listen  string
+	Listen     string
 	// Host is the parent's host service (state store, credentials); empty
 	// means none, and the keyring cannot be sealed.
 	Host string
@@ -106,10 +102,7 @@ func main() {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	// One compute worker per CPU, however many Ps procs.Adapt leaves the
-	// process below saturation.
-	c.workers = runtime.GOMAXPROCS(0)
-	go procs.Adapt(ctx, procs.Options{})
+	go procs.Adapt(ctx)
 	if err := run(ctx, &c, logger); err != nil {
 		logger.Error("enclave stopped", "err", err)
 		os.Exit(1)
@@ -172,7 +165,7 @@ func run(ctx context.Context, c *Config, logger *slog.Logger) error {
 	}
 	logger.Info("enclave serving", "listen", addr.String(), "signer_id", cfg.SignerID,
 		"config_sha256", fmt.Sprintf("%x", cfg.Hash), "kid", srv.KeyID(), "k3_epoch", keys.Current(), "build", buildKind, "version", version)
-	err = (&channel.Server{Handler: srv, Workers: c.workers, InFlight: cfg.Limits.InFlight, MaxConns: c.MaxConns, Dedicated: server.WaitsOnIO, Logger: logger}).Serve(ctx, ln)
+	err = (&channel.Server{Handler: srv, InFlight: cfg.Limits.InFlight, MaxConns: c.MaxConns, Dedicated: server.WaitsOnIO, Logger: logger}).Serve(ctx, ln)
 	logger.Info("enclave stopped serving")
 	return err
 }
