@@ -2,10 +2,14 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"maps"
+	"os"
+	"path/filepath"
 	"runtime"
 	"slices"
+	"strconv"
 	"testing"
 	"time"
 
@@ -120,5 +124,76 @@ func TestReplicaDelta(t *testing.T) {
 	}
 	if !slices.Equal(got, want) {
 		t.Fatalf("delta %+v, want %+v", got, want)
+	}
+}
+
+// TestSamplePartLeavesTheWarmUpUncounted: a slice runs one operation
+// untimed before those it counts, so a short slice does not count its
+// first, cold operation; a part's error ends the slice and counts nothing.
+func TestSamplePartLeavesTheWarmUpUncounted(t *testing.T) {
+	calls := 0
+	m := &floorMeter{cpu: map[string]time.Duration{}, ops: map[string]int{}, parts: map[string]func() error{
+		"counted": func() error { calls++; return nil },
+		"failing": func() error { return errors.New("part failed") },
+	}}
+	if err := m.samplePart("counted", 0); err != nil {
+		t.Fatal(err)
+	}
+	if calls != 2 || m.ops["counted"] != 1 {
+		t.Fatalf("%d calls, %d counted: want the warm-up and one counted operation", calls, m.ops["counted"])
+	}
+	if err := m.samplePart("failing", time.Millisecond); err == nil || m.ops["failing"] != 0 || m.cpu["failing"] != 0 {
+		t.Fatalf("failing part: err %v, %d ops, %v: want the error and nothing counted", err, m.ops["failing"], m.cpu["failing"])
+	}
+	if _, _, ok := m.floor(); ok {
+		t.Fatal("floor reported with a part never counted")
+	}
+}
+
+// TestProcessWakesCountsThisProcess: the counters of a live process rise
+// with its own reads, writes and switches; a process that is gone is an
+// error, not zeros.
+func TestProcessWakesCountsThisProcess(t *testing.T) {
+	if runtime.GOOS != "linux" {
+		t.Skip("the wake-up counters read Linux's /proc")
+	}
+	pid := os.Getpid()
+	before, err := processWakes(pid)
+	if err != nil || !before.ok {
+		t.Fatalf("processWakes(self): %+v, %v", before, err)
+	}
+	dir := t.TempDir()
+	for i := range 20 {
+		name := filepath.Join(dir, strconv.Itoa(i))
+		if err := os.WriteFile(name, []byte("x"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := os.ReadFile(name); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(time.Millisecond) // a voluntary switch
+	}
+	after, err := processWakes(pid)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if after.reads-before.reads < 20 || after.writes-before.writes < 20 || after.switches-before.switches < 20 {
+		t.Fatalf("after 20 writes, reads and sleeps: %+v then %+v", before, after)
+	}
+	if _, err := processWakes(1 << 30); err == nil {
+		t.Fatal("a process that does not exist was counted")
+	}
+}
+
+func TestProcFieldRefusesWhatIsNotThere(t *testing.T) {
+	b := []byte("rchar: 10\nsyscr: 42\nsyscw: x\n")
+	if v, err := procField(b, "syscr:"); err != nil || v != 42 {
+		t.Fatalf("syscr: %d, %v", v, err)
+	}
+	if _, err := procField(b, "syscw:"); err == nil {
+		t.Fatal("a field that is not a number was read")
+	}
+	if _, err := procField(b, "cancelled_write_bytes:"); err == nil {
+		t.Fatal("a missing field was read as zero")
 	}
 }

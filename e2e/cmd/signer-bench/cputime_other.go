@@ -7,7 +7,7 @@ import (
 	"time"
 )
 
-// threadCPU needs Linux's per-thread CPU clock (RUSAGE_THREAD); elsewhere
+// threadCPU needs Linux's per-thread CPU clock (CLOCK_THREAD_CPUTIME_ID); elsewhere
 // the crypto floor cannot be measured, and the bench says so.
 func threadCPU() (time.Duration, error) {
 	return 0, errors.New("the crypto floor is timed in thread CPU time, which needs Linux")

@@ -146,15 +146,25 @@ func mixMethods(mix map[string]int) []string {
 	return methods
 }
 
-// floorSlice is how long each floor part runs per second of load: four
-// parts take about 6% of one core from the load generator.
-const floorSlice = 15 * time.Millisecond
+// Under load the floor is sampled one part at a time, for floorSlice every
+// floorEvery: about 6% of one core, as when the four parts ran 15 ms each
+// once a second, but never holding a core for more than about a
+// millisecond. A 60 ms hold once a second took one of two cores from the
+// servers long enough to queue every request due in it, and those
+// requests were most of the p99 at half the maximum: the bench's own
+// measurement, not the servers, was the tail.
+const (
+	floorSlice = time.Millisecond
+	floorEvery = 17 * time.Millisecond
+)
 
 func runLoad(ctx context.Context, c *client.Client, o loadOptions, stderr io.Writer) *BenchReport {
 	methods := mixMethods(o.mix)
 	before := map[string]float64{}
+	beforeN := map[string]wakeCounts{}
 	for name, pid := range o.pids {
 		before[name], _ = processCPU(pid)
+		beforeN[name], _ = processWakes(pid)
 	}
 	var (
 		done, ok atomic.Int64
@@ -214,14 +224,15 @@ func runLoad(ctx context.Context, c *client.Client, o loadOptions, stderr io.Wri
 	})
 	if o.floor != nil {
 		background.Go(func() {
-			t := time.NewTicker(time.Second)
+			t := time.NewTicker(floorEvery)
 			defer t.Stop()
-			for {
+			names := o.floor.names()
+			for i := 0; ; i++ {
 				select {
 				case <-stop:
 					return
 				case <-t.C:
-					if err := o.floor.sample(floorSlice); err != nil {
+					if err := o.floor.samplePart(names[i%len(names)], floorSlice); err != nil {
 						fmt.Fprintf(stderr, "\nsigner-bench: crypto floor under load: %v\n", err)
 						return
 					}
@@ -307,6 +318,12 @@ func runLoad(ctx context.Context, c *client.Client, o loadOptions, stderr io.Wri
 			p := &ProcessCost{PID: pid, CPUSeconds: after - before[name], PeakRSSMiB: max(hwm, peakRSS[name])}
 			if r.Requests > 0 {
 				p.CPUPerReqUS = p.CPUSeconds / float64(r.Requests) * 1e6
+				if n, err := processWakes(pid); err == nil && beforeN[name].ok {
+					per := func(a, b int64) float64 { return float64(b-a) / float64(r.Requests) }
+					p.ContextSwitchesPerReq = per(beforeN[name].switches, n.switches)
+					p.ReadsPerReq = per(beforeN[name].reads, n.reads)
+					p.WritesPerReq = per(beforeN[name].writes, n.writes)
+				}
 			}
 			r.Processes[name] = p
 		}
@@ -367,6 +384,58 @@ func processCPU(pid int) (float64, error) {
 	}
 	const clockTicks = 100 // USER_HZ on Linux
 	return (utime + stime) / clockTicks, nil
+}
+
+// wakeCounts are a process's context switches, summed over its threads,
+// and its read and write system calls, since it started.
+type wakeCounts struct {
+	switches, reads, writes int64
+	ok                      bool
+}
+
+// processWakes reads them from /proc/PID/task/*/status and /proc/PID/io.
+// A thread that exits takes its switches with it; Go's threads rarely do.
+func processWakes(pid int) (wakeCounts, error) {
+	var n wakeCounts
+	io, err := os.ReadFile(fmt.Sprintf("/proc/%d/io", pid))
+	if err != nil {
+		return n, err
+	}
+	if n.reads, err = procField(io, "syscr:"); err != nil {
+		return n, err
+	}
+	if n.writes, err = procField(io, "syscw:"); err != nil {
+		return n, err
+	}
+	tasks, err := os.ReadDir(fmt.Sprintf("/proc/%d/task", pid))
+	if err != nil {
+		return n, err
+	}
+	for _, t := range tasks {
+		b, err := os.ReadFile(fmt.Sprintf("/proc/%d/task/%s/status", pid, t.Name()))
+		if err != nil {
+			continue // the thread exited since the listing
+		}
+		for _, f := range []string{"voluntary_ctxt_switches:", "nonvoluntary_ctxt_switches:"} {
+			v, err := procField(b, f)
+			if err != nil {
+				return n, err
+			}
+			n.switches += v
+		}
+	}
+	n.ok = true
+	return n, nil
+}
+
+// procField is the integer after name at the start of a line of b.
+func procField(b []byte, name string) (int64, error) {
+	for line := range strings.SplitSeq(string(b), "\n") {
+		if rest, ok := strings.CutPrefix(line, name); ok {
+			return strconv.ParseInt(strings.TrimSpace(rest), 10, 64)
+		}
+	}
+	return 0, fmt.Errorf("no %s", strings.TrimSuffix(name, ":"))
 }
 
 // processRSS reads a memory field (VmRSS, VmHWM) of /proc/PID/status in MiB.

@@ -140,6 +140,15 @@ type ProcessCost struct {
 	CPUSeconds  float64 `json:"cpu_s"`
 	PeakRSSMiB  float64 `json:"peak_rss_mib"`
 	CPUPerReqUS float64 `json:"cpu_per_request_us"`
+	// Per request, where /proc lets the bench read them: context
+	// switches (voluntary and not, summed over the process's threads:
+	// mostly wake-ups), and read and write system calls (syscr and syscw
+	// of /proc/PID/io: every socket read and write, those that found
+	// nothing to read included). Below saturation these are what a
+	// request costs beyond its own work.
+	ContextSwitchesPerReq float64 `json:"context_switches_per_request,omitempty"`
+	ReadsPerReq           float64 `json:"read_syscalls_per_request,omitempty"`
+	WritesPerReq          float64 `json:"write_syscalls_per_request,omitempty"`
 }
 
 // mixFlag parses "dev/sign-message=3,v1/derive-address=1".
