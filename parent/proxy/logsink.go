@@ -15,11 +15,18 @@ import (
 //
 // A request goroutine therefore neither formats (the JSON handler's deep
 // frames would grow its fresh stack, a copy on every request) nor makes a
-// system call for its access-log line; under load the log costs one write
-// per batch, and when idle each line is written at once. At most depth
-// records wait; beyond that logging blocks, so no line is ever dropped.
+// system call for its access-log line. A line that arrives after a quiet
+// spell is written at once; after each write the sink waits out a linger
+// before it looks again, and whatever queued meanwhile goes out in the
+// next write. So under any load the log costs at most one write and one
+// wake-up per linger, not one per request: a line queued while the sink
+// lingers wakes nobody, unless it fills the queue past half, which cuts
+// the linger short. At most depth records wait; beyond that logging
+// blocks, so no line is ever dropped.
 type LogSink struct {
 	q       chan *queuedRecord
+	linger  time.Duration
+	hurry   chan struct{} // a queue past half full ends the linger
 	out     io.Writer
 	buf     bytes.Buffer // the JSON handler's output; only run touches it
 	json    slog.Handler
@@ -73,16 +80,32 @@ func (s *LogSink) queue(q *queuedRecord) {
 	select {
 	case s.q <- q:
 	case <-s.closing:
+		return
+	}
+	if len(s.q) > cap(s.q)/2 {
+		select {
+		case s.hurry <- struct{}{}:
+		default: // already told
+		}
 	}
 }
 
 // maxBatch is how many bytes run gathers before it writes.
 const maxBatch = 64 << 10
 
+// logLinger is how long the sink waits after a write before it writes
+// again: lines reach the log at most this late, and under load about a
+// hundred writes a second carry every line.
+const logLinger = 10 * time.Millisecond
+
 // NewLogSink starts a sink writing JSON lines (slog's JSON format, with
 // opts) to w.
 func NewLogSink(w io.Writer, depth int, opts *slog.HandlerOptions) *LogSink {
-	s := &LogSink{q: make(chan *queuedRecord, depth), out: w, closing: make(chan struct{}), done: make(chan struct{})}
+	return newLogSink(w, depth, opts, logLinger)
+}
+
+func newLogSink(w io.Writer, depth int, opts *slog.HandlerOptions, linger time.Duration) *LogSink {
+	s := &LogSink{q: make(chan *queuedRecord, depth), linger: linger, hurry: make(chan struct{}, 1), out: w, closing: make(chan struct{}), done: make(chan struct{})}
 	s.json = slog.NewJSONHandler(&s.buf, opts)
 	go s.run()
 	return s
@@ -93,13 +116,27 @@ func (s *LogSink) Handler() slog.Handler { return sinkHandler{s: s, h: s.json} }
 
 func (s *LogSink) run() {
 	defer close(s.done)
+	linger := time.NewTimer(s.linger)
+	linger.Stop()
+	wrote := false // the last look found lines, so the sink lingers
 	for {
 		var q *queuedRecord
 		closing := false
-		select {
-		case q = <-s.q:
-		case <-s.closing:
-			closing = true
+		if wrote {
+			linger.Reset(s.linger)
+			select {
+			case <-linger.C:
+			case <-s.hurry:
+				linger.Stop()
+			case <-s.closing:
+				closing = true
+			}
+		} else {
+			select {
+			case q = <-s.q:
+			case <-s.closing:
+				closing = true
+			}
 		}
 		s.buf.Reset()
 		if q != nil {
@@ -115,6 +152,8 @@ func (s *LogSink) run() {
 			}
 			break
 		}
+		// A full batch goes out and the next is gathered at once.
+		wrote = s.buf.Len() > 0 && s.buf.Len() < maxBatch
 		if s.buf.Len() > 0 {
 			s.out.Write(s.buf.Bytes())
 		}
