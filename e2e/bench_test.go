@@ -14,29 +14,38 @@ import (
 
 // benchReport is the part of signer-bench's report this test reads.
 type benchReport struct {
-	Requests  int64              `json:"requests"`
-	OK        int64              `json:"ok"`
-	Errors    map[string]int64   `json:"errors"`
-	RPS       float64            `json:"requests_per_s"`
-	Latency   map[string]float64 `json:"latency_ms"`
-	Service   map[string]float64 `json:"service_latency_ms"`
-	Processes map[string]struct {
-		CPU         float64 `json:"cpu_s"`
-		RSS         float64 `json:"peak_rss_mib"`
-		CPUPerReqUS float64 `json:"cpu_per_request_us"`
-	} `json:"processes"`
-	CPUPerReqUS float64            `json:"server_cpu_per_request_us"`
-	Floor       float64            `json:"crypto_floor_us"`
-	FloorParts  map[string]float64 `json:"crypto_floor_parts_us"`
-	Ratio       float64            `json:"server_cpu_to_floor_ratio"`
-	LoadedFloor float64            `json:"crypto_floor_under_load_us"`
-	LoadedRatio float64            `json:"server_cpu_to_floor_under_load_ratio"`
-	LoadedParts map[string]float64 `json:"crypto_floor_under_load_parts_us"`
-	TargetRate  float64            `json:"target_rate"`
-	MaxRPS      float64            `json:"max_requests_per_s"`
-	P99ToP50    float64            `json:"p99_to_p50"`
-	SignedAhead int                `json:"signed_ahead"`
-	RanOut      bool               `json:"signed_ahead_ran_out"`
+	Requests    int64                   `json:"requests"`
+	Duration    float64                 `json:"duration_s"`
+	OK          int64                   `json:"ok"`
+	Errors      map[string]int64        `json:"errors"`
+	RPS         float64                 `json:"requests_per_s"`
+	Latency     map[string]float64      `json:"latency_ms"`
+	Service     map[string]float64      `json:"service_latency_ms"`
+	Processes   map[string]benchProcess `json:"processes"`
+	Generator   *benchProcess           `json:"generator"`
+	CoresBusy   float64                 `json:"cores_busy"`
+	Cores       int                     `json:"cores"`
+	CPUPerReqUS float64                 `json:"server_cpu_per_request_us"`
+	Floor       float64                 `json:"crypto_floor_us"`
+	FloorParts  map[string]float64      `json:"crypto_floor_parts_us"`
+	Ratio       float64                 `json:"server_cpu_to_floor_ratio"`
+	LoadedFloor float64                 `json:"crypto_floor_under_load_us"`
+	LoadedRatio float64                 `json:"server_cpu_to_floor_under_load_ratio"`
+	LoadedParts map[string]float64      `json:"crypto_floor_under_load_parts_us"`
+	TargetRate  float64                 `json:"target_rate"`
+	MaxRPS      float64                 `json:"max_requests_per_s"`
+	P99ToP50    float64                 `json:"p99_to_p50"`
+	SignedAhead int                     `json:"signed_ahead"`
+	RanOut      bool                    `json:"signed_ahead_ran_out"`
+}
+
+type benchProcess struct {
+	CPU         float64 `json:"cpu_s"`
+	RSS         float64 `json:"peak_rss_mib"`
+	CPUPerReqUS float64 `json:"cpu_per_request_us"`
+	Switches    float64 `json:"context_switches_per_request"`
+	Reads       float64 `json:"read_syscalls_per_request"`
+	Writes      float64 `json:"write_syscalls_per_request"`
 }
 
 // TestBenchReportsAgainstTheRealStack runs signer-bench against the real
@@ -110,10 +119,16 @@ func TestBenchReportsAgainstTheRealStack(t *testing.T) {
 		var cpu float64
 		for _, name := range []string{"parent", "enclave"} {
 			p, ok := r.Processes[name]
-			if !ok || p.CPU <= 0 || p.RSS <= 0 {
+			// Every request is read from a socket and answered on one,
+			// by both servers.
+			if !ok || p.CPU <= 0 || p.RSS <= 0 || p.Reads <= 0 || p.Writes <= 0 || p.Switches <= 0 {
 				t.Fatalf("%s: %s process cost %+v", tc.name, name, p)
 			}
 			cpu += p.CPU
+		}
+		if g := r.Generator; g == nil || g.CPU <= 0 || g.Writes <= 0 || r.Cores <= 0 || r.CoresBusy <= 0 ||
+			r.CoresBusy > float64(r.Cores)*1.05 || r.CoresBusy*r.Duration < 0.99*(cpu+g.CPU) {
+			t.Fatalf("%s: generator %+v, %.2f of %d cores busy, servers %.2f CPU s", tc.name, r.Generator, r.CoresBusy, r.Cores, cpu)
 		}
 		if got, want := r.CPUPerReqUS, cpu/float64(r.Requests)*1e6; got < 0.99*want || got > 1.01*want {
 			t.Fatalf("%s: server CPU per request %.1f µs, the processes' CPU says %.1f", tc.name, got, want)

@@ -160,12 +160,11 @@ const (
 
 func runLoad(ctx context.Context, c *client.Client, o loadOptions, stderr io.Writer) *BenchReport {
 	methods := mixMethods(o.mix)
-	before := map[string]float64{}
-	beforeN := map[string]wakeCounts{}
+	before := map[string]processSample{}
 	for name, pid := range o.pids {
-		before[name], _ = processCPU(pid)
-		beforeN[name], _ = processWakes(pid)
+		before[name] = sampleProcess(pid)
 	}
+	self := sampleProcess(os.Getpid())
 	var (
 		done, ok atomic.Int64
 		mu       sync.Mutex
@@ -292,6 +291,8 @@ func runLoad(ctx context.Context, c *client.Client, o loadOptions, stderr io.Wri
 	elapsed := time.Since(start)
 	close(stop)
 	background.Wait()
+	// The generator's cost ends with the window, before it verifies.
+	generator := self.cost(os.Getpid(), done.Load(), 0)
 	if o.pool != nil {
 		fmt.Fprintf(stderr, "signer-bench: verifying %d answers…\n", done.Load())
 		n, verrs := verifyAnswers(ctx, c, o.pool, answers)
@@ -300,35 +301,62 @@ func runLoad(ctx context.Context, c *client.Client, o loadOptions, stderr io.Wri
 			errs[code] += n
 		}
 	}
-	r := &BenchReport{Concurrency: o.concurrency, Duration: elapsed.Seconds(), Requests: done.Load(), OK: ok.Load(), Errors: errs,
+	r := &BenchReport{Concurrency: o.concurrency, Cores: runtime.NumCPU(), Duration: elapsed.Seconds(), Requests: done.Load(), OK: ok.Load(), Errors: errs,
 		SignedAhead: len(o.pool), RanOut: ranOut.Load()}
 	r.RPS = float64(r.Requests) / elapsed.Seconds()
 	r.LatencyMS = percentiles(lats)
 	if interval > 0 {
 		r.ServiceMS = percentiles(svc)
 	}
+	busy := 0.0
 	if len(o.pids) > 0 {
 		r.Processes = map[string]*ProcessCost{}
 		for name, pid := range o.pids {
-			after, err := processCPU(pid)
-			if err != nil {
-				continue
+			if p := before[name].cost(pid, r.Requests, peakRSS[name]); p != nil {
+				r.Processes[name] = p
+				busy += p.CPUSeconds
 			}
-			hwm, _ := processRSS(pid, "VmHWM")
-			p := &ProcessCost{PID: pid, CPUSeconds: after - before[name], PeakRSSMiB: max(hwm, peakRSS[name])}
-			if r.Requests > 0 {
-				p.CPUPerReqUS = p.CPUSeconds / float64(r.Requests) * 1e6
-				if n, err := processWakes(pid); err == nil && beforeN[name].ok {
-					per := func(a, b int64) float64 { return float64(b-a) / float64(r.Requests) }
-					p.ContextSwitchesPerReq = per(beforeN[name].switches, n.switches)
-					p.ReadsPerReq = per(beforeN[name].reads, n.reads)
-					p.WritesPerReq = per(beforeN[name].writes, n.writes)
-				}
-			}
-			r.Processes[name] = p
 		}
 	}
+	if r.Generator = generator; generator != nil {
+		busy += r.Generator.CPUSeconds
+		r.CoresBusy = busy / elapsed.Seconds()
+	}
 	return r
+}
+
+// processSample is a process's CPU seconds and wake-up counts at one time.
+type processSample struct {
+	cpu   float64
+	cpuOK bool
+	wakes wakeCounts
+}
+
+func sampleProcess(pid int) processSample {
+	cpu, err := processCPU(pid)
+	wakes, _ := processWakes(pid)
+	return processSample{cpu: cpu, cpuOK: err == nil, wakes: wakes}
+}
+
+// cost is what the process pid spent since s, per request of requests;
+// nil if its CPU time cannot be read (then or now).
+func (s processSample) cost(pid int, requests int64, peakRSS float64) *ProcessCost {
+	now := sampleProcess(pid)
+	if !s.cpuOK || !now.cpuOK {
+		return nil
+	}
+	hwm, _ := processRSS(pid, "VmHWM")
+	p := &ProcessCost{PID: pid, CPUSeconds: now.cpu - s.cpu, PeakRSSMiB: max(hwm, peakRSS)}
+	if requests > 0 {
+		p.CPUPerReqUS = p.CPUSeconds / float64(requests) * 1e6
+		if s.wakes.ok && now.wakes.ok {
+			per := func(a, b int64) float64 { return float64(b-a) / float64(requests) }
+			p.ContextSwitchesPerReq = per(s.wakes.switches, now.wakes.switches)
+			p.ReadsPerReq = per(s.wakes.reads, now.wakes.reads)
+			p.WritesPerReq = per(s.wakes.writes, now.wakes.writes)
+		}
+	}
+	return p
 }
 
 // percentiles are p50, p90, p99 and max of the workers' latencies, in ms.

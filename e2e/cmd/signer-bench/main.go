@@ -94,6 +94,15 @@ type BenchReport struct {
 	RetriesDenied uint64                  `json:"retries_denied,omitempty"`
 	Processes     map[string]*ProcessCost `json:"processes,omitempty"`
 	CPUPerReqUS   float64                 `json:"server_cpu_per_request_us,omitempty"`
+	// Generator is what this load generator spent (the floor sampling
+	// included): on a machine it shares with the servers, the cores it
+	// takes are not theirs to use. CoresBusy is the CPU seconds per
+	// second of the servers and the generator together, against Cores:
+	// a step at half the servers' maximum can keep the machine nearly
+	// busy.
+	Generator *ProcessCost `json:"generator,omitempty"`
+	CoresBusy float64      `json:"cores_busy,omitempty"`
+	Cores     int          `json:"cores"`
 	// The crypto floor measured on an idle machine before the load, and
 	// again in short slices during it (see floorMeter), with the server's
 	// CPU per request as a ratio to each.
