@@ -18,15 +18,18 @@ import (
 // system call for its access-log line. A line that arrives after a quiet
 // spell is written at once; after each write the sink waits out a linger
 // before it looks again, and whatever queued meanwhile goes out in the
-// next write. So under any load the log costs at most one write and one
-// wake-up per linger, not one per request: a line queued while the sink
-// lingers wakes nobody, unless it fills the queue past half, which cuts
-// the linger short. At most depth records wait; beyond that logging
-// blocks, so no line is ever dropped.
+// next write. So under load the log costs about one write and one wake-up
+// per linger, not one per request: an Info line (every access line)
+// queued while the sink lingers wakes nobody. A warning or an error cuts
+// the linger short, so the lines an operator needs most are written as
+// they come, and so does a queue past half full. At most depth records
+// wait; beyond that logging blocks, so no line is ever dropped.
 type LogSink struct {
-	q       chan *queuedRecord
-	linger  time.Duration
-	hurry   chan struct{} // a queue past half full ends the linger
+	q      chan *queuedRecord
+	linger time.Duration
+	// after starts a linger: time.After, or a clock a test drives.
+	after   func(time.Duration) <-chan time.Time
+	hurry   chan struct{} // ends the linger: a warning, or a queue past half full
 	out     io.Writer
 	buf     bytes.Buffer // the JSON handler's output; only run touches it
 	json    slog.Handler
@@ -70,19 +73,21 @@ type AccessLogger interface {
 // Access queues an access-log line; the sink builds and formats its record.
 func (s *LogSink) Access(a *Access) {
 	if s.json.Enabled(context.Background(), slog.LevelInfo) {
-		s.queue(&queuedRecord{a: a})
+		s.queue(&queuedRecord{a: a}, false)
 	}
 }
 
 // queue waits for room in the queue; after Close it drops the record (a
-// goroutine still logging while the process stops must not crash it).
-func (s *LogSink) queue(q *queuedRecord) {
+// goroutine still logging while the process stops must not crash it). An
+// urgent record, or one that leaves the queue past half full, ends the
+// sink's linger.
+func (s *LogSink) queue(q *queuedRecord, urgent bool) {
 	select {
 	case s.q <- q:
 	case <-s.closing:
 		return
 	}
-	if len(s.q) > cap(s.q)/2 {
+	if urgent || len(s.q) > cap(s.q)/2 {
 		select {
 		case s.hurry <- struct{}{}:
 		default: // already told
@@ -93,19 +98,22 @@ func (s *LogSink) queue(q *queuedRecord) {
 // maxBatch is how many bytes run gathers before it writes.
 const maxBatch = 64 << 10
 
-// logLinger is how long the sink waits after a write before it writes
-// again: lines reach the log at most this late, and under load about a
-// hundred writes a second carry every line.
+// logLinger is how long the sink waits after a write before it looks
+// again: while the output keeps up, an Info line reaches it at most this
+// late, and under load about a hundred writes a second carry every line.
 const logLinger = 10 * time.Millisecond
 
 // NewLogSink starts a sink writing JSON lines (slog's JSON format, with
 // opts) to w.
 func NewLogSink(w io.Writer, depth int, opts *slog.HandlerOptions) *LogSink {
-	return newLogSink(w, depth, opts, logLinger)
+	return newLogSink(w, depth, opts, logLinger, time.After)
 }
 
-func newLogSink(w io.Writer, depth int, opts *slog.HandlerOptions, linger time.Duration) *LogSink {
-	s := &LogSink{q: make(chan *queuedRecord, depth), linger: linger, hurry: make(chan struct{}, 1), out: w, closing: make(chan struct{}), done: make(chan struct{})}
+// newLogSink is NewLogSink with the linger's clock given. The queue holds
+// at least two records, so that half full is a queue with one in it.
+func newLogSink(w io.Writer, depth int, opts *slog.HandlerOptions, linger time.Duration, after func(time.Duration) <-chan time.Time) *LogSink {
+	s := &LogSink{q: make(chan *queuedRecord, max(depth, 2)), linger: linger, after: after, hurry: make(chan struct{}, 1),
+		out: w, closing: make(chan struct{}), done: make(chan struct{})}
 	s.json = slog.NewJSONHandler(&s.buf, opts)
 	go s.run()
 	return s
@@ -116,18 +124,14 @@ func (s *LogSink) Handler() slog.Handler { return sinkHandler{s: s, h: s.json} }
 
 func (s *LogSink) run() {
 	defer close(s.done)
-	linger := time.NewTimer(s.linger)
-	linger.Stop()
 	wrote := false // the last look found lines, so the sink lingers
 	for {
 		var q *queuedRecord
 		closing := false
 		if wrote {
-			linger.Reset(s.linger)
 			select {
-			case <-linger.C:
+			case <-s.after(s.linger):
 			case <-s.hurry:
-				linger.Stop()
 			case <-s.closing:
 				closing = true
 			}
@@ -188,7 +192,7 @@ func (h sinkHandler) Enabled(ctx context.Context, l slog.Level) bool { return h.
 // Handle queues a copy of r: the record's attributes are formatted later,
 // on the sink's goroutine.
 func (h sinkHandler) Handle(_ context.Context, r slog.Record) error {
-	h.s.queue(&queuedRecord{h: h.h, r: r.Clone()})
+	h.s.queue(&queuedRecord{h: h.h, r: r.Clone()}, r.Level >= slog.LevelWarn)
 	return nil
 }
 

@@ -30,36 +30,63 @@ func (w *writeLog) count() int {
 	return len(w.writes)
 }
 
-func waitWrite(t *testing.T, w *writeLog) {
+func (w *writeLog) last() string {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.writes[len(w.writes)-1]
+}
+
+// lingerClock is the sink's linger driven by the test: each linger the
+// sink starts is a channel on lingers, which expires when the test sends
+// on it, and never otherwise.
+type lingerClock struct{ lingers chan chan time.Time }
+
+func (c *lingerClock) after(time.Duration) <-chan time.Time {
+	l := make(chan time.Time, 1)
+	c.lingers <- l
+	return l
+}
+
+func newTestSink(t *testing.T, depth int) (*LogSink, *writeLog, *lingerClock) {
+	t.Helper()
+	w := &writeLog{wrote: make(chan struct{}, 1000)}
+	c := &lingerClock{lingers: make(chan chan time.Time, 1000)}
+	s := newLogSink(w, depth, nil, time.Hour, c.after)
+	t.Cleanup(s.Close)
+	return s, w, c
+}
+
+func waitFor[T any](t *testing.T, ch <-chan T, what string) T {
 	t.Helper()
 	select {
-	case <-w.wrote:
+	case v := <-ch:
+		return v
 	case <-time.After(10 * time.Second):
-		t.Fatal("no write")
+		t.Fatalf("no %s", what)
 	}
+	var zero T
+	return zero
 }
 
 // TestLogSinkWritesALoneLineAtOnce: a line after a quiet spell is not
-// held for the linger (here an hour).
+// held for a linger.
 func TestLogSinkWritesALoneLineAtOnce(t *testing.T) {
-	w := &writeLog{wrote: make(chan struct{}, 100)}
-	s := newLogSink(w, 16, nil, time.Hour)
-	defer s.Close()
+	s, w, _ := newTestSink(t, 16)
 	slog.New(s.Handler()).Info("alone")
-	waitWrite(t, w)
-	if !strings.Contains(w.writes[0], `"msg":"alone"`) {
-		t.Fatalf("wrote %q", w.writes[0])
+	waitFor(t, w.wrote, "write")
+	if !strings.Contains(w.last(), `"msg":"alone"`) {
+		t.Fatalf("wrote %q", w.last())
 	}
 }
 
-// TestLogSinkLingersAfterAWrite: lines logged while the sink lingers wait
-// for it and go out together, in order; Close writes them at once.
+// TestLogSinkLingersAfterAWrite: Info lines logged while the sink lingers
+// wait for the linger and go out together, in order.
 func TestLogSinkLingersAfterAWrite(t *testing.T) {
-	w := &writeLog{wrote: make(chan struct{}, 100)}
-	s := newLogSink(w, 128, nil, time.Hour)
+	s, w, c := newTestSink(t, 128)
 	l := slog.New(s.Handler())
 	l.Info("first")
-	waitWrite(t, w)
+	waitFor(t, w.wrote, "write")
+	linger := waitFor(t, c.lingers, "linger")
 	for i := range 50 {
 		l.Info("later", "i", i)
 	}
@@ -67,37 +94,71 @@ func TestLogSinkLingersAfterAWrite(t *testing.T) {
 	if n := w.count(); n != 1 {
 		t.Fatalf("%d writes while the sink lingers, want the first alone", n)
 	}
-	s.Close()
-	if n := w.count(); n != 2 {
-		t.Fatalf("%d writes after Close, want 2", n)
-	}
-	got := w.writes[1]
+	linger <- time.Now()
+	waitFor(t, w.wrote, "write after the linger")
+	got, at := w.last(), -1
 	for i := range 50 {
-		if !strings.Contains(got, fmt.Sprintf(`"msg":"later","i":%d}`, i)) || (i > 0 && strings.Index(got, fmt.Sprintf(`"i":%d}`, i)) < strings.Index(got, fmt.Sprintf(`"i":%d}`, i-1))) {
+		j := strings.Index(got, fmt.Sprintf(`"msg":"later","i":%d}`, i))
+		if j <= at {
 			t.Fatalf("line %d missing or out of order in %q", i, got)
 		}
+		at = j
+	}
+}
+
+// TestLogSinkGoesBackToWritingAtOnce: a linger that finds nothing ends
+// the lingering; the next line is written as it comes, not a linger later.
+func TestLogSinkGoesBackToWritingAtOnce(t *testing.T) {
+	s, w, c := newTestSink(t, 16)
+	l := slog.New(s.Handler())
+	l.Info("first")
+	waitFor(t, w.wrote, "write")
+	waitFor(t, c.lingers, "linger") <- time.Now() // expires with nothing queued
+	time.Sleep(50 * time.Millisecond)             // time enough for a sink that lingers again
+	if n := len(c.lingers); n != 0 {
+		t.Fatalf("%d more lingers after one that found nothing", n)
+	}
+	l.Info("after a quiet spell")
+	waitFor(t, w.wrote, "write of a line after a quiet spell, with no linger expiring")
+	if !strings.Contains(w.last(), "after a quiet spell") {
+		t.Fatalf("wrote %q", w.last())
+	}
+}
+
+// TestLogSinkWritesAWarningAtOnce: a warning cuts the linger short, and
+// the Info lines queued before it go out with it, first.
+func TestLogSinkWritesAWarningAtOnce(t *testing.T) {
+	s, w, c := newTestSink(t, 128)
+	l := slog.New(s.Handler())
+	l.Info("first")
+	waitFor(t, w.wrote, "write")
+	waitFor(t, c.lingers, "linger") // never expires
+	l.Info("queued")
+	l.Warn("trouble")
+	waitFor(t, w.wrote, "write of a warning during a linger")
+	got := w.last()
+	if q, tr := strings.Index(got, `"msg":"queued"`), strings.Index(got, `"msg":"trouble"`); q < 0 || tr < q {
+		t.Fatalf("wrote %q, want the queued line and then the warning", got)
 	}
 }
 
 // TestLogSinkHurriesWhenTheQueueFills: more lines than the queue holds,
-// logged while the sink lingers for an hour, do not wait the hour.
+// logged while the sink lingers, do not wait for the linger, whatever the
+// depth asked for.
 func TestLogSinkHurriesWhenTheQueueFills(t *testing.T) {
-	w := &writeLog{wrote: make(chan struct{}, 100)}
-	s := newLogSink(w, 8, nil, time.Hour)
-	defer s.Close()
-	l := slog.New(s.Handler())
-	l.Info("first")
-	waitWrite(t, w)
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		for i := range 40 {
-			l.Info("burst", "i", i)
-		}
-	}()
-	select {
-	case <-done:
-	case <-time.After(10 * time.Second):
-		t.Fatal("logging blocked behind the linger with the queue full")
+	for _, depth := range []int{8, 1, 0} {
+		s, w, c := newTestSink(t, depth)
+		l := slog.New(s.Handler())
+		l.Info("first")
+		waitFor(t, w.wrote, "write")
+		waitFor(t, c.lingers, "linger") // never expires
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			for i := range 40 {
+				l.Info("burst", "i", i)
+			}
+		}()
+		waitFor(t, done, fmt.Sprintf("end of a burst with depth %d: logging blocked behind the linger", depth))
 	}
 }
