@@ -128,19 +128,32 @@ func TestReplicaDelta(t *testing.T) {
 }
 
 // TestSamplePartLeavesTheWarmUpUncounted: a slice runs one operation
-// untimed before those it counts, so a short slice does not count its
-// first, cold operation; a part's error ends the slice and counts nothing.
+// untimed before those it counts, so a short slice counts neither the
+// first, cold operation nor its CPU time; a part's error ends the slice
+// and counts nothing.
 func TestSamplePartLeavesTheWarmUpUncounted(t *testing.T) {
+	if runtime.GOOS != "linux" {
+		t.Skip("the floor is timed on Linux's thread CPU clock")
+	}
 	calls := 0
 	m := &floorMeter{cpu: map[string]time.Duration{}, ops: map[string]int{}, parts: map[string]func() error{
-		"counted": func() error { calls++; return nil },
+		"counted": func() error {
+			calls++
+			if calls == 1 { // the warm-up: 20 ms of this thread's CPU
+				start, err := threadCPU()
+				for now := start; err == nil && now-start < 20*time.Millisecond; now, err = threadCPU() {
+				}
+				return err
+			}
+			return nil
+		},
 		"failing": func() error { return errors.New("part failed") },
 	}}
 	if err := m.samplePart("counted", 0); err != nil {
 		t.Fatal(err)
 	}
-	if calls != 2 || m.ops["counted"] != 1 {
-		t.Fatalf("%d calls, %d counted: want the warm-up and one counted operation", calls, m.ops["counted"])
+	if calls != 2 || m.ops["counted"] != 1 || m.cpu["counted"] >= 10*time.Millisecond {
+		t.Fatalf("%d calls, %d counted in %v: want the warm-up and one counted operation, without the warm-up's 20 ms", calls, m.ops["counted"], m.cpu["counted"])
 	}
 	if err := m.samplePart("failing", time.Millisecond); err == nil || m.ops["failing"] != 0 || m.cpu["failing"] != 0 {
 		t.Fatalf("failing part: err %v, %d ops, %v: want the error and nothing counted", err, m.ops["failing"], m.cpu["failing"])

@@ -94,12 +94,12 @@ type BenchReport struct {
 	RetriesDenied uint64                  `json:"retries_denied,omitempty"`
 	Processes     map[string]*ProcessCost `json:"processes,omitempty"`
 	CPUPerReqUS   float64                 `json:"server_cpu_per_request_us,omitempty"`
-	// Generator is what this load generator spent (the floor sampling
-	// included): on a machine it shares with the servers, the cores it
-	// takes are not theirs to use. CoresBusy is the CPU seconds per
-	// second of the servers and the generator together, against Cores:
-	// a step at half the servers' maximum can keep the machine nearly
-	// busy.
+	// Generator is what this load generator spent in the window (the
+	// floor sampling included): on a machine it shares with the servers,
+	// the cores it takes are not theirs to use. CoresBusy is the CPU
+	// seconds per second of the servers and the generator together,
+	// against Cores, when every --pid could be read: a step at half the
+	// servers' maximum can keep the machine nearly busy.
 	Generator *ProcessCost `json:"generator,omitempty"`
 	CoresBusy float64      `json:"cores_busy,omitempty"`
 	Cores     int          `json:"cores"`
@@ -155,9 +155,11 @@ type ProcessCost struct {
 	// of /proc/PID/io: every socket read and write, those that found
 	// nothing to read included). Below saturation these are what a
 	// request costs beyond its own work.
-	ContextSwitchesPerReq float64 `json:"context_switches_per_request,omitempty"`
-	ReadsPerReq           float64 `json:"read_syscalls_per_request,omitempty"`
-	WritesPerReq          float64 `json:"write_syscalls_per_request,omitempty"`
+	// Absent, not zero, where /proc/PID/io cannot be read (it takes the
+	// right to trace the process).
+	ContextSwitchesPerReq *float64 `json:"context_switches_per_request,omitempty"`
+	ReadsPerReq           *float64 `json:"read_syscalls_per_request,omitempty"`
+	WritesPerReq          *float64 `json:"write_syscalls_per_request,omitempty"`
 }
 
 // mixFlag parses "dev/sign-message=3,v1/derive-address=1".
