@@ -56,6 +56,17 @@ func newTestSink(t *testing.T, depth int) (*LogSink, *writeLog, *lingerClock) {
 	return s, w, c
 }
 
+// lingering is a test sink that has written a first line and lingers on
+// linger, which only the test can expire.
+func lingering(t *testing.T, depth int) (l *slog.Logger, w *writeLog, c *lingerClock, linger chan time.Time) {
+	t.Helper()
+	s, w, c := newTestSink(t, depth)
+	l = slog.New(s.Handler())
+	l.Info("first")
+	waitFor(t, w.wrote, "write")
+	return l, w, c, waitFor(t, c.lingers, "linger")
+}
+
 func waitFor[T any](t *testing.T, ch <-chan T, what string) T {
 	t.Helper()
 	select {
@@ -82,11 +93,7 @@ func TestLogSinkWritesALoneLineAtOnce(t *testing.T) {
 // TestLogSinkLingersAfterAWrite: Info lines logged while the sink lingers
 // wait for the linger and go out together, in order.
 func TestLogSinkLingersAfterAWrite(t *testing.T) {
-	s, w, c := newTestSink(t, 128)
-	l := slog.New(s.Handler())
-	l.Info("first")
-	waitFor(t, w.wrote, "write")
-	linger := waitFor(t, c.lingers, "linger")
+	l, w, _, linger := lingering(t, 128)
 	for i := range 50 {
 		l.Info("later", "i", i)
 	}
@@ -109,12 +116,9 @@ func TestLogSinkLingersAfterAWrite(t *testing.T) {
 // TestLogSinkGoesBackToWritingAtOnce: a linger that finds nothing ends
 // the lingering; the next line is written as it comes, not a linger later.
 func TestLogSinkGoesBackToWritingAtOnce(t *testing.T) {
-	s, w, c := newTestSink(t, 16)
-	l := slog.New(s.Handler())
-	l.Info("first")
-	waitFor(t, w.wrote, "write")
-	waitFor(t, c.lingers, "linger") <- time.Now() // expires with nothing queued
-	time.Sleep(50 * time.Millisecond)             // time enough for a sink that lingers again
+	l, w, c, linger := lingering(t, 16)
+	linger <- time.Now()              // expires with nothing queued
+	time.Sleep(50 * time.Millisecond) // time enough for a sink that lingers again
 	if n := len(c.lingers); n != 0 {
 		t.Fatalf("%d more lingers after one that found nothing", n)
 	}
@@ -128,11 +132,7 @@ func TestLogSinkGoesBackToWritingAtOnce(t *testing.T) {
 // TestLogSinkWritesAWarningAtOnce: a warning cuts the linger short, and
 // the Info lines queued before it go out with it, first.
 func TestLogSinkWritesAWarningAtOnce(t *testing.T) {
-	s, w, c := newTestSink(t, 128)
-	l := slog.New(s.Handler())
-	l.Info("first")
-	waitFor(t, w.wrote, "write")
-	waitFor(t, c.lingers, "linger") // never expires
+	l, w, _, _ := lingering(t, 128) // the linger never expires
 	l.Info("queued")
 	l.Warn("trouble")
 	waitFor(t, w.wrote, "write of a warning during a linger")
@@ -147,11 +147,7 @@ func TestLogSinkWritesAWarningAtOnce(t *testing.T) {
 // depth asked for.
 func TestLogSinkHurriesWhenTheQueueFills(t *testing.T) {
 	for _, depth := range []int{8, 1, 0} {
-		s, w, c := newTestSink(t, depth)
-		l := slog.New(s.Handler())
-		l.Info("first")
-		waitFor(t, w.wrote, "write")
-		waitFor(t, c.lingers, "linger") // never expires
+		l, _, _, _ := lingering(t, depth) // the linger never expires
 		done := make(chan struct{})
 		go func() {
 			defer close(done)
