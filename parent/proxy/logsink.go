@@ -25,10 +25,9 @@ import (
 // they come, and so does a queue past half full. At most depth records
 // wait; beyond that logging blocks, so no line is ever dropped.
 type LogSink struct {
-	q      chan *queuedRecord
-	linger time.Duration
-	// after starts a linger: time.After, or a clock a test drives.
-	after   func(time.Duration) <-chan time.Time
+	q chan *queuedRecord
+	// linger starts a linger: logLinger on the clock, or one a test drives.
+	linger  func() <-chan time.Time
 	hurry   chan struct{} // ends the linger: a warning, or a queue past half full
 	out     io.Writer
 	buf     bytes.Buffer // the JSON handler's output; only run touches it
@@ -106,13 +105,13 @@ const logLinger = 10 * time.Millisecond
 // NewLogSink starts a sink writing JSON lines (slog's JSON format, with
 // opts) to w.
 func NewLogSink(w io.Writer, depth int, opts *slog.HandlerOptions) *LogSink {
-	return newLogSink(w, depth, opts, logLinger, time.After)
+	return newLogSink(w, depth, opts, func() <-chan time.Time { return time.After(logLinger) })
 }
 
 // newLogSink is NewLogSink with the linger's clock given. The queue holds
 // at least two records, so that half full is a queue with one in it.
-func newLogSink(w io.Writer, depth int, opts *slog.HandlerOptions, linger time.Duration, after func(time.Duration) <-chan time.Time) *LogSink {
-	s := &LogSink{q: make(chan *queuedRecord, max(depth, 2)), linger: linger, after: after, hurry: make(chan struct{}, 1),
+func newLogSink(w io.Writer, depth int, opts *slog.HandlerOptions, linger func() <-chan time.Time) *LogSink {
+	s := &LogSink{q: make(chan *queuedRecord, max(depth, 2)), linger: linger, hurry: make(chan struct{}, 1),
 		out: w, closing: make(chan struct{}), done: make(chan struct{})}
 	s.json = slog.NewJSONHandler(&s.buf, opts)
 	go s.run()
@@ -130,7 +129,7 @@ func (s *LogSink) run() {
 		closing := false
 		if wrote {
 			select {
-			case <-s.after(s.linger):
+			case <-s.linger():
 			case <-s.hurry:
 			case <-s.closing:
 				closing = true

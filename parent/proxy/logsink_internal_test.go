@@ -41,7 +41,7 @@ func (w *writeLog) last() string {
 // on it, and never otherwise.
 type lingerClock struct{ lingers chan chan time.Time }
 
-func (c *lingerClock) after(time.Duration) <-chan time.Time {
+func (c *lingerClock) after() <-chan time.Time {
 	l := make(chan time.Time, 1)
 	c.lingers <- l
 	return l
@@ -51,7 +51,7 @@ func newTestSink(t *testing.T, depth int) (*LogSink, *writeLog, *lingerClock) {
 	t.Helper()
 	w := &writeLog{wrote: make(chan struct{}, 1000)}
 	c := &lingerClock{lingers: make(chan chan time.Time, 1000)}
-	s := newLogSink(w, depth, nil, time.Hour, c.after)
+	s := newLogSink(w, depth, nil, c.after)
 	t.Cleanup(s.Close)
 	return s, w, c
 }

@@ -23,9 +23,10 @@ import (
 // signature, deriving the wallet key, the secp256k1 signature, and signing
 // the response. It accumulates thread CPU time and operations per part, so
 // it can be sampled once on an idle machine and again, one part at a time
-// in slices of a millisecond, while the load runs: under load the same cryptography costs more CPU
-// (the cores' caches and memory bandwidth are shared), and a floor
-// measured idle would count that contention as the server's overhead.
+// in slices of a millisecond, while the load runs: under load the same
+// cryptography costs more CPU (the cores' caches and memory bandwidth are
+// shared), and a floor measured idle would count that contention as the
+// server's overhead.
 type floorMeter struct {
 	parts map[string]func() error
 	cpu   map[string]time.Duration

@@ -364,7 +364,7 @@ func (s processSample) cost(pid int, requests int64, peakRSS float64) *ProcessCo
 	p := &ProcessCost{PID: pid, CPUSeconds: now.cpu - s.cpu, PeakRSSMiB: max(hwm, peakRSS)}
 	if requests > 0 {
 		p.CPUPerReqUS = p.CPUSeconds / float64(requests) * 1e6
-		if s.wakes.ok && now.wakes.ok {
+		if s.wakesErr == nil && now.wakesErr == nil {
 			// A thread that exited took its switches with it: never
 			// below zero.
 			per := func(a, b int64) *float64 { v := float64(max(0, b-a)) / float64(requests); return &v }
@@ -433,10 +433,7 @@ func processCPU(pid int) (float64, error) {
 
 // wakeCounts are a process's context switches, summed over its threads,
 // and its read and write system calls, since it started.
-type wakeCounts struct {
-	switches, reads, writes int64
-	ok                      bool
-}
+type wakeCounts struct{ switches, reads, writes int64 }
 
 // processWakes reads them from /proc/PID/task/*/status and /proc/PID/io.
 // A thread that exits takes its switches with it; Go's threads rarely do.
@@ -469,18 +466,27 @@ func processWakes(pid int) (wakeCounts, error) {
 			n.switches += v
 		}
 	}
-	n.ok = true
 	return n, nil
 }
 
 // procField is the integer after name at the start of a line of b.
 func procField(b []byte, name string) (int64, error) {
+	rest, err := procLine(b, name)
+	if err != nil {
+		return 0, err
+	}
+	return strconv.ParseInt(rest, 10, 64)
+}
+
+// procLine is what follows name at the start of a line of b (a /proc
+// file's "name: value" lines), trimmed.
+func procLine(b []byte, name string) (string, error) {
 	for line := range strings.SplitSeq(string(b), "\n") {
 		if rest, ok := strings.CutPrefix(line, name); ok {
-			return strconv.ParseInt(strings.TrimSpace(rest), 10, 64)
+			return strings.TrimSpace(rest), nil
 		}
 	}
-	return 0, fmt.Errorf("no %s", strings.TrimSuffix(name, ":"))
+	return "", fmt.Errorf("no %s", strings.TrimSuffix(name, ":"))
 }
 
 // processRSS reads a memory field (VmRSS, VmHWM) of /proc/PID/status in MiB.
@@ -489,11 +495,10 @@ func processRSS(pid int, field string) (float64, error) {
 	if err != nil {
 		return 0, err
 	}
-	for _, line := range strings.Split(string(b), "\n") {
-		if rest, ok := strings.CutPrefix(line, field+":"); ok {
-			kb, err := strconv.ParseFloat(strings.TrimSuffix(strings.TrimSpace(rest), " kB"), 64)
-			return kb / 1024, err
-		}
+	rest, err := procLine(b, field+":")
+	if err != nil {
+		return 0, err
 	}
-	return 0, fmt.Errorf("no %s", field)
+	kb, err := strconv.ParseFloat(strings.TrimSuffix(rest, " kB"), 64)
+	return kb / 1024, err
 }
