@@ -45,6 +45,11 @@ build: ## build the development enclave (simulated NSM), the parent, signerctl a
 	$(GO) build $(GOFLAGS_REPRO) -tags $(SIMTAGS) -o $(BIN)/ ./enclave/cmd/enclave
 	$(GO) build $(GOFLAGS_REPRO) -o $(BIN)/ ./parent/cmd/parent ./client/cmd/signerctl ./e2e/cmd/signer-bench
 
+# The binaries run as deployed: with the Go runtime's sysmon thread kept out
+# of deep sleep (internal/procs.SysmonAwake; Dockerfile.enclave and the
+# parent's systemd unit set the same), unless GODEBUG is already set.
+RUN_ENV := GODEBUG=$(or $(GODEBUG),schedtrace=2147483647)
+
 PARENT_ADDR  := 127.0.0.1:8443
 METRICS_ADDR := 127.0.0.1:9090
 
@@ -52,9 +57,9 @@ run: build ## start the enclave (simulated NSM) and the parent locally; Ctrl-C s
 	@test -f $(DEV_STATE)/pki/enclave.json || $(BIN)/signerctl dev-pki --out $(DEV_STATE)/pki
 	@mkdir -p $(DEV_STATE)/nsm
 	@set -e; \
-	$(BIN)/enclave --config $(DEV_STATE)/pki/enclave.json --listen unix://$(CURDIR)/$(DEV_STATE)/enclave.sock \
+	$(RUN_ENV) $(BIN)/enclave --config $(DEV_STATE)/pki/enclave.json --listen unix://$(CURDIR)/$(DEV_STATE)/enclave.sock \
 		--state-dir $(DEV_STATE)/nsm --host unix://$(CURDIR)/$(DEV_STATE)/host.sock 2>>$(DEV_STATE)/enclave.log & enclave=$$!; \
-	$(BIN)/parent --listen $(PARENT_ADDR) --metrics-listen $(METRICS_ADDR) \
+	$(RUN_ENV) $(BIN)/parent --listen $(PARENT_ADDR) --metrics-listen $(METRICS_ADDR) \
 		--enclave unix://$(CURDIR)/$(DEV_STATE)/enclave.sock --tls-cert $(DEV_STATE)/pki/server.pem \
 		--tls-key $(DEV_STATE)/pki/server-key.pem --client-ca $(DEV_STATE)/pki/caller-ca.pem \
 		--state-dir $(DEV_STATE)/state --host-listen unix://$(CURDIR)/$(DEV_STATE)/host.sock --imds off \
@@ -224,17 +229,17 @@ bench: build ## Go benchmarks, then signer-bench against a local stack: at satur
 	@test -f $(DEV_STATE)/pki/enclave.json || $(BIN)/signerctl dev-pki --out $(DEV_STATE)/pki
 	@mkdir -p $(DEV_STATE)/nsm
 	@set -e; sock=$(CURDIR)/$(DEV_STATE)/bench.sock; \
-	$(BIN)/enclave --config $(DEV_STATE)/pki/enclave.json --listen unix://$$sock --state-dir $(DEV_STATE)/nsm 2>/dev/null & enclave=$$!; \
-	$(BIN)/parent --listen 127.0.0.1:18443 --metrics-listen 127.0.0.1:19090 --enclave unix://$$sock \
+	$(RUN_ENV) $(BIN)/enclave --config $(DEV_STATE)/pki/enclave.json --listen unix://$$sock --state-dir $(DEV_STATE)/nsm 2>/dev/null & enclave=$$!; \
+	$(RUN_ENV) $(BIN)/parent --listen 127.0.0.1:18443 --metrics-listen 127.0.0.1:19090 --enclave unix://$$sock \
 		--tls-cert $(DEV_STATE)/pki/server.pem --tls-key $(DEV_STATE)/pki/server-key.pem \
 		--client-ca $(DEV_STATE)/pki/caller-ca.pem 2>/dev/null & parent=$$!; \
 	trap 'kill -TERM $$parent $$enclave 2>/dev/null; wait $$parent $$enclave 2>/dev/null || true' EXIT; \
 	sleep 2; \
-	$(BIN)/signer-bench --dev $(DEV_STATE) --parent https://127.0.0.1:18443 --concurrency $(BENCH_CONCURRENCY) \
+	$(RUN_ENV) $(BIN)/signer-bench --dev $(DEV_STATE) --parent https://127.0.0.1:18443 --concurrency $(BENCH_CONCURRENCY) \
 		--duration $(BENCH_DURATION) --pid parent=$$parent --pid enclave=$$enclave --out $(BIN)/bench-report.json; \
-	$(BIN)/signer-bench --dev $(DEV_STATE) --parent https://127.0.0.1:18443 --concurrency $(BENCH_CONCURRENCY) \
+	$(RUN_ENV) $(BIN)/signer-bench --dev $(DEV_STATE) --parent https://127.0.0.1:18443 --concurrency $(BENCH_CONCURRENCY) \
 		--duration $(BENCH_DURATION) --rate-of-max 0.7 --pid parent=$$parent --pid enclave=$$enclave --out $(BIN)/bench-report-70.json; \
-	$(BIN)/signer-bench --dev $(DEV_STATE) --parent https://127.0.0.1:18443 --concurrency $(BENCH_CONCURRENCY) \
+	$(RUN_ENV) $(BIN)/signer-bench --dev $(DEV_STATE) --parent https://127.0.0.1:18443 --concurrency $(BENCH_CONCURRENCY) \
 		--sweep --sweep-steps $(SWEEP_STEPS) --duration $(SWEEP_STEP_DURATION) --pid parent=$$parent --pid enclave=$$enclave \
 		--out $(BIN)/bench-sweep.json --svg $(BIN)/bench-sweep.svg
 

@@ -22,6 +22,7 @@ import (
 	"github.com/nitro-signer/nitro-signer/attestation"
 	"github.com/nitro-signer/nitro-signer/client"
 	"github.com/nitro-signer/nitro-signer/internal/devpki"
+	"github.com/nitro-signer/nitro-signer/internal/procs"
 	"github.com/nitro-signer/nitro-signer/internal/s3test"
 )
 
@@ -136,9 +137,14 @@ func startEnv(t *testing.T, logPath, bin string, environ []string, args ...strin
 		t.Fatal(buildErr)
 	}
 	cmd := exec.Command(filepath.Join(binDir, bin), args...)
-	if environ != nil {
-		cmd.Env = append(os.Environ(), environ...)
+	// As deployed (Dockerfile.enclave, the parent's unit), after any
+	// GODEBUG of this process's own, unless the test's environ says
+	// otherwise: the last of duplicate keys wins, in GODEBUG as in Env.
+	godebug := procs.SysmonAwake
+	if g := os.Getenv("GODEBUG"); g != "" {
+		godebug = g + "," + godebug
 	}
+	cmd.Env = append(append(os.Environ(), "GODEBUG="+godebug), environ...)
 	stderr, err := cmd.StderrPipe()
 	if err != nil {
 		t.Fatal(err)
