@@ -99,13 +99,34 @@ func TestLoopShrinksOneAtATimeAfterASecond(t *testing.T) {
 	}
 }
 
+// TestLoopSettlesAtTheFewerPs: a process using 0.7 of a CPU is under the
+// bar to grow from one P and under the bar to keep two, so wherever a
+// burst left it, after a second it has one P, and it stays there.
+func TestLoopSettlesAtTheFewerPs(t *testing.T) {
+	d := drive(t, 2)
+	if p := d.step(1); p != 2 {
+		t.Fatalf("after a busy interval: %d Ps, want 2", p)
+	}
+	for range shrinkAfter - 1 {
+		d.step(0.7)
+	}
+	if p := d.step(0.7); p != 1 {
+		t.Fatalf("a second at 0.7 of a CPU with two Ps: %d Ps, want 1", p)
+	}
+	for range 3 * shrinkAfter {
+		if p := d.step(0.7); p != 1 {
+			t.Fatalf("0.7 of a CPU at one P: %d Ps, want 1", p)
+		}
+	}
+}
+
 func TestLoopOneBusyIntervalRestartsTheCount(t *testing.T) {
 	d := drive(t, 4)
 	d.step(1)
 	for range shrinkAfter - 1 {
 		d.step(0.1)
 	}
-	d.step(1.6) // not idle enough for three Ps, not busy enough to grow
+	d.step(2.6) // not idle enough for three Ps, not busy enough to grow
 	for range shrinkAfter - 1 {
 		if p := d.step(0.1); p != 4 {
 			t.Fatalf("%d Ps within a second of a busy interval, want 4", p)
