@@ -2,9 +2,11 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"maps"
+	"math"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -208,5 +210,35 @@ func TestProcFieldRefusesWhatIsNotThere(t *testing.T) {
 	}
 	if _, err := procField(b, "cancelled_write_bytes:"); err == nil {
 		t.Fatal("a missing field was read as zero")
+	}
+}
+
+func TestCompleteRatios(t *testing.T) {
+	procs := func() map[string]*ProcessCost {
+		return map[string]*ProcessCost{"enclave": {CPUSeconds: 0.2}, "parent": {CPUSeconds: 0.1}}
+	}
+	for _, tc := range []struct {
+		name                     string
+		r                        BenchReport
+		cpu, toFloor, toMax, p99 float64
+	}{
+		{"against_the_floor_and_the_maximum", BenchReport{Requests: 1000, OK: 1000, Processes: procs(), FloorUS: 150, LoadedFloorUS: 200, MaxCPUPerReqUS: 250,
+			LatencyMS: map[string]float64{"p50": 2, "p99": 9}}, 300, 2, 1.2, 4.5},
+		{"no_maximum_no_ratio_to_it", BenchReport{Requests: 1000, OK: 1000, Processes: procs(), FloorUS: 150}, 300, 2, 0, 0},
+		{"no_floor_no_ratio_to_it", BenchReport{Requests: 1000, OK: 1000, Processes: procs(), MaxCPUPerReqUS: 300}, 300, 0, 1, 0},
+		{"nothing_answered_no_cpu_per_request", BenchReport{Requests: 1000, Processes: procs(), FloorUS: 150, MaxCPUPerReqUS: 300}, 0, 0, 0, 0},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			r := tc.r
+			r.complete()
+			near := func(a, b float64) bool { return math.Abs(a-b) < 1e-9 }
+			if !near(r.CPUPerReqUS, tc.cpu) || !near(r.RatioToFloor, tc.toFloor) || !near(r.RatioToMax, tc.toMax) || !near(r.P99ToP50, tc.p99) {
+				t.Fatalf("cpu %v, to floor %v, to max %v, p99/p50 %v; want %v, %v, %v, %v",
+					r.CPUPerReqUS, r.RatioToFloor, r.RatioToMax, r.P99ToP50, tc.cpu, tc.toFloor, tc.toMax, tc.p99)
+			}
+			if _, err := json.Marshal(r); err != nil {
+				t.Fatalf("the report does not encode: %v", err)
+			}
+		})
 	}
 }

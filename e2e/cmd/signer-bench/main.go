@@ -80,8 +80,13 @@ type BenchReport struct {
 	// window ended early because they were all sent.
 	SignedAhead int  `json:"signed_ahead,omitempty"`
 	RanOut      bool `json:"signed_ahead_ran_out,omitempty"`
-	// MaxRPS is the maximum --rate-of-max measured before the run.
-	MaxRPS float64 `json:"max_requests_per_s,omitempty"`
+	// MaxRPS is the maximum --rate-of-max measured before the run, and
+	// MaxCPUPerReqUS the servers' CPU per request at it (with --pid);
+	// RatioToMax is this load's CPU per request against that, both
+	// measured in the same run.
+	MaxRPS         float64 `json:"max_requests_per_s,omitempty"`
+	MaxCPUPerReqUS float64 `json:"max_server_cpu_per_request_us,omitempty"`
+	RatioToMax     float64 `json:"server_cpu_to_max_ratio,omitempty"`
 	// ServiceMS is latency from the moment a request was sent; at a fixed
 	// rate LatencyMS counts from the moment it was due.
 	ServiceMS map[string]float64 `json:"service_latency_ms,omitempty"`
@@ -353,7 +358,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 	}
 	// measured loads at rate for --duration, accounting the servers' CPU
 	// and the crypto floor under load, and completes the report.
-	measured := func(rate, maxRPS float64) (*BenchReport, error) {
+	var maxRPS, maxCPU float64
+	measured := func(rate float64) (*BenchReport, error) {
 		loaded, err := newFloorMeter()
 		if err != nil {
 			return nil, fmt.Errorf("crypto floor: %w", err)
@@ -362,33 +368,37 @@ func run(args []string, stdout, stderr io.Writer) int {
 		if err != nil {
 			return nil, err
 		}
-		report.Protocol, report.Mix, report.Rate, report.MaxRPS = proto, mix, rate, maxRPS
+		report.Protocol, report.Mix, report.Rate, report.MaxRPS, report.MaxCPUPerReqUS = proto, mix, rate, maxRPS, maxCPU
 		report.FloorUS, report.FloorParts = idleFloor, idleParts
 		report.LoadedFloorUS, report.LoadedFloorParts, _ = loaded.floor()
 		report.complete()
 		return report, nil
 	}
-	var maxRPS float64
 	if *rateOfMax > 0 || *sweep {
 		fmt.Fprintf(stderr, "signer-bench: finding the maximum (closed loop, %s)…\n", *maxDuration)
-		m, err := load(loadOptions{concurrency: *concurrency, duration: *maxDuration, mix: mix})
+		m, err := load(loadOptions{concurrency: *concurrency, duration: *maxDuration, mix: mix, pids: pids})
 		if err != nil {
 			return fail("%v", err)
 		}
 		if m.OK == 0 {
 			return fail("no request succeeded while finding the maximum: %v", m.Errors)
 		}
-		maxRPS = m.RPS
-		fmt.Fprintf(stderr, "signer-bench: maximum %.0f req/s\n", maxRPS)
+		m.complete()
+		maxRPS, maxCPU = m.RPS, m.CPUPerReqUS
+		if maxCPU > 0 {
+			fmt.Fprintf(stderr, "signer-bench: maximum %.0f req/s, the servers %.0f µs of CPU a request\n", maxRPS, maxCPU)
+		} else {
+			fmt.Fprintf(stderr, "signer-bench: maximum %.0f req/s\n", maxRPS)
+		}
 	}
 	var result any
 	if *sweep {
 		s := &SweepReport{Protocol: proto, Concurrency: *concurrency, Mix: mix, StepDuration: duration.Seconds(),
-			MaxRPS: maxRPS, MaxDuration: maxDuration.Seconds(), FloorUS: idleFloor, FloorParts: idleParts}
+			MaxRPS: maxRPS, MaxCPUPerReqUS: maxCPU, MaxDuration: maxDuration.Seconds(), FloorUS: idleFloor, FloorParts: idleParts}
 		for i, f := range steps {
 			rate := f * maxRPS
 			fmt.Fprintf(stderr, "signer-bench: step %d of %d: %.0f req/s, %.0f%% of the maximum\n", i+1, len(steps), rate, 100*f)
-			r, err := measured(rate, maxRPS)
+			r, err := measured(rate)
 			if err != nil {
 				return fail("%v", err)
 			}
@@ -409,7 +419,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 			*rate = *rateOfMax * maxRPS
 			fmt.Fprintf(stderr, "signer-bench: loading at %.0f req/s\n", *rate)
 		}
-		r, err := measured(*rate, maxRPS)
+		r, err := measured(*rate)
 		if err != nil {
 			return fail("%v", err)
 		}
@@ -436,7 +446,12 @@ func (r *BenchReport) complete() {
 			total += p.CPUSeconds
 		}
 		r.CPUPerReqUS = total / float64(r.Requests) * 1e6
-		r.RatioToFloor = r.CPUPerReqUS / r.FloorUS
+		if r.FloorUS > 0 {
+			r.RatioToFloor = r.CPUPerReqUS / r.FloorUS
+		}
+		if r.MaxCPUPerReqUS > 0 {
+			r.RatioToMax = r.CPUPerReqUS / r.MaxCPUPerReqUS
+		}
 		if r.LoadedFloorUS > 0 {
 			r.RatioToLoadedFloor = r.CPUPerReqUS / r.LoadedFloorUS
 		}
@@ -450,12 +465,14 @@ type SweepReport struct {
 	Concurrency  int            `json:"concurrency"`
 	Mix          map[string]int `json:"mix"`
 	StepDuration float64        `json:"step_duration_s"`
-	// MaxRPS is the closed-loop maximum measured for MaxDuration first.
-	MaxRPS      float64            `json:"max_requests_per_s"`
-	MaxDuration float64            `json:"max_duration_s"`
-	FloorUS     float64            `json:"crypto_floor_us"`
-	FloorParts  map[string]float64 `json:"crypto_floor_parts_us"`
-	Steps       []SweepStep        `json:"steps"`
+	// MaxRPS is the closed-loop maximum measured for MaxDuration first,
+	// and MaxCPUPerReqUS the servers' CPU per request at it (with --pid).
+	MaxRPS         float64            `json:"max_requests_per_s"`
+	MaxCPUPerReqUS float64            `json:"max_server_cpu_per_request_us,omitempty"`
+	MaxDuration    float64            `json:"max_duration_s"`
+	FloorUS        float64            `json:"crypto_floor_us"`
+	FloorParts     map[string]float64 `json:"crypto_floor_parts_us"`
+	Steps          []SweepStep        `json:"steps"`
 }
 
 // SweepStep is one load of a sweep: its target_rate is the offered rate,
