@@ -43,6 +43,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"maps"
 	"net/http"
 	"os"
 	"slices"
@@ -302,6 +303,13 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return cmd.UsageError(stderr, "--sweep sets the rates itself: not with --rate or --rate-of-max, and with a positive --max-duration")
 	case !*sweep && (set["svg"] || set["sweep-steps"]):
 		return cmd.UsageError(stderr, "--sweep-steps and --svg go with --sweep")
+	}
+	// A server that did not start (its port taken, say) must not leave the
+	// bench measuring whatever answers in its place.
+	for _, name := range slices.Sorted(maps.Keys(pids)) {
+		if _, err := processCPU(pids[name]); err != nil {
+			return cmd.UsageError(stderr, "--pid %s=%d: no such process to account: %v", name, pids[name], err)
+		}
 	}
 	proto := "HTTP/2"
 	cf.Transport = func(cfg *tls.Config) http.RoundTripper {

@@ -31,6 +31,7 @@ func TestHelpAndUnknownFlags(t *testing.T) {
 		{"bad_steps_not_numbers", []string{"--sweep", "--sweep-steps", "half"}, 2, "", `step "half"`},
 		{"bad_svg_without_sweep", []string{"--svg", "x.svg"}, 2, "", "go with --sweep"},
 		{"bad_sweep_with_a_rate", []string{"--sweep", "--rate", "10"}, 2, "", "--sweep sets the rates itself"},
+		{"bad_pid_not_running", []string{"--pid", "parent=999999999"}, 2, "", "--pid parent=999999999: no such process to account"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			var stdout, stderr bytes.Buffer
