@@ -5,11 +5,21 @@ import (
 
 	hfnsm "github.com/hf/nsm"
 	"github.com/hf/nsm/request"
+	"github.com/hf/nsm/response"
+
+	"github.com/nitro-signer/nitro-signer/internal/procs"
 )
 
 // Device is the NSM at /dev/nsm.
 type Device struct {
 	session *hfnsm.Session
+}
+
+// send makes one NSM request: an ioctl that blocks its thread, so inside
+// procs.Blocking (a second P meanwhile, so that it holds back nothing).
+func (d *Device) send(req request.Request) (res response.Response, err error) {
+	procs.Blocking(func() { res, err = d.session.Send(req) })
+	return res, err
 }
 
 var _ Module = (*Device)(nil)
@@ -28,7 +38,7 @@ func (d *Device) Attest(req AttestRequest) ([]byte, error) {
 	if err := req.Validate(); err != nil {
 		return nil, err
 	}
-	res, err := d.session.Send(&request.Attestation{UserData: req.UserData, Nonce: req.Nonce, PublicKey: req.PublicKey})
+	res, err := d.send(&request.Attestation{UserData: req.UserData, Nonce: req.Nonce, PublicKey: req.PublicKey})
 	if err != nil {
 		return nil, fmt.Errorf("nsm attestation: %w", err)
 	}
@@ -43,7 +53,9 @@ func (d *Device) Attest(req AttestRequest) ([]byte, error) {
 
 // Read fills p with random bytes from the NSM.
 func (d *Device) Read(p []byte) (int, error) {
-	n, err := d.session.Read(p)
+	var n int
+	var err error
+	procs.Blocking(func() { n, err = d.session.Read(p) })
 	if err != nil {
 		return n, fmt.Errorf("nsm random: %w", err)
 	}
@@ -55,7 +67,7 @@ func (d *Device) DescribePCR(index int) (PCR, error) {
 	if err := ValidatePCRIndex(index); err != nil {
 		return PCR{}, err
 	}
-	res, err := d.session.Send(&request.DescribePCR{Index: uint16(index)})
+	res, err := d.send(&request.DescribePCR{Index: uint16(index)})
 	if err != nil {
 		return PCR{}, fmt.Errorf("nsm describe PCR%d: %w", index, err)
 	}

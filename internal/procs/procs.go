@@ -7,8 +7,8 @@
 // it, where each request arriving alone costs a thread woken, spinning and
 // put back to sleep. Measured on the signer's stack below half its maximum
 // load, that lost bet is a tenth to a third of the servers' CPU per
-// request; with one P it is gone, and one P is ample while the process uses
-// well under one CPU.
+// request; with one P it is gone, and one P serves while the process uses
+// under 80% of one CPU.
 //
 // Adapt keeps GOMAXPROCS to what the process uses. It samples the
 // process's CPU time every Interval. When the Ps were nearly busy it gives
@@ -96,12 +96,15 @@ func (l loop) run(ctx context.Context) {
 	// nothing has set GOMAXPROCS; so the default is put back, not set,
 	// whenever the process should have every CPU.
 	most := func() int {
-		if l.max > 0 {
-			runtime.GOMAXPROCS(l.max)
-			return l.max
+		n := l.max
+		if n > 0 {
+			runtime.GOMAXPROCS(n)
+		} else {
+			runtime.SetDefaultGOMAXPROCS()
+			n = runtime.GOMAXPROCS(0)
 		}
-		runtime.SetDefaultGOMAXPROCS()
-		return runtime.GOMAXPROCS(0)
+		gate.choose(n, n)
+		return n
 	}
 	told := 0
 	tell := func(p int) {
@@ -111,13 +114,16 @@ func (l loop) run(ctx context.Context) {
 		told = p
 	}
 	top := most()
-	defer func() { tell(most()) }()
+	defer func() {
+		tell(most())
+		gate.choose(0, 0)
+	}()
 	lastCPU, ok := l.sample()
 	if top <= 1 || !ok {
 		return
 	}
 	p := 1
-	runtime.GOMAXPROCS(p)
+	gate.choose(p, top)
 	tell(p)
 	lastAt, low := l.start, 0
 	// handle deals with the sample at a tick; false ends the loop.
@@ -146,7 +152,7 @@ func (l loop) run(ctx context.Context) {
 			top = most()
 			n = top
 		} else {
-			runtime.GOMAXPROCS(n)
+			gate.choose(n, top)
 		}
 		p, low = n, 0
 		tell(p)

@@ -20,18 +20,24 @@ import (
 // servers' CPU per request and one context switch in two.
 //
 // With schedtrace set sysmon never deep-sleeps (it has a trace to print),
-// so its poll backs off to 10 ms and stays there, as in a process that is
-// never idle. 2147483647 ms, the largest value, is 24.8 days between
-// traces: the runtime prints one scheduler summary line (counts only, no
-// data) to stderr at start when the host has been up longer than that,
-// then one every 24.8 days, and one when the process dies of a fatal
-// error. What it gives up: a P held by a goroutine blocked in a system
-// call is handed to other goroutines after up to 10 ms, not 20 µs, as in
-// any steadily busy Go process. The request path makes none (its sockets
-// are non-blocking); what does (the enclave asking the NSM for an
-// attestation document, the parent writing a log line to a full pipe)
-// can hold back other goroutines for up to that long while the process
-// has one P (see Adapt).
+// so its poll backs off to 10 ms, as in a process that is never idle (it
+// drops to 20 µs again only after it has had to take a P back).
+// 2147483647 ms, the largest value, is 24.8 days between traces: the
+// runtime prints one scheduler summary line (counts only, no data) to
+// stderr at start when the host has been up longer than that, then one
+// every 24.8 days. On a fatal error it prints the scheduler's state in
+// detail first (Ms, Ps and goroutines by id, status and wait reason; no
+// data), and a fatal error raised inside the scheduler while it holds its
+// own lock would then hang the process instead of ending it
+// (golang/go#59758): a runtime bug on top of a runtime bug.
+//
+// What it gives up: a P held by a goroutine blocked in a system call is
+// handed to other goroutines after one or two of sysmon's 10 ms polls,
+// not after 20-40 µs. The request path makes none (its sockets are
+// non-blocking); the enclave's NSM ioctls run inside Blocking, which
+// gives the process a second P meanwhile; what else does (the parent's
+// log sink writing to a full pipe) can hold back other goroutines for up
+// to 20 ms while the process has one P (see Adapt).
 //
 // The runtime reads GODEBUG once, at start, so the setting is the
 // launcher's: Dockerfile.enclave (the enclave's measured environment),
