@@ -47,8 +47,9 @@ build: ## build the development enclave (simulated NSM), the parent, signerctl a
 
 # The binaries run as deployed: with the Go runtime's sysmon thread kept out
 # of deep sleep (internal/procs.SysmonAwake; Dockerfile.enclave and the
-# parent's systemd unit set the same), unless GODEBUG is already set.
-RUN_ENV := GODEBUG=$(or $(GODEBUG),schedtrace=2147483647)
+# parent's systemd unit set the same), after any GODEBUG of the caller's.
+comma   := ,
+RUN_ENV := GODEBUG='$(if $(GODEBUG),$(GODEBUG)$(comma))schedtrace=2147483647'
 
 PARENT_ADDR  := 127.0.0.1:8443
 METRICS_ADDR := 127.0.0.1:9090

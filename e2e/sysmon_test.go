@@ -25,8 +25,12 @@ func TestLaunchersKeepSysmonAwake(t *testing.T) {
 		t.Fatal(err)
 	}
 	stages := regexp.MustCompile(`(?m)^FROM\s`).Split(string(df), -1)
-	if !regexp.MustCompile(`(?m)^ENV\s+` + regexp.QuoteMeta(want) + `$`).MatchString(stages[len(stages)-1]) {
+	final := stages[len(stages)-1]
+	if !regexp.MustCompile(`(?m)^ENV\s+` + regexp.QuoteMeta(want) + `$`).MatchString(final) {
 		t.Errorf("the enclave image's final stage does not set ENV %s", want)
+	}
+	if n := len(regexp.MustCompile(`GODEBUG`).FindAllString(regexp.MustCompile(`(?m)^#.*$`).ReplaceAllString(final, ""), -1)); n != 1 {
+		t.Errorf("the enclave image's final stage names GODEBUG %d times outside comments, want the one ENV", n)
 	}
 	unit, err := os.ReadFile("../eif/systemd/nitro-signer-parent.service")
 	if err != nil {
@@ -39,8 +43,8 @@ func TestLaunchersKeepSysmonAwake(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !strings.Contains(string(mk), "RUN_ENV := GODEBUG=$(or $(GODEBUG),"+procs.SysmonAwake+")") {
-		t.Errorf("the Makefile's RUN_ENV is not %s unless GODEBUG is set", want)
+	if !strings.Contains(string(mk), "RUN_ENV := GODEBUG='$(if $(GODEBUG),$(GODEBUG)$(comma))"+procs.SysmonAwake+"'") {
+		t.Errorf("the Makefile's RUN_ENV does not end GODEBUG with %s", procs.SysmonAwake)
 	}
 	// Every line of the Makefile that starts a server or the bench.
 	launches := regexp.MustCompile(`(?m)^\t.*\$\(BIN\)/(enclave|parent|signer-bench) --.*$`).FindAllString(string(mk), -1)
