@@ -376,7 +376,10 @@ func run(args []string, stdout, stderr io.Writer) int {
 		if err != nil {
 			return nil, err
 		}
-		report.Protocol, report.Mix, report.Rate, report.MaxRPS, report.MaxCPUPerReqUS = proto, mix, rate, maxRPS, maxCPU
+		report.Protocol, report.Mix, report.Rate, report.MaxRPS = proto, mix, rate, maxRPS
+		if len(report.Processes) == len(pids) {
+			report.MaxCPUPerReqUS = maxCPU // the same processes, or no ratio
+		}
 		report.FloorUS, report.FloorParts = idleFloor, idleParts
 		report.LoadedFloorUS, report.LoadedFloorParts, _ = loaded.floor()
 		report.complete()
@@ -392,7 +395,10 @@ func run(args []string, stdout, stderr io.Writer) int {
 			return fail("no request succeeded while finding the maximum: %v", m.Errors)
 		}
 		m.complete()
-		maxRPS, maxCPU = m.RPS, m.CPUPerReqUS
+		maxRPS = m.RPS
+		if len(m.Processes) == len(pids) {
+			maxCPU = m.CPUPerReqUS // every server, or none
+		}
 		if maxCPU > 0 {
 			fmt.Fprintf(stderr, "signer-bench: maximum %.0f req/s, the servers %.0f µs of CPU a request\n", maxRPS, maxCPU)
 		} else {
