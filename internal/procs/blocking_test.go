@@ -20,6 +20,14 @@ func inside(t *testing.T) (procs int, release func()) {
 	return <-in, func() { close(out); <-done }
 }
 
+// wantProcs fails the test unless GOMAXPROCS is want, saying when and why.
+func wantProcs(t *testing.T, want int, when, why string) {
+	t.Helper()
+	if p := runtime.GOMAXPROCS(0); p != want {
+		t.Fatalf("%s: %d Ps, want %s", when, p, why)
+	}
+}
+
 func TestBlockingHoldsASecondPAndGivesItBack(t *testing.T) {
 	drive(t, 2) // at one P
 	p, release := inside(t)
@@ -27,9 +35,7 @@ func TestBlockingHoldsASecondPAndGivesItBack(t *testing.T) {
 		t.Fatalf("inside a blocking call at one P: %d Ps, want 2", p)
 	}
 	release()
-	if p := runtime.GOMAXPROCS(0); p != 1 {
-		t.Fatalf("after the call: %d Ps, want Adapt's 1 back", p)
-	}
+	wantProcs(t, 1, "after the call", "Adapt's 1 back")
 }
 
 func TestBlockingOverlappingCallsKeepTheSecondPUntilTheLast(t *testing.T) {
@@ -40,13 +46,9 @@ func TestBlockingOverlappingCallsKeepTheSecondPUntilTheLast(t *testing.T) {
 		t.Fatalf("second call: %d Ps, want 2", p)
 	}
 	first()
-	if p := runtime.GOMAXPROCS(0); p != 2 {
-		t.Fatalf("one call still in flight: %d Ps, want 2", p)
-	}
+	wantProcs(t, 2, "one call still in flight", "2")
 	second()
-	if p := runtime.GOMAXPROCS(0); p != 1 {
-		t.Fatalf("after both: %d Ps, want 1", p)
-	}
+	wantProcs(t, 1, "after both", "1")
 }
 
 func TestBlockingOutlastsAShrink(t *testing.T) {
@@ -58,13 +60,9 @@ func TestBlockingOutlastsAShrink(t *testing.T) {
 	for range shrinkAfter {
 		d.step(0.1)
 	}
-	if p := runtime.GOMAXPROCS(0); p != 2 {
-		t.Fatalf("Adapt shrank during a blocking call: %d Ps, want 2 until it returns", p)
-	}
+	wantProcs(t, 2, "Adapt shrank during a blocking call", "2 until it returns")
 	release()
-	if p := runtime.GOMAXPROCS(0); p != 1 {
-		t.Fatalf("after the call: %d Ps, want the 1 Adapt chose meanwhile", p)
-	}
+	wantProcs(t, 1, "after the call", "the 1 Adapt chose meanwhile")
 }
 
 func TestBlockingWithoutAdaptChangesNothing(t *testing.T) {
