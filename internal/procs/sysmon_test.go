@@ -84,3 +84,21 @@ func TestRuntimeTakesTheSetting(t *testing.T) {
 		}
 	}
 }
+
+// FuzzSchedtrace: any GODEBUG value parses without a panic; one with no
+// schedtrace field is 0; and a well-formed schedtrace appended after it
+// wins, as the runtime's last good value does.
+func FuzzSchedtrace(f *testing.F) {
+	for _, s := range []string{"", procs.SysmonAwake, "schedtrace=0,madvdontneed=1", "schedtrace=x", "a=b,,=,schedtrace=", "schedtrace=-2147483648"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, godebug string) {
+		n := procs.Schedtrace(godebug)
+		if !strings.Contains(godebug, "schedtrace=") && n != 0 {
+			t.Fatalf("Schedtrace(%q) = %d without a schedtrace field", godebug, n)
+		}
+		if got := procs.Schedtrace(godebug + ",schedtrace=7"); got != 7 {
+			t.Fatalf("Schedtrace(%q + \",schedtrace=7\") = %d, want the last one, 7", godebug, got)
+		}
+	})
+}
