@@ -10,6 +10,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/nitro-signer/nitro-signer/internal/procs"
 )
 
 // unit reads a systemd unit file's Key=Value lines (continuations joined).
@@ -194,4 +196,19 @@ func TestEnclaveRunScriptExitsWhenTheEnclaveDies(t *testing.T) {
 			t.Fatalf("the enclave was left running; calls:\n%s", calls(t, cli))
 		}
 	})
+}
+
+// TestParentUnitKeepsSysmonAwake: the parent runs with procs.SysmonAwake
+// and no other GODEBUG.
+func TestParentUnitKeepsSysmonAwake(t *testing.T) {
+	want := "GODEBUG=" + procs.SysmonAwake
+	var godebug []string
+	for _, e := range unit(t, "nitro-signer-parent.service")["Environment"] {
+		if strings.HasPrefix(e, "GODEBUG=") {
+			godebug = append(godebug, e)
+		}
+	}
+	if len(godebug) != 1 || godebug[0] != want {
+		t.Fatalf("parent unit GODEBUG %v, want exactly Environment=%s", godebug, want)
+	}
 }

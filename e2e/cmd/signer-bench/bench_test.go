@@ -222,11 +222,11 @@ func TestCompleteRatios(t *testing.T) {
 		r                        BenchReport
 		cpu, toFloor, toMax, p99 float64
 	}{
-		{"against_the_floor_and_the_maximum", BenchReport{Requests: 1000, OK: 1000, Processes: procs(), FloorUS: 150, LoadedFloorUS: 200, MaxCPUPerReqUS: 250,
+		{"against_the_floor_and_the_maximum", BenchReport{Requests: 1000, OK: 1000, Processes: procs(), FloorUS: 150, LoadedFloorUS: 200, Maximum: Maximum{MaxCPUPerReqUS: 250},
 			LatencyMS: map[string]float64{"p50": 2, "p99": 9}}, 300, 2, 1.2, 4.5},
 		{"no_maximum_no_ratio_to_it", BenchReport{Requests: 1000, OK: 1000, Processes: procs(), FloorUS: 150}, 300, 2, 0, 0},
-		{"no_floor_no_ratio_to_it", BenchReport{Requests: 1000, OK: 1000, Processes: procs(), MaxCPUPerReqUS: 300}, 300, 0, 1, 0},
-		{"nothing_answered_no_cpu_per_request", BenchReport{Requests: 1000, Processes: procs(), FloorUS: 150, MaxCPUPerReqUS: 300}, 0, 0, 0, 0},
+		{"no_floor_no_ratio_to_it", BenchReport{Requests: 1000, OK: 1000, Processes: procs(), Maximum: Maximum{MaxCPUPerReqUS: 300}}, 300, 0, 1, 0},
+		{"nothing_answered_no_cpu_per_request", BenchReport{Requests: 1000, Processes: procs(), FloorUS: 150, Maximum: Maximum{MaxCPUPerReqUS: 300}}, 0, 0, 0, 0},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			r := tc.r

@@ -81,13 +81,11 @@ type BenchReport struct {
 	// window ended early because they were all sent.
 	SignedAhead int  `json:"signed_ahead,omitempty"`
 	RanOut      bool `json:"signed_ahead_ran_out,omitempty"`
-	// MaxRPS is the maximum --rate-of-max measured before the run, and
-	// MaxCPUPerReqUS the servers' CPU per request at it (with --pid);
-	// RatioToMax is this load's CPU per request against that, both
+	// Maximum is what --rate-of-max measured before the run, and
+	// RatioToMax this load's CPU per request against the maximum's, both
 	// measured in the same run.
-	MaxRPS         float64 `json:"max_requests_per_s,omitempty"`
-	MaxCPUPerReqUS float64 `json:"max_server_cpu_per_request_us,omitempty"`
-	RatioToMax     float64 `json:"server_cpu_to_max_ratio,omitempty"`
+	Maximum
+	RatioToMax float64 `json:"server_cpu_to_max_ratio,omitempty"`
 	// ServiceMS is latency from the moment a request was sent; at a fixed
 	// rate LatencyMS counts from the moment it was due.
 	ServiceMS map[string]float64 `json:"service_latency_ms,omitempty"`
@@ -118,6 +116,13 @@ type BenchReport struct {
 	LoadedFloorUS      float64            `json:"crypto_floor_under_load_us,omitempty"`
 	LoadedFloorParts   map[string]float64 `json:"crypto_floor_under_load_parts_us,omitempty"`
 	RatioToLoadedFloor float64            `json:"server_cpu_to_floor_under_load_ratio,omitempty"`
+}
+
+// Maximum is a closed-loop run's requests per second and, when every
+// --pid was read, the servers' CPU per request in it.
+type Maximum struct {
+	MaxRPS         float64 `json:"max_requests_per_s,omitempty"`
+	MaxCPUPerReqUS float64 `json:"max_server_cpu_per_request_us,omitempty"`
 }
 
 // ReplicaReport is one replica's share of a load.
@@ -366,7 +371,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	}
 	// measured loads at rate for --duration, accounting the servers' CPU
 	// and the crypto floor under load, and completes the report.
-	var maxRPS, maxCPU float64
+	var maximum Maximum
 	measured := func(rate float64) (*BenchReport, error) {
 		loaded, err := newFloorMeter()
 		if err != nil {
@@ -376,9 +381,9 @@ func run(args []string, stdout, stderr io.Writer) int {
 		if err != nil {
 			return nil, err
 		}
-		report.Protocol, report.Mix, report.Rate, report.MaxRPS = proto, mix, rate, maxRPS
-		if len(report.Processes) == len(pids) {
-			report.MaxCPUPerReqUS = maxCPU // the same processes, or no ratio
+		report.Protocol, report.Mix, report.Rate, report.Maximum = proto, mix, rate, maximum
+		if len(report.Processes) != len(pids) {
+			report.MaxCPUPerReqUS = 0 // not the same processes: no ratio
 		}
 		report.FloorUS, report.FloorParts = idleFloor, idleParts
 		report.LoadedFloorUS, report.LoadedFloorParts, _ = loaded.floor()
@@ -395,22 +400,22 @@ func run(args []string, stdout, stderr io.Writer) int {
 			return fail("no request succeeded while finding the maximum: %v", m.Errors)
 		}
 		m.complete()
-		maxRPS = m.RPS
+		maximum.MaxRPS = m.RPS
 		if len(m.Processes) == len(pids) {
-			maxCPU = m.CPUPerReqUS // every server, or none
+			maximum.MaxCPUPerReqUS = m.CPUPerReqUS // every server, or none
 		}
-		if maxCPU > 0 {
-			fmt.Fprintf(stderr, "signer-bench: maximum %.0f req/s, the servers %.0f µs of CPU a request\n", maxRPS, maxCPU)
+		if maximum.MaxCPUPerReqUS > 0 {
+			fmt.Fprintf(stderr, "signer-bench: maximum %.0f req/s, the servers %.0f µs of CPU a request\n", maximum.MaxRPS, maximum.MaxCPUPerReqUS)
 		} else {
-			fmt.Fprintf(stderr, "signer-bench: maximum %.0f req/s\n", maxRPS)
+			fmt.Fprintf(stderr, "signer-bench: maximum %.0f req/s\n", maximum.MaxRPS)
 		}
 	}
 	var result any
 	if *sweep {
 		s := &SweepReport{Protocol: proto, Concurrency: *concurrency, Mix: mix, StepDuration: duration.Seconds(),
-			MaxRPS: maxRPS, MaxCPUPerReqUS: maxCPU, MaxDuration: maxDuration.Seconds(), FloorUS: idleFloor, FloorParts: idleParts}
+			Maximum: maximum, MaxDuration: maxDuration.Seconds(), FloorUS: idleFloor, FloorParts: idleParts}
 		for i, f := range steps {
-			rate := f * maxRPS
+			rate := f * maximum.MaxRPS
 			fmt.Fprintf(stderr, "signer-bench: step %d of %d: %.0f req/s, %.0f%% of the maximum\n", i+1, len(steps), rate, 100*f)
 			r, err := measured(rate)
 			if err != nil {
@@ -430,7 +435,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 		result = s
 	} else {
 		if *rateOfMax > 0 {
-			*rate = *rateOfMax * maxRPS
+			*rate = *rateOfMax * maximum.MaxRPS
 			fmt.Fprintf(stderr, "signer-bench: loading at %.0f req/s\n", *rate)
 		}
 		r, err := measured(*rate)
@@ -479,14 +484,12 @@ type SweepReport struct {
 	Concurrency  int            `json:"concurrency"`
 	Mix          map[string]int `json:"mix"`
 	StepDuration float64        `json:"step_duration_s"`
-	// MaxRPS is the closed-loop maximum measured for MaxDuration first,
-	// and MaxCPUPerReqUS the servers' CPU per request at it (with --pid).
-	MaxRPS         float64            `json:"max_requests_per_s"`
-	MaxCPUPerReqUS float64            `json:"max_server_cpu_per_request_us,omitempty"`
-	MaxDuration    float64            `json:"max_duration_s"`
-	FloorUS        float64            `json:"crypto_floor_us"`
-	FloorParts     map[string]float64 `json:"crypto_floor_parts_us"`
-	Steps          []SweepStep        `json:"steps"`
+	// Maximum is the closed loop measured for MaxDuration first.
+	Maximum
+	MaxDuration float64            `json:"max_duration_s"`
+	FloorUS     float64            `json:"crypto_floor_us"`
+	FloorParts  map[string]float64 `json:"crypto_floor_parts_us"`
+	Steps       []SweepStep        `json:"steps"`
 }
 
 // SweepStep is one load of a sweep: its target_rate is the offered rate,

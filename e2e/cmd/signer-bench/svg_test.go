@@ -14,7 +14,7 @@ import (
 // sweepOf is a sweep whose step i offered offered[i] and achieved
 // achieved[i] requests/s, with p50 and p99 rising and the CPU falling.
 func sweepOf(offered, achieved []float64) *SweepReport {
-	s := &SweepReport{Protocol: "HTTP/2", Concurrency: 256, Mix: map[string]int{"dev/sign-message": 1}, StepDuration: 5, MaxRPS: 4000}
+	s := &SweepReport{Protocol: "HTTP/2", Concurrency: 256, Mix: map[string]int{"dev/sign-message": 1}, StepDuration: 5, Maximum: Maximum{MaxRPS: 4000}}
 	for i := range offered {
 		s.Steps = append(s.Steps, SweepStep{Fraction: offered[i] / 4000, BenchReport: &BenchReport{
 			Rate: offered[i], RPS: achieved[i], CPUPerReqUS: 900 - 50*float64(i),
