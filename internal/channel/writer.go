@@ -3,6 +3,7 @@ package channel
 import (
 	"bufio"
 	"net"
+	"runtime"
 	"sync/atomic"
 	"time"
 )
@@ -49,6 +50,12 @@ func (w *batchWriter) run(conn net.Conn) {
 		case <-w.done:
 			return
 		}
+		// Let the goroutines ready to run queue their frames first, so
+		// they share this write. At one P the writer would otherwise run
+		// as soon as each frame is queued (a send readies it to run next)
+		// and write every frame alone. With nothing else ready to run,
+		// this returns at once.
+		runtime.Gosched()
 		conn.SetWriteDeadline(time.Now().Add(WriteTimeout))
 		var err error
 		for {
