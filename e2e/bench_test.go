@@ -40,12 +40,13 @@ type benchReport struct {
 }
 
 type benchProcess struct {
-	CPU         float64 `json:"cpu_s"`
-	RSS         float64 `json:"peak_rss_mib"`
-	CPUPerReqUS float64 `json:"cpu_per_request_us"`
-	Switches    float64 `json:"context_switches_per_request"`
-	Reads       float64 `json:"read_syscalls_per_request"`
-	Writes      float64 `json:"write_syscalls_per_request"`
+	CPU         float64  `json:"cpu_s"`
+	RSS         float64  `json:"peak_rss_mib"`
+	CPUPerReqUS float64  `json:"cpu_per_request_us"`
+	Switches    float64  `json:"context_switches_per_request"`
+	Reads       float64  `json:"read_syscalls_per_request"`
+	Writes      float64  `json:"write_syscalls_per_request"`
+	Faults      *float64 `json:"minor_page_faults_per_request"`
 }
 
 // TestBenchReportsAgainstTheRealStack runs signer-bench against the real
@@ -121,7 +122,7 @@ func TestBenchReportsAgainstTheRealStack(t *testing.T) {
 			p, ok := r.Processes[name]
 			// Every request is read from a socket and answered on one,
 			// by both servers.
-			if !ok || p.CPU <= 0 || p.RSS <= 0 || p.Reads <= 0 || p.Writes <= 0 || p.Switches <= 0 {
+			if !ok || p.CPU <= 0 || p.RSS <= 0 || p.Reads <= 0 || p.Writes <= 0 || p.Switches <= 0 || p.Faults == nil || *p.Faults < 0 {
 				t.Fatalf("%s: %s process cost %+v", tc.name, name, p)
 			}
 			cpu += p.CPU

@@ -242,3 +242,37 @@ func TestCompleteRatios(t *testing.T) {
 		})
 	}
 }
+
+func TestParseStat(t *testing.T) {
+	// A real line's shape, with a command name holding a space and ") ".
+	const tail = " S 1 2 3 0 -1 4194560 %s 0 5 0 %s %s 0 0 20 0 9 0 100 2000000 500 18446744073709551615"
+	line := func(minflt, utime, stime string) []byte {
+		return fmt.Appendf(nil, "4242 (par ent) x)"+tail, minflt, utime, stime)
+	}
+	for _, tc := range []struct {
+		name string
+		stat []byte
+		cpu  float64
+		flt  int64
+		ok   bool
+	}{
+		{"cpu_is_utime_plus_stime_in_ticks", line("812", "150", "50"), 2, 812, true},
+		{"zero_faults", line("0", "1", "0"), 0.01, 0, true},
+		{"faults_not_a_number", line("many", "1", "0"), 0, 0, false},
+		{"negative_faults", line("-3", "1", "0"), 0, 0, false},
+		{"utime_not_a_number", line("1", "x", "0"), 0, 0, false},
+		{"no_command_name", []byte("4242 S 1 2 3"), 0, 0, false},
+		{"too_few_fields", []byte("4242 (parent) S 1 2 3 0 -1 4194560 812"), 0, 0, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			cpu, flt, ok := parseStat(tc.stat)
+			if ok != tc.ok || flt != tc.flt || math.Abs(cpu-tc.cpu) > 1e-9 {
+				t.Fatalf("parseStat(%q) = %v, %d, %v; want %v, %d, %v", tc.stat, cpu, flt, ok, tc.cpu, tc.flt, tc.ok)
+			}
+		})
+	}
+	// And this process's own line: its faults are counted.
+	if _, flt, err := processStat(os.Getpid()); err != nil || flt <= 0 {
+		t.Fatalf("this process: %d faults, %v", flt, err)
+	}
+}

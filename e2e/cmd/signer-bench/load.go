@@ -342,15 +342,16 @@ func runLoad(ctx context.Context, c *client.Client, o loadOptions, stderr io.Wri
 // processSample is a process's CPU seconds and wake-up counts at one time.
 type processSample struct {
 	cpu      float64
+	faults   int64
 	cpuOK    bool
 	wakes    wakeCounts
 	wakesErr error
 }
 
 func sampleProcess(pid int) processSample {
-	cpu, err := processCPU(pid)
+	cpu, faults, err := processStat(pid)
 	wakes, werr := processWakes(pid)
-	return processSample{cpu: cpu, cpuOK: err == nil, wakes: wakes, wakesErr: werr}
+	return processSample{cpu: cpu, faults: faults, cpuOK: err == nil, wakes: wakes, wakesErr: werr}
 }
 
 // cost is what the process pid spent since s, per request of requests;
@@ -364,6 +365,8 @@ func (s processSample) cost(pid int, requests int64, peakRSS float64) *ProcessCo
 	p := &ProcessCost{PID: pid, CPUSeconds: now.cpu - s.cpu, PeakRSSMiB: max(hwm, peakRSS)}
 	if requests > 0 {
 		p.CPUPerReqUS = p.CPUSeconds / float64(requests) * 1e6
+		faults := float64(max(0, now.faults-s.faults)) / float64(requests)
+		p.PageFaultsPerReq = &faults
 		if s.wakesErr == nil && now.wakesErr == nil {
 			// A thread that exited took its switches with it: never
 			// below zero.
@@ -408,27 +411,44 @@ func errorCode(err error) string {
 
 // processCPU is a process's user+system CPU seconds from /proc/PID/stat.
 func processCPU(pid int) (float64, error) {
+	cpu, _, err := processStat(pid)
+	return cpu, err
+}
+
+// processStat is a process's user+system CPU seconds and its minor page
+// faults (over all its threads) from /proc/PID/stat.
+func processStat(pid int) (cpu float64, minorFaults int64, err error) {
 	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
 	if err != nil {
-		return 0, err
+		return 0, 0, err
 	}
-	// Fields after the command name, which is in parentheses and may hold
-	// spaces: state is field 3; utime and stime are fields 14 and 15.
+	cpu, minorFaults, ok := parseStat(b)
+	if !ok {
+		return 0, 0, fmt.Errorf("/proc/%d/stat: unexpected format", pid)
+	}
+	return cpu, minorFaults, nil
+}
+
+// parseStat reads a /proc/PID/stat line. The fields after the command name,
+// which is in parentheses and may hold spaces and parentheses: state is
+// field 3, minflt field 10, utime and stime fields 14 and 15.
+func parseStat(b []byte) (cpu float64, minorFaults int64, ok bool) {
 	i := bytes.LastIndexByte(b, ')')
 	if i < 0 {
-		return 0, fmt.Errorf("/proc/%d/stat: unexpected format", pid)
+		return 0, 0, false
 	}
 	fields := strings.Fields(string(b[i+1:]))
 	if len(fields) < 13 {
-		return 0, fmt.Errorf("/proc/%d/stat: unexpected format", pid)
+		return 0, 0, false
 	}
+	minflt, err0 := strconv.ParseInt(fields[7], 10, 64)
 	utime, err1 := strconv.ParseFloat(fields[11], 64)
 	stime, err2 := strconv.ParseFloat(fields[12], 64)
-	if err1 != nil || err2 != nil {
-		return 0, fmt.Errorf("/proc/%d/stat: unexpected format", pid)
+	if err0 != nil || err1 != nil || err2 != nil || minflt < 0 || utime < 0 || stime < 0 {
+		return 0, 0, false
 	}
 	const clockTicks = 100 // USER_HZ on Linux
-	return (utime + stime) / clockTicks, nil
+	return (utime + stime) / clockTicks, minflt, true
 }
 
 // wakeCounts are a process's context switches, summed over its threads,

@@ -169,8 +169,12 @@ type ProcessCost struct {
 	// Absent, not zero, where /proc/PID/io cannot be read (it takes the
 	// right to trace the process).
 	ContextSwitchesPerReq *float64 `json:"context_switches_per_request,omitempty"`
-	ReadsPerReq           *float64 `json:"read_syscalls_per_request,omitempty"`
-	WritesPerReq          *float64 `json:"write_syscalls_per_request,omitempty"`
+	// Minor page faults per request (minflt of /proc/PID/stat): pages the
+	// process touched that the kernel had to map first, such as heap the
+	// runtime gave back and took again. Absent where CPU time is.
+	PageFaultsPerReq *float64 `json:"minor_page_faults_per_request,omitempty"`
+	ReadsPerReq      *float64 `json:"read_syscalls_per_request,omitempty"`
+	WritesPerReq     *float64 `json:"write_syscalls_per_request,omitempty"`
 }
 
 // mixFlag parses "dev/sign-message=3,v1/derive-address=1".
