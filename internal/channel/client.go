@@ -99,7 +99,10 @@ func (c *Client) maintain(ctx context.Context, s *slot) {
 		}
 		backoff = minBackoff
 		s.mu.Lock()
-		s.conn, s.w, s.pending = conn, newBatchWriter(conn, c.opts.InFlight, nil), map[uint64]chan Reply{}
+		// The calls' writer yields before each batch: below saturation
+		// the parent runs at one P, and its handlers' calls would
+		// otherwise go one write each.
+		s.conn, s.w, s.pending = conn, newBatchWriter(conn, c.opts.InFlight, nil, true), map[uint64]chan Reply{}
 		s.mu.Unlock()
 		c.changed(+1)
 		c.read(s, conn)

@@ -21,10 +21,13 @@ import (
 // from. So what a peer that stops reading makes the writer hold is bounded
 // by those: the queue never holds more frames than slots were taken.
 type batchWriter struct {
-	out  chan outFrame
-	held *atomic.Int64 // the budget the frames' held bytes are given back to; nil if none
-	done chan struct{} // closed by stop
-	dead chan struct{} // closed when run returns
+	// yield: let the goroutines ready to run queue their frames before
+	// each batch is written (see run).
+	yield bool
+	out   chan outFrame
+	held  *atomic.Int64 // the budget the frames' held bytes are given back to; nil if none
+	done  chan struct{} // closed by stop
+	dead  chan struct{} // closed when run returns
 }
 
 // outFrame is a frame queued for writing and what it holds until written.
@@ -34,8 +37,8 @@ type outFrame struct {
 	slot chan struct{} // a semaphore a slot was taken from for the frame; nil if none
 }
 
-func newBatchWriter(conn net.Conn, depth int, held *atomic.Int64) *batchWriter {
-	w := &batchWriter{out: make(chan outFrame, depth), held: held, done: make(chan struct{}), dead: make(chan struct{})}
+func newBatchWriter(conn net.Conn, depth int, held *atomic.Int64, yield bool) *batchWriter {
+	w := &batchWriter{yield: yield, out: make(chan outFrame, depth), held: held, done: make(chan struct{}), dead: make(chan struct{})}
 	go w.run(conn)
 	return w
 }
@@ -54,8 +57,10 @@ func (w *batchWriter) run(conn net.Conn) {
 		// they share this write. At one P the writer would otherwise run
 		// as soon as each frame is queued (a send readies it to run next)
 		// and write every frame alone. With nothing else ready to run,
-		// this returns at once.
-		runtime.Gosched()
+		// this returns at once; with others, the batch waits for them.
+		if w.yield {
+			runtime.Gosched()
+		}
 		conn.SetWriteDeadline(time.Now().Add(WriteTimeout))
 		var err error
 		for {
