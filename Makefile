@@ -46,10 +46,11 @@ build: ## build the development enclave (simulated NSM), the parent, signerctl a
 	$(GO) build $(GOFLAGS_REPRO) -o $(BIN)/ ./parent/cmd/parent ./client/cmd/signerctl ./e2e/cmd/signer-bench
 
 # The binaries run as deployed: with the Go runtime's sysmon thread kept out
-# of deep sleep (internal/procs.SysmonAwake; Dockerfile.enclave and the
-# parent's systemd unit set the same), after any GODEBUG of the caller's.
+# of deep sleep and heap pages given back with MADV_FREE
+# (internal/procs.GODEBUG; Dockerfile.enclave and the parent's systemd unit
+# set the same), after any GODEBUG of the caller's.
 comma   := ,
-RUN_ENV := GODEBUG='$(if $(GODEBUG),$(GODEBUG)$(comma))schedtrace=2147483647'
+RUN_ENV := GODEBUG='$(if $(GODEBUG),$(GODEBUG)$(comma))schedtrace=2147483647,madvdontneed=0'
 
 PARENT_ADDR  := 127.0.0.1:8443
 METRICS_ADDR := 127.0.0.1:9090

@@ -140,7 +140,7 @@ func startEnv(t *testing.T, logPath, bin string, environ []string, args ...strin
 	// As deployed (Dockerfile.enclave, the parent's unit), after any
 	// GODEBUG of this process's own, unless the test's environ says
 	// otherwise: the last of duplicate keys wins, in GODEBUG as in Env.
-	godebug := procs.SysmonAwake
+	godebug := procs.GODEBUG
 	if g := os.Getenv("GODEBUG"); g != "" {
 		godebug = g + "," + godebug
 	}

@@ -12,15 +12,18 @@ import (
 	"github.com/nitro-signer/nitro-signer/internal/procs"
 )
 
-// sysmonWarning is what both binaries log at start without the setting.
-const sysmonWarning = "sysmon thread deep-sleeps"
+// The warnings both binaries log at start without the settings.
+const (
+	sysmonWarning = "sysmon thread deep-sleeps"
+	pagesWarning  = "gives heap pages back with MADV_DONTNEED"
+)
 
-// TestLaunchersKeepSysmonAwake: every place the project launches the
-// binaries sets procs.SysmonAwake: the enclave image's environment (so it
-// is measured), and make run and make bench (the parent's systemd unit:
-// eif's TestParentUnitKeepsSysmonAwake).
-func TestLaunchersKeepSysmonAwake(t *testing.T) {
-	want := "GODEBUG=" + procs.SysmonAwake
+// TestLaunchersSetGODEBUG: every place the project launches the binaries
+// sets procs.GODEBUG: the enclave image's environment (so it is measured),
+// and make run and make bench (the parent's systemd unit: eif's
+// TestParentUnitSetsGODEBUG).
+func TestLaunchersSetGODEBUG(t *testing.T) {
+	want := "GODEBUG=" + procs.GODEBUG
 	df, err := os.ReadFile("../Dockerfile.enclave")
 	if err != nil {
 		t.Fatal(err)
@@ -37,8 +40,8 @@ func TestLaunchersKeepSysmonAwake(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !strings.Contains(string(mk), "RUN_ENV := GODEBUG='$(if $(GODEBUG),$(GODEBUG)$(comma))"+procs.SysmonAwake+"'") {
-		t.Errorf("the Makefile's RUN_ENV does not end GODEBUG with %s", procs.SysmonAwake)
+	if !strings.Contains(string(mk), "RUN_ENV := GODEBUG='$(if $(GODEBUG),$(GODEBUG)$(comma))"+procs.GODEBUG+"'") {
+		t.Errorf("the Makefile's RUN_ENV does not end GODEBUG with %s", procs.GODEBUG)
 	}
 	// Every line of the Makefile that starts a server or the bench.
 	launches := regexp.MustCompile(`(?m)^\t.*\$\(BIN\)/(enclave|parent|signer-bench) --.*$`).FindAllString(string(mk), -1)
@@ -52,21 +55,22 @@ func TestLaunchersKeepSysmonAwake(t *testing.T) {
 	}
 }
 
-// TestBinariesWarnWhenSysmonDeepSleeps: started as deployed, neither
-// binary warns; started without the setting, each says so at start.
-func TestBinariesWarnWhenSysmonDeepSleeps(t *testing.T) {
+// TestBinariesWarnWithoutGODEBUG: started as deployed, neither binary
+// warns; started without the settings, each says so at start, once for
+// each.
+func TestBinariesWarnWithoutGODEBUG(t *testing.T) {
 	e := newEnv(t)
 	for name, p := range map[string]*proc{"enclave": e.enclave, "parent": e.parentP} {
 		p.mu.Lock()
 		for _, l := range p.lines {
-			if strings.Contains(l, sysmonWarning) {
-				t.Errorf("the %s, started as deployed (with %s), warned: %s", name, procs.SysmonAwake, l)
+			if strings.Contains(l, sysmonWarning) || strings.Contains(l, pagesWarning) {
+				t.Errorf("the %s, started as deployed (with %s), warned: %s", name, procs.GODEBUG, l)
 			}
 		}
 		p.mu.Unlock()
 	}
 
-	off := []string{"GODEBUG=schedtrace=0"}
+	off := []string{"GODEBUG=schedtrace=0,madvdontneed=1"}
 	if err := os.MkdirAll(filepath.Join(e.dir, "nsm-off"), 0o700); err != nil {
 		t.Fatal(err)
 	}
@@ -74,7 +78,9 @@ func TestBinariesWarnWhenSysmonDeepSleeps(t *testing.T) {
 		"--config", filepath.Join(e.dir, "pki", devpki.EnclaveJSON), "--listen", "unix://"+filepath.Join(e.dir, "off.sock"),
 		"--state-dir", filepath.Join(e.dir, "nsm-off"))
 	enclave.waitLine(t, sysmonWarning, 20*time.Second)
+	enclave.waitLine(t, pagesWarning, 5*time.Second)
 	e.parentEnv = off
 	e.launchParent("unix://" + filepath.Join(e.dir, "off.sock"))
 	e.parentP.waitLine(t, sysmonWarning, 5*time.Second)
+	e.parentP.waitLine(t, pagesWarning, 5*time.Second)
 }

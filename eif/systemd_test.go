@@ -198,10 +198,10 @@ func TestEnclaveRunScriptExitsWhenTheEnclaveDies(t *testing.T) {
 	})
 }
 
-// TestParentUnitKeepsSysmonAwake: the parent runs with procs.SysmonAwake
-// and no other GODEBUG.
-func TestParentUnitKeepsSysmonAwake(t *testing.T) {
-	want := "GODEBUG=" + procs.SysmonAwake
+// TestParentUnitSetsGODEBUG: the parent runs with procs.GODEBUG and no
+// other.
+func TestParentUnitSetsGODEBUG(t *testing.T) {
+	want := "GODEBUG=" + procs.GODEBUG
 	var godebug []string
 	for _, e := range unit(t, "nitro-signer-parent.service")["Environment"] {
 		if strings.HasPrefix(e, "GODEBUG=") {

@@ -102,7 +102,7 @@ func main() {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	procs.WarnIfSysmonSleeps(logger)
+	procs.WarnGODEBUG(logger)
 	go procs.Adapt(ctx)
 	if err := run(ctx, &c, logger); err != nil {
 		logger.Error("enclave stopped", "err", err)

@@ -151,7 +151,7 @@ func main() {
 	sink := proxy.NewLogSink(os.Stderr, 4096, nil)
 	logger := slog.New(sink.Handler())
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	procs.WarnIfSysmonSleeps(logger)
+	procs.WarnGODEBUG(logger)
 	go procs.Adapt(ctx)
 	err := run(ctx, &c, logger, sink)
 	stop()
