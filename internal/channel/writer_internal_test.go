@@ -51,7 +51,7 @@ func TestFramesQueuedTogetherShareAWrite(t *testing.T) {
 		minWrites int
 	}{
 		{"yield_shares_writes", true, n / 8, 1},
-		{"no_yield_writes_each_alone", false, n, n / 2},
+		{"no_yield_writes_each_alone", false, n, n / 4},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			if !tc.yield && raceEnabled {
@@ -75,7 +75,9 @@ func TestFramesQueuedTogetherShareAWrite(t *testing.T) {
 				if bytes == n*size {
 					t.Logf("%d frames, %d writes", n, writes)
 					// With yield the first frame may go alone, taken
-					// before the others were queued.
+					// before the others were queued. Without, a timer
+					// or a preemption on a busy machine can let some
+					// frames share a write: the control's floor is low.
 					if writes > tc.maxWrites || writes < tc.minWrites {
 						t.Fatalf("%d frames queued together took %d writes, want %d to %d", n, writes, tc.minWrites, tc.maxWrites)
 					}
