@@ -8,13 +8,15 @@
 //
 //	"NSKR" | version (1 byte) | header length (4 bytes, big endian) | header | ciphertext
 //
-// where header is a deterministic CBOR map (see Header) and ciphertext is
+// where header is a deterministic CBOR map (see Header; Parse refuses any
+// other encoding of the same map) and ciphertext is
 // AES-256-GCM of the epochs' secrets, SecretSize bytes each, with the
 // NonceSize-byte nonce from the header and everything before the
 // ciphertext as associated data.
 package sealfmt
 
 import (
+	"bytes"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -101,6 +103,13 @@ func Parse(b []byte) (h *Header, ciphertext int, err error) {
 	h = new(Header)
 	if err := strictcbor.Dec.Unmarshal(b[prefix:end], h); err != nil {
 		return nil, 0, fmt.Errorf("%w: header: %v", ErrMalformed, err)
+	}
+	// One header, one encoding: the decoder takes integers longer than
+	// they need and keys in any order, AppendHeader writes neither, so
+	// what it would not have written is not a sealed keyring (and two
+	// files that differ in bytes differ in what they say).
+	if again, err := strictcbor.Enc.Marshal(h); err != nil || !bytes.Equal(again, b[prefix:end]) {
+		return nil, 0, fmt.Errorf("%w: header not in its deterministic encoding", ErrMalformed)
 	}
 	switch {
 	case h.Sealer == "" || h.SignerID == "" || len(h.WrappedKey) == 0:

@@ -42,9 +42,26 @@ func TestParseReturnsTheHeaderAppended(t *testing.T) {
 	}
 }
 
+// raw is a file whose header is the bytes hb, with a ciphertext of the
+// length epochs need.
+func raw(hb []byte, epochs int) []byte {
+	b := binary.BigEndian.AppendUint32([]byte("NSKR\x01"), uint32(len(hb)))
+	return append(append(b, hb...), make([]byte, epochs*SecretSize+TagSize)...)
+}
+
 func TestParseRefusesMalformed(t *testing.T) {
 	with := func(f func(*Header)) *Header { h := header(); f(h); return h }
 	good := sealed(t, header(), 0)
+	hb := good[9 : len(good)-2*SecretSize-TagSize]
+	// The header's entries, as AppendHeader writes them: a7, then key 1
+	// ("dev"), key 2 ("signer-a"), key 3 (generation 3) and the rest.
+	one, two := []byte("\x01\x63dev"), []byte("\x02\x68signer-a")
+	rest := hb[1+len(one)+len(two):]
+	if !bytes.HasPrefix(hb, append(append([]byte{0xa7}, one...), two...)) || !bytes.HasPrefix(rest, []byte{0x03, 0x03}) {
+		t.Fatalf("the header is not encoded as this test expects: % x", hb)
+	}
+	reordered := append(append(append([]byte{0xa7}, two...), one...), rest...)
+	longInt := append(append(append(append([]byte{0xa7}, one...), two...), 0x03, 0x18, 0x03), rest[2:]...)
 	for _, tc := range []struct {
 		name string
 		b    []byte
@@ -55,6 +72,8 @@ func TestParseRefusesMalformed(t *testing.T) {
 		{"bad_header_length_zero", append([]byte("NSKR\x01\x00\x00\x00\x00"), good[9:]...)},
 		{"bad_header_length_past_end", append([]byte("NSKR\x01\x00\x00\xff\xff"), good[9:]...)},
 		{"bad_header_not_cbor", append([]byte("NSKR\x01\x00\x00\x00\x01\xff"), make([]byte, 80)...)},
+		{"bad_header_keys_out_of_order", raw(reordered, 2)},
+		{"bad_header_integer_longer_than_it_needs", raw(longInt, 2)},
 		{"bad_no_sealer", sealed(t, with(func(h *Header) { h.Sealer = "" }), 0)},
 		{"bad_no_wrapped_key", sealed(t, with(func(h *Header) { h.WrappedKey = nil }), 0)},
 		{"bad_generation_zero", sealed(t, with(func(h *Header) { h.Generation = 0 }), 0)},
