@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/base64"
+	"encoding/binary"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -376,6 +377,11 @@ func TestKeysCorruptSealedFileFallsBack(t *testing.T) {
 	}{
 		{"truncated", func(b []byte) []byte { return b[:len(b)/2] }},
 		{"flipped", func(b []byte) []byte { b[len(b)-3] ^= 0x10; return b }},
+		// The same header, its first two keys swapped: what a parent that
+		// rewrites stored state without the key can make. It never
+		// opens (the header is the ciphertext's associated data), and
+		// since ec5bb78 it is not even read as a header.
+		{"header_reencoded", reencodeHeader},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			e := newSealedEnv(t, "", "")
@@ -408,9 +414,9 @@ func TestKeysCorruptSealedFileFallsBack(t *testing.T) {
 			if err != nil || !strings.Contains(string(out), `"generation": 1`) || !strings.Contains(string(out), `"epochs": 1`) {
 				t.Fatalf("inspect of sequence 1: %v\n%s", err, out)
 			}
-			if tc.name == "truncated" {
+			if tc.name == "truncated" || tc.name == "header_reencoded" {
 				if out, err := execSignerctl("keys", "inspect", newest).CombinedOutput(); err == nil || !strings.Contains(string(out), "malformed") {
-					t.Fatalf("inspect of the truncated file: %v\n%s", err, out)
+					t.Fatalf("inspect of the %s file: %v\n%s", tc.name, err, out)
 				}
 			}
 			r, err := e.client("admin").RotateKeys(ctx(t))
@@ -606,4 +612,28 @@ func TestKeysUnsealThroughLocalKMS(t *testing.T) {
 	sameView(t, "the right image again", e.keyView(e.client("broker"), 2), want)
 
 	e.assertNoSecrets(append(collectKEKs(want), e.devSecret(), []byte(policy.SecretAccessKey), []byte(policy.SessionToken)))
+}
+
+// reencodeHeader swaps the first two entries of a sealed file's header map
+// (sealer, signer id): the same header in bytes the enclave never writes.
+func reencodeHeader(b []byte) []byte {
+	n := int(binary.BigEndian.Uint32(b[5:9]))
+	hb := b[9 : 9+n]
+	entry := func(at int) int { // key, then a text string under 24 bytes
+		return 2 + int(hb[at+1]-0x60)
+	}
+	if hb[0] != 0xa7 || hb[1] != 0x01 || hb[2] < 0x60 || hb[2] >= 0x60+24 {
+		return nil // not the shape this knows: the test fails on it
+	}
+	one := hb[1 : 1+entry(1)]
+	if hb[1+len(one)] != 0x02 {
+		return nil
+	}
+	two := hb[1+len(one) : 1+len(one)+entry(1+len(one))]
+	out := append([]byte{}, b[:9]...)
+	out = append(out, 0xa7)
+	out = append(out, two...)
+	out = append(out, one...)
+	out = append(out, hb[1+len(one)+len(two):]...)
+	return append(out, b[9+n:]...)
 }
