@@ -18,6 +18,7 @@ import (
 
 	"github.com/nitro-signer/nitro-signer/attestation"
 	"github.com/nitro-signer/nitro-signer/envelope"
+	"github.com/nitro-signer/nitro-signer/internal/channel"
 	"github.com/nitro-signer/nitro-signer/internal/strictjson"
 )
 
@@ -292,8 +293,8 @@ func (c *Config) validate() error {
 			return err
 		}
 	}
-	if c.Limits.InFlight < 0 || c.Limits.InFlight > 65536 {
-		return fmt.Errorf("limits.in_flight %d: want 0..65536", c.Limits.InFlight)
+	if c.Limits.InFlight < 0 || c.Limits.InFlight > channel.MaxInFlight {
+		return fmt.Errorf("limits.in_flight %d: want 0..%d", c.Limits.InFlight, channel.MaxInFlight)
 	}
 	if c.Limits.ReplayEntries == 0 {
 		c.Limits.ReplayEntries = envelope.DefaultReplayEntries

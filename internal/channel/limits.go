@@ -22,6 +22,8 @@ const (
 	// DefaultInFlight is how many calls one connection may have open at the
 	// enclave at once.
 	DefaultInFlight = 256
+	// MaxInFlight bounds InFlight, at each end.
+	MaxInFlight = 65536
 	// DefaultPoolSize is how many connections the parent keeps open.
 	DefaultPoolSize = 4
 	// WriteTimeout bounds a batch of frames written to a peer: one that has

@@ -1,0 +1,171 @@
+package channel_test
+
+import (
+	"context"
+	"net"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/nitro-signer/nitro-signer/internal/channel"
+)
+
+// countingListener counts the bytes the server reads on each connection it
+// accepts, in order of acceptance.
+type countingListener struct {
+	net.Listener
+	mu    sync.Mutex
+	reads []*atomic.Int64
+}
+
+func (l *countingListener) Accept() (net.Conn, error) {
+	conn, err := l.Listener.Accept()
+	if err != nil {
+		return nil, err
+	}
+	n := new(atomic.Int64)
+	l.mu.Lock()
+	l.reads = append(l.reads, n)
+	l.mu.Unlock()
+	return &countingConn{Conn: conn, n: n}, nil
+}
+
+// read returns the bytes read so far on each connection.
+func (l *countingListener) read() []int64 {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	out := make([]int64, len(l.reads))
+	for i, n := range l.reads {
+		out[i] = n.Load()
+	}
+	return out
+}
+
+type countingConn struct {
+	net.Conn
+	n *atomic.Int64
+}
+
+func (c *countingConn) Read(p []byte) (int, error) {
+	n, err := c.Conn.Read(p)
+	c.n.Add(int64(n))
+	return n, err
+}
+
+func serveCounting(t *testing.T, addr channel.Addr, s *channel.Server) *countingListener {
+	t.Helper()
+	ln, err := channel.Listen(addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cl := &countingListener{Listener: ln}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		s.Serve(ctx, cl)
+	}()
+	t.Cleanup(func() { cancel(); <-done })
+	return cl
+}
+
+// TestCallsFillOneConnectionBelowSaturation: one call at a time, as below
+// saturation, goes to the first connection, so its writer and the readers
+// at both ends batch what is in flight together; every pooled connection
+// still carries calls: each its first as soon as it is up, and the others
+// now and then, so none looks idle to the enclave.
+func TestCallsFillOneConnectionBelowSaturation(t *testing.T) {
+	addr := unixAddr(t)
+	ln := serveCounting(t, addr, &channel.Server{Handler: echo})
+	const pool = 4
+	c := channel.NewClient(addr, channel.ClientOptions{PoolSize: pool})
+	defer c.Close()
+	waitLive(t, c, pool)
+	for range pool {
+		call(t, c)
+	}
+	warm := ln.read()
+	if len(warm) != pool || slices.Contains(warm, 0) {
+		t.Fatalf("bytes read per connection after %d calls: %v, want each of %d connections to have carried one", pool, warm, pool)
+	}
+	const calls = 400
+	for range calls {
+		call(t, c)
+	}
+	after := ln.read()
+	var total, most int64
+	for i := range after {
+		d := after[i] - warm[i]
+		if d == 0 {
+			t.Errorf("connection %d carried none of %d calls: %v bytes before, %v after", i, calls, warm, after)
+		}
+		total += d
+		most = max(most, d)
+	}
+	if most*10 < total*8 {
+		t.Fatalf("the busiest connection read %d of %d bytes (%v before, %v after); want at least 80%%: calls one at a time fill the first connection", most, total, warm, after)
+	}
+}
+
+// TestFullConnectionsSpillAndWait: calls beyond a connection's InFlight go
+// to the next one, and once every connection is full, the next call waits
+// for a slot instead of going to the enclave beyond its limit.
+func TestFullConnectionsSpillAndWait(t *testing.T) {
+	addr := unixAddr(t)
+	release := make(chan struct{})
+	var started atomic.Int64
+	h := channel.HandlerFunc(func(ctx context.Context, call *channel.Call) channel.Reply {
+		if call.Route == "hold" {
+			started.Add(1)
+			<-release
+		}
+		return channel.Reply{Status: 200, Body: []byte(call.Route + ":" + string(call.Body))}
+	})
+	const pool, inFlight = 2, 2
+	serveWith(t, addr, &channel.Server{Handler: h, InFlight: 8, Workers: 8})
+	c := channel.NewClient(addr, channel.ClientOptions{PoolSize: pool, InFlight: inFlight})
+	defer c.Close()
+	waitLive(t, c, pool)
+	var wg sync.WaitGroup
+	errs := make(chan error, pool*inFlight+1)
+	hold := func() {
+		defer wg.Done()
+		r, err := c.Call(context.Background(), &channel.Call{Route: "hold", Body: []byte("x")})
+		if err == nil && r.Status != 200 {
+			t.Errorf("held call answered %d %q", r.Status, r.Body)
+		}
+		errs <- err
+	}
+	for range pool * inFlight {
+		wg.Add(1)
+		go hold()
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for started.Load() < pool*inFlight {
+		if time.Now().After(deadline) {
+			close(release)
+			t.Fatalf("%d of %d calls reached the server, with %d connections of %d slots", started.Load(), pool*inFlight, pool, inFlight)
+		}
+		time.Sleep(time.Millisecond)
+	}
+	wg.Add(1)
+	go hold()
+	time.Sleep(100 * time.Millisecond)
+	if n := started.Load(); n != pool*inFlight {
+		close(release)
+		t.Fatalf("%d calls reached the server with every connection full, want %d", n, pool*inFlight)
+	}
+	close(release)
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		if err != nil {
+			t.Errorf("held call: %v", err)
+		}
+	}
+	if n := started.Load(); n != pool*inFlight+1 {
+		t.Fatalf("%d calls reached the server, want %d", n, pool*inFlight+1)
+	}
+}
