@@ -113,3 +113,26 @@ func TestS3StoreThroughTheFlags(t *testing.T) {
 		}
 	}
 }
+
+func TestValidateInFlight(t *testing.T) {
+	for _, c := range []struct {
+		name     string
+		inFlight int
+		bad      bool
+	}{
+		{"default", 0, false},
+		{"enclave_default", 256, false},
+		{"largest", 65536, false},
+		{"bad_negative", -1, true},
+		{"bad_above_the_enclave_bound", 65537, true},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			cfg := baseConfig()
+			cfg.InFlight = c.inFlight
+			err := cfg.Validate()
+			if c.bad != (err != nil) || (err != nil && !strings.Contains(err.Error(), "--in-flight")) {
+				t.Fatalf("in-flight %d: err = %v, want refused: %t", c.inFlight, err, c.bad)
+			}
+		})
+	}
+}

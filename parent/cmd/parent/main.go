@@ -51,6 +51,7 @@ type Config struct {
 	Timeout       time.Duration
 	MaxConcurrent int
 	PoolSize      int
+	InFlight      int
 	DrainTimeout  time.Duration
 	Pprof         bool
 	// State is where sealed keyrings are kept: a directory, or
@@ -89,6 +90,9 @@ func (c *Config) Validate() error {
 	}
 	if c.MaxConcurrent < 1 || c.PoolSize < 1 {
 		return errors.New("--max-concurrent and --pool must be positive")
+	}
+	if c.InFlight < 0 || c.InFlight > channel.MaxInFlight {
+		return fmt.Errorf("--in-flight must be in [0, %d] (0: %d)", channel.MaxInFlight, channel.DefaultInFlight)
 	}
 	if err := c.validateState(); err != nil {
 		return err
@@ -129,6 +133,7 @@ func main() {
 	fs.DurationVar(&c.Timeout, "timeout", 10*time.Second, "per-request deadline")
 	fs.IntVar(&c.MaxConcurrent, "max-concurrent", 1024, "requests in progress before answering 503")
 	fs.IntVar(&c.PoolSize, "pool", channel.DefaultPoolSize, "channel connections to the enclave")
+	fs.IntVar(&c.InFlight, "in-flight", channel.DefaultInFlight, "calls in flight on one channel connection before the next is used (0: the default); keep it at the enclave's limits.in_flight")
 	fs.DurationVar(&c.DrainTimeout, "drain-timeout", 30*time.Second, "how long shutdown waits for requests in flight")
 	fs.StringVar(&c.State, "state", "", "the enclave's state store of sealed keyrings: a directory, or s3://BUCKET/PREFIX; empty for none")
 	fs.StringVar(&c.StateDir, "state-dir", "", "a directory of sealed keyrings (the same as --state DIR)")
@@ -200,6 +205,7 @@ func run(ctx context.Context, c *Config, logger *slog.Logger, access proxy.Acces
 	addr, _ := channel.ParseAddr(c.Enclave)
 	enclave := channel.NewClient(addr, channel.ClientOptions{
 		PoolSize: c.PoolSize,
+		InFlight: c.InFlight,
 		OnState: func(live int) {
 			metrics.Connections.Set(float64(live))
 			logger.Info("enclave connections", "live", live)
