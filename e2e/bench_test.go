@@ -37,6 +37,7 @@ type benchReport struct {
 	P99ToP50    float64                 `json:"p99_to_p50"`
 	SignedAhead int                     `json:"signed_ahead"`
 	RanOut      bool                    `json:"signed_ahead_ran_out"`
+	ConnsOpened *int64                  `json:"connections_opened"`
 }
 
 type benchProcess struct {
@@ -66,6 +67,7 @@ func TestBenchReportsAgainstTheRealStack(t *testing.T) {
 		{"closed loop signing inline", []string{"--concurrency", "8", "--duration", "2s", "--sign-inline"}, 0, true},
 		{"fixed rate", []string{"--concurrency", "8", "--duration", "3s", "--rate", "40"}, 40, false},
 		{"fraction of the maximum", []string{"--concurrency", "8", "--duration", "3s", "--rate-of-max", "0.05", "--max-duration", "2s"}, -1, false},
+		{"HTTP/1.1 closed loop", []string{"--concurrency", "8", "--duration", "2s", "--http1"}, 0, false},
 	} {
 		out := filepath.Join(t.TempDir(), "report.json")
 		args := append([]string{"--dev", e.dir, "--parent", e.parent, "--out", out,
@@ -91,6 +93,11 @@ func TestBenchReportsAgainstTheRealStack(t *testing.T) {
 			t.Fatalf("%s: sent %d requests, %d signed ahead", tc.name, r.Requests, r.SignedAhead)
 		case tc.rate > 0 && r.RanOut:
 			t.Fatalf("%s: ran out of requests signed ahead at a fixed rate", tc.name)
+		}
+		// The window measures callers whose connections are open: the
+		// warm-up opened them (over HTTP/1.1, one per concurrent caller).
+		if r.ConnsOpened == nil || *r.ConnsOpened != 0 {
+			t.Fatalf("%s: the window dialled connections: connections_opened %v", tc.name, fmtPtr(r.ConnsOpened))
 		}
 		if l := r.Latency; !(0 < l["p50"] && l["p50"] <= l["p90"] && l["p90"] <= l["p99"] && l["p99"] <= l["max"]) {
 			t.Fatalf("%s: latency percentiles out of order: %v", tc.name, l)
@@ -246,4 +253,11 @@ func TestBenchSweepAgainstTheRealStack(t *testing.T) {
 	if lines[len(fractions)] != 5 || len(lines) != 1 {
 		t.Fatalf("svg polylines by point count %v, want 5 of %d points", lines, len(fractions))
 	}
+}
+
+func fmtPtr(p *int64) string {
+	if p == nil {
+		return "absent"
+	}
+	return fmt.Sprint(*p)
 }

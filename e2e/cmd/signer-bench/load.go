@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"net/http/httptrace"
 	"os"
 	"runtime"
 	"slices"
@@ -83,6 +84,29 @@ func signAhead(ctx context.Context, c *client.Client, mix map[string]int, n int,
 		pool[i] = r
 	})
 	return pool, errors.Join(errs...)
+}
+
+// warm makes n calls at once, in the mix's proportions, so that the pool
+// holds as many connections as the window will use before it starts: a
+// window measures a caller whose connections are open, as a broker's or a
+// worker's are, not n TLS handshakes. Over HTTP/2 the calls share the
+// connections already open (a second one once a connection's streams are
+// all taken); over HTTP/1.1 each holds its own.
+func warm(ctx context.Context, c *client.Client, n int, mix map[string]int) error {
+	methods := mixMethods(mix)
+	errs := make([]error, n)
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Go(func() {
+			m := methods[i%len(methods)]
+			var result json.RawMessage
+			if err := c.Call(ctx, m, benchParams[m], &result); err != nil {
+				errs[i] = fmt.Errorf("warming the connections: %w", err)
+			}
+		})
+	}
+	wg.Wait()
+	return errors.Join(errs...)
 }
 
 // strided calls f(w, i) for every i below n on workers goroutines, worker w
@@ -168,6 +192,12 @@ func runLoad(ctx context.Context, c *client.Client, o loadOptions, stderr io.Wri
 		}
 	}
 	self := sampleProcess(os.Getpid())
+	var opened atomic.Int64
+	ctx = httptrace.WithClientTrace(ctx, &httptrace.ClientTrace{GotConn: func(i httptrace.GotConnInfo) {
+		if !i.Reused {
+			opened.Add(1)
+		}
+	}})
 	var (
 		done, ok atomic.Int64
 		mu       sync.Mutex
@@ -313,7 +343,7 @@ func runLoad(ctx context.Context, c *client.Client, o loadOptions, stderr io.Wri
 		}
 	}
 	r := &BenchReport{Concurrency: o.concurrency, Cores: runtime.NumCPU(), Duration: elapsed.Seconds(), Requests: done.Load(), OK: ok.Load(), Errors: errs,
-		SignedAhead: len(o.pool), RanOut: ranOut.Load()}
+		SignedAhead: len(o.pool), RanOut: ranOut.Load(), ConnectionsOpened: opened.Load()}
 	r.RPS = float64(r.Requests) / elapsed.Seconds()
 	r.LatencyMS = percentiles(lats)
 	if interval > 0 {

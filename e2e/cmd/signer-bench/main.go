@@ -89,6 +89,12 @@ type BenchReport struct {
 	// ServiceMS is latency from the moment a request was sent; at a fixed
 	// rate LatencyMS counts from the moment it was due.
 	ServiceMS map[string]float64 `json:"service_latency_ms,omitempty"`
+	// ConnectionsOpened is how many connections the window's requests
+	// dialled: 0 once the pool is warm, as a caller's long-lived pool is.
+	// Before the warm-up, an HTTP/1.1 window opened a TLS connection for
+	// each of its first --concurrency requests, and their handshakes were
+	// its p99.
+	ConnectionsOpened int64 `json:"connections_opened"`
 	// Replicas are what each replica of the fleet did during the load
 	// (the client's counters, client.Stats), Retries the calls' attempts
 	// after their first and RetriesDenied the calls the retry budget
@@ -365,6 +371,9 @@ func run(args []string, stdout, stderr io.Writer) int {
 				return nil, err
 			}
 			o.pool = pool
+		}
+		if err := warm(ctx, c, o.concurrency, mix); err != nil {
+			return nil, err
 		}
 		before := c.Stats()
 		r := runLoad(ctx, c, o, stderr)
