@@ -230,32 +230,47 @@ func (c *Client) Call(ctx context.Context, call *Call) (Reply, error) {
 // and a wake-up of its own. Two exceptions keep every connection in use,
 // so that none looks idle to the enclave, which closes the idlest
 // connections first when it has too many: a connection not yet given a
-// call since it came up gets the next one, and one call in spreadEvery goes
-// round robin. When every live connection is full, the call waits for a
-// slot of the next one round robin.
+// call since it came up is preferred until it has one, and one call in
+// spreadEvery takes the next live connection round robin if it has a free
+// slot. No call waits while any live connection has a free slot; when
+// every one is full, the call waits for a slot of the next one round
+// robin.
 func (c *Client) pick() (*slot, bool, error) {
 	k := c.next.Add(1)
 	n := uint64(len(c.slots))
-	if k%spreadEvery != 0 {
-		for _, fresh := range []bool{true, false} {
-			for _, s := range c.slots {
-				s.mu.Lock()
-				ok := s.conn != nil && (!fresh || !s.carried)
-				s.mu.Unlock()
-				if !ok {
-					continue
-				}
-				select {
-				case s.sem <- struct{}{}:
-					return s, true, nil
-				default:
-				}
-			}
-		}
-	}
 	start := k
 	if k%spreadEvery == 0 {
 		start = k / spreadEvery // k itself would start at the same connection each time
+		for i := range n {
+			s := c.slots[(start+i)%n]
+			s.mu.Lock()
+			up := s.conn != nil
+			s.mu.Unlock()
+			if !up {
+				continue
+			}
+			select {
+			case s.sem <- struct{}{}:
+				return s, true, nil
+			default:
+			}
+			break // full: fill first, as any other call
+		}
+	}
+	for _, fresh := range []bool{true, false} {
+		for _, s := range c.slots {
+			s.mu.Lock()
+			ok := s.conn != nil && (!fresh || !s.carried)
+			s.mu.Unlock()
+			if !ok {
+				continue
+			}
+			select {
+			case s.sem <- struct{}{}:
+				return s, true, nil
+			default:
+			}
+		}
 	}
 	for i := range n {
 		s := c.slots[(start+i)%n]

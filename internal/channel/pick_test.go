@@ -169,3 +169,57 @@ func TestFullConnectionsSpillAndWait(t *testing.T) {
 		t.Fatalf("%d calls reached the server, want %d", n, pool*inFlight+1)
 	}
 }
+
+// TestNoCallWaitsWhileASlotIsFree: with every slot but one held, each call
+// takes the free one at once, the calls that go round robin to keep every
+// connection in use included: none waits behind a full connection.
+func TestNoCallWaitsWhileASlotIsFree(t *testing.T) {
+	addr := unixAddr(t)
+	release := make(chan struct{})
+	var started atomic.Int64
+	h := channel.HandlerFunc(func(ctx context.Context, call *channel.Call) channel.Reply {
+		if call.Route == "hold" {
+			started.Add(1)
+			<-release
+		}
+		return channel.Reply{Status: 200, Body: []byte(call.Route + ":" + string(call.Body))}
+	})
+	const pool, inFlight = 4, 2
+	serveWith(t, addr, &channel.Server{Handler: h, InFlight: 8, Workers: 16})
+	c := channel.NewClient(addr, channel.ClientOptions{PoolSize: pool, InFlight: inFlight})
+	defer c.Close()
+	waitLive(t, c, pool)
+	for range pool {
+		call(t, c)
+	}
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	var once sync.Once
+	free := func() { once.Do(func() { close(release) }) }
+	defer free()
+	const held = pool*inFlight - 1
+	for range held {
+		wg.Go(func() {
+			if _, err := c.Call(context.Background(), &channel.Call{Route: "hold", Body: []byte("x")}); err != nil {
+				t.Errorf("held call: %v", err)
+			}
+		})
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for started.Load() < held {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d of %d held calls reached the server with %d slots", started.Load(), held, pool*inFlight)
+		}
+		time.Sleep(time.Millisecond)
+	}
+	// 200 calls one after another: about 12 go round robin, and each of
+	// those finds the free slot's connection only one time in four.
+	for i := range 200 {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		_, err := c.Call(ctx, &channel.Call{Route: "echo", Body: []byte("y")})
+		cancel()
+		if err != nil {
+			t.Fatalf("call %d with one slot free: %v (it waited behind a full connection)", i, err)
+		}
+	}
+}
