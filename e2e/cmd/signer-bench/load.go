@@ -91,16 +91,34 @@ func signAhead(ctx context.Context, c *client.Client, mix map[string]int, n int,
 // window measures a caller whose connections are open, as a broker's or a
 // worker's are, not n TLS handshakes. Over HTTP/2 the calls share the
 // connections already open (a second one once a connection's streams are
-// all taken); over HTTP/1.1 each holds its own.
+// all taken); over HTTP/1.1 each holds its own: each call, once it has its
+// connection, waits for the others to have theirs (at most warmHold), so
+// that one finished early does not hand its connection to another.
 func warm(ctx context.Context, c *client.Client, n int, mix map[string]int) error {
 	methods := mixMethods(mix)
 	errs := make([]error, n)
+	var (
+		got  atomic.Int64
+		once sync.Once
+		all  = make(chan struct{})
+	)
+	hold := httptrace.WithClientTrace(ctx, &httptrace.ClientTrace{GotConn: func(httptrace.GotConnInfo) {
+		if got.Add(1) >= int64(n) {
+			once.Do(func() { close(all) })
+		}
+		t := time.NewTimer(warmHold)
+		defer t.Stop()
+		select {
+		case <-all:
+		case <-t.C:
+		}
+	}})
 	var wg sync.WaitGroup
 	for i := range n {
 		wg.Go(func() {
 			m := methods[i%len(methods)]
 			var result json.RawMessage
-			if err := c.Call(ctx, m, benchParams[m], &result); err != nil {
+			if err := c.Call(hold, m, benchParams[m], &result); err != nil {
 				errs[i] = fmt.Errorf("warming the connections: %w", err)
 			}
 		})
@@ -108,6 +126,10 @@ func warm(ctx context.Context, c *client.Client, n int, mix map[string]int) erro
 	wg.Wait()
 	return errors.Join(errs...)
 }
+
+// warmHold is the longest a warm-up call holds its connection waiting for
+// the others to have theirs.
+const warmHold = 2 * time.Second
 
 // strided calls f(w, i) for every i below n on workers goroutines, worker w
 // taking i = w, w+workers, …, and returns when all are done.
@@ -193,7 +215,7 @@ func runLoad(ctx context.Context, c *client.Client, o loadOptions, stderr io.Wri
 	}
 	self := sampleProcess(os.Getpid())
 	var opened atomic.Int64
-	ctx = httptrace.WithClientTrace(ctx, &httptrace.ClientTrace{GotConn: func(i httptrace.GotConnInfo) {
+	window := httptrace.WithClientTrace(ctx, &httptrace.ClientTrace{GotConn: func(i httptrace.GotConnInfo) {
 		if !i.Reused {
 			opened.Add(1)
 		}
@@ -297,11 +319,11 @@ func runLoad(ctx context.Context, c *client.Client, o loadOptions, stderr io.Wri
 				sent := time.Now()
 				var err error
 				if o.pool != nil {
-					answers[k], err = c.Send(ctx, o.pool[k])
+					answers[k], err = c.Send(window, o.pool[k])
 				} else {
 					method := methods[i%len(methods)]
 					var result json.RawMessage
-					err = c.Call(ctx, method, benchParams[method], &result)
+					err = c.Call(window, method, benchParams[method], &result)
 				}
 				lats[w] = append(lats[w], time.Since(t0))
 				if interval > 0 {
