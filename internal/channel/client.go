@@ -237,25 +237,12 @@ func (c *Client) Call(ctx context.Context, call *Call) (Reply, error) {
 // robin.
 func (c *Client) pick() (*slot, bool, error) {
 	k := c.next.Add(1)
-	n := uint64(len(c.slots))
 	start := k
 	if k%spreadEvery == 0 {
 		start = k / spreadEvery // k itself would start at the same connection each time
-		for i := range n {
-			s := c.slots[(start+i)%n]
-			s.mu.Lock()
-			up := s.conn != nil
-			s.mu.Unlock()
-			if !up {
-				continue
-			}
-			select {
-			case s.sem <- struct{}{}:
-				return s, true, nil
-			default:
-			}
-			break // full: fill first, as any other call
-		}
+		if s := c.nextLive(start); s != nil && s.tryTake() {
+			return s, true, nil
+		} // full: fill first, as any other call
 	}
 	for _, fresh := range []bool{true, false} {
 		for _, s := range c.slots {
@@ -265,21 +252,39 @@ func (c *Client) pick() (*slot, bool, error) {
 			if !ok {
 				continue
 			}
-			select {
-			case s.sem <- struct{}{}:
+			if s.tryTake() {
 				return s, true, nil
-			default:
 			}
 		}
 	}
+	if s := c.nextLive(start); s != nil {
+		return s, false, nil
+	}
+	return nil, false, ErrUnavailable
+}
+
+// nextLive returns the first live connection from start round robin, or
+// nil if none is up.
+func (c *Client) nextLive(start uint64) *slot {
+	n := uint64(len(c.slots))
 	for i := range n {
 		s := c.slots[(start+i)%n]
 		s.mu.Lock()
 		up := s.conn != nil
 		s.mu.Unlock()
 		if up {
-			return s, false, nil
+			return s
 		}
 	}
-	return nil, false, ErrUnavailable
+	return nil
+}
+
+// tryTake takes one of the slot's InFlight places if one is free.
+func (s *slot) tryTake() bool {
+	select {
+	case s.sem <- struct{}{}:
+		return true
+	default:
+		return false
+	}
 }

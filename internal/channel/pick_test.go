@@ -113,21 +113,10 @@ func TestCallsFillOneConnectionBelowSaturation(t *testing.T) {
 // to the next one, and once every connection is full, the next call waits
 // for a slot instead of going to the enclave beyond its limit.
 func TestFullConnectionsSpillAndWait(t *testing.T) {
-	addr := unixAddr(t)
+	const pool, inFlight = 2, 2
 	release := make(chan struct{})
 	var started atomic.Int64
-	h := channel.HandlerFunc(func(ctx context.Context, call *channel.Call) channel.Reply {
-		if call.Route == "hold" {
-			started.Add(1)
-			<-release
-		}
-		return channel.Reply{Status: 200, Body: []byte(call.Route + ":" + string(call.Body))}
-	})
-	const pool, inFlight = 2, 2
-	serveWith(t, addr, &channel.Server{Handler: h, InFlight: 8, Workers: 8})
-	c := channel.NewClient(addr, channel.ClientOptions{PoolSize: pool, InFlight: inFlight})
-	defer c.Close()
-	waitLive(t, c, pool)
+	c := holdingPool(t, pool, inFlight, &started, release)
 	var wg sync.WaitGroup
 	errs := make(chan error, pool*inFlight+1)
 	hold := func() {
@@ -174,21 +163,10 @@ func TestFullConnectionsSpillAndWait(t *testing.T) {
 // takes the free one at once, the calls that go round robin to keep every
 // connection in use included: none waits behind a full connection.
 func TestNoCallWaitsWhileASlotIsFree(t *testing.T) {
-	addr := unixAddr(t)
+	const pool, inFlight = 4, 2
 	release := make(chan struct{})
 	var started atomic.Int64
-	h := channel.HandlerFunc(func(ctx context.Context, call *channel.Call) channel.Reply {
-		if call.Route == "hold" {
-			started.Add(1)
-			<-release
-		}
-		return channel.Reply{Status: 200, Body: []byte(call.Route + ":" + string(call.Body))}
-	})
-	const pool, inFlight = 4, 2
-	serveWith(t, addr, &channel.Server{Handler: h, InFlight: 8, Workers: 16})
-	c := channel.NewClient(addr, channel.ClientOptions{PoolSize: pool, InFlight: inFlight})
-	defer c.Close()
-	waitLive(t, c, pool)
+	c := holdingPool(t, pool, inFlight, &started, release)
 	for range pool {
 		call(t, c)
 	}
@@ -222,4 +200,28 @@ func TestNoCallWaitsWhileASlotIsFree(t *testing.T) {
 			t.Fatalf("call %d with one slot free: %v (it waited behind a full connection)", i, err)
 		}
 	}
+}
+
+// holding answers every call, and holds each call routed "hold" until
+// release is closed, counting them in started.
+func holding(started *atomic.Int64, release <-chan struct{}) channel.Handler {
+	return channel.HandlerFunc(func(ctx context.Context, call *channel.Call) channel.Reply {
+		if call.Route == "hold" {
+			started.Add(1)
+			<-release
+		}
+		return channel.Reply{Status: 200, Body: []byte(call.Route + ":" + string(call.Body))}
+	})
+}
+
+// holdingPool serves holding on a new socket and returns a client of pool
+// connections of inFlight slots each, every connection up.
+func holdingPool(t *testing.T, pool, inFlight int, started *atomic.Int64, release <-chan struct{}) *channel.Client {
+	t.Helper()
+	addr := unixAddr(t)
+	serveWith(t, addr, &channel.Server{Handler: holding(started, release), InFlight: 8, Workers: 16})
+	c := channel.NewClient(addr, channel.ClientOptions{PoolSize: pool, InFlight: inFlight})
+	t.Cleanup(func() { c.Close() })
+	waitLive(t, c, pool)
+	return c
 }
