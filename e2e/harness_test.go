@@ -262,11 +262,21 @@ func (p *proc) kill() {
 // extra enclave flags.
 func newEnv(t *testing.T, enclaveArgs ...string) *env {
 	t.Helper()
+	return newEnvConfigured(t, nil, nil, enclaveArgs...)
+}
+
+// newEnvConfigured is newEnv with the enclave's configuration passed
+// through edit (nil: as generated) and extra parent flags.
+func newEnvConfigured(t *testing.T, edit func(cfg map[string]any), parentArgs []string, enclaveArgs ...string) *env {
+	t.Helper()
 	dir := t.TempDir()
 	if err := devpki.Generate(filepath.Join(dir, "pki"), time.Now()); err != nil {
 		t.Fatal(err)
 	}
-	e := &env{t: t, dir: dir, sock: filepath.Join(dir, "enclave.sock")}
+	if edit != nil {
+		editConfig(t, filepath.Join(dir, "pki", devpki.EnclaveJSON), edit)
+	}
+	e := &env{t: t, dir: dir, sock: filepath.Join(dir, "enclave.sock"), parentExtra: parentArgs}
 	if err := os.MkdirAll(filepath.Join(dir, "nsm"), 0o700); err != nil {
 		t.Fatal(err)
 	}

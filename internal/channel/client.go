@@ -42,9 +42,12 @@ type Client struct {
 
 // slot is one pooled connection.
 type slot struct {
-	mu      sync.Mutex
-	conn    net.Conn
-	w       *batchWriter
+	mu   sync.Mutex
+	conn net.Conn
+	w    *batchWriter
+	// pending are the calls sent on the connection now up and not yet
+	// answered; a nil channel marks a call its caller gave up on, whose
+	// place in sem is given back when the enclave answers it.
 	pending map[uint64]chan Reply
 	sem     chan struct{}
 	// carried: the connection now up has been given a call.
@@ -77,6 +80,16 @@ func NewClient(addr Addr, opts ClientOptions) *Client {
 
 // Live returns how many pooled connections are up.
 func (c *Client) Live() int { return int(c.live.Load()) }
+
+// InFlight returns how many of the pool's InFlight slots are taken: the
+// calls sent, or about to be, whose replies have not been read.
+func (c *Client) InFlight() int {
+	n := 0
+	for _, s := range c.slots {
+		n += len(s.sem)
+	}
+	return n
+}
 
 // Close closes every connection and fails the calls in flight.
 func (c *Client) Close() {
@@ -119,7 +132,11 @@ func (c *Client) maintain(ctx context.Context, s *slot) {
 		c.changed(-1)
 		s.mu.Lock()
 		for id, ch := range s.pending {
-			close(ch)
+			if ch == nil {
+				<-s.sem // given up on: nobody else gives its place back
+			} else {
+				close(ch)
+			}
 			delete(s.pending, id)
 		}
 		s.w.stop()
@@ -151,7 +168,10 @@ func (c *Client) read(s *slot, conn net.Conn) {
 		ch, ok := s.pending[f.ID]
 		delete(s.pending, f.ID)
 		s.mu.Unlock()
-		if ok {
+		switch {
+		case ok && ch == nil:
+			<-s.sem // its caller gave up on it; the enclave has let it go now
+		case ok:
 			ch <- Reply{Status: int(f.Status), Body: f.Body}
 		}
 	}
@@ -178,7 +198,15 @@ func (c *Client) Call(ctx context.Context, call *Call) (Reply, error) {
 			return Reply{}, ctx.Err()
 		}
 	}
-	defer func() { <-s.sem }()
+	// The place taken in sem is given back when the call is over at both
+	// ends: here, unless the caller gives up while the enclave still has
+	// the call; then when the enclave answers it, or the connection breaks.
+	abandoned := false
+	defer func() {
+		if !abandoned {
+			<-s.sem
+		}
+	}()
 	id := c.ids.Add(1)
 	frame, err := AppendFrame(make([]byte, 0, len(call.Body)+256), &Frame{
 		Type: TypeCall, ID: id, Route: call.Route, Body: call.Body, Chain: call.Chain,
@@ -210,9 +238,15 @@ func (c *Client) Call(ctx context.Context, call *Call) (Reply, error) {
 		}
 		return r, nil
 	case <-ctx.Done():
+		// The enclave answers every call it is sent, and holds one of
+		// its own InFlight places for it until then, whether or not its
+		// caller still waits. Counted free here, those places would be
+		// given to other callers' calls, which the enclave would then
+		// refuse overloaded on this connection while others had room.
 		s.mu.Lock()
-		if s.pending != nil {
-			delete(s.pending, id)
+		if _, ok := s.pending[id]; ok {
+			s.pending[id] = nil
+			abandoned = true
 		}
 		s.mu.Unlock()
 		return Reply{}, ctx.Err()

@@ -225,3 +225,124 @@ func holdingPool(t *testing.T, pool, inFlight int, started *atomic.Int64, releas
 	waitLive(t, c, pool)
 	return c
 }
+
+// waitInFlight waits until c counts want calls in flight.
+func waitInFlight(t *testing.T, c *channel.Client, want int) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for c.InFlight() != want {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d calls in flight, want %d", c.InFlight(), want)
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
+
+// abandon makes a call routed "hold" and gives it up once the server has
+// started it (started rises past before).
+func abandon(t *testing.T, c *channel.Client, started *atomic.Int64) {
+	t.Helper()
+	before := started.Load()
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() {
+		_, err := c.Call(ctx, &channel.Call{Route: "hold", Body: []byte("x")})
+		done <- err
+	}()
+	deadline := time.Now().Add(5 * time.Second)
+	for started.Load() == before {
+		if time.Now().After(deadline) {
+			t.Fatal("the call to give up never reached the server")
+		}
+		time.Sleep(time.Millisecond)
+	}
+	cancel()
+	if err := <-done; err != context.Canceled {
+		t.Fatalf("abandoned call: %v, want context.Canceled", err)
+	}
+}
+
+// TestAbandonedCallHoldsItsSlotUntilAnswered: a call its caller gives up
+// on still counts against its connection until the server answers it,
+// since the server holds it until then.
+func TestAbandonedCallHoldsItsSlotUntilAnswered(t *testing.T) {
+	release := make(chan struct{})
+	var started atomic.Int64
+	c := holdingPool(t, 1, 2, &started, release)
+	abandon(t, c, &started)
+	if n := c.InFlight(); n != 1 {
+		close(release)
+		t.Fatalf("%d calls in flight after one was given up while the server held it, want 1", n)
+	}
+	close(release)
+	waitInFlight(t, c, 0)
+	call(t, c)
+}
+
+// TestAbandonedCallsDoNotSendOthersToAFullConnection: with the server
+// holding a call given up on, and that call filling its connection at the
+// server, the next call goes to the other connection and is answered: it
+// is not sent where the server refuses it overloaded.
+func TestAbandonedCallsDoNotSendOthersToAFullConnection(t *testing.T) {
+	release := make(chan struct{})
+	defer close(release)
+	var started atomic.Int64
+	addr := unixAddr(t)
+	serveWith(t, addr, &channel.Server{Handler: holding(&started, release), InFlight: 1, Workers: 4})
+	c := channel.NewClient(addr, channel.ClientOptions{PoolSize: 2, InFlight: 1})
+	t.Cleanup(c.Close)
+	waitLive(t, c, 2)
+	call(t, c)
+	call(t, c) // each connection has carried a call
+	abandon(t, c, &started)
+	for i := range 20 {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		r, err := c.Call(ctx, &channel.Call{Route: "echo", Body: []byte("y")})
+		cancel()
+		if err != nil || r.Status != 200 {
+			t.Fatalf("call %d after one was given up: %d %q, %v; want it answered on the connection with room", i, r.Status, r.Body, err)
+		}
+	}
+}
+
+// TestAbandonedCallSlotComesBackWhenTheConnectionBreaks: a call given up
+// on whose connection breaks before any answer gives its slot back; the
+// pool does not shrink by the calls the enclave never answered.
+func TestAbandonedCallSlotComesBackWhenTheConnectionBreaks(t *testing.T) {
+	addr := unixAddr(t)
+	ln, err := channel.Listen(addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	var started atomic.Int64
+	conns := make(chan net.Conn, 16)
+	go func() {
+		for {
+			conn, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			conns <- conn
+			go func() { // reads calls, answers none
+				r := channel.NewFrameReader(conn, time.Minute)
+				for {
+					if _, err := r.ReadFrame(); err != nil {
+						return
+					}
+					started.Add(1)
+				}
+			}()
+		}
+	}()
+	c := channel.NewClient(addr, channel.ClientOptions{PoolSize: 1, InFlight: 2})
+	t.Cleanup(c.Close)
+	waitLive(t, c, 1)
+	abandon(t, c, &started)
+	abandon(t, c, &started)
+	if n := c.InFlight(); n != 2 {
+		t.Fatalf("%d calls in flight after two were given up unanswered, want 2", n)
+	}
+	(<-conns).Close()
+	waitInFlight(t, c, 0)
+}

@@ -212,6 +212,10 @@ func run(ctx context.Context, c *Config, logger *slog.Logger, access proxy.Acces
 		},
 	})
 	defer enclave.Close()
+	reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "signer_parent_channel_calls_in_flight",
+		Help: "Calls sent to the enclave over the channel whose replies have not been read.",
+	}, func() float64 { return float64(enclave.InFlight()) }))
 
 	handler := proxy.New(proxy.Options{
 		Enclave: enclave, MaxBody: c.MaxBody, Timeout: c.Timeout,
