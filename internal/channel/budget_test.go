@@ -287,11 +287,17 @@ func TestUnreadRepliesDoNotPileUp(t *testing.T) {
 // waitHeld waits for the server's bytes held by calls to come to want.
 func waitHeld(t *testing.T, srv *channel.Server, want int64) {
 	t.Helper()
+	waitCount(t, "bytes the server holds for calls", srv.HeldBytes, want)
+}
+
+// waitCount waits up to 5 s for get to return want.
+func waitCount(t *testing.T, what string, get func() int64, want int64) {
+	t.Helper()
 	deadline := time.Now().Add(5 * time.Second)
-	for srv.HeldBytes() != want {
+	for get() != want {
 		if time.Now().After(deadline) {
-			t.Fatalf("the server holds %d bytes for calls, want %d", srv.HeldBytes(), want)
+			t.Fatalf("%s: %d, want %d", what, get(), want)
 		}
-		time.Sleep(10 * time.Millisecond)
+		time.Sleep(time.Millisecond)
 	}
 }

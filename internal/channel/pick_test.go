@@ -229,13 +229,7 @@ func holdingPool(t *testing.T, pool, inFlight int, started *atomic.Int64, releas
 // waitInFlight waits until c counts want calls in flight.
 func waitInFlight(t *testing.T, c *channel.Client, want int) {
 	t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
-	for c.InFlight() != want {
-		if time.Now().After(deadline) {
-			t.Fatalf("%d calls in flight, want %d", c.InFlight(), want)
-		}
-		time.Sleep(time.Millisecond)
-	}
+	waitCount(t, "calls in flight", func() int64 { return int64(c.InFlight()) }, int64(want))
 }
 
 // abandon makes a call routed "hold" and gives it up once the server has
