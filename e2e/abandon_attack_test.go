@@ -1,8 +1,11 @@
 package e2e
 
 import (
+	"bytes"
 	"context"
 	"fmt"
+	"os"
+	"path/filepath"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -36,6 +39,32 @@ func waitMetric(t *testing.T, url, name string, ok func(float64) bool, within ti
 	return 0
 }
 
+// stopped waits until every thread of pid is stopped: kill(SIGSTOP)
+// returns before they are, and an enclave still running answers calls the
+// test means it to hold.
+func stopped(t *testing.T, pid int) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for time.Now().Before(deadline) {
+		tasks, _ := filepath.Glob(fmt.Sprintf("/proc/%d/task/*/stat", pid))
+		all := len(tasks) > 0
+		for _, task := range tasks {
+			b, err := os.ReadFile(task)
+			// The state follows the command's closing parenthesis.
+			i := bytes.LastIndexByte(b, ')')
+			if err != nil || i < 0 || i+2 >= len(b) || b[i+2] != 'T' {
+				all = false
+				break
+			}
+		}
+		if all {
+			return
+		}
+		time.Sleep(time.Millisecond)
+	}
+	t.Fatalf("enclave %d not stopped 5 s after SIGSTOP", pid)
+}
+
 // TestAbandonedCallsDoNotCrowdOutOtherCallers: while the enclave is slow
 // (stopped, here, so that the order of events is fixed), a worker sends as
 // many calls as one channel connection carries and gives them all up. A
@@ -56,9 +85,9 @@ func TestAbandonedCallsDoNotCrowdOutOtherCallers(t *testing.T) {
 		}
 		limits["in_flight"] = perConn
 		cfg["limits"] = limits
-	}, []string{"--in-flight", fmt.Sprint(perConn)})
+	}, []string{"--in-flight", fmt.Sprint(perConn), "--timeout", "30s"}) // longer than any wait below
 	victim := e.client("broker")
-	// Two connections: Go's HTTP/2 server carries 250 streams on one.
+	// Two callers' connections, as two attacking processes would use.
 	attackers := []*client.Client{e.client("worker"), e.client("worker")}
 	for _, c := range append([]*client.Client{victim}, attackers...) {
 		if _, err := c.DeriveAddress(ctx(t), omniHex, 0); err != nil { // attested before the enclave stops
@@ -72,6 +101,7 @@ func TestAbandonedCallsDoNotCrowdOutOtherCallers(t *testing.T) {
 	if err := syscall.Kill(pid, syscall.SIGSTOP); err != nil {
 		t.Fatal(err)
 	}
+	stopped(t, pid)
 	resumed := false
 	resume := func() {
 		if !resumed {
