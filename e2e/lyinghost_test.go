@@ -207,6 +207,13 @@ var _ channel.Handler = (*lyingHost)(nil)
 // the simulator's root and sealing key, as in newSealedEnv.
 func newLyingHostEnv(t *testing.T, dir, name string, h *lyingHost, parentArgs, enclaveArgs []string) *env {
 	t.Helper()
+	return newHostEnv(t, dir, name, h.addr(), parentArgs, enclaveArgs)
+}
+
+// newHostEnv is newLyingHostEnv with the enclave's host service at
+// hostAddr, whatever serves it.
+func newHostEnv(t *testing.T, dir, name, hostAddr string, parentArgs, enclaveArgs []string) *env {
+	t.Helper()
 	if dir == "" {
 		dir = t.TempDir()
 	}
@@ -217,7 +224,7 @@ func newLyingHostEnv(t *testing.T, dir, name string, h *lyingHost, parentArgs, e
 		}
 	}
 	e := &env{t: t, dir: dir, name: name, sock: filepath.Join(dir, name+"enclave.sock"),
-		enclaveExtra: []string{"--host", h.addr()}, parentExtra: parentArgs}
+		enclaveExtra: []string{"--host", hostAddr}, parentExtra: parentArgs}
 	e.launchParent("unix://" + e.sock)
 	e.startEnclave(enclaveArgs...)
 	e.waitConnected()

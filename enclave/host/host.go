@@ -15,6 +15,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net"
 	"net/http"
 	"net/url"
@@ -83,9 +84,17 @@ type Client struct {
 }
 
 // Dial returns a client of the parent at addr; it connects in the
-// background and redials as needed.
-func Dial(addr channel.Addr) *Client {
-	return &Client{ch: channel.NewClient(addr, channel.ClientOptions{PoolSize: 1})}
+// background and redials as needed, also when the parent leaves a call
+// unanswered past its deadline (channel.ClientOptions.AnswerGrace), which
+// logger, if not nil, is told.
+func Dial(addr channel.Addr, logger *slog.Logger) *Client {
+	opts := channel.ClientOptions{PoolSize: 1, InFlight: hostproto.InFlight}
+	if logger != nil {
+		opts.OnOverdue = func() {
+			logger.Warn("the parent left a host call unanswered past its deadline: its connection is closed and redialled")
+		}
+	}
+	return &Client{ch: channel.NewClient(addr, opts)}
 }
 
 // Close closes the connection.

@@ -107,7 +107,7 @@ func lyingParent(t *testing.T, status int, body string) *host.Client {
 			return channel.Reply{Status: status, Body: []byte(body)}
 		})}).Serve(ctx, ln)
 	}()
-	c := host.Dial(addr)
+	c := host.Dial(addr, nil)
 	t.Cleanup(func() { c.Close(); cancel(); ln.Close(); <-done })
 	return c
 }
@@ -148,7 +148,7 @@ func TestErrorsNeverQuoteTheParentsReply(t *testing.T) {
 // errors.Is.
 func TestErrorsWithoutAnAnswerNameTheRoute(t *testing.T) {
 	addr, _ := channel.ParseAddr("unix://" + filepath.Join(t.TempDir(), "nobody.sock"))
-	c := host.Dial(addr)
+	c := host.Dial(addr, nil)
 	defer c.Close()
 	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
 	defer cancel()

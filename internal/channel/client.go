@@ -23,6 +23,16 @@ type ClientOptions struct {
 	// fill a connection up to it before the next is used, and the enclave
 	// answers a call beyond its own limit overloaded.
 	InFlight int
+	// AnswerGrace is how long past a call's deadline the peer may take to
+	// answer it; zero means DefaultAnswerGrace. A server answers every call
+	// it reads by the call's deadline (Expired, if nothing else), so a
+	// connection with a call still unanswered that long after is stuck or
+	// hostile: it is closed and redialled, and the slots its unanswered
+	// calls held are given back.
+	AnswerGrace time.Duration
+	// OnOverdue, if set, is told whenever a connection is closed for a
+	// call unanswered AnswerGrace past its deadline.
+	OnOverdue func()
 	// OnState is told whenever the number of live connections changes.
 	OnState func(live int)
 }
@@ -30,14 +40,17 @@ type ClientOptions struct {
 // Client is the parent's side: a pool of connections to the enclave, each
 // redialled with backoff whenever it breaks.
 type Client struct {
-	addr   Addr
-	opts   ClientOptions
-	slots  []*slot
-	next   atomic.Uint64
-	ids    atomic.Uint64
-	live   atomic.Int64
-	cancel context.CancelFunc
-	done   sync.WaitGroup
+	addr  Addr
+	opts  ClientOptions
+	slots []*slot
+	next  atomic.Uint64
+	ids   atomic.Uint64
+	live  atomic.Int64
+	// overdue counts the connections closed for a call unanswered past
+	// its deadline and the grace.
+	overdue atomic.Uint64
+	cancel  context.CancelFunc
+	done    sync.WaitGroup
 }
 
 // slot is one pooled connection.
@@ -67,6 +80,9 @@ func NewClient(addr Addr, opts ClientOptions) *Client {
 	if opts.InFlight <= 0 {
 		opts.InFlight = DefaultInFlight
 	}
+	if opts.AnswerGrace <= 0 {
+		opts.AnswerGrace = DefaultAnswerGrace
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	c := &Client{addr: addr, opts: opts, cancel: cancel}
 	for range opts.PoolSize {
@@ -90,6 +106,10 @@ func (c *Client) InFlight() int {
 	}
 	return n
 }
+
+// Overdue returns how many connections the client has closed because a
+// call on them went unanswered AnswerGrace past its deadline.
+func (c *Client) Overdue() uint64 { return c.overdue.Load() }
 
 // Close closes every connection and fails the calls in flight.
 func (c *Client) Close() {
@@ -186,6 +206,12 @@ func (c *Client) Call(ctx context.Context, call *Call) (Reply, error) {
 		if timeout <= 0 {
 			return Reply{}, context.DeadlineExceeded
 		}
+	} else {
+		// The enclave answers by the deadline the call carries: a
+		// caller that set none stops waiting when an answer is overdue.
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, timeout+c.opts.AnswerGrace)
+		defer cancel()
 	}
 	s, taken, err := c.pick()
 	if err != nil {
@@ -223,12 +249,21 @@ func (c *Client) Call(ctx context.Context, call *Call) (Reply, error) {
 	}
 	s.pending[id] = ch
 	s.carried = true
-	w := s.w
+	w, conn := s.w, s.conn
 	s.mu.Unlock()
+	due := time.Now().Add(timeout + c.opts.AnswerGrace)
 	// The slot's semaphore bounds the calls in flight to the writer's
-	// depth, so this does not block; a stopped writer means the
-	// connection broke and the pending call is failed by the reader.
-	if !w.send(outFrame{b: frame}) {
+	// depth, so this blocks only when a peer answers calls whose frames
+	// are still queued (it can predict their ids) while it stops reading:
+	// then until the call's deadline, or until the writer gives up on the
+	// peer. A stopped writer means the connection broke.
+	if !w.sendWithin(ctx.Done(), outFrame{b: frame}) {
+		s.mu.Lock()
+		delete(s.pending, id) // never sent, or its connection is gone
+		s.mu.Unlock()
+		if err := ctx.Err(); err != nil {
+			return Reply{}, err
+		}
 		return Reply{}, ErrUnavailable
 	}
 	select {
@@ -249,7 +284,31 @@ func (c *Client) Call(ctx context.Context, call *Call) (Reply, error) {
 			abandoned = true
 		}
 		s.mu.Unlock()
+		if abandoned {
+			// A server answers every call it reads by its deadline. One
+			// that has not within the grace is stuck, or keeps the
+			// slots held on purpose: the connection goes, and with it
+			// what its unanswered calls hold.
+			time.AfterFunc(time.Until(due), func() { c.closeIfPending(s, conn, id) })
+		}
 		return Reply{}, ctx.Err()
+	}
+}
+
+// closeIfPending closes conn if it is still s's connection and the call id
+// on it is still unanswered.
+func (c *Client) closeIfPending(s *slot, conn net.Conn, id uint64) {
+	s.mu.Lock()
+	_, unanswered := s.pending[id]
+	if !unanswered || s.conn != conn {
+		s.mu.Unlock()
+		return
+	}
+	c.overdue.Add(1)
+	conn.Close() // the reader fails; maintain gives back the slots and redials
+	s.mu.Unlock()
+	if c.opts.OnOverdue != nil {
+		c.opts.OnOverdue()
 	}
 }
 

@@ -98,12 +98,17 @@ func (w *batchWriter) release(f outFrame) {
 // send queues a frame; it blocks only when depth frames are already queued.
 // It reports false once the writer has stopped, having given back what the
 // frame holds.
-func (w *batchWriter) send(f outFrame) bool {
+func (w *batchWriter) send(f outFrame) bool { return w.sendWithin(nil, f) }
+
+// sendWithin is send that also gives up, reporting false, once done is
+// closed (a nil done never is).
+func (w *batchWriter) sendWithin(done <-chan struct{}, f outFrame) bool {
 	select {
 	case w.out <- f:
 		return true
 	case <-w.done:
 	case <-w.dead:
+	case <-done:
 	}
 	w.release(f)
 	return false

@@ -12,6 +12,12 @@ const (
 	RouteCredentials = "aws/credentials"
 )
 
+// InFlight is how many calls one host channel connection carries at once:
+// the parent's host service admits that many, and the enclave sends no
+// more. The enclave's calls to its parent are few at a time (custody makes
+// one at a time, sealing asks for credentials beside it).
+const InFlight = 16
+
 // Bounds on what the enclave accepts from the parent.
 const (
 	MaxSequences       = 4096

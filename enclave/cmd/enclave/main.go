@@ -128,7 +128,7 @@ func run(ctx context.Context, c *Config, logger *slog.Logger) error {
 	var h *host.Client
 	if c.Host != "" {
 		addr, _ := channel.ParseAddr(c.Host)
-		h = host.Dial(addr)
+		h = host.Dial(addr, logger)
 		defer h.Close()
 		store = h
 	}

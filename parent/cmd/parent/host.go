@@ -15,6 +15,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/nitro-signer/nitro-signer/internal/channel"
+	"github.com/nitro-signer/nitro-signer/internal/hostproto"
 	"github.com/nitro-signer/nitro-signer/parent/egress"
 	"github.com/nitro-signer/nitro-signer/parent/hostsvc"
 	"github.com/nitro-signer/nitro-signer/parent/state"
@@ -192,7 +193,7 @@ func serveHost(ctx context.Context, c *Config, logger *slog.Logger, reg *prometh
 		return fmt.Errorf("host service: %w", err)
 	}
 	logger.Info("host service listening", "listen", addr.String(), "store", store.String(), "oldest", oldest, "imds", c.IMDS)
-	go (&channel.Server{Handler: svc, InFlight: 16, Logger: logger,
+	go (&channel.Server{Handler: svc, InFlight: hostproto.InFlight, Logger: logger,
 		// Every host call waits on a file, S3 or IMDS.
 		Dedicated: func(string) bool { return true }}).Serve(ctx, ln)
 	return nil

@@ -210,8 +210,16 @@ func run(ctx context.Context, c *Config, logger *slog.Logger, access proxy.Acces
 			metrics.Connections.Set(float64(live))
 			logger.Info("enclave connections", "live", live)
 		},
+		OnOverdue: func() {
+			logger.Warn("the enclave left a call unanswered past its deadline: its connection is closed and redialled",
+				"grace", channel.DefaultAnswerGrace)
+		},
 	})
 	defer enclave.Close()
+	reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{
+		Name: "signer_parent_channel_overdue_closes_total",
+		Help: "Enclave connections closed because a call on them went unanswered past its deadline and the grace.",
+	}, func() float64 { return float64(enclave.Overdue()) }))
 	reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 		Name: "signer_parent_channel_calls_in_flight",
 		Help: "Calls sent to the enclave over the channel whose replies have not been read.",

@@ -1,0 +1,201 @@
+package channel_test
+
+import (
+	"context"
+	"errors"
+	"net"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/nitro-signer/nitro-signer/internal/channel"
+)
+
+// silentFirst listens on addr: the first connection it accepts reads every
+// call and answers none, as a stuck or hostile peer does; every later one
+// is served by h. It counts the connections accepted.
+func silentFirst(t *testing.T, addr channel.Addr, h channel.Handler) *atomic.Int64 {
+	t.Helper()
+	ln, err := channel.Listen(addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var accepted atomic.Int64
+	first := make(chan net.Conn, 1)
+	later := &acceptAfter{Listener: ln, first: first, accepted: &accepted}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		(&channel.Server{Handler: h}).Serve(ctx, later)
+	}()
+	go func() {
+		conn, ok := <-first
+		if !ok {
+			return
+		}
+		defer conn.Close()
+		r := channel.NewFrameReader(conn, time.Minute)
+		for {
+			if _, err := r.ReadFrame(); err != nil {
+				return
+			}
+		}
+	}()
+	t.Cleanup(func() { cancel(); ln.Close(); <-done })
+	return &accepted
+}
+
+// acceptAfter hands its first connection to first instead of its caller.
+type acceptAfter struct {
+	net.Listener
+	first    chan net.Conn
+	accepted *atomic.Int64
+}
+
+func (l *acceptAfter) Accept() (net.Conn, error) {
+	for {
+		conn, err := l.Listener.Accept()
+		if err != nil {
+			return nil, err
+		}
+		if l.accepted.Add(1) == 1 {
+			l.first <- conn
+			close(l.first)
+			continue
+		}
+		return conn, nil
+	}
+}
+
+// TestSilentConnectionIsRedialled: a peer that reads calls and never
+// answers them, not even Expired once their deadlines pass, would keep
+// their slots held for as long as it keeps the connection open, and with
+// every slot held no call would be sent again. A call unanswered
+// AnswerGrace past its deadline closes the connection, and the pool
+// redials.
+func TestSilentConnectionIsRedialled(t *testing.T) {
+	addr := unixAddr(t)
+	accepted := silentFirst(t, addr, echo)
+	c := channel.NewClient(addr, channel.ClientOptions{PoolSize: 1, InFlight: 2, AnswerGrace: 500 * time.Millisecond})
+	t.Cleanup(c.Close)
+	waitLive(t, c, 1)
+	for i := range 2 { // every slot held by a call the peer never answers
+		ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
+		_, err := c.Call(ctx, &channel.Call{Route: "echo", Body: []byte("x")})
+		cancel()
+		if !errors.Is(err, context.DeadlineExceeded) {
+			t.Fatalf("call %d to the silent connection: %v, want context.DeadlineExceeded", i, err)
+		}
+	}
+	// A call waiting for a slot when the connection closes fails as a
+	// broken connection's calls do (retryable); the next is answered.
+	deadline := time.Now().Add(5 * time.Second)
+	var errs []error
+	for {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		r, err := c.Call(ctx, &channel.Call{Route: "echo", Body: []byte("y")})
+		cancel()
+		if err == nil && r.Status == 200 {
+			break
+		}
+		errs = append(errs, err)
+		if time.Now().After(deadline) {
+			t.Fatalf("no call answered in 5 s after the silent connection's calls were overdue (%d connections accepted): %v", accepted.Load(), errs)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if n := c.Overdue(); n != 1 {
+		t.Fatalf("Overdue() = %d, want 1", n)
+	}
+	waitInFlight(t, c, 0)
+}
+
+// TestAnsweredLateIsNotOverdue: a call its caller gives up on and the
+// peer answers within the grace does not close the connection.
+func TestAnsweredLateIsNotOverdue(t *testing.T) {
+	release := make(chan struct{})
+	var started atomic.Int64
+	addr := unixAddr(t)
+	serveWith(t, addr, &channel.Server{Handler: holding(&started, release), InFlight: 8, Workers: 4})
+	c := channel.NewClient(addr, channel.ClientOptions{PoolSize: 1, InFlight: 2, AnswerGrace: time.Second})
+	t.Cleanup(c.Close)
+	waitLive(t, c, 1)
+	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
+	_, err := c.Call(ctx, &channel.Call{Route: "hold", Body: []byte("x")})
+	cancel()
+	if !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("held call: %v, want context.DeadlineExceeded", err)
+	}
+	close(release) // answered now, within the grace
+	waitInFlight(t, c, 0)
+	time.Sleep(1200 * time.Millisecond) // past the grace
+	if n := c.Overdue(); n != 0 || c.Live() != 1 {
+		t.Fatalf("after a late answer within the grace: Overdue() = %d, %d live, want 0 and 1", n, c.Live())
+	}
+	call(t, c)
+}
+
+// TestQueuedCallGivesUpAtItsDeadline: a peer that stops reading, and
+// answers the ids it predicts so that their slots come back while their
+// frames are still queued, fills the writer's queue. A call queued behind
+// them must still end at its deadline, not when the writer's WriteTimeout
+// closes the connection.
+func TestQueuedCallGivesUpAtItsDeadline(t *testing.T) {
+	addr := unixAddr(t)
+	ln, err := channel.Listen(addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	conns := make(chan net.Conn, 1)
+	go func() {
+		if conn, err := ln.Accept(); err == nil {
+			conns <- conn // reads nothing
+		}
+	}()
+	c := channel.NewClient(addr, channel.ClientOptions{PoolSize: 1, InFlight: 2})
+	t.Cleanup(c.Close)
+	waitLive(t, c, 1)
+	conn := <-conns
+	defer conn.Close()
+	big := make([]byte, channel.MaxBody)
+	// The client's ids count from 1; each call is answered by id as soon
+	// as it is made, whether or not its frame was written.
+	for id := uint64(1); id <= 3; id++ {
+		done := make(chan error, 1)
+		go func() {
+			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+			defer cancel()
+			_, err := c.Call(ctx, &channel.Call{Route: "echo", Body: big})
+			done <- err
+		}()
+		b, err := channel.AppendFrame(nil, &channel.Frame{Type: channel.TypeReply, ID: id, Status: 200})
+		if err != nil {
+			t.Fatal(err)
+		}
+		// Until the call is pending, its answer is one to no call and
+		// dropped: answer again until it has been taken.
+		for answered := false; !answered; {
+			if _, err := conn.Write(b); err != nil {
+				t.Fatal(err)
+			}
+			select {
+			case err := <-done:
+				if err != nil {
+					t.Fatalf("call %d answered by a predicted id: %v", id, err)
+				}
+				answered = true
+			case <-time.After(10 * time.Millisecond):
+			}
+		}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
+	defer cancel()
+	start := time.Now()
+	_, err = c.Call(ctx, &channel.Call{Route: "echo", Body: []byte("y")})
+	if took := time.Since(start); !errors.Is(err, context.DeadlineExceeded) || took > 3*time.Second {
+		t.Fatalf("call queued behind a writer the peer holds: %v after %v, want context.DeadlineExceeded at its 200ms deadline", err, took.Round(time.Millisecond))
+	}
+	waitInFlight(t, c, 0)
+}
