@@ -102,9 +102,11 @@ type Custody struct {
 	o   Options
 	log *slog.Logger
 
-	// mu serializes every change of the keyring. A change can wait on KMS
-	// for seconds, so nothing that answers readiness takes it.
-	mu sync.Mutex
+	// mu serializes every change of the keyring: the one change running
+	// holds its token (lock, unlock). A change can wait on KMS for
+	// seconds, so nothing that answers readiness takes it, and a change
+	// waits for it only until its own deadline.
+	mu chan struct{}
 
 	// stateMu guards what api.KeyStatusResponse reports. gen and seq (the generation and
 	// store sequence of the sealed keyring in use; zero when nothing is
@@ -153,7 +155,7 @@ func New(o Options) *Custody {
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
-	c := &Custody{o: o, log: logger, reason: "unsealing has not run", peers: newPending(o.Clock),
+	c := &Custody{o: o, log: logger, reason: "unsealing has not run", peers: newPending(o.Clock), mu: make(chan struct{}, 1),
 		refused: map[uint64]string{}, nudge: make(chan struct{}, 1)}
 	if o.Keys != nil {
 		o.Keys.OnMiss(c.missed)
@@ -214,6 +216,27 @@ func (c *Custody) setReason(format string, args ...any) {
 // one is imported or copied from a peer.
 var ErrNoState = errors.New("custody: no sealed keyring stored")
 
+// lock waits for the keyring to be free to change, until ctx ends.
+func (c *Custody) lock(ctx context.Context) error {
+	select {
+	case c.mu <- struct{}{}:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+func (c *Custody) unlock() { <-c.mu }
+
+// lockMethod is lock for a method: its refusal, when the deadline passes
+// first, is a timeout.
+func (c *Custody) lockMethod(ctx context.Context) error {
+	if err := c.lock(ctx); err != nil {
+		return api.Errorf(api.CodeTimeout, "the deadline passed while another keyring change was in progress")
+	}
+	return nil
+}
+
 // Unseal loads the newest sealed keyring that opens. A sequence that does
 // not open (corrupt, truncated, sealed for another signer) is logged and
 // skipped for the one before it, and stays in the store for inspection.
@@ -221,8 +244,10 @@ var ErrNoState = errors.New("custody: no sealed keyring stored")
 // cause when sealed keyrings exist but none could be opened — KMS refusing,
 // say — in which case the caller retries.
 func (c *Custody) Unseal(ctx context.Context) error {
-	c.mu.Lock()
-	defer c.mu.Unlock()
+	if err := c.lock(ctx); err != nil {
+		return err
+	}
+	defer c.unlock()
 	err := c.unseal(ctx)
 	switch {
 	case err == nil:

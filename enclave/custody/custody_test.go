@@ -819,14 +819,19 @@ func FuzzKeyMethodParams(f *testing.F) {
 }
 
 // blockingSealer stands for KMS taking its time: NewDataKey waits until
-// released.
+// released; entered is closed when the first call comes.
 type blockingSealer struct {
 	seal.Sealer
 	entered, release chan struct{}
+	once             *sync.Once
+}
+
+func newBlockingSealer(s seal.Sealer) blockingSealer {
+	return blockingSealer{Sealer: s, entered: make(chan struct{}), release: make(chan struct{}), once: new(sync.Once)}
 }
 
 func (b blockingSealer) NewDataKey(ctx context.Context, signerID string) ([]byte, []byte, error) {
-	close(b.entered)
+	b.once.Do(func() { close(b.entered) })
 	<-b.release
 	return b.Sealer.NewDataKey(ctx, signerID)
 }
@@ -836,7 +841,7 @@ func (b blockingSealer) NewDataKey(ctx context.Context, signerID string) ([]byte
 func TestStatusDoesNotWaitForAChange(t *testing.T) {
 	w := newWorld(t)
 	e := imported(t, w)
-	b := blockingSealer{Sealer: w.sealer, entered: make(chan struct{}), release: make(chan struct{})}
+	b := newBlockingSealer(w.sealer)
 	slow := w.start(t, opts{store: e.store, sealer: b})
 	if err := slow.c.Unseal(context.Background()); err != nil {
 		t.Fatal(err)
@@ -860,5 +865,56 @@ func TestStatusDoesNotWaitForAChange(t *testing.T) {
 	}
 	if st := slow.c.Status(); st.Epoch != 2 || st.Generation != 2 {
 		t.Fatalf("status after the rotation: %+v", st)
+	}
+}
+
+// A change waits for another in progress only until its deadline: a
+// rotation blocked in KMS makes a second one, and a Unseal, end at their
+// deadlines with a timeout, not when the first is done. Waiting past it,
+// the second would run after its caller was told it timed out, and the
+// channel would see its answer come late.
+func TestChangeWaitsForAnotherOnlyUntilItsDeadline(t *testing.T) {
+	w := newWorld(t)
+	e := imported(t, w)
+	b := newBlockingSealer(w.sealer)
+	slow := w.start(t, opts{store: e.store, sealer: b})
+	if err := slow.c.Unseal(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- slow.call(t, api.RotateKeys.Route, struct{}{}, nil) }()
+	<-b.entered
+	for _, tc := range []struct {
+		name string
+		run  func(ctx context.Context) error
+	}{
+		{"rotate", func(ctx context.Context) error {
+			_, err := slow.c.Methods()[api.RotateKeys.Route](ctx, &service.Request{Params: []byte("{}")})
+			return err
+		}},
+		{"unseal", func(ctx context.Context) error { return slow.c.Unseal(ctx) }},
+	} {
+		ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
+		res := make(chan error, 1)
+		go func() { res <- tc.run(ctx) }()
+		select {
+		case err := <-res:
+			if tc.name == "rotate" && code(err) != api.CodeTimeout {
+				t.Errorf("%s behind a change in progress: %v, want code %s", tc.name, err, api.CodeTimeout)
+			}
+			if tc.name == "unseal" && !errors.Is(err, context.DeadlineExceeded) {
+				t.Errorf("%s behind a change in progress: %v, want context.DeadlineExceeded", tc.name, err)
+			}
+		case <-time.After(5 * time.Second):
+			t.Errorf("%s waited for the change in progress past its deadline", tc.name)
+		}
+		cancel()
+	}
+	close(b.release)
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if st := slow.c.Status(); st.Epoch != 2 {
+		t.Fatalf("status after one rotation: %+v", st)
 	}
 }

@@ -46,8 +46,10 @@ func (c *Custody) result() *api.KeyringChange {
 
 // rotate adds an epoch from the enclave's own randomness.
 func (c *Custody) rotate(ctx context.Context, _ *service.Request, p *api.RotateKeysRequest) (*api.RotateKeysResponse, error) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
+	if err := c.lockMethod(ctx); err != nil {
+		return nil, err
+	}
+	defer c.unlock()
 	current := c.o.Keys.Snapshot()
 	if len(current) == 0 || c.gen == 0 {
 		return nil, api.Errorf(api.CodeSignerDisabled, "no sealed keyring loaded: nothing to rotate")
@@ -114,8 +116,10 @@ func (c *Custody) importSecret(ctx context.Context, _ *service.Request, p *api.I
 // is refused when the keyring holds keys or the store holds any sealed
 // keyring, readable or not: an import never starts a second lineage.
 func (c *Custody) Import(ctx context.Context, s *keyring.Secret) (*api.KeyringChange, error) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
+	if err := c.lockMethod(ctx); err != nil {
+		return nil, err
+	}
+	defer c.unlock()
 	if c.o.Keys.Current() != 0 {
 		return nil, api.Errorf(api.CodeKeyringNotEmpty, "the keyring already holds %d epochs", c.o.Keys.Current())
 	}

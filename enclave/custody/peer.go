@@ -232,7 +232,7 @@ func (c *Custody) checkPeerSignature(senderKey []byte, receiverNonce, senderNonc
 	return nil
 }
 
-func (c *Custody) peerExport(_ context.Context, _ *service.Request, p *api.PeerExportRequest) (*api.PeerExportResponse, error) {
+func (c *Custody) peerExport(ctx context.Context, _ *service.Request, p *api.PeerExportRequest) (*api.PeerExportResponse, error) {
 	if len(p.Nonce) != peerNonceSize {
 		return nil, api.Errorf(api.CodeBadRequest, "nonce must be %d bytes", peerNonceSize)
 	}
@@ -247,9 +247,11 @@ func (c *Custody) peerExport(_ context.Context, _ *service.Request, p *api.PeerE
 	if err != nil {
 		return nil, api.Errorf(api.CodePeerRefused, "the receiver's X25519 key is invalid")
 	}
-	c.mu.Lock()
+	if err := c.lockMethod(ctx); err != nil {
+		return nil, err
+	}
 	gen, epochs := c.gen, c.o.Keys.Snapshot()
-	c.mu.Unlock()
+	c.unlock()
 	if len(epochs) == 0 || gen == 0 {
 		return nil, api.Errorf(api.CodeSignerDisabled, "no sealed keyring loaded: nothing to copy")
 	}
@@ -296,8 +298,10 @@ func (c *Custody) peerImport(ctx context.Context, _ *service.Request, p *api.Pee
 	if err != nil {
 		return nil, api.Errorf(api.CodeBadRequest, "the peer's keyring is malformed")
 	}
-	c.mu.Lock()
-	defer c.mu.Unlock()
+	if err := c.lockMethod(ctx); err != nil {
+		return nil, err
+	}
+	defer c.unlock()
 	if err := c.checkLineage(ctx); err != nil {
 		return nil, err
 	}
