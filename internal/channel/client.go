@@ -24,11 +24,13 @@ type ClientOptions struct {
 	// answers a call beyond its own limit overloaded.
 	InFlight int
 	// AnswerGrace is how long past a call's deadline the peer may take to
-	// answer it; zero means DefaultAnswerGrace. A server answers every call
-	// it reads by the call's deadline (Expired, if nothing else), so a
-	// connection with a call still unanswered that long after is stuck or
-	// hostile: it is closed and redialled, and the slots its unanswered
-	// calls held are given back.
+	// answer it; zero means DefaultAnswerGrace. A server answers a call
+	// whose deadline passed while it waited at once (Expired), so a
+	// connection that has a call unanswered that long past its deadline,
+	// and has read nothing for as long, is stuck or hostile: it is closed
+	// and redialled, and the slots its unanswered calls held are given
+	// back. One that is still answering other calls is not: a handler may
+	// finish late (one waiting on a lock its deadline does not bound).
 	AnswerGrace time.Duration
 	// OnOverdue, if set, is told whenever a connection is closed for a
 	// call unanswered AnswerGrace past its deadline.
@@ -62,7 +64,13 @@ type slot struct {
 	// answered; a nil channel marks a call its caller gave up on, whose
 	// place in sem is given back when the enclave answers it.
 	pending map[uint64]chan Reply
-	sem     chan struct{}
+	// watch holds, for each call given up on and still pending, the timer
+	// that looks at the connection once the call's answer is overdue.
+	watch map[uint64]*time.Timer
+	sem   chan struct{}
+	// lastRead is when the reader last read a frame on the connection
+	// up, or when it came up (UnixNano).
+	lastRead atomic.Int64
 	// carried: the connection now up has been given a call.
 	carried bool
 }
@@ -145,6 +153,8 @@ func (c *Client) maintain(ctx context.Context, s *slot) {
 		// the parent runs at one P, and its handlers' calls would
 		// otherwise go one write each.
 		s.conn, s.w, s.pending = conn, newBatchWriter(conn, c.opts.InFlight, nil, true), map[uint64]chan Reply{}
+		s.watch = map[uint64]*time.Timer{}
+		s.lastRead.Store(time.Now().UnixNano())
 		s.carried = false
 		s.mu.Unlock()
 		c.changed(+1)
@@ -159,6 +169,10 @@ func (c *Client) maintain(ctx context.Context, s *slot) {
 			}
 			delete(s.pending, id)
 		}
+		for _, t := range s.watch {
+			t.Stop()
+		}
+		s.watch = nil
 		s.w.stop()
 		s.conn, s.w = nil, nil
 		s.mu.Unlock()
@@ -184,9 +198,14 @@ func (c *Client) read(s *slot, conn net.Conn) {
 		if err != nil || f.Type != TypeReply {
 			return
 		}
+		s.lastRead.Store(time.Now().UnixNano())
 		s.mu.Lock()
 		ch, ok := s.pending[f.ID]
 		delete(s.pending, f.ID)
+		if t := s.watch[f.ID]; t != nil {
+			t.Stop()
+			delete(s.watch, f.ID)
+		}
 		s.mu.Unlock()
 		switch {
 		case ok && ch == nil:
@@ -198,20 +217,14 @@ func (c *Client) read(s *slot, conn net.Conn) {
 }
 
 // Call sends a call and waits for its reply, until ctx ends. The deadline of
-// ctx travels with the call so the enclave stops working on it too.
+// ctx travels with the call so the enclave stops working on it too: what
+// remains of it once the call has a slot, at most MaxCallTimeout. A call
+// with less than a millisecond left is not sent. A caller whose deadline
+// is later than MaxCallTimeout from then, or who set none, waits at most
+// MaxCallTimeout and AnswerGrace for the answer.
 func (c *Client) Call(ctx context.Context, call *Call) (Reply, error) {
-	timeout := MaxCallTimeout
-	if d, ok := ctx.Deadline(); ok {
-		timeout = min(time.Until(d), MaxCallTimeout)
-		if timeout <= 0 {
-			return Reply{}, context.DeadlineExceeded
-		}
-	} else {
-		// The enclave answers by the deadline the call carries: a
-		// caller that set none stops waiting when an answer is overdue.
-		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeout(ctx, timeout+c.opts.AnswerGrace)
-		defer cancel()
+	if d, ok := ctx.Deadline(); ok && time.Until(d) < time.Millisecond {
+		return Reply{}, context.DeadlineExceeded
 	}
 	s, taken, err := c.pick()
 	if err != nil {
@@ -233,6 +246,20 @@ func (c *Client) Call(ctx context.Context, call *Call) (Reply, error) {
 			<-s.sem
 		}
 	}()
+	timeout := MaxCallTimeout
+	d, ok := ctx.Deadline()
+	if ok {
+		timeout = min(time.Until(d), MaxCallTimeout)
+		if timeout < time.Millisecond { // sent as 0, it would read as no deadline
+			return Reply{}, context.DeadlineExceeded
+		}
+	}
+	if !ok || timeout < time.Until(d) {
+		// The enclave answers by the deadline the call carries.
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, timeout+c.opts.AnswerGrace)
+		defer cancel()
+	}
 	id := c.ids.Add(1)
 	frame, err := AppendFrame(make([]byte, 0, len(call.Body)+256), &Frame{
 		Type: TypeCall, ID: id, Route: call.Route, Body: call.Body, Chain: call.Chain,
@@ -279,31 +306,37 @@ func (c *Client) Call(ctx context.Context, call *Call) (Reply, error) {
 		// given to other callers' calls, which the enclave would then
 		// refuse overloaded on this connection while others had room.
 		s.mu.Lock()
-		if _, ok := s.pending[id]; ok {
+		if _, ok := s.pending[id]; ok && s.conn == conn {
 			s.pending[id] = nil
 			abandoned = true
+			// A server answers a call that waited past its deadline at
+			// once. A connection with this one unanswered the grace
+			// past it and silent as long is stuck, or kept silent on
+			// purpose to hold the slots: it goes, and with it what its
+			// unanswered calls hold.
+			s.watch[id] = time.AfterFunc(time.Until(due), func() { c.closeIfSilent(s, conn, id) })
 		}
 		s.mu.Unlock()
-		if abandoned {
-			// A server answers every call it reads by its deadline. One
-			// that has not within the grace is stuck, or keeps the
-			// slots held on purpose: the connection goes, and with it
-			// what its unanswered calls hold.
-			time.AfterFunc(time.Until(due), func() { c.closeIfPending(s, conn, id) })
-		}
 		return Reply{}, ctx.Err()
 	}
 }
 
-// closeIfPending closes conn if it is still s's connection and the call id
-// on it is still unanswered.
-func (c *Client) closeIfPending(s *slot, conn net.Conn, id uint64) {
+// closeIfSilent closes conn if it is still s's connection, the call id on it
+// is still unanswered, and the connection has read nothing for AnswerGrace;
+// if it has, it looks again once it has been silent that long.
+func (c *Client) closeIfSilent(s *slot, conn net.Conn, id uint64) {
 	s.mu.Lock()
 	_, unanswered := s.pending[id]
 	if !unanswered || s.conn != conn {
 		s.mu.Unlock()
 		return
 	}
+	if quiet := time.Since(time.Unix(0, s.lastRead.Load())); quiet < c.opts.AnswerGrace {
+		s.watch[id] = time.AfterFunc(c.opts.AnswerGrace-quiet, func() { c.closeIfSilent(s, conn, id) })
+		s.mu.Unlock()
+		return
+	}
+	delete(s.watch, id)
 	c.overdue.Add(1)
 	conn.Close() // the reader fails; maintain gives back the slots and redials
 	s.mu.Unlock()

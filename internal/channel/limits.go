@@ -27,11 +27,13 @@ const (
 	// DefaultPoolSize is how many connections the parent keeps open.
 	DefaultPoolSize = 4
 	// DefaultAnswerGrace is how long past a call's deadline a client waits
-	// for the server's answer before it takes the connection for stuck and
-	// closes it (ClientOptions.AnswerGrace). A server answers a call whose
-	// deadline passed at once (Expired), and its handlers stop at the
-	// deadline, so this only has to cover a handler finishing what it
-	// cannot stop, and a descheduled or collecting server.
+	// for the server's answer, on a connection that has read nothing for
+	// as long, before it takes the connection for stuck and closes it
+	// (ClientOptions.AnswerGrace). A server answers a call whose deadline
+	// passed while it waited at once (Expired), and the enclave's handlers
+	// stop at their deadlines, so this only has to cover a descheduled or
+	// collecting server; a connection answering other calls is never
+	// closed for one late answer.
 	DefaultAnswerGrace = 5 * time.Second
 	// WriteTimeout bounds a batch of frames written to a peer: one that has
 	// not been written within it (the peer stopped reading, or reads too

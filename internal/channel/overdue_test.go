@@ -199,3 +199,92 @@ func TestQueuedCallGivesUpAtItsDeadline(t *testing.T) {
 	}
 	waitInFlight(t, c, 0)
 }
+
+// giveUp makes a call routed "hold" with a deadline of d and requires it to
+// end at that deadline.
+func giveUp(t *testing.T, c *channel.Client, d time.Duration) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), d)
+	defer cancel()
+	if _, err := c.Call(ctx, &channel.Call{Route: "hold", Body: []byte("x")}); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("held call: %v, want context.DeadlineExceeded", err)
+	}
+}
+
+// TestLateAnswerOnABusyConnectionDoesNotCloseIt: a handler may answer past
+// its deadline and the grace (one waiting on a lock its deadline does not
+// bound); while the connection goes on answering other calls it is not
+// taken for stuck, and none of those calls fails.
+func TestLateAnswerOnABusyConnectionDoesNotCloseIt(t *testing.T) {
+	release := make(chan struct{})
+	defer close(release)
+	var started atomic.Int64
+	addr := unixAddr(t)
+	serveWith(t, addr, &channel.Server{Handler: holding(&started, release), InFlight: 8, Workers: 4})
+	c := channel.NewClient(addr, channel.ClientOptions{PoolSize: 1, InFlight: 4, AnswerGrace: 300 * time.Millisecond})
+	t.Cleanup(c.Close)
+	waitLive(t, c, 1)
+	giveUp(t, c, 100*time.Millisecond)
+	for end := time.Now().Add(1500 * time.Millisecond); time.Now().Before(end); time.Sleep(20 * time.Millisecond) {
+		call(t, c)
+	}
+	if n := c.Overdue(); n != 0 {
+		t.Fatalf("Overdue() = %d while the connection answered every other call, want 0", n)
+	}
+}
+
+// TestHeldSlotsCloseAConnectionThatAnswersOthers: a peer that answers every
+// call but those it chooses to hold for ever can keep the slots of those;
+// once it holds them all, no call is sent, nothing is answered, and the
+// connection is closed the grace after.
+func TestHeldSlotsCloseAConnectionThatAnswersOthers(t *testing.T) {
+	release := make(chan struct{})
+	defer close(release)
+	var started atomic.Int64
+	addr := unixAddr(t)
+	serveWith(t, addr, &channel.Server{Handler: holding(&started, release), InFlight: 8, Workers: 8})
+	c := channel.NewClient(addr, channel.ClientOptions{PoolSize: 1, InFlight: 2, AnswerGrace: 300 * time.Millisecond})
+	t.Cleanup(c.Close)
+	waitLive(t, c, 1)
+	call(t, c)
+	giveUp(t, c, 100*time.Millisecond)
+	call(t, c) // one slot is left, and it answers
+	giveUp(t, c, 100*time.Millisecond)
+	deadline := time.Now().Add(5 * time.Second)
+	var errs []error
+	for {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		r, err := c.Call(ctx, &channel.Call{Route: "ready", Body: []byte("x")})
+		cancel()
+		if err == nil && r.Status == 200 {
+			break
+		}
+		errs = append(errs, err)
+		if time.Now().After(deadline) {
+			t.Fatalf("no call answered in 5 s with every slot held by calls the peer keeps: %v", errs)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if n := c.Overdue(); n != 1 {
+		t.Fatalf("Overdue() = %d, want 1", n)
+	}
+}
+
+// TestSubMillisecondDeadlineIsNotSent: the frame carries whole
+// milliseconds, and 0 reads as no deadline at all (MaxCallTimeout): a call
+// with less than a millisecond left ends at once, unsent.
+func TestSubMillisecondDeadlineIsNotSent(t *testing.T) {
+	var started atomic.Int64
+	release := make(chan struct{})
+	defer close(release)
+	c := holdingPool(t, 1, 2, &started, release)
+	ctx, cancel := context.WithTimeout(context.Background(), 500*time.Microsecond)
+	defer cancel()
+	if _, err := c.Call(ctx, &channel.Call{Route: "hold", Body: []byte("x")}); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("call with under 1 ms left: %v, want context.DeadlineExceeded", err)
+	}
+	time.Sleep(50 * time.Millisecond)
+	if n := started.Load(); n != 0 || c.InFlight() != 0 {
+		t.Fatalf("call with under 1 ms left: the server started %d, %d in flight; want it unsent", n, c.InFlight())
+	}
+}
