@@ -297,12 +297,16 @@ func run(args []string, stdout, stderr io.Writer) int {
 	out := fs.String("out", "", "also write the JSON report to `FILE`")
 	mix := mixFlag{}
 	fs.Var(mix, "mix", "method mix, `METHOD[=WEIGHT],...` (default dev/sign-message)")
+	hostStalls := fs.Duration("host-stalls", 0, "put no load: spin a thread on each CPU for `DURATION` and report the gaps the machine took from them (run it idle: a gap there is the hypervisor's, and a floor under any tail)")
 	pids := pidFlags{}
 	fs.Var(pids, "pid", "a server process to account, `NAME=PID` (repeat for parent and enclave)")
 	var cf cli.ClientFlags
 	cf.Register(fs)
 	if code, ok := cmd.Parse(args, stdout, stderr); !ok {
 		return code
+	}
+	if *hostStalls > 0 {
+		return runHostStalls(*hostStalls, *out, stdout, stderr)
 	}
 	if len(mix) == 0 {
 		mix["dev/sign-message"] = 1
@@ -510,4 +514,23 @@ type SweepReport struct {
 type SweepStep struct {
 	Fraction float64 `json:"fraction_of_max"`
 	*BenchReport
+}
+
+// runHostStalls is --host-stalls: no load, only the machine's own gaps.
+func runHostStalls(d time.Duration, out string, stdout, stderr io.Writer) int {
+	fmt.Fprintf(stderr, "signer-bench: spinning a thread on each CPU for %s…\n", d)
+	r, err := measureStalls(d)
+	if err != nil {
+		fmt.Fprintf(stderr, "signer-bench: %v\n", err)
+		return cli.ExitFail
+	}
+	b, _ := json.MarshalIndent(r, "", "  ")
+	stdout.Write(append(b, '\n'))
+	if out != "" {
+		if err := os.WriteFile(out, append(b, '\n'), 0o644); err != nil {
+			fmt.Fprintf(stderr, "signer-bench: %v\n", err)
+			return cli.ExitFail
+		}
+	}
+	return 0
 }
