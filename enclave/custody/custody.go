@@ -218,6 +218,9 @@ var ErrNoState = errors.New("custody: no sealed keyring stored")
 
 // lock waits for the keyring to be free to change, until ctx ends.
 func (c *Custody) lock(ctx context.Context) error {
+	if err := ctx.Err(); err != nil {
+		return err // a select would take a free token half the time
+	}
 	select {
 	case c.mu <- struct{}{}:
 		return nil

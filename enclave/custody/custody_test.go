@@ -836,9 +836,11 @@ func (b blockingSealer) NewDataKey(ctx context.Context, signerID string) ([]byte
 	return b.Sealer.NewDataKey(ctx, signerID)
 }
 
-// Readiness does not wait on a change in progress: a rotation blocked in
-// KMS leaves Status answering (and reporting the keyring still in use).
-func TestStatusDoesNotWaitForAChange(t *testing.T) {
+// rotationInProgress starts an enclave whose KMS takes its time and a
+// rotation on it, and returns once the rotation waits in KMS: it ends, on
+// done, once b.release is closed.
+func rotationInProgress(t *testing.T) (*enclave, blockingSealer, <-chan error) {
+	t.Helper()
 	w := newWorld(t)
 	e := imported(t, w)
 	b := newBlockingSealer(w.sealer)
@@ -849,6 +851,13 @@ func TestStatusDoesNotWaitForAChange(t *testing.T) {
 	done := make(chan error, 1)
 	go func() { done <- slow.call(t, api.RotateKeys.Route, struct{}{}, nil) }()
 	<-b.entered
+	return slow, b, done
+}
+
+// Readiness does not wait on a change in progress: a rotation blocked in
+// KMS leaves Status answering (and reporting the keyring still in use).
+func TestStatusDoesNotWaitForAChange(t *testing.T) {
+	slow, b, done := rotationInProgress(t)
 	status := make(chan api.KeyStatusResponse, 1)
 	go func() { status <- slow.c.Status() }()
 	select {
@@ -874,16 +883,7 @@ func TestStatusDoesNotWaitForAChange(t *testing.T) {
 // the second would run after its caller was told it timed out, and the
 // channel would see its answer come late.
 func TestChangeWaitsForAnotherOnlyUntilItsDeadline(t *testing.T) {
-	w := newWorld(t)
-	e := imported(t, w)
-	b := newBlockingSealer(w.sealer)
-	slow := w.start(t, opts{store: e.store, sealer: b})
-	if err := slow.c.Unseal(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan error, 1)
-	go func() { done <- slow.call(t, api.RotateKeys.Route, struct{}{}, nil) }()
-	<-b.entered
+	slow, b, done := rotationInProgress(t)
 	for _, tc := range []struct {
 		name string
 		run  func(ctx context.Context) error

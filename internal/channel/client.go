@@ -198,7 +198,6 @@ func (c *Client) read(s *slot, conn net.Conn) {
 		if err != nil || f.Type != TypeReply {
 			return
 		}
-		s.lastRead.Store(time.Now().UnixNano())
 		s.mu.Lock()
 		ch, ok := s.pending[f.ID]
 		delete(s.pending, f.ID)
@@ -207,10 +206,17 @@ func (c *Client) read(s *slot, conn net.Conn) {
 			delete(s.watch, f.ID)
 		}
 		s.mu.Unlock()
-		switch {
-		case ok && ch == nil:
+		if !ok {
+			// A reply to no call sent on this connection, or a second
+			// to one: the peer breaks the protocol. Taken for activity
+			// it would keep a connection that answers nothing open
+			// (closeIfSilent).
+			return
+		}
+		s.lastRead.Store(time.Now().UnixNano())
+		if ch == nil {
 			<-s.sem // its caller gave up on it; the enclave has let it go now
-		case ok:
+		} else {
 			ch <- Reply{Status: int(f.Status), Body: f.Body}
 		}
 	}
@@ -220,10 +226,17 @@ func (c *Client) read(s *slot, conn net.Conn) {
 // ctx travels with the call so the enclave stops working on it too: what
 // remains of it once the call has a slot, at most MaxCallTimeout. A call
 // with less than a millisecond left is not sent. A caller whose deadline
-// is later than MaxCallTimeout from then, or who set none, waits at most
-// MaxCallTimeout and AnswerGrace for the answer.
+// is later than MaxCallTimeout and AnswerGrace from now, or who set none,
+// waits that long at most, for a slot and the answer together.
 func (c *Client) Call(ctx context.Context, call *Call) (Reply, error) {
-	if d, ok := ctx.Deadline(); ok && time.Until(d) < time.Millisecond {
+	if d, ok := ctx.Deadline(); !ok || time.Until(d) > MaxCallTimeout+c.opts.AnswerGrace {
+		// The enclave answers by the deadline the call carries, at most
+		// MaxCallTimeout: nobody waits longer than that and the grace,
+		// the wait for a slot included.
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, MaxCallTimeout+c.opts.AnswerGrace)
+		defer cancel()
+	} else if time.Until(d) < time.Millisecond {
 		return Reply{}, context.DeadlineExceeded
 	}
 	s, taken, err := c.pick()
@@ -246,19 +259,10 @@ func (c *Client) Call(ctx context.Context, call *Call) (Reply, error) {
 			<-s.sem
 		}
 	}()
-	timeout := MaxCallTimeout
-	d, ok := ctx.Deadline()
-	if ok {
-		timeout = min(time.Until(d), MaxCallTimeout)
-		if timeout < time.Millisecond { // sent as 0, it would read as no deadline
-			return Reply{}, context.DeadlineExceeded
-		}
-	}
-	if !ok || timeout < time.Until(d) {
-		// The enclave answers by the deadline the call carries.
-		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeout(ctx, timeout+c.opts.AnswerGrace)
-		defer cancel()
+	d, _ := ctx.Deadline() // there is one now
+	timeout := min(time.Until(d), MaxCallTimeout)
+	if timeout < time.Millisecond { // sent as 0, it would read as no deadline
+		return Reply{}, context.DeadlineExceeded
 	}
 	id := c.ids.Add(1)
 	frame, err := AppendFrame(make([]byte, 0, len(call.Body)+256), &Frame{

@@ -174,20 +174,16 @@ func TestQueuedCallGivesUpAtItsDeadline(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		// Until the call is pending, its answer is one to no call and
-		// dropped: answer again until it has been taken.
-		for answered := false; !answered; {
-			if _, err := conn.Write(b); err != nil {
-				t.Fatal(err)
-			}
-			select {
-			case err := <-done:
-				if err != nil {
-					t.Fatalf("call %d answered by a predicted id: %v", id, err)
-				}
-				answered = true
-			case <-time.After(10 * time.Millisecond):
-			}
+		// Its slot is taken just before it is pending, and an answer
+		// to a call not yet pending would break the connection (a
+		// reply to no call): answer once it has surely become pending.
+		waitInFlight(t, c, 1)
+		time.Sleep(50 * time.Millisecond)
+		if _, err := conn.Write(b); err != nil {
+			t.Fatal(err)
+		}
+		if err := <-done; err != nil {
+			t.Fatalf("call %d answered by a predicted id: %v", id, err)
 		}
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
@@ -211,19 +207,28 @@ func giveUp(t *testing.T, c *channel.Client, d time.Duration) {
 	}
 }
 
+// graceClient is a one-connection client of inFlight slots and the given
+// AnswerGrace, of a server that holds the calls routed "hold" until the
+// test ends and answers the others.
+func graceClient(t *testing.T, inFlight int, grace time.Duration) *channel.Client {
+	t.Helper()
+	release := make(chan struct{})
+	var started atomic.Int64
+	addr := unixAddr(t)
+	serveWith(t, addr, &channel.Server{Handler: holding(&started, release), InFlight: 8, Workers: 8})
+	t.Cleanup(func() { close(release) }) // before the server's cleanup, which waits for the held calls
+	c := channel.NewClient(addr, channel.ClientOptions{PoolSize: 1, InFlight: inFlight, AnswerGrace: grace})
+	t.Cleanup(c.Close)
+	waitLive(t, c, 1)
+	return c
+}
+
 // TestLateAnswerOnABusyConnectionDoesNotCloseIt: a handler may answer past
 // its deadline and the grace (one waiting on a lock its deadline does not
 // bound); while the connection goes on answering other calls it is not
 // taken for stuck, and none of those calls fails.
 func TestLateAnswerOnABusyConnectionDoesNotCloseIt(t *testing.T) {
-	release := make(chan struct{})
-	defer close(release)
-	var started atomic.Int64
-	addr := unixAddr(t)
-	serveWith(t, addr, &channel.Server{Handler: holding(&started, release), InFlight: 8, Workers: 4})
-	c := channel.NewClient(addr, channel.ClientOptions{PoolSize: 1, InFlight: 4, AnswerGrace: 300 * time.Millisecond})
-	t.Cleanup(c.Close)
-	waitLive(t, c, 1)
+	c := graceClient(t, 4, 300*time.Millisecond)
 	giveUp(t, c, 100*time.Millisecond)
 	for end := time.Now().Add(1500 * time.Millisecond); time.Now().Before(end); time.Sleep(20 * time.Millisecond) {
 		call(t, c)
@@ -238,14 +243,7 @@ func TestLateAnswerOnABusyConnectionDoesNotCloseIt(t *testing.T) {
 // once it holds them all, no call is sent, nothing is answered, and the
 // connection is closed the grace after.
 func TestHeldSlotsCloseAConnectionThatAnswersOthers(t *testing.T) {
-	release := make(chan struct{})
-	defer close(release)
-	var started atomic.Int64
-	addr := unixAddr(t)
-	serveWith(t, addr, &channel.Server{Handler: holding(&started, release), InFlight: 8, Workers: 8})
-	c := channel.NewClient(addr, channel.ClientOptions{PoolSize: 1, InFlight: 2, AnswerGrace: 300 * time.Millisecond})
-	t.Cleanup(c.Close)
-	waitLive(t, c, 1)
+	c := graceClient(t, 2, 300*time.Millisecond)
 	call(t, c)
 	giveUp(t, c, 100*time.Millisecond)
 	call(t, c) // one slot is left, and it answers
@@ -286,5 +284,62 @@ func TestSubMillisecondDeadlineIsNotSent(t *testing.T) {
 	time.Sleep(50 * time.Millisecond)
 	if n := started.Load(); n != 0 || c.InFlight() != 0 {
 		t.Fatalf("call with under 1 ms left: the server started %d, %d in flight; want it unsent", n, c.InFlight())
+	}
+}
+
+// TestReplyToNoCallBreaksTheConnection: a peer that answers no call but
+// writes now and then a reply to an id the client never sent (or one it
+// already answered) must not pass for a connection still answering: such a
+// reply breaks the protocol, and the connection is closed at once. Counted
+// as activity, a reply every few seconds kept every slot held, and every
+// call failed at its deadline, for as long as the peer liked.
+func TestReplyToNoCallBreaksTheConnection(t *testing.T) {
+	addr := unixAddr(t)
+	ln, err := channel.Listen(addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	var accepted atomic.Int64
+	go func() {
+		for {
+			conn, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			accepted.Add(1)
+			t.Cleanup(func() { conn.Close() })
+			go func() { // reads every call, answers none
+				r := channel.NewFrameReader(conn, time.Minute)
+				for {
+					if _, err := r.ReadFrame(); err != nil {
+						return
+					}
+				}
+			}()
+			go func() { // and writes a reply to no call, every 50 ms
+				b, _ := channel.AppendFrame(nil, &channel.Frame{Type: channel.TypeReply, ID: 1 << 62, Status: 200})
+				for {
+					if _, err := conn.Write(b); err != nil {
+						return
+					}
+					time.Sleep(50 * time.Millisecond)
+				}
+			}()
+		}
+	}()
+	c := channel.NewClient(addr, channel.ClientOptions{PoolSize: 1, InFlight: 2, AnswerGrace: 300 * time.Millisecond})
+	t.Cleanup(c.Close)
+	waitLive(t, c, 1)
+	deadline := time.Now().Add(3 * time.Second)
+	for accepted.Load() < 3 {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d connections in 3 s to a peer replying to no call (overdue closes %d, %d in flight): each such reply must break its connection",
+				accepted.Load(), c.Overdue(), c.InFlight())
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if n := c.InFlight(); n != 0 {
+		t.Fatalf("%d calls in flight with none made", n)
 	}
 }
