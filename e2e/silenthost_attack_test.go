@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nitro-signer/nitro-signer/internal/channel"
 	"github.com/nitro-signer/nitro-signer/internal/hostproto"
 )
 
@@ -26,7 +27,7 @@ import (
 // connection it accepts it reads and never answers; every later one is
 // passed through to the honest host service at honest. It counts the
 // connections accepted.
-func silentFront(t *testing.T, sock, honest string) *atomic.Int64 {
+func silentFront(t *testing.T, sock, honest string, forge bool) *atomic.Int64 {
 	t.Helper()
 	os.Remove(sock)
 	ln, err := net.Listen("unix", sock)
@@ -44,6 +45,9 @@ func silentFront(t *testing.T, sock, honest string) *atomic.Int64 {
 			t.Cleanup(func() { conn.Close() })
 			if accepted.Add(1) == 1 {
 				go io.Copy(io.Discard, conn) // reads every call, answers none
+				if forge {
+					go forgeReplies(conn)
+				}
 				continue
 			}
 			up, err := net.Dial("unix", honest)
@@ -59,16 +63,35 @@ func silentFront(t *testing.T, sock, honest string) *atomic.Int64 {
 	return &accepted
 }
 
+// forgeReplies writes, every 500 ms, a reply to an id the enclave never
+// sent, so that the connection is never quiet, until the write fails.
+func forgeReplies(conn net.Conn) {
+	b, _ := channel.AppendFrame(nil, &channel.Frame{Type: channel.TypeReply, ID: 1 << 62, Status: 200, Body: []byte("{}")})
+	for {
+		if _, err := conn.Write(b); err != nil {
+			return
+		}
+		time.Sleep(500 * time.Millisecond)
+	}
+}
+
 // TestSilentParentDoesNotWedgeTheHostChannel: the enclave's host calls on
 // a connection the parent never answers fail at their deadline; once one
 // is unanswered the grace past it, the enclave closes that connection and
 // redials, and an import (which lists and stores sealed state) succeeds on
 // the new one.
 func TestSilentParentDoesNotWedgeTheHostChannel(t *testing.T) {
+	t.Run("silent", func(t *testing.T) { silentParent(t, false) })
+	// Replies to no call keep the connection from going quiet: each must
+	// break it instead.
+	t.Run("forging_replies", func(t *testing.T) { silentParent(t, true) })
+}
+
+func silentParent(t *testing.T, forge bool) {
 	dir := t.TempDir()
 	h := startLyingHost(t, filepath.Join(dir, "host.sock"))
 	front := filepath.Join(dir, "front.sock")
-	accepted := silentFront(t, front, filepath.Join(dir, "host.sock"))
+	accepted := silentFront(t, front, filepath.Join(dir, "host.sock"), forge)
 	e := newHostEnv(t, dir, "", "unix://"+front, nil, []string{"--no-keys"})
 	admin := e.client("admin")
 	secret := make([]byte, 32)
@@ -100,7 +123,9 @@ func TestSilentParentDoesNotWedgeTheHostChannel(t *testing.T) {
 	if h.callsTo(hostproto.RouteStatePut) == 0 {
 		t.Fatal("the import succeeded without storing its sealed keyring")
 	}
-	e.enclave.waitLine(t, "unanswered past its deadline", 5*time.Second)
+	if !forge {
+		e.enclave.waitLine(t, "unanswered past its deadline", 5*time.Second)
+	}
 	t.Logf("import succeeded %s after start, after %d failures (%q), on host connection %d",
 		time.Since(start).Round(100*time.Millisecond), len(errs), errs, accepted.Load())
 }

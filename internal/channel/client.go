@@ -68,9 +68,9 @@ type slot struct {
 	// that looks at the connection once the call's answer is overdue.
 	watch map[uint64]*time.Timer
 	sem   chan struct{}
-	// lastRead is when the reader last read a frame on the connection
-	// up, or when it came up (UnixNano).
-	lastRead atomic.Int64
+	// answered counts the replies to pending calls read on the
+	// connection up: closeIfSilent compares it across a grace.
+	answered atomic.Uint64
 	// carried: the connection now up has been given a call.
 	carried bool
 }
@@ -154,7 +154,6 @@ func (c *Client) maintain(ctx context.Context, s *slot) {
 		// otherwise go one write each.
 		s.conn, s.w, s.pending = conn, newBatchWriter(conn, c.opts.InFlight, nil, true), map[uint64]chan Reply{}
 		s.watch = map[uint64]*time.Timer{}
-		s.lastRead.Store(time.Now().UnixNano())
 		s.carried = false
 		s.mu.Unlock()
 		c.changed(+1)
@@ -213,7 +212,7 @@ func (c *Client) read(s *slot, conn net.Conn) {
 			// (closeIfSilent).
 			return
 		}
-		s.lastRead.Store(time.Now().UnixNano())
+		s.answered.Add(1)
 		if ch == nil {
 			<-s.sem // its caller gave up on it; the enclave has let it go now
 		} else {
@@ -282,7 +281,11 @@ func (c *Client) Call(ctx context.Context, call *Call) (Reply, error) {
 	s.carried = true
 	w, conn := s.w, s.conn
 	s.mu.Unlock()
-	due := time.Now().Add(timeout + c.opts.AnswerGrace)
+	due := d // the deadline the call carries, or MaxCallTimeout from now
+	if timeout == MaxCallTimeout {
+		due = time.Now().Add(MaxCallTimeout)
+	}
+	due = due.Add(c.opts.AnswerGrace)
 	// The slot's semaphore bounds the calls in flight to the writer's
 	// depth, so this blocks only when a peer answers calls whose frames
 	// are still queued (it can predict their ids) while it stops reading:
@@ -318,7 +321,8 @@ func (c *Client) Call(ctx context.Context, call *Call) (Reply, error) {
 			// past it and silent as long is stuck, or kept silent on
 			// purpose to hold the slots: it goes, and with it what its
 			// unanswered calls hold.
-			s.watch[id] = time.AfterFunc(time.Until(due), func() { c.closeIfSilent(s, conn, id) })
+			seen := s.answered.Load()
+			s.watch[id] = time.AfterFunc(time.Until(due), func() { c.closeIfSilent(s, conn, id, seen) })
 		}
 		s.mu.Unlock()
 		return Reply{}, ctx.Err()
@@ -326,17 +330,18 @@ func (c *Client) Call(ctx context.Context, call *Call) (Reply, error) {
 }
 
 // closeIfSilent closes conn if it is still s's connection, the call id on it
-// is still unanswered, and the connection has read nothing for AnswerGrace;
-// if it has, it looks again once it has been silent that long.
-func (c *Client) closeIfSilent(s *slot, conn net.Conn, id uint64) {
+// is still unanswered, and no call has been answered on it since the
+// answered count was seen (when the call was given up on, at least
+// AnswerGrace before); if one has, it looks again AnswerGrace later.
+func (c *Client) closeIfSilent(s *slot, conn net.Conn, id, seen uint64) {
 	s.mu.Lock()
 	_, unanswered := s.pending[id]
 	if !unanswered || s.conn != conn {
 		s.mu.Unlock()
 		return
 	}
-	if quiet := time.Since(time.Unix(0, s.lastRead.Load())); quiet < c.opts.AnswerGrace {
-		s.watch[id] = time.AfterFunc(c.opts.AnswerGrace-quiet, func() { c.closeIfSilent(s, conn, id) })
+	if now := s.answered.Load(); now != seen {
+		s.watch[id] = time.AfterFunc(c.opts.AnswerGrace, func() { c.closeIfSilent(s, conn, id, now) })
 		s.mu.Unlock()
 		return
 	}
